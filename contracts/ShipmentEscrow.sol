@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {IPartnerRegistry} from "./interfaces/IPartnerRegistry.sol";
+import {IShipmentEscrow} from "./interfaces/IShipmentEscrow.sol";
+import {RegistryGated} from "./RegistryGated.sol";
+import {Roles} from "./Roles.sol";
+
+/// @title ShipmentEscrow
+/// @notice Shipments from supplier-signed manifests, ERC-20 escrow, consented custody hand-overs,
+/// telemetry batches, provable cold-chain breaches, pull payments.
+contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausable, ReentrancyGuard {
+    using SafeERC20 for IERC20;
+
+    /// @notice Length of a breach episode: breaches proven within one such window cost one penalty.
+    uint64 public constant BREACH_EPISODE = 1 hours;
+
+    bytes32 private constant ADMIN_ROLE = 0x00; // DEFAULT_ADMIN_ROLE of the registry
+
+    bytes32 public constant MANIFEST_TYPEHASH = keccak256(
+        "Manifest(bytes32 shipmentId,bytes32 itemsHash,address supplier,address buyer,address carrier,address token,"
+        "uint256 amount,uint256 penalty,int32 minTemp,int32 maxTemp,uint64 deadline,uint64 disputeWindow,uint256 nonce)"
+    );
+    bytes32 public constant HANDOVER_TYPEHASH =
+        keccak256("CustodyHandover(bytes32 shipmentId,address from,address to,uint96 seq,uint64 deadline)");
+    bytes32 public constant READING_TYPEHASH = keccak256(
+        "Reading(address device,uint64 counter,uint64 timestamp,bytes32 shipmentId,int32 temperature,uint32 humidity,"
+        "int32 latitude,int32 longitude)"
+    );
+
+    mapping(bytes32 shipmentId => Shipment) private _shipments;
+    mapping(bytes32 batchHash => bool) private _batches;
+    mapping(bytes32 shipmentId => mapping(uint64 episode => bool)) private _breaches;
+    mapping(address token => mapping(address account => uint256)) private _owed;
+
+    constructor(address registry_) RegistryGated(registry_) EIP712("Tracechain", "1") {}
+
+    // ---------------------------------------------------------------- lifecycle
+
+    /// @inheritdoc IShipmentEscrow
+    function createShipment(Manifest calldata m, bytes calldata signature) external whenNotPaused {
+        bytes32 id = m.shipmentId;
+        if (_shipments[id].state != State.None) revert ShipmentExists(id);
+        if (
+            id == bytes32(0) || m.token == address(0) || m.amount == 0 || m.penalty > m.amount
+                || m.minTemp >= m.maxTemp || m.deadline <= block.timestamp
+        ) revert ShipmentInvalidManifest(id);
+        address signer = ECDSA.recover(manifestDigest(m), signature);
+        if (signer != m.supplier) revert ShipmentInvalidSigner(id, m.supplier, signer);
+        _useCheckedNonce(m.supplier, m.nonce);
+        _checkRegistryRole(Roles.SUPPLIER, m.supplier);
+        _checkRegistryRole(Roles.RETAILER, m.buyer);
+        _checkRegistryRole(Roles.CARRIER, m.carrier);
+
+        _shipments[id] = Shipment({
+            supplier: m.supplier,
+            deadline: m.deadline,
+            state: State.Created,
+            buyer: m.buyer,
+            disputeWindow: m.disputeWindow,
+            carrier: m.carrier,
+            deliveredAt: 0,
+            custodian: m.supplier,
+            custodySeq: 0,
+            token: m.token,
+            minTemp: m.minTemp,
+            maxTemp: m.maxTemp,
+            amount: m.amount,
+            penalty: m.penalty,
+            penalties: 0,
+            itemsHash: m.itemsHash
+        });
+        emit ShipmentCreated(id, m.supplier, m.buyer, m);
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function fund(bytes32 id) external whenNotPaused nonReentrant {
+        Shipment storage s = _shipments[id];
+        _checkState(id, s.state, _bit(State.Created));
+        if (msg.sender != s.buyer) revert ShipmentUnauthorized(id, msg.sender);
+        if (block.timestamp > s.deadline) revert ShipmentDeadlinePassed(id, s.deadline);
+        s.state = State.Funded;
+        emit ShipmentFunded(id, msg.sender, s.amount);
+        IERC20(s.token).safeTransferFrom(msg.sender, address(this), s.amount);
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function handOver(bytes32 id, address to, uint64 consentDeadline, bytes calldata consent) external whenNotPaused {
+        Shipment storage s = _shipments[id];
+        State state = s.state;
+        _checkState(id, state, _bit(State.Funded) | _bit(State.InTransit));
+        address from = s.custodian;
+        uint96 seq = s.custodySeq;
+        if (to == from || to == address(0)) revert ShipmentInvalidCustodian(id, to);
+        if (to != s.carrier && to != s.buyer && !_hasRegistryRole(Roles.CARRIER, to)) {
+            revert ShipmentInvalidCustodian(id, to);
+        }
+        if (block.timestamp > consentDeadline) revert ShipmentConsentExpired(id, consentDeadline);
+        address other;
+        if (msg.sender == from) other = to;
+        else if (msg.sender == to) other = from;
+        else revert ShipmentUnauthorized(id, msg.sender);
+        address signer = ECDSA.recover(handoverDigest(id, from, to, seq, consentDeadline), consent);
+        if (signer != other) revert ShipmentInvalidSigner(id, other, signer);
+
+        s.custodian = to;
+        s.custodySeq = seq + 1;
+        if (state == State.Funded) s.state = State.InTransit;
+        emit CustodyHandedOver(id, from, to, seq + 1);
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function postTelemetry(bytes32 id, TelemetryBatch calldata batch)
+        external
+        whenNotPaused
+        onlyRegistryRole(Roles.ORACLE)
+    {
+        _checkState(id, _shipments[id].state, _bit(State.Funded) | _bit(State.InTransit) | _bit(State.Delivered));
+        if (
+            batch.root == bytes32(0) || batch.count == 0 || batch.windowStart > batch.windowEnd
+                || batch.minTemp > batch.maxTemp
+        ) revert ShipmentInvalidBatch(id, batch.root);
+        bytes32 key = _batchHash(id, batch);
+        if (_batches[key]) revert ShipmentBatchExists(id, key);
+        _batches[key] = true;
+        emit TelemetryBatchPosted(
+            id, batch.root, batch.count, batch.windowStart, batch.windowEnd, batch.minTemp, batch.maxTemp
+        );
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function proveBreach(
+        bytes32 id,
+        TelemetryBatch calldata batch,
+        Reading calldata reading,
+        bytes calldata deviceSignature,
+        bytes32[] calldata proof
+    ) external whenNotPaused {
+        _checkState(id, _shipments[id].state, _bit(State.Funded) | _bit(State.InTransit) | _bit(State.Delivered));
+        _checkBreachEvidence(id, batch, reading, deviceSignature, proof);
+        _chargeBreach(id, reading.device, reading.counter, reading.timestamp, reading.temperature);
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function confirmDelivery(bytes32 id) external whenNotPaused {
+        Shipment storage s = _shipments[id];
+        _checkState(id, s.state, _bit(State.InTransit));
+        if (msg.sender != s.buyer && !_hasRegistryRole(Roles.ORACLE, msg.sender)) {
+            revert ShipmentUnauthorized(id, msg.sender);
+        }
+        s.state = State.Delivered;
+        s.deliveredAt = uint64(block.timestamp);
+        emit DeliveryConfirmed(id, msg.sender, uint64(block.timestamp));
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function release(bytes32 id) external whenNotPaused {
+        Shipment storage s = _shipments[id];
+        _checkState(id, s.state, _bit(State.Delivered));
+        uint256 endsAt = uint256(s.deliveredAt) + s.disputeWindow;
+        if (block.timestamp < endsAt) revert ShipmentDisputeWindowOpen(id, endsAt);
+        s.state = State.Released;
+        uint256 toBuyer = s.penalties;
+        uint256 toSupplier = s.amount - toBuyer;
+        _owed[s.token][s.supplier] += toSupplier;
+        if (toBuyer != 0) _owed[s.token][s.buyer] += toBuyer;
+        emit PaymentReleased(id, toSupplier, toBuyer);
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function refund(bytes32 id) external whenNotPaused {
+        Shipment storage s = _shipments[id];
+        State state = s.state;
+        _checkState(id, state, _bit(State.Created) | _bit(State.Funded) | _bit(State.InTransit));
+        if (block.timestamp <= s.deadline) revert ShipmentDeadlineNotPassed(id, s.deadline);
+        if (state == State.Created) {
+            s.state = State.Cancelled;
+            emit ShipmentCancelled(id);
+            return;
+        }
+        s.state = State.Refunded;
+        _owed[s.token][s.buyer] += s.amount;
+        emit ShipmentRefunded(id, s.amount);
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function withdraw(address token) external nonReentrant {
+        uint256 amount = _owed[token][msg.sender];
+        if (amount == 0) revert EscrowNothingToWithdraw(msg.sender, token);
+        _owed[token][msg.sender] = 0;
+        emit Withdrawn(msg.sender, token, amount);
+        IERC20(token).safeTransfer(msg.sender, amount);
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function pause() external onlyRegistryRole(ADMIN_ROLE) {
+        _pause();
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function unpause() external onlyRegistryRole(ADMIN_ROLE) {
+        _unpause();
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IShipmentEscrow
+    function shipment(bytes32 id) external view returns (Shipment memory) {
+        return _shipments[id];
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function owed(address account, address token) external view returns (uint256) {
+        return _owed[token][account];
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function isBatchPosted(bytes32 id, TelemetryBatch calldata batch) external view returns (bool) {
+        return _batches[_batchHash(id, batch)];
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function manifestDigest(Manifest calldata m) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    MANIFEST_TYPEHASH,
+                    m.shipmentId,
+                    m.itemsHash,
+                    m.supplier,
+                    m.buyer,
+                    m.carrier,
+                    m.token,
+                    m.amount,
+                    m.penalty,
+                    m.minTemp,
+                    m.maxTemp,
+                    m.deadline,
+                    m.disputeWindow,
+                    m.nonce
+                )
+            )
+        );
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function handoverDigest(bytes32 id, address from, address to, uint96 seq, uint64 deadline)
+        public
+        view
+        returns (bytes32)
+    {
+        return _hashTypedDataV4(keccak256(abi.encode(HANDOVER_TYPEHASH, id, from, to, seq, deadline)));
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function readingDigest(Reading calldata reading) external view returns (bytes32) {
+        return _hashTypedDataV4(_readingStructHash(reading));
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function nonces(address owner) public view override(IShipmentEscrow, Nonces) returns (uint256) {
+        return super.nonces(owner);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    /// @dev The reading is in a posted batch of this shipment, within its window, signed by an active device.
+    function _checkBreachEvidence(
+        bytes32 id,
+        TelemetryBatch calldata batch,
+        Reading calldata reading,
+        bytes calldata deviceSignature,
+        bytes32[] calldata proof
+    ) private view {
+        bytes32 key = _batchHash(id, batch);
+        if (!_batches[key]) revert ShipmentUnknownBatch(id, key);
+        bytes32 structHash = _readingStructHash(reading);
+        if (
+            reading.shipmentId != id || reading.timestamp < batch.windowStart || reading.timestamp > batch.windowEnd
+                || !MerkleProof.verifyCalldata(proof, batch.root, keccak256(bytes.concat(structHash)))
+        ) revert ShipmentInvalidReading(id, reading.device, reading.counter);
+        address signer = ECDSA.recover(_hashTypedDataV4(structHash), deviceSignature);
+        if (signer != reading.device) revert ShipmentInvalidSigner(id, reading.device, signer);
+        if (!IPartnerRegistry(registry()).isActiveDevice(signer)) revert ShipmentInactiveDevice(signer);
+    }
+
+    /// @dev Charges the penalty once per episode, capped at what is still escrowed.
+    function _chargeBreach(bytes32 id, address device_, uint64 counter, uint64 timestamp, int32 temperature)
+        private
+    {
+        Shipment storage s = _shipments[id];
+        if (temperature >= s.minTemp && temperature <= s.maxTemp) revert ShipmentNoBreach(id, temperature);
+        uint64 episode = timestamp / BREACH_EPISODE;
+        if (_breaches[id][episode]) revert ShipmentBreachAlreadyProven(id, episode);
+        _breaches[id][episode] = true;
+        uint256 charged = s.penalty;
+        uint256 room = s.amount - s.penalties;
+        if (charged > room) charged = room;
+        s.penalties += charged;
+        emit BreachProven(id, device_, episode, counter, temperature, charged);
+    }
+
+    function _readingStructHash(Reading calldata r) private pure returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                READING_TYPEHASH,
+                r.device,
+                r.counter,
+                r.timestamp,
+                r.shipmentId,
+                r.temperature,
+                r.humidity,
+                r.latitude,
+                r.longitude
+            )
+        );
+    }
+
+    function _batchHash(bytes32 id, TelemetryBatch calldata b) private pure returns (bytes32) {
+        return keccak256(abi.encode(id, b.root, b.count, b.windowStart, b.windowEnd, b.minTemp, b.maxTemp));
+    }
+
+    function _bit(State state) private pure returns (bytes32) {
+        return bytes32(1 << uint8(state));
+    }
+
+    /// @dev One guard for the state machine, as Governor's `_validateStateBitmap`.
+    function _checkState(bytes32 id, State current, bytes32 allowed) private pure {
+        if (_bit(current) & allowed == bytes32(0)) revert ShipmentUnexpectedState(id, current, allowed);
+    }
+}

@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+/// @title Consortium partner and device registry
+/// @notice Who belongs to the consortium, in which roles, and which IoT devices speak for whom.
+/// Roles are OpenZeppelin AccessControl roles held by this contract; the other Tracechain
+/// contracts ask it `hasRole`. It also answers Hyperledger Besu's account-permissioning call.
+interface IPartnerRegistry {
+    /// @notice A partner as the consortium admitted it.
+    struct Partner {
+        string name;
+        string gs1Key; // GS1 company prefix or GLN
+        bool active;
+        uint64 admittedAt;
+    }
+
+    /// @notice A device registration: the partner answering for the device and whether it may still sign.
+    struct Device {
+        address owner;
+        bool active;
+    }
+
+    error RegistryPartnerExists(address account);
+    error RegistryUnknownPartner(address account);
+    error RegistryInvalidPartner(address account, string name, string gs1Key);
+    error RegistryDeviceExists(address device, address owner);
+    error RegistryUnknownDevice(address device);
+    error RegistryInvalidDevice(address device);
+
+    event PartnerAdmitted(address indexed account, string name, string gs1Key);
+    event PartnerStatusChanged(address indexed account, bool active);
+    event DeviceRegistered(address indexed device, address indexed owner);
+    event DeviceStatusChanged(address indexed device, bool active);
+
+    /// @notice Admits `account` as a partner and grants it `roles`.
+    /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryPartnerExists if already admitted and
+    /// RegistryInvalidPartner for a zero address or an empty name or GS1 key.
+    /// Emits PartnerAdmitted and one RoleGranted per new role.
+    function admitPartner(address account, string calldata name, string calldata gs1Key, bytes32[] calldata roles)
+        external;
+
+    /// @notice Suspends (`active = false`) or reinstates a partner. A suspended partner keeps its
+    /// roles on record but holds none of them while suspended: `hasRole` answers false.
+    /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryUnknownPartner. Emits PartnerStatusChanged.
+    function setPartnerActive(address account, bool active) external;
+
+    /// @notice Registers an IoT device's signing address as belonging to partner `owner`.
+    /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryDeviceExists, RegistryUnknownPartner
+    /// or RegistryInvalidDevice (zero address). Emits DeviceRegistered.
+    function registerDevice(address device, address owner) external;
+
+    /// @notice Activates or deactivates a device; readings of an inactive device are not accepted.
+    /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryUnknownDevice. Emits DeviceStatusChanged.
+    function setDeviceActive(address device, bool active) external;
+
+    /// @notice The partner record of `account` (empty if never admitted).
+    function partner(address account) external view returns (Partner memory);
+
+    /// @notice True when `account` is an admitted, active partner.
+    function isActivePartner(address account) external view returns (bool);
+
+    /// @notice The registration of `device` (zero owner if never registered).
+    function device(address device) external view returns (Device memory);
+
+    /// @notice True when `device` is registered and active.
+    function isActiveDevice(address device) external view returns (bool);
+
+    /// @notice Hyperledger Besu account permissioning: may `sender` transact at all?
+    /// @return True for active partners and the consortium's service accounts (admin, oracle, relayer).
+    function transactionAllowed(
+        address sender,
+        address target,
+        uint256 value,
+        uint256 gasPrice,
+        uint256 gasLimit,
+        bytes calldata payload
+    ) external view returns (bool);
+}

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+/// @title Shipments with escrowed payment and cold-chain enforcement
+/// @notice A shipment starts from a supplier-signed EIP-712 manifest; the buyer funds it in an
+/// ERC-20; custody moves with both parties' consent; the oracle posts telemetry batches (Merkle
+/// roots of device-signed readings); anyone can prove a temperature breach with one reading;
+/// payment is released after delivery and the dispute window, or refunded after a missed deadline,
+/// and every payee withdraws what it is owed (pull payment).
+interface IShipmentEscrow {
+    enum State {
+        None,
+        Created,
+        Funded,
+        InTransit,
+        Delivered,
+        Released,
+        Refunded,
+        Cancelled
+    }
+
+    /// @notice What the supplier signs (EIP-712 type `Manifest`). Temperatures in centi-degrees Celsius.
+    struct Manifest {
+        bytes32 shipmentId;
+        bytes32 itemsHash;
+        address supplier;
+        address buyer;
+        address carrier;
+        address token;
+        uint256 amount;
+        uint256 penalty;
+        int32 minTemp;
+        int32 maxTemp;
+        uint64 deadline;
+        uint64 disputeWindow;
+        uint256 nonce;
+    }
+
+    /// @notice A shipment on chain (slot layout chosen so a hand-over writes one slot).
+    struct Shipment {
+        address supplier;
+        uint64 deadline;
+        State state;
+        address buyer;
+        uint64 disputeWindow;
+        address carrier;
+        uint64 deliveredAt;
+        address custodian;
+        uint96 custodySeq;
+        address token;
+        int32 minTemp;
+        int32 maxTemp;
+        uint256 amount;
+        uint256 penalty;
+        uint256 penalties;
+        bytes32 itemsHash;
+    }
+
+    /// @notice A telemetry batch as posted by the oracle: Merkle root of `count` readings taken in
+    /// [windowStart, windowEnd] with temperatures in [minTemp, maxTemp].
+    struct TelemetryBatch {
+        bytes32 root;
+        uint32 count;
+        uint64 windowStart;
+        uint64 windowEnd;
+        int32 minTemp;
+        int32 maxTemp;
+    }
+
+    /// @notice One device reading (EIP-712 type `Reading`), as signed by the device.
+    /// temperature in centi-°C, humidity in centi-%, latitude/longitude in micro-degrees.
+    struct Reading {
+        address device;
+        uint64 counter;
+        uint64 timestamp;
+        bytes32 shipmentId;
+        int32 temperature;
+        uint32 humidity;
+        int32 latitude;
+        int32 longitude;
+    }
+
+    error ShipmentUnexpectedState(bytes32 shipmentId, State current, bytes32 expectedStates);
+    error ShipmentExists(bytes32 shipmentId);
+    error ShipmentInvalidManifest(bytes32 shipmentId);
+    error ShipmentInvalidSigner(bytes32 shipmentId, address expected, address recovered);
+    error ShipmentUnauthorized(bytes32 shipmentId, address account);
+    error ShipmentInvalidCustodian(bytes32 shipmentId, address to);
+    error ShipmentConsentExpired(bytes32 shipmentId, uint64 deadline);
+    error ShipmentDeadlinePassed(bytes32 shipmentId, uint64 deadline);
+    error ShipmentDeadlineNotPassed(bytes32 shipmentId, uint64 deadline);
+    error ShipmentDisputeWindowOpen(bytes32 shipmentId, uint256 endsAt);
+    error ShipmentInvalidBatch(bytes32 shipmentId, bytes32 root);
+    error ShipmentBatchExists(bytes32 shipmentId, bytes32 batchHash);
+    error ShipmentUnknownBatch(bytes32 shipmentId, bytes32 batchHash);
+    error ShipmentInvalidReading(bytes32 shipmentId, address device, uint64 counter);
+    error ShipmentInactiveDevice(address device);
+    error ShipmentNoBreach(bytes32 shipmentId, int32 temperature);
+    error ShipmentBreachAlreadyProven(bytes32 shipmentId, uint64 episode);
+    error EscrowNothingToWithdraw(address account, address token);
+
+    /// @notice `manifest` is the signed manifest as submitted (its nonce included).
+    event ShipmentCreated(
+        bytes32 indexed shipmentId, address indexed supplier, address indexed buyer, Manifest manifest
+    );
+    event ShipmentFunded(bytes32 indexed shipmentId, address indexed buyer, uint256 amount);
+    event CustodyHandedOver(bytes32 indexed shipmentId, address indexed from, address indexed to, uint96 seq);
+    event TelemetryBatchPosted(
+        bytes32 indexed shipmentId,
+        bytes32 indexed root,
+        uint32 count,
+        uint64 windowStart,
+        uint64 windowEnd,
+        int32 minTemp,
+        int32 maxTemp
+    );
+    event BreachProven(
+        bytes32 indexed shipmentId,
+        address indexed device,
+        uint64 indexed episode,
+        uint64 counter,
+        int32 temperature,
+        uint256 penalty
+    );
+    event DeliveryConfirmed(bytes32 indexed shipmentId, address indexed by, uint64 deliveredAt);
+    event PaymentReleased(bytes32 indexed shipmentId, uint256 toSupplier, uint256 toBuyer);
+    event ShipmentRefunded(bytes32 indexed shipmentId, uint256 toBuyer);
+    event ShipmentCancelled(bytes32 indexed shipmentId);
+    event Withdrawn(address indexed account, address indexed token, uint256 amount);
+
+    /// @notice Creates a shipment from a manifest signed (EIP-712) by its supplier; anyone may relay it.
+    /// @dev Supplier, buyer and carrier must hold SUPPLIER_ROLE, RETAILER_ROLE and CARRIER_ROLE. The
+    /// manifest nonce must be the supplier's next nonce. Reverts with ShipmentExists,
+    /// ShipmentInvalidManifest, ShipmentInvalidSigner, InvalidAccountNonce, ECDSAInvalidSignatureS
+    /// (high-s) or AccessControlUnauthorizedAccount. Emits ShipmentCreated.
+    function createShipment(Manifest calldata manifest, bytes calldata signature) external;
+
+    /// @notice The buyer deposits the manifest amount into escrow.
+    /// @dev Only the buyer, in state Created, before the deadline. Emits ShipmentFunded.
+    function fund(bytes32 shipmentId) external;
+
+    /// @notice Hands custody from the current custodian to `to`. The caller is one of the two and
+    /// `consent` is the other's EIP-712 `CustodyHandover` signature.
+    /// @dev States Funded or InTransit. `to` must be the shipment's carrier, its buyer or another
+    /// CARRIER_ROLE holder. Reverts with ShipmentUnauthorized, ShipmentInvalidCustodian,
+    /// ShipmentConsentExpired, ShipmentInvalidSigner. Emits CustodyHandedOver.
+    function handOver(bytes32 shipmentId, address to, uint64 consentDeadline, bytes calldata consent) external;
+
+    /// @notice Posts a telemetry batch of the shipment.
+    /// @dev Requires ORACLE_ROLE; states Funded, InTransit or Delivered. Reverts with
+    /// ShipmentInvalidBatch (zero root or count, or an inverted window or range) or
+    /// ShipmentBatchExists. Emits TelemetryBatchPosted.
+    function postTelemetry(bytes32 shipmentId, TelemetryBatch calldata batch) external;
+
+    /// @notice Proves a temperature breach with one device-signed reading of a posted batch.
+    /// Charges the supplier the manifest penalty once per breach episode (a fixed window of
+    /// BREACH_EPISODE seconds), capped at the escrowed amount.
+    /// @dev Anyone; states Funded, InTransit or Delivered. Reverts with ShipmentUnknownBatch,
+    /// ShipmentInvalidReading (not in the batch, wrong shipment or outside its window),
+    /// ShipmentInvalidSigner, ShipmentInactiveDevice, ShipmentNoBreach, ShipmentBreachAlreadyProven.
+    /// Emits BreachProven.
+    function proveBreach(
+        bytes32 shipmentId,
+        TelemetryBatch calldata batch,
+        Reading calldata reading,
+        bytes calldata deviceSignature,
+        bytes32[] calldata proof
+    ) external;
+
+    /// @notice Confirms delivery; starts the dispute window.
+    /// @dev The buyer, or ORACLE_ROLE (geofence evidence); state InTransit. Emits DeliveryConfirmed.
+    function confirmDelivery(bytes32 shipmentId) external;
+
+    /// @notice After the dispute window, credits the supplier the amount less penalties and the
+    /// buyer the penalties. Anyone may call it.
+    /// @dev State Delivered. Reverts with ShipmentDisputeWindowOpen. Emits PaymentReleased.
+    function release(bytes32 shipmentId) external;
+
+    /// @notice After a missed deadline, credits the buyer the full deposit (or cancels an unfunded
+    /// shipment). Anyone may call it.
+    /// @dev States Created, Funded or InTransit. Reverts with ShipmentDeadlineNotPassed. Emits
+    /// ShipmentRefunded or ShipmentCancelled.
+    function refund(bytes32 shipmentId) external;
+
+    /// @notice Sends the caller everything it is owed in `token`.
+    /// @dev Reverts with EscrowNothingToWithdraw. Emits Withdrawn.
+    function withdraw(address token) external;
+
+    /// @notice Stops every state change but withdrawals. DEFAULT_ADMIN_ROLE of the registry.
+    function pause() external;
+
+    /// @notice Lifts a pause. DEFAULT_ADMIN_ROLE of the registry.
+    function unpause() external;
+
+    function shipment(bytes32 shipmentId) external view returns (Shipment memory);
+    function owed(address account, address token) external view returns (uint256);
+    function isBatchPosted(bytes32 shipmentId, TelemetryBatch calldata batch) external view returns (bool);
+    function manifestDigest(Manifest calldata manifest) external view returns (bytes32);
+    function handoverDigest(bytes32 shipmentId, address from, address to, uint96 seq, uint64 deadline)
+        external
+        view
+        returns (bytes32);
+    function readingDigest(Reading calldata reading) external view returns (bytes32);
+    function nonces(address owner) external view returns (uint256);
+}
