@@ -8,7 +8,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
-import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IPartnerRegistry} from "./interfaces/IPartnerRegistry.sol";
 import {IShipmentEscrow} from "./interfaces/IShipmentEscrow.sol";
 import {RegistryGated} from "./RegistryGated.sol";
@@ -17,7 +17,7 @@ import {Roles} from "./Roles.sol";
 /// @title ShipmentEscrow
 /// @notice Shipments from supplier-signed manifests, ERC-20 escrow, consented custody hand-overs,
 /// telemetry batches, provable cold-chain breaches, pull payments.
-contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausable, ReentrancyGuard {
+contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Length of a breach episode: breaches proven within one such window cost one penalty.
@@ -162,7 +162,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
     }
 
     /// @inheritdoc IShipmentEscrow
-    function release(bytes32 id) external whenNotPaused {
+    function release(bytes32 id) external whenNotPaused nonReentrant {
         Shipment storage s = _shipments[id];
         _checkState(id, s.state, _bit(State.Delivered));
         uint256 endsAt = uint256(s.deliveredAt) + s.disputeWindow;
@@ -176,7 +176,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
     }
 
     /// @inheritdoc IShipmentEscrow
-    function refund(bytes32 id) external whenNotPaused {
+    function refund(bytes32 id) external whenNotPaused nonReentrant {
         Shipment storage s = _shipments[id];
         State state = s.state;
         _checkState(id, state, _bit(State.Created) | _bit(State.Funded) | _bit(State.InTransit));
