@@ -1,0 +1,428 @@
+"""Gas figures of the contracts, measured from receipts on a fresh anvil.
+
+Deploys PartnerRegistry, TraceabilityLedger, ShipmentEscrow and TestToken from chain/artifacts, sets
+up the consortium (supplier, buyer, carrier, oracle, one device) and walks one shipment through its
+life: manifest, funding, a consented hand-over, a telemetry batch of 1,000 device-signed readings,
+a breach proof, delivery, release after the dispute window, withdrawal. Each figure is a receipt's
+`gasUsed`; the main ones carry a breakdown by opcode family (from `debug_traceTransaction`) so a
+missed goal says where the gas goes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import encode
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+from web3.contract.contract import ContractFunction
+from web3.types import TxReceipt
+
+from chain.artifacts import load_artifact
+from tests.fixtures.anvil import MNEMONIC, start_anvil
+
+READINGS = 1_000
+BASELINE_GAS_PER_READING = 42_053  # a well-known one-transaction-per-reading cold-chain contract, on anvil
+BASELINE_HANDOFF_GAS = 58_887  # that contract's hand-over, which checks no consent at all
+DAY = 86_400
+# Deadlines and reading times come from this fixed instant (year 2096, after any node's clock) rather
+# than from the chain's clock, so that calldata, and with it the figures, are the same on every run.
+EPOCH = 4_000_000_000
+
+MANIFEST_FIELDS = (
+    ("shipmentId", "bytes32"),
+    ("itemsHash", "bytes32"),
+    ("supplier", "address"),
+    ("buyer", "address"),
+    ("carrier", "address"),
+    ("token", "address"),
+    ("amount", "uint256"),
+    ("penalty", "uint256"),
+    ("minTemp", "int32"),
+    ("maxTemp", "int32"),
+    ("deadline", "uint64"),
+    ("disputeWindow", "uint64"),
+    ("nonce", "uint256"),
+)
+HANDOVER_FIELDS = (
+    ("shipmentId", "bytes32"),
+    ("from", "address"),
+    ("to", "address"),
+    ("seq", "uint96"),
+    ("deadline", "uint64"),
+)
+READING_FIELDS = (
+    ("device", "address"),
+    ("counter", "uint64"),
+    ("timestamp", "uint64"),
+    ("shipmentId", "bytes32"),
+    ("temperature", "int32"),
+    ("humidity", "uint32"),
+    ("latitude", "int32"),
+    ("longitude", "int32"),
+)
+ROLE_NAMES = ("SUPPLIER_ROLE", "CARRIER_ROLE", "RETAILER_ROLE", "ORACLE_ROLE", "RECORDER_ROLE")
+
+
+# ------------------------------------------------------------------ EIP-712 and Merkle (kept small)
+
+
+def type_string(name: str, fields: Sequence[tuple[str, str]]) -> str:
+    return f"{name}({','.join(f'{t} {n}' for n, t in fields)})"
+
+
+def struct_hash(name: str, fields: Sequence[tuple[str, str]], message: dict[str, Any]) -> bytes:
+    """EIP-712 `hashStruct` of a struct whose fields are all atomic types."""
+    typehash = Web3.keccak(text=type_string(name, fields))
+    values = [message[n] for n, _ in fields]
+    return Web3.keccak(encode(["bytes32", *(t for _, t in fields)], [typehash, *values]))
+
+
+def sign_typed(
+    account: LocalAccount,
+    domain: dict[str, Any],
+    name: str,
+    fields: Sequence[tuple[str, str]],
+    message: dict[str, Any],
+) -> tuple[bytes, bytes]:
+    """(signature, digest) of `message` as EIP-712 type `name`."""
+    types = {name: [{"name": n, "type": t} for n, t in fields]}
+    signed = account.sign_typed_data(domain, types, message)
+    return bytes(signed.signature), bytes(signed.message_hash)
+
+
+def hash_pair(a: bytes, b: bytes) -> bytes:
+    return Web3.keccak(a + b if a < b else b + a)
+
+
+def merkle_layers(leaves: Sequence[bytes]) -> list[list[bytes]]:
+    """Layers of a sorted-pair Merkle tree (OpenZeppelin MerkleProof); an odd node moves up unpaired."""
+    layers = [list(leaves)]
+    while len(layers[-1]) > 1:
+        level = layers[-1]
+        layers.append(
+            [
+                hash_pair(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
+                for i in range(0, len(level), 2)
+            ]
+        )
+    return layers
+
+
+def merkle_proof(layers: Sequence[Sequence[bytes]], index: int) -> list[bytes]:
+    proof = []
+    for level in layers[:-1]:
+        if (index ^ 1) < len(level):
+            proof.append(level[index ^ 1])
+        index //= 2
+    return proof
+
+
+def reading_leaf(reading_struct_hash: bytes) -> bytes:
+    """The leaf the escrow checks: keccak256(bytes.concat(structHash)), i.e. double-hashed."""
+    return Web3.keccak(reading_struct_hash)
+
+
+# ------------------------------------------------------------------ gas breakdown
+
+
+def calldata_gas(data: bytes) -> int:
+    return sum(16 if byte else 4 for byte in data)
+
+
+def breakdown(w3: Web3, receipt: TxReceipt) -> dict[str, int]:
+    """Where the gas of `receipt` went: intrinsic parts, then top-level opcode families.
+
+    An external call's cost includes everything the callee spent; the refund is what SSTORE gave back.
+    """
+    tx = w3.eth.get_transaction(receipt["transactionHash"])
+    data = bytes(tx["input"])
+    trace = w3.provider.make_request(
+        "debug_traceTransaction",
+        [
+            receipt["transactionHash"].to_0x_hex(),
+            {"disableStorage": True, "disableMemory": True, "disableStack": True},
+        ],
+    )
+    logs = trace["result"]["structLogs"]
+    top = min((s["depth"] for s in logs), default=1)
+    steps = [s for s in logs if s["depth"] == top]
+    parts: Counter[str] = Counter()
+    for step, following in zip(steps, [*steps[1:], None], strict=False):
+        cost = step["gas"] - following["gas"] if following is not None else step["gasCost"]
+        op = step["op"]
+        if op.startswith("LOG"):
+            family = "LOG (events)"
+        elif op in {"CALL", "STATICCALL", "DELEGATECALL"}:
+            family = f"{op} (incl. callee)"
+        elif op in {"SSTORE", "SLOAD", "KECCAK256", "CALLDATACOPY"}:
+            family = op
+        else:
+            family = "other opcodes"
+        parts[family] += cost
+    execution = sum(parts.values())
+    intrinsic = {"intrinsic_base": 21_000, "intrinsic_calldata": calldata_gas(data)}
+    result = {**intrinsic, **dict(parts.most_common())}
+    refund = sum(intrinsic.values()) + execution - receipt["gasUsed"]
+    if refund:
+        result["refund"] = -refund
+    result["calldata_bytes"] = len(data)
+    return result
+
+
+# ------------------------------------------------------------------ chain set-up
+
+
+@dataclass
+class Consortium:
+    w3: Web3
+    registry: Contract
+    ledger: Contract
+    escrow: Contract
+    token: Contract
+    admin: LocalAccount
+    supplier: LocalAccount
+    buyer: LocalAccount
+    carrier: LocalAccount
+    oracle: LocalAccount
+    device: LocalAccount
+
+    @property
+    def domain(self) -> dict[str, Any]:
+        return {
+            "name": "Tracechain",
+            "version": "1",
+            "chainId": self.w3.eth.chain_id,
+            "verifyingContract": self.escrow.address,
+        }
+
+
+def send(w3: Web3, call: ContractFunction, sender: LocalAccount) -> TxReceipt:
+    """Sends `call` from an unlocked anvil account and returns its successful receipt."""
+    receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": sender.address}))
+    if receipt["status"] != 1:
+        raise RuntimeError(f"{call.fn_name} reverted: {receipt['transactionHash'].to_0x_hex()}")
+    return receipt
+
+
+def deploy(w3: Web3, name: str, sender: LocalAccount, *args: Any) -> Contract:
+    artifact = load_artifact(name)
+    factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
+    receipt = w3.eth.wait_for_transaction_receipt(
+        factory.constructor(*args).transact({"from": sender.address})
+    )
+    return w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
+
+
+def set_up(w3: Web3) -> Consortium:
+    Account.enable_unaudited_hdwallet_features()
+    admin, supplier, buyer, carrier, oracle = (
+        Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(5)
+    )
+    device = Account.from_key(Web3.keccak(text="tracechain bench device"))
+    roles = {name: Web3.keccak(text=name) for name in ROLE_NAMES}
+
+    registry = deploy(w3, "PartnerRegistry", admin, admin.address)
+    ledger = deploy(w3, "TraceabilityLedger", admin, registry.address)
+    escrow = deploy(w3, "ShipmentEscrow", admin, registry.address)
+    token = deploy(w3, "TestToken", admin, "Test USD", "TUSD")
+
+    partners = (
+        (supplier, "Acme Pharma", "0614141000005", "SUPPLIER_ROLE"),
+        (buyer, "City Hospital", "0614141000012", "RETAILER_ROLE"),
+        (carrier, "Polar Logistics", "0614141000029", "CARRIER_ROLE"),
+    )
+    for account, name, gln, role in partners:
+        send(
+            w3,
+            registry.functions.admitPartner(
+                account.address, name, gln, [roles[role], roles["RECORDER_ROLE"]]
+            ),
+            admin,
+        )
+    send(w3, registry.functions.grantRole(roles["ORACLE_ROLE"], oracle.address), admin)
+    send(w3, registry.functions.registerDevice(device.address, carrier.address), admin)
+    return Consortium(w3, registry, ledger, escrow, token, admin, supplier, buyer, carrier, oracle, device)
+
+
+def as_tuple(fields: Sequence[tuple[str, str]], message: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(message[n] for n, _ in fields)
+
+
+# ------------------------------------------------------------------ the measured walk
+
+
+def telemetry_batch(c: Consortium, shipment_id: bytes, start: int, breach_index: int) -> dict[str, Any]:
+    """1,000 device-signed readings (one out of band at `breach_index`), their tree and batch."""
+    readings = []
+    for i in range(READINGS):
+        readings.append(
+            {
+                "device": c.device.address,
+                "counter": i + 1,
+                "timestamp": start + 30 * i,
+                "shipmentId": shipment_id,
+                "temperature": 1_020 if i == breach_index else 400 + (i * 37) % 200,
+                "humidity": 6_500 + i % 50,
+                "latitude": 52_370_216 + i,
+                "longitude": 4_895_168 - i,
+            }
+        )
+    signatures, leaves = [], []
+    for reading in readings:
+        signature, _ = sign_typed(c.device, c.domain, "Reading", READING_FIELDS, reading)
+        signatures.append(signature)
+        leaves.append(reading_leaf(struct_hash("Reading", READING_FIELDS, reading)))
+    # The leaf's struct hash must be the one the device signed: check one reading against the contract.
+    sample = readings[breach_index]
+    if (
+        c.escrow.functions.readingDigest(as_tuple(READING_FIELDS, sample)).call()
+        != sign_typed(c.device, c.domain, "Reading", READING_FIELDS, sample)[1]
+    ):
+        raise RuntimeError("Reading EIP-712 digest differs from the contract's readingDigest")
+    temps = [r["temperature"] for r in readings]
+    layers = merkle_layers(leaves)
+    batch = (
+        layers[-1][0],
+        READINGS,
+        readings[0]["timestamp"],
+        readings[-1]["timestamp"],
+        min(temps),
+        max(temps),
+    )
+    return {"readings": readings, "signatures": signatures, "layers": layers, "batch": batch}
+
+
+def measure(c: Consortium) -> dict[str, dict[str, Any]]:
+    w3, escrow, s = c.w3, c.escrow, c.supplier
+    t0 = EPOCH
+    figures: dict[str, dict[str, Any]] = {}
+
+    # One EPCIS event anchored singly (the first anchor of this recorder: every slot cold).
+    event_id = Web3.keccak(text="ni:///sha-256;bench-event-1?ver=CBV2.0")
+    anchor = send(w3, c.ledger.functions.anchorEvent(event_id), s)
+
+    # Shipment from a supplier-signed manifest, relayed by the supplier.
+    shipment_id = Web3.keccak(text="urn:tracechain:shipment:bench-1")
+    manifest = {
+        "shipmentId": shipment_id,
+        "itemsHash": Web3.keccak(text="https://id.gs1.org/01/09506000134352/10/LOT42"),
+        "supplier": s.address,
+        "buyer": c.buyer.address,
+        "carrier": c.carrier.address,
+        "token": c.token.address,
+        "amount": 10_000 * 10**6,
+        "penalty": 500 * 10**6,
+        "minTemp": 200,
+        "maxTemp": 800,
+        "deadline": t0 + 14 * DAY,
+        "disputeWindow": 2 * DAY,
+        "nonce": escrow.functions.nonces(s.address).call(),
+    }
+    signature, digest = sign_typed(s, c.domain, "Manifest", MANIFEST_FIELDS, manifest)
+    if escrow.functions.manifestDigest(as_tuple(MANIFEST_FIELDS, manifest)).call() != digest:
+        raise RuntimeError("Manifest EIP-712 digest differs from the contract's manifestDigest")
+    create = send(w3, escrow.functions.createShipment(as_tuple(MANIFEST_FIELDS, manifest), signature), s)
+
+    send(w3, c.token.functions.mint(c.buyer.address, manifest["amount"]), c.admin)
+    send(w3, c.token.functions.approve(escrow.address, manifest["amount"]), c.buyer)
+    fund = send(w3, escrow.functions.fund(shipment_id), c.buyer)
+
+    # Hand-over supplier → carrier: the supplier calls, the carrier's EIP-712 consent is relayed.
+    def handover(frm: LocalAccount, to: LocalAccount, seq: int) -> TxReceipt:
+        consent = {
+            "shipmentId": shipment_id,
+            "from": frm.address,
+            "to": to.address,
+            "seq": seq,
+            "deadline": t0 + DAY,
+        }
+        sig, _ = sign_typed(to, c.domain, "CustodyHandover", HANDOVER_FIELDS, consent)
+        return send(w3, escrow.functions.handOver(shipment_id, to.address, consent["deadline"], sig), frm)
+
+    handoff = handover(s, c.carrier, 0)
+
+    # One telemetry batch of 1,000 readings, posted by the oracle.
+    breach_index = 637
+    tb = telemetry_batch(c, shipment_id, t0 - READINGS * 30, breach_index)
+    post = send(w3, escrow.functions.postTelemetry(shipment_id, tb["batch"]), c.oracle)
+
+    # Anyone (here the buyer) proves the out-of-band reading against the posted batch.
+    proof = merkle_proof(tb["layers"], breach_index)
+    breach = send(
+        w3,
+        escrow.functions.proveBreach(
+            shipment_id,
+            tb["batch"],
+            as_tuple(READING_FIELDS, tb["readings"][breach_index]),
+            tb["signatures"][breach_index],
+            proof,
+        ),
+        c.buyer,
+    )
+
+    handoff_next = handover(c.carrier, c.buyer, 1)  # carrier → buyer at the dock: no state change
+    deliver = send(w3, escrow.functions.confirmDelivery(shipment_id), c.buyer)
+    w3.provider.make_request("evm_increaseTime", [manifest["disputeWindow"] + 1])
+    w3.provider.make_request("evm_mine", [])
+    release = send(w3, escrow.functions.release(shipment_id), c.admin)
+    withdraw = send(w3, escrow.functions.withdraw(c.token.address), s)
+
+    per_reading = post["gasUsed"] / READINGS
+    figures["gas_per_reading_batch1000"] = {
+        "value": round(per_reading, 2),
+        "unit": "gas",
+        "tx_gas": post["gasUsed"],
+        "readings": READINGS,
+        "baseline_gas_per_reading": BASELINE_GAS_PER_READING,
+        "baseline_ratio": round(BASELINE_GAS_PER_READING / per_reading, 1),
+        "breakdown": breakdown(w3, post),
+    }
+    figures["gas_custody_handoff"] = {
+        "value": handoff["gasUsed"],
+        "unit": "gas",
+        "consent": "EIP-712 CustodyHandover signature of the carrier",
+        "baseline_handoff_gas": BASELINE_HANDOFF_GAS,
+        "baseline_checks_consent": False,
+        "next_handoff_gas": handoff_next["gasUsed"],
+        "breakdown": breakdown(w3, handoff),
+    }
+    figures["gas_anchor_event"] = {
+        "value": anchor["gasUsed"],
+        "unit": "gas",
+        "breakdown": breakdown(w3, anchor),
+    }
+    figures["gas_breach_proof"] = {
+        "value": breach["gasUsed"],
+        "unit": "gas",
+        "proof_length": len(proof),
+        "breakdown": breakdown(w3, breach),
+    }
+    figures["gas_escrow_release"] = {"value": release["gasUsed"], "unit": "gas"}
+    figures["gas_create_shipment"] = {
+        "value": create["gasUsed"],
+        "unit": "gas",
+        "breakdown": breakdown(w3, create),
+    }
+    for name, receipt in (("gas_fund", fund), ("gas_confirm_delivery", deliver), ("gas_withdraw", withdraw)):
+        figures[name] = {"value": receipt["gasUsed"], "unit": "gas"}
+    return figures
+
+
+def run(results: dict[str, Any]) -> None:
+    """Measures the gas figures on a fresh anvil and adds them to `results`."""
+    node = start_anvil(None, "--steps-tracing")  # geth-style struct logs for the breakdowns
+    try:
+        w3 = node.w3()
+        info = w3.provider.make_request("anvil_nodeInfo", [])["result"]
+        figures = measure(set_up(w3))
+        for entry in figures.values():
+            entry["hardfork"] = info.get("hardFork")
+        results.update(figures)
+    finally:
+        node.stop()
