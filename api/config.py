@@ -1,0 +1,50 @@
+"""Settings of the API service (environment prefix ``TRACECHAIN_API_``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-insecure-token-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Every field can be set as ``TRACECHAIN_API_<FIELD>``. Outside ``env=dev`` the token secret must
+    be set to a non-default value of at least 32 characters."""
+
+    model_config = SettingsConfigDict(env_prefix="TRACECHAIN_API_", extra="ignore")
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    database_url: str = "sqlite:///.data/tracechain.db"
+    rpc_url: str = "http://127.0.0.1:8545"
+    chain_id: int = 31337
+    registry_address: str | None = None
+    ledger_address: str | None = None
+    escrow_address: str | None = None
+    relayer_address: str | None = None
+    """The relayer (sender service) account whose outbox receives anchor and relay intents."""
+
+    token_secret: SecretStr = SecretStr(DEV_SECRET)
+    token_ttl_s: int = Field(default=900, ge=30, le=86_400)
+    nonce_ttl_s: int = Field(default=300, ge=10, le=3600)
+    siwe_domain: str = "localhost"
+    public_base_url: str = "http://localhost:8000"
+    resolver_name: str = "Tracechain resolver"
+
+    rate_limit_per_s: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    capture_max_events: int = Field(default=10_000, ge=1)
+    capture_max_bytes: int = Field(default=20_000_000, ge=1024)
+    max_per_page: int = Field(default=1000, ge=1)
+    trace_cache_ttl_s: float = Field(default=1.0, ge=0)
+    default_min_temp_c: float = 2.0
+    default_max_temp_c: float = 8.0
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        secret = self.token_secret.get_secret_value()
+        if self.env != "dev" and (secret == DEV_SECRET or len(secret) < 32):
+            raise ValueError("TRACECHAIN_API_TOKEN_SECRET must be set (>= 32 characters) outside env=dev")
+        return self

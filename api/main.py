@@ -1,0 +1,63 @@
+"""The API application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.auth import NonceStore
+from api.config import Settings
+from api.deps import Services
+from api.epcis.anchoring import Anchorer, OutboxAnchorer
+from api.errors import install_problem_handlers
+from api.middleware import Metrics, MetricsMiddleware, RateLimitMiddleware, TokenBuckets
+from api.roles import NoRoles, RegistryRoles, RoleSource
+from api.routes import auth, capture, events, health, resolver, shipments, trace
+from api.trace import TraceCache
+from chain.db import make_engine, make_sessionmaker
+
+log = logging.getLogger("tracechain.api")
+
+
+def build_services(settings: Settings) -> Services:
+    """Engine, sessions, role source and anchorer from the settings (no network call is made here)."""
+    engine = make_engine(settings.database_url)
+    roles: RoleSource = NoRoles()
+    if settings.registry_address:
+        from web3 import HTTPProvider, Web3
+
+        roles = RegistryRoles(Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 5})),
+                              settings.registry_address)
+    anchorer: Anchorer | None = None
+    if settings.ledger_address and settings.relayer_address:
+        anchorer = OutboxAnchorer(settings.ledger_address, settings.relayer_address)
+    return Services(settings=settings, engine=engine, sessions=make_sessionmaker(engine), roles=roles,
+                    anchorer=anchorer, nonces=NonceStore(ttl_s=settings.nonce_ttl_s),
+                    trace_cache=TraceCache(ttl_s=settings.trace_cache_ttl_s))
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Builds the app. The database must already be migrated (``tracechain migrate`` / chain.db.upgrade)."""
+    settings = settings or (services.settings if services else Settings())
+    services = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.engine.dispose()
+
+    app = FastAPI(title="Tracechain API", version="0.1.0", lifespan=lifespan,
+                  description="Partner API (EPCIS 2.0 capture and query, traceability, shipments and escrow), "
+                              "GS1 Digital Link resolver and consumer pages.")
+    app.state.services = services
+    app.state.metrics = Metrics()
+    install_problem_handlers(app)
+    for module in (health, auth, capture, events, trace, shipments, resolver):
+        app.include_router(module.router)
+    app.add_middleware(RateLimitMiddleware,  # type: ignore[arg-type]
+                       buckets=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst))
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # type: ignore[arg-type]
+    return app

@@ -1,0 +1,263 @@
+"""Traceability: an item's history, its upstream (transformation inputs, aggregation parents) and its
+downstream (transformation outputs, aggregated children: the recall scope), every event with its
+on-chain anchor and verification status."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import keccak
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.epcis import merkle
+from api.epcis.anchoring import Anchorer
+from api.epcis.hashid import hash_event_id
+from api.epcis.models import AnchorBatch, EventEpc, StoredEvent
+from api.gs1 import DigitalLink, canonical_key, full_link
+
+INPUT_ROLES = ("input", "input_quantity")
+OUTPUT_ROLES = ("output", "output_quantity")
+CHILD_ROLES = ("child", "child_quantity")
+
+
+def asset_id(link: DigitalLink) -> str:
+    """The ledger's key of an item or lot: keccak-256 of its canonical Digital Link URI (id.gs1.org)."""
+    return "0x" + keccak(text=link.uri()).hex()
+
+
+@dataclass
+class TraceCache:
+    """Rendered traces for a short time; a capture in this process clears it at once."""
+
+    ttl_s: float = 1.0
+    _entries: dict[str, tuple[float, int, bytes]] = field(default_factory=dict)
+    _generation: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic() or entry[1] != self._generation:
+            return None
+        return entry[2]
+
+    def put(self, key: str, value: bytes) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[key] = (time.monotonic() + self.ttl_s, self._generation, value)
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+
+@dataclass(frozen=True)
+class _Link:
+    event_pk: int
+    role: str
+    key: str
+    event_type: str
+    action: str | None
+
+
+def _links(session: Session, keys: Iterable[str]) -> list[_Link]:
+    """Every EPC row of every event naming one of `keys`."""
+    keys = list(keys)
+    if not keys:
+        return []
+    touching = select(EventEpc.event_pk).where(EventEpc.epc_key.in_(keys))
+    rows = session.execute(
+        select(EventEpc.event_pk, EventEpc.role, EventEpc.epc_key, StoredEvent.event_type, StoredEvent.action)
+        .join(StoredEvent, StoredEvent.pk == EventEpc.event_pk)
+        .where(EventEpc.event_pk.in_(touching))
+    )
+    return [_Link(*r) for r in rows]
+
+
+def _walk(session: Session, start: Sequence[str], downstream: bool, max_depth: int,
+          first: list[_Link] | None = None) -> list[dict[str, Any]]:
+    """Breadth-first over transformations and aggregations; one query per level."""
+    nodes: list[dict[str, Any]] = []
+    seen = set(start)
+    frontier = list(start)
+    links = first
+    for depth in range(1, max_depth + 1):
+        if not frontier:
+            break
+        if links is None:
+            links = _links(session, frontier)
+        by_event: dict[int, list[_Link]] = {}
+        for link in links:
+            by_event.setdefault(link.event_pk, []).append(link)
+        found: list[str] = []
+        current = set(frontier)
+        for event_links in by_event.values():
+            roles_here = {(lk.role, lk.key) for lk in event_links}
+            kind = event_links[0].event_type
+            action = event_links[0].action
+            pairs: list[tuple[str, str]] = []
+            if kind == "TransformationEvent":
+                mine, other, relation = (INPUT_ROLES, OUTPUT_ROLES, "output") if downstream else \
+                    (OUTPUT_ROLES, INPUT_ROLES, "input")
+                if any(r in mine and k in current for r, k in roles_here):
+                    pairs = [(k, relation) for r, k in roles_here if r in other]
+            elif kind in ("AggregationEvent", "AssociationEvent") and action != "DELETE":
+                if downstream and any(r == "parent" and k in current for r, k in roles_here):
+                    pairs = [(k, "child") for r, k in roles_here if r in CHILD_ROLES]
+                elif not downstream and any(r in CHILD_ROLES and k in current for r, k in roles_here):
+                    pairs = [(k, "parent") for r, k in roles_here if r == "parent"]
+            for key, relation in pairs:
+                if key not in seen:
+                    seen.add(key)
+                    found.append(key)
+                    nodes.append({"key": key, "relation": relation, "depth": depth,
+                                  "viaEventPk": event_links[0].event_pk})
+        frontier = found
+        links = None
+    return nodes
+
+
+def _batch_info(session: Session, batch_ids: set[int], anchorer: Anchorer | None) -> dict[int, dict[str, Any]]:
+    if not batch_ids:
+        return {}
+    batches = session.scalars(select(AnchorBatch).where(AnchorBatch.id.in_(batch_ids))).all()
+    onchain: dict[str, tuple[str, int]] = {}
+    try:
+        from chain.readmodel import AnchoredBatch
+
+        for root, tx, block in session.execute(
+            select(AnchoredBatch.root, AnchoredBatch.tx_hash, AnchoredBatch.block_number)
+            .where(AnchoredBatch.root.in_([b.root for b in batches]))
+        ):
+            onchain[root] = (tx, block)
+    except Exception:  # noqa: BLE001 - a store without the read model tables: nothing indexed yet
+        session.rollback()
+    info: dict[int, dict[str, Any]] = {}
+    for b in batches:
+        entry: dict[str, Any] = {"root": b.root, "count": b.count, "txHash": None, "blockNumber": None,
+                                 "state": "unanchored" if b.outbox_key is None else "pending"}
+        if b.root in onchain:
+            entry.update(txHash=onchain[b.root][0], blockNumber=onchain[b.root][1], state="onchain")
+        elif anchorer is not None and b.outbox_key is not None:
+            status = anchorer.status(session, b.outbox_key)
+            if status is not None:
+                entry.update(txHash=status.tx_hash, blockNumber=status.block_number, state=status.state)
+        info[b.id] = entry
+    return info
+
+
+def anchor_view(row: StoredEvent, event: dict[str, Any], batches: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The anchor of one event and whether it verifies: content hash, Merkle proof, on-chain root."""
+    if row.batch_id is None or row.batch_id not in batches:
+        return {"status": "unanchored", "hashId": row.hash_id}
+    batch = batches[row.batch_id]
+    context = json.loads(row.context)
+    recomputed = hash_event_id(event, context)
+    proof = [bytes.fromhex(p[2:]) for p in (row.proof or [])]
+    leaf = merkle.leaf(bytes.fromhex(row.hash_id.split(";", 1)[1][:64]))
+    proof_ok = merkle.verify(proof, bytes.fromhex(batch["root"][2:]), leaf)
+    if recomputed != row.hash_id:
+        status = "tampered"
+    elif not proof_ok:
+        status = "invalid-proof"
+    elif batch["state"] == "onchain":
+        status = "verified"
+    elif batch["state"] in ("mined", "final"):
+        status = "anchored"
+    elif batch["state"] == "failed":
+        status = "failed"
+    else:
+        status = "pending"
+    return {"status": status, "hashId": row.hash_id, "leaf": "0x" + leaf.hex(), "batchRoot": batch["root"],
+            "proof": row.proof or [], "txHash": batch["txHash"], "blockNumber": batch["blockNumber"]}
+
+
+def traced_events(session: Session, rows: Sequence[StoredEvent], anchorer: Anchorer | None) -> list[dict[str, Any]]:
+    batches = _batch_info(session, {r.batch_id for r in rows if r.batch_id is not None}, anchorer)
+    out = []
+    for row in rows:
+        event = json.loads(row.body)
+        out.append({"eventID": row.event_id, "eventType": row.event_type, "eventTime": event.get("eventTime"),
+                    "bizStep": row.biz_step, "disposition": row.disposition, "bizLocation": row.biz_location,
+                    "readPoint": row.read_point, "event": event, "anchor": anchor_view(row, event, batches)})
+    return out
+
+
+def _events_for(session: Session, pks: Iterable[int]) -> list[StoredEvent]:
+    pks = list(pks)
+    if not pks:
+        return []
+    return list(session.scalars(select(StoredEvent).where(StoredEvent.pk.in_(pks))
+                                .order_by(StoredEvent.event_time, StoredEvent.pk)))
+
+
+def _recalled(session: Session, link: DigitalLink | None, rows: Sequence[StoredEvent]) -> bool:
+    if any(r.disposition == "recalled" for r in rows):
+        return True
+    if link is None:
+        return False
+    ids = [asset_id(link)]
+    lot = link.lot_link()
+    if lot is not None:
+        ids.append(asset_id(lot))
+    try:
+        from chain.readmodel import Asset
+
+        return bool(session.scalars(select(Asset.asset_id).where(Asset.asset_id.in_(ids), Asset.recalled)).first())
+    except Exception:  # noqa: BLE001 - a store without the read model tables
+        session.rollback()
+        return False
+
+
+def trace(session: Session, identifier: str, anchorer: Anchorer | None, max_depth: int = 6) -> dict[str, Any]:
+    """The trace of an item, lot or logistic unit named by a Digital Link URI or an EPC URN."""
+    link = full_link(identifier)
+    key = canonical_key(identifier)
+    keys = [key]
+    lot = link.lot_link() if link is not None else None
+    if lot is not None and lot.uri() != key:
+        keys.append(lot.uri())
+    own = _links(session, keys)
+    own_pks = {lk.event_pk for lk in own}
+    upstream = _walk(session, keys, downstream=False, max_depth=max_depth, first=own)
+    downstream = _walk(session, keys, downstream=True, max_depth=max_depth, first=own)
+    # The journey includes the events of the units the item travelled in (aggregation parents).
+    parent_keys = [n["key"] for n in upstream if n["relation"] == "parent"]
+    parent_links = _links(session, parent_keys)
+    parent_pks = {lk.event_pk for lk in parent_links}
+    input_keys = [n["key"] for n in upstream if n["relation"] == "input"]
+    input_links = _links(session, input_keys)
+    by_key: dict[str, set[int]] = {}
+    for lk in (*parent_links, *input_links):
+        by_key.setdefault(lk.key, set()).add(lk.event_pk)
+    all_rows = _events_for(session, own_pks | parent_pks | {lk.event_pk for lk in input_links})
+    traced = {t["eventID"]: t for t in traced_events(session, all_rows, anchorer)}
+    pk_to_id = {r.pk: r.event_id for r in all_rows}
+    history = [traced[pk_to_id[r.pk]] for r in all_rows if r.pk in own_pks or r.pk in parent_pks]
+    via = {**pk_to_id, **{r.pk: r.event_id for r in _events_for(session, [n["viaEventPk"] for n in downstream])}}
+
+    def node(n: dict[str, Any], with_events: bool) -> dict[str, Any]:
+        out = {"key": n["key"], "relation": n["relation"], "depth": n["depth"],
+               "viaEventID": via.get(n["viaEventPk"])}
+        if with_events:
+            pks = [pk for pk in by_key.get(n["key"], ()) if pk in pk_to_id and pk not in own_pks]
+            out["events"] = sorted((traced[pk_to_id[pk]] for pk in pks), key=lambda e: e["eventTime"] or "")
+        return out
+
+    return {
+        "identifier": identifier,
+        "key": key,
+        "recalled": _recalled(session, link, all_rows),
+        "history": history,
+        "upstream": [node(n, True) for n in upstream],
+        "downstream": [node(n, False) for n in downstream],
+    }

@@ -1,0 +1,478 @@
+"""``tracechain``: the command line (Typer + Rich).
+
+Errors the operator can fix (a mistyped URL, a wrong chain ID, a missing deployment, a wrong
+passphrase) print one line saying what to do and exit non-zero, before anything is changed.
+Other packages add sub-commands through the ``tracechain.commands`` entry-point group (a Typer
+app, added as a group under the entry's name, or a function, added as a command) and services
+for ``tracechain up`` through ``tracechain.services``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from contextlib import contextmanager
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from eth_account.signers.local import LocalAccount
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+from web3 import Web3
+
+from chain.exceptions import TracechainError
+
+app = typer.Typer(
+    name="tracechain",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Tracechain: supply-chain traceability on an EVM chain.",
+)
+admin_app = typer.Typer(no_args_is_help=True, help="Consortium administration (needs the admin key).")
+keys_app = typer.Typer(no_args_is_help=True, help="Encrypted keystores.")
+sign_app = typer.Typer(no_args_is_help=True, help="Offline signatures.")
+app.add_typer(admin_app, name="admin")
+app.add_typer(keys_app, name="keys")
+app.add_typer(sign_app, name="sign")
+
+out = Console()
+err = Console(stderr=True)
+
+KeyOpt = Annotated[
+    str | None, typer.Option("--key", help="Keystore name (default: TRACECHAIN_KEY, or the dev key locally).")
+]
+RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="Node URL (default: TRACECHAIN_RPC_URL).")]
+DataOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default: TRACECHAIN_DATA_DIR or ./.data).")
+]
+
+
+class NoKey(TracechainError):
+    """No signing key is configured for a non-local chain."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "no signing key: pass --key NAME or set TRACECHAIN_KEY (create one with `tracechain keys create`)"
+        )
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _settings(rpc_url: str | None = None, data_dir: Path | None = None, key: str | None = None) -> Any:
+    from chain.settings import ChainSettings
+
+    overrides: dict[str, Any] = {}
+    if rpc_url:
+        overrides["rpc_url"] = rpc_url
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    if key:
+        overrides["key"] = key
+    return ChainSettings(**overrides)
+
+
+def _passphrase(confirm: bool = False) -> str:
+    value = os.environ.get("TRACECHAIN_PASSPHRASE")
+    if value is not None:
+        return value
+    return str(typer.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm, err=True))
+
+
+def _signer(settings: Any, dev_index: int = 0) -> LocalAccount:
+    from chain.keys import dev_account, load_key
+
+    if settings.key:
+        return load_key(settings.keystore_path, settings.key, _passphrase())
+    if settings.is_local:
+        return dev_account(dev_index)
+    raise NoKey()
+
+
+def _connect(settings: Any) -> Web3:
+    from chain.connection import connect
+
+    return connect(settings)
+
+
+@contextmanager
+def _progress() -> Any:
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as progress:
+        task = progress.add_task("starting")
+
+        def step(message: str) -> None:
+            progress.update(task, description=message)
+            progress.console.print(f"· {message}", highlight=False)
+
+        yield step
+
+
+def _send(w3: Web3, account: LocalAccount, request: Any, settings: Any) -> None:
+    from chain.transact import send_and_wait
+
+    mined = send_and_wait(w3, account, request, legacy=settings.legacy_gas)
+    out.print(f"mined in block {mined.block_number}: {mined.tx_hash}")
+
+
+def _registry(w3: Web3, settings: Any) -> Any:
+    from chain.contracts import PartnerRegistry
+    from chain.deploy import load_deployment
+
+    deployment = load_deployment(w3, settings.data_dir)
+    return PartnerRegistry(w3, deployment.address("PartnerRegistry"))
+
+
+# ---------------------------------------------------------------- node, deploy, status, up
+
+
+@app.command()
+def node(
+    data_dir: DataOpt = None,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8545,
+) -> None:
+    """Run the local anvil node with its state on disk until Ctrl-C or SIGTERM."""
+    from chain.supervisor import AnvilNode, Supervisor
+
+    settings = _settings(data_dir=data_dir)
+    supervisor = Supervisor()
+    try:
+        supervisor.start(AnvilNode(settings.data_dir, port=port, chain_id=settings.chain_id))
+        for service in supervisor.services:
+            out.print(f"[green]running[/] {service.describe()} — Ctrl-C to stop")
+        supervisor.wait()
+    finally:
+        supervisor.stop_all()
+    out.print("stopped; state saved")
+
+
+@app.command()
+def deploy(
+    rpc_url: RpcOpt = None,
+    data_dir: DataOpt = None,
+    key: KeyOpt = None,
+    service: Annotated[
+        str | None, typer.Option(help="Service account receiving ORACLE/RELAYER/RECORDER roles.")
+    ] = None,
+) -> None:
+    """Deploy the contracts (idempotent: verifies what is already deployed)."""
+    from chain.deploy import deploy as run_deploy
+    from chain.keys import dev_account
+
+    settings = _settings(rpc_url, data_dir, key)
+    w3 = _connect(settings)
+    admin = _signer(settings)
+    service_account = service or (
+        dev_account(1).address if settings.is_local and not settings.key else admin.address
+    )
+    with _progress() as step:
+        result = run_deploy(
+            w3,
+            admin,
+            settings.data_dir,
+            service_account=service_account,
+            test_token=settings.is_local,
+            legacy=settings.legacy_gas,
+            on_step=step,
+        )
+    table = Table("contract", "address", "block", "action")
+    for name, record in sorted(result.deployment.contracts.items()):
+        table.add_row(
+            name,
+            record.address,
+            str(record.block_number),
+            "deployed" if name in result.deployed else "verified",
+        )
+    out.print(table)
+    if result.granted:
+        out.print(f"granted {', '.join(result.granted)} to {service_account}")
+
+
+@app.command()
+def status(rpc_url: RpcOpt = None, data_dir: DataOpt = None) -> None:
+    """Show the node, the deployment and the outbox."""
+    from chain.deploy import load_deployment
+
+    settings = _settings(rpc_url, data_dir)
+    w3 = _connect(settings)
+    out.print(f"node {settings.rpc_url}: chain {w3.eth.chain_id}, block {w3.eth.block_number}")
+    deployment = load_deployment(w3, settings.data_dir)
+    table = Table("contract", "address", "block")
+    for name, record in sorted(deployment.contracts.items()):
+        table.add_row(name, record.address, str(record.block_number))
+    out.print(table)
+    _print_outbox(settings)
+
+
+def _print_outbox(settings: Any) -> None:
+    from sqlalchemy import func, inspect, select
+
+    from chain.db import make_engine
+    from chain.outbox import OutboxIntent
+
+    engine = make_engine(settings.database_url)
+    try:
+        if not inspect(engine).has_table("outbox_intents"):
+            out.print("outbox: no database yet")
+            return
+        with engine.connect() as conn:
+            rows = conn.execute(select(OutboxIntent.state, func.count()).group_by(OutboxIntent.state)).all()
+        out.print("outbox: " + (", ".join(f"{state} {count}" for state, count in rows) or "empty"))
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def up(
+    data_dir: DataOpt = None,
+    port: Annotated[int, typer.Option(help="Port of the local node.")] = 8545,
+) -> None:
+    """Start everything locally: anvil (state on disk), deployment if needed, the outbox sender."""
+    from chain.db import make_engine, make_sessionmaker, upgrade
+    from chain.deploy import deploy as run_deploy
+    from chain.keys import dev_account
+    from chain.sender import TxSender
+    from chain.supervisor import AnvilNode, Supervisor, ThreadService
+
+    settings = _settings(f"http://127.0.0.1:{port}", data_dir)
+    supervisor = Supervisor()
+    try:
+        with _progress() as step:
+            step("starting anvil")
+            supervisor.start(AnvilNode(settings.data_dir, port=port, chain_id=settings.chain_id))
+            w3 = _connect(settings)
+            admin = _signer(settings)
+            service_account = dev_account(1) if settings.is_local and not settings.key else admin
+            run_deploy(
+                w3,
+                admin,
+                settings.data_dir,
+                service_account=service_account.address,
+                test_token=settings.is_local,
+                legacy=settings.legacy_gas,
+                on_step=step,
+            )
+            step("migrating the read model")
+            upgrade(settings.database_url)
+            sender = TxSender(
+                w3,
+                service_account,
+                make_sessionmaker(make_engine(settings.database_url)),
+                confirmations=settings.confirmations,
+                legacy=settings.legacy_gas or None,
+            )
+            supervisor.start(ThreadService("sender", sender.run, f"outbox sender for {sender.address}"))
+            for ep in entry_points(group="tracechain.services"):
+                step(f"starting {ep.name}")
+                supervisor.start(ep.load()(settings))
+        for service in supervisor.services:
+            out.print(f"[green]running[/] {service.describe()}")
+        out.print(
+            f"RPC {settings.rpc_url} · deployments {settings.data_dir / 'deployments.json'} · Ctrl-C to stop"
+        )
+        supervisor.wait()
+    finally:
+        supervisor.stop_all()
+    out.print("stopped")
+
+
+# ---------------------------------------------------------------- admin
+
+
+def _role_id(name: str) -> bytes:
+    from chain.contracts import role
+
+    try:
+        return role(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+@admin_app.command("admit-partner")
+def admit_partner(
+    account: str,
+    name: Annotated[str, typer.Option(help="Partner's legal name.")],
+    gs1: Annotated[str, typer.Option(help="GS1 company prefix or GLN.")],
+    role: Annotated[
+        list[str], typer.Option(help="Role (supplier, carrier, retailer, auditor, recorder); repeatable.")
+    ],
+    rpc_url: RpcOpt = None,
+    data_dir: DataOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Admit a partner with its roles."""
+    settings = _settings(rpc_url, data_dir, key)
+    w3 = _connect(settings)
+    signer = _signer(settings)
+    registry = _registry(w3, settings)
+    request = registry.admit_partner(account, name, gs1, [_role_id(r) for r in role], sender=signer.address)
+    _send(w3, signer, request, settings)
+
+
+@admin_app.command("grant-role")
+def grant_role(
+    role: str, account: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
+) -> None:
+    """Grant ROLE to ACCOUNT."""
+    settings = _settings(rpc_url, data_dir, key)
+    w3 = _connect(settings)
+    signer = _signer(settings)
+    _send(
+        w3,
+        signer,
+        _registry(w3, settings).grant_role(_role_id(role), account, sender=signer.address),
+        settings,
+    )
+
+
+@admin_app.command("revoke-role")
+def revoke_role(
+    role: str, account: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
+) -> None:
+    """Revoke ROLE from ACCOUNT."""
+    settings = _settings(rpc_url, data_dir, key)
+    w3 = _connect(settings)
+    signer = _signer(settings)
+    _send(
+        w3,
+        signer,
+        _registry(w3, settings).revoke_role(_role_id(role), account, sender=signer.address),
+        settings,
+    )
+
+
+@admin_app.command("register-device")
+def register_device(
+    device: str, owner: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
+) -> None:
+    """Register DEVICE (its signing address) as belonging to partner OWNER."""
+    settings = _settings(rpc_url, data_dir, key)
+    w3 = _connect(settings)
+    signer = _signer(settings)
+    _send(w3, signer, _registry(w3, settings).register_device(device, owner, sender=signer.address), settings)
+
+
+@admin_app.command("deactivate-device")
+def deactivate_device(
+    device: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
+) -> None:
+    """Deactivate DEVICE: its readings are no longer accepted."""
+    settings = _settings(rpc_url, data_dir, key)
+    w3 = _connect(settings)
+    signer = _signer(settings)
+    _send(
+        w3, signer, _registry(w3, settings).set_device_active(device, False, sender=signer.address), settings
+    )
+
+
+# ---------------------------------------------------------------- keys and signatures
+
+
+@keys_app.command("create")
+def keys_create(name: str, data_dir: DataOpt = None) -> None:
+    """Create a new key, stored encrypted (scrypt) with mode 0600."""
+    from chain.keys import create_key
+
+    settings = _settings(data_dir=data_dir)
+    address = create_key(settings.keystore_path, name, _passphrase(confirm=True))
+    out.print(f"created key {name}: {address}")
+
+
+@keys_app.command("import")
+def keys_import(name: str, data_dir: DataOpt = None) -> None:
+    """Import a private key (read from a hidden prompt), stored encrypted with mode 0600."""
+    from chain.keys import import_key
+
+    settings = _settings(data_dir=data_dir)
+    private_key = os.environ.get("TRACECHAIN_PRIVATE_KEY") or str(
+        typer.prompt("Private key (hex)", hide_input=True, err=True)
+    )
+    address = import_key(settings.keystore_path, name, private_key, _passphrase(confirm=True))
+    out.print(f"imported key {name}: {address}")
+
+
+@sign_app.command("manifest")
+def sign_manifest_cmd(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Manifest JSON.")],
+    key: Annotated[str, typer.Option("--key", help="The supplier's keystore name.")],
+    escrow: Annotated[
+        str | None, typer.Option(help="ShipmentEscrow address (default: from deployments.json).")
+    ] = None,
+    chain_id: Annotated[int | None, typer.Option(help="Chain ID (default: TRACECHAIN_CHAIN_ID).")] = None,
+    data_dir: DataOpt = None,
+) -> None:
+    """Sign a shipment manifest (EIP-712) offline; prints the manifest, digest and signature as JSON."""
+    from chain.deploy import deployments_path, read_deployment
+    from chain.exceptions import DeploymentMissing
+    from chain.keys import load_key
+    from chain.manifest import Manifest, manifest_digest, sign_manifest
+
+    settings = _settings(data_dir=data_dir, key=key)
+    chain = chain_id or settings.chain_id
+    if escrow is None:
+        deployment = read_deployment(settings.data_dir, chain)
+        if deployment is None or "ShipmentEscrow" not in deployment.contracts:
+            raise DeploymentMissing(chain, str(deployments_path(settings.data_dir)), "or pass --escrow")
+        escrow = deployment.address("ShipmentEscrow")
+    try:
+        doc = json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"{file} is not JSON ({exc.msg} at line {exc.lineno})") from exc
+    manifest = Manifest.from_json(doc)
+    account = load_key(settings.keystore_path, key, _passphrase())
+    signature = sign_manifest(account, manifest, chain, escrow)
+    out.print_json(
+        json.dumps(
+            {
+                "manifest": doc,
+                "chainId": chain,
+                "escrow": escrow,
+                "digest": "0x" + manifest_digest(manifest, chain, escrow).hex(),
+                "signature": "0x" + signature.hex(),
+            }
+        )
+    )
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def _load_plugins() -> None:
+    for ep in entry_points(group="tracechain.commands"):
+        obj = ep.load()
+        if isinstance(obj, typer.Typer):
+            app.add_typer(obj, name=ep.name)
+        else:
+            app.command(ep.name)(obj)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: runs the app, turning operator errors into one line and exit 1."""
+    logging.basicConfig(
+        level=os.environ.get("TRACECHAIN_LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    _load_plugins()
+    try:
+        app(args=argv, prog_name="tracechain", standalone_mode=True)
+    except TracechainError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        err.print(
+            f"[red]error:[/] invalid setting {where}: {first['msg']} (check TRACECHAIN_* variables)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

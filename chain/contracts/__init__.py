@@ -1,0 +1,23 @@
+"""One typed wrapper per contract: validated address, pre-flight checks, decoded domain objects."""
+
+from chain.contracts.base import ContractEvent, ContractWrapper
+from chain.contracts.escrow import Shipment, ShipmentEscrow, ShipmentState, TelemetryBatch
+from chain.contracts.ledger import Asset, TraceabilityLedger
+from chain.contracts.registry import Device, Partner, PartnerRegistry, role
+from chain.contracts.token import TestToken
+
+__all__ = [
+    "Asset",
+    "ContractEvent",
+    "ContractWrapper",
+    "Device",
+    "Partner",
+    "PartnerRegistry",
+    "Shipment",
+    "ShipmentEscrow",
+    "ShipmentState",
+    "TelemetryBatch",
+    "TestToken",
+    "TraceabilityLedger",
+    "role",
+]

@@ -1,0 +1,125 @@
+"""Typed wrapper of TraceabilityLedger: event anchoring, assets, recalls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_utils import keccak
+
+from chain.contracts.base import RegistryGatedWrapper, checksum
+from chain.exceptions import (
+    LedgerAssetExists,
+    LedgerBatchAlreadyAnchored,
+    LedgerEmptyBatch,
+    LedgerEventAlreadyAnchored,
+    LedgerInvalidLink,
+    LedgerLotRecalled,
+    LedgerUnknownAsset,
+)
+from chain.transact import TxRequest
+
+RECORDER_ROLE = keccak(text="RECORDER_ROLE")
+SUPPLIER_ROLE = keccak(text="SUPPLIER_ROLE")
+
+
+@dataclass(frozen=True)
+class Asset:
+    """An item or lot on the ledger."""
+
+    id: bytes
+    owner: str
+    registered_at: int
+    custodian: str
+    lot: bytes
+
+    @property
+    def exists(self) -> bool:
+        return int(self.owner, 16) != 0
+
+
+def _b32(value: bytes) -> bytes:
+    if len(value) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(value)}")
+    return value
+
+
+class TraceabilityLedger(RegistryGatedWrapper):
+    """TraceabilityLedger at a validated address; writes return :class:`TxRequest` after pre-flight checks."""
+
+    NAME = "TraceabilityLedger"
+
+    def event_anchored_at(self, event_id: bytes) -> int:
+        """Block at which ``event_id`` was anchored singly, 0 if never."""
+        return int(self._call("eventAnchoredAt", _b32(event_id)))
+
+    def batch_anchored_at(self, root: bytes) -> int:
+        return int(self._call("batchAnchoredAt", _b32(root)))
+
+    def asset(self, asset_id: bytes) -> Asset:
+        owner, registered_at, custodian, lot = self._call("asset", _b32(asset_id))
+        return Asset(asset_id, checksum(owner), int(registered_at), checksum(custodian), bytes(lot))
+
+    def is_recalled(self, asset_id: bytes) -> bool:
+        return bool(self._call("isRecalled", _b32(asset_id)))
+
+    def anchor_event(self, event_id: bytes, *, sender: str) -> TxRequest:
+        """Anchors one EPCIS event ID.
+
+        Raises:
+            LedgerEventAlreadyAnchored: anchored before.
+            AccessControlUnauthorizedAccount: ``sender`` lacks RECORDER_ROLE.
+        """
+        if self.event_anchored_at(event_id):
+            raise LedgerEventAlreadyAnchored(event_id=event_id)
+        self._require_role(RECORDER_ROLE, sender)
+        return self._request("anchorEvent", event_id)
+
+    def anchor_batch(self, root: bytes, count: int, *, sender: str) -> TxRequest:
+        """Anchors a Merkle root of ``count`` event IDs.
+
+        Raises:
+            LedgerEmptyBatch: zero root or count.
+            LedgerBatchAlreadyAnchored: anchored before.
+            AccessControlUnauthorizedAccount: ``sender`` lacks RECORDER_ROLE.
+        """
+        if count <= 0 or _b32(root) == bytes(32):
+            raise LedgerEmptyBatch(root=root)
+        if self.batch_anchored_at(root):
+            raise LedgerBatchAlreadyAnchored(root=root)
+        self._require_role(RECORDER_ROLE, sender)
+        return self._request("anchorBatch", root, count)
+
+    def register_asset(self, asset_id: bytes, lot: bytes = bytes(32), *, sender: str) -> TxRequest:
+        """Registers an item or lot owned by ``sender``.
+
+        Raises:
+            LedgerInvalidLink: zero ID.
+            LedgerAssetExists: registered before.
+            LedgerUnknownAsset: ``lot`` is not registered.
+            LedgerLotRecalled: ``lot`` is recalled.
+            AccessControlUnauthorizedAccount: ``sender`` lacks SUPPLIER_ROLE.
+        """
+        if _b32(asset_id) == bytes(32):
+            raise LedgerInvalidLink(id=asset_id)
+        if self.asset(asset_id).exists:
+            raise LedgerAssetExists(id=asset_id)
+        if _b32(lot) != bytes(32):
+            if not self.asset(lot).exists:
+                raise LedgerUnknownAsset(id=lot)
+            if self.is_recalled(lot):
+                raise LedgerLotRecalled(lot=lot)
+        self._require_role(SUPPLIER_ROLE, sender)
+        return self._request("registerAsset", asset_id, lot)
+
+    def recall_lot(self, lot: bytes, reason: str) -> TxRequest:
+        """Recalls ``lot``.
+
+        Raises:
+            LedgerUnknownAsset: not registered.
+            LedgerLotRecalled: recalled before.
+        """
+        if not self.asset(lot).exists:
+            raise LedgerUnknownAsset(id=lot)
+        if self.is_recalled(lot):
+            raise LedgerLotRecalled(lot=lot)
+        return self._request("recallLot", lot, reason)

@@ -1,0 +1,173 @@
+"""Typed wrapper of PartnerRegistry: membership, roles and devices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from eth_utils import keccak
+
+from chain.contracts.base import DEFAULT_ADMIN_ROLE, ContractWrapper, checksum
+from chain.exceptions import (
+    AccessControlUnauthorizedAccount,
+    RegistryDeviceExists,
+    RegistryInvalidDevice,
+    RegistryInvalidPartner,
+    RegistryPartnerExists,
+    RegistryUnknownDevice,
+    RegistryUnknownPartner,
+)
+from chain.transact import TxRequest
+
+ROLE_NAMES = (
+    "DEFAULT_ADMIN_ROLE",
+    "SUPPLIER_ROLE",
+    "CARRIER_ROLE",
+    "RETAILER_ROLE",
+    "AUDITOR_ROLE",
+    "ORACLE_ROLE",
+    "RELAYER_ROLE",
+    "RECORDER_ROLE",
+)
+
+
+def role(name: str) -> bytes:
+    """The role ID for a name such as ``"SUPPLIER_ROLE"`` or ``"supplier"``."""
+    key = name.upper()
+    if key in ("ADMIN", "DEFAULT_ADMIN_ROLE"):
+        return DEFAULT_ADMIN_ROLE
+    if not key.endswith("_ROLE"):
+        key += "_ROLE"
+    if key not in ROLE_NAMES:
+        raise ValueError(f"unknown role {name!r}: one of {', '.join(ROLE_NAMES)}")
+    return keccak(text=key)
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A consortium partner."""
+
+    account: str
+    name: str
+    gs1_key: str
+    active: bool
+    admitted_at: int
+
+    @property
+    def admitted(self) -> bool:
+        return self.admitted_at != 0
+
+
+@dataclass(frozen=True)
+class Device:
+    """A registered IoT device."""
+
+    address: str
+    owner: str
+    active: bool
+
+    @property
+    def registered(self) -> bool:
+        return int(self.owner, 16) != 0
+
+
+class PartnerRegistry(ContractWrapper):
+    """PartnerRegistry at a validated address; writes return :class:`TxRequest` after pre-flight checks."""
+
+    NAME = "PartnerRegistry"
+
+    # ---------------------------------------------------------------- reads
+
+    def partner(self, account: str) -> Partner:
+        name, gs1_key, active, admitted_at = self._call("partner", checksum(account))
+        return Partner(checksum(account), name, gs1_key, bool(active), int(admitted_at))
+
+    def device(self, device: str) -> Device:
+        owner, active = self._call("device", checksum(device))
+        return Device(checksum(device), checksum(owner), bool(active))
+
+    def has_role(self, role_id: bytes, account: str) -> bool:
+        return bool(self._call("hasRole", role_id, checksum(account)))
+
+    def is_active_device(self, device: str) -> bool:
+        return bool(self._call("isActiveDevice", checksum(device)))
+
+    def _require_admin(self, sender: str) -> None:
+        if not self.has_role(DEFAULT_ADMIN_ROLE, sender):
+            raise AccessControlUnauthorizedAccount(account=checksum(sender), needed_role=DEFAULT_ADMIN_ROLE)
+
+    # ---------------------------------------------------------------- writes
+
+    def admit_partner(
+        self, account: str, name: str, gs1_key: str, roles: Sequence[bytes], *, sender: str
+    ) -> TxRequest:
+        """Admits ``account`` with ``roles``.
+
+        Raises:
+            RegistryInvalidPartner: empty name or GS1 key, or the zero address.
+            RegistryPartnerExists: already admitted.
+            AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
+        """
+        account = checksum(account)
+        if not name or not gs1_key or int(account, 16) == 0:
+            raise RegistryInvalidPartner(account=account, name=name, gs1_key=gs1_key)
+        if self.partner(account).admitted:
+            raise RegistryPartnerExists(account=account)
+        self._require_admin(sender)
+        return self._request("admitPartner", account, name, gs1_key, list(roles))
+
+    def set_partner_active(self, account: str, active: bool, *, sender: str) -> TxRequest:
+        """Suspends or reinstates a partner.
+
+        Raises:
+            RegistryUnknownPartner: never admitted.
+            AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
+        """
+        account = checksum(account)
+        if not self.partner(account).admitted:
+            raise RegistryUnknownPartner(account=account)
+        self._require_admin(sender)
+        return self._request("setPartnerActive", account, active)
+
+    def grant_role(self, role_id: bytes, account: str, *, sender: str) -> TxRequest:
+        """Grants ``role_id`` to ``account`` (``sender`` must be the admin)."""
+        self._require_admin(sender)
+        return self._request("grantRole", role_id, checksum(account))
+
+    def revoke_role(self, role_id: bytes, account: str, *, sender: str) -> TxRequest:
+        """Revokes ``role_id`` from ``account`` (``sender`` must be the admin)."""
+        self._require_admin(sender)
+        return self._request("revokeRole", role_id, checksum(account))
+
+    def register_device(self, device: str, owner: str, *, sender: str) -> TxRequest:
+        """Registers ``device`` for partner ``owner``.
+
+        Raises:
+            RegistryInvalidDevice: the zero address.
+            RegistryDeviceExists: already registered.
+            RegistryUnknownPartner: ``owner`` is not a partner.
+            AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
+        """
+        device, owner = checksum(device), checksum(owner)
+        if int(device, 16) == 0:
+            raise RegistryInvalidDevice(device=device)
+        current = self.device(device)
+        if current.registered:
+            raise RegistryDeviceExists(device=device, owner=current.owner)
+        if not self.partner(owner).admitted:
+            raise RegistryUnknownPartner(account=owner)
+        self._require_admin(sender)
+        return self._request("registerDevice", device, owner)
+
+    def set_device_active(self, device: str, active: bool, *, sender: str) -> TxRequest:
+        """Activates or deactivates ``device``.
+
+        Raises:
+            RegistryUnknownDevice: never registered.
+            AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
+        """
+        device = checksum(device)
+        if not self.device(device).registered:
+            raise RegistryUnknownDevice(device=device)
+        self._require_admin(sender)
+        return self._request("setDeviceActive", device, active)

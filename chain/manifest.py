@@ -1,0 +1,153 @@
+"""Shipment manifests and their EIP-712 signature (what a supplier signs, offline, with its key).
+
+The JSON form uses the Solidity field names (``shipmentId``, ``itemsHash``, ``supplier``, ...);
+bytes32 fields are 0x-hex, integers are JSON numbers or decimal strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from eth_utils import is_address, keccak, to_checksum_address
+
+from chain.exceptions import InvalidAddress, TracechainError
+
+DOMAIN_NAME = "Tracechain"
+DOMAIN_VERSION = "1"
+
+MANIFEST_TYPES = {
+    "Manifest": [
+        {"name": "shipmentId", "type": "bytes32"},
+        {"name": "itemsHash", "type": "bytes32"},
+        {"name": "supplier", "type": "address"},
+        {"name": "buyer", "type": "address"},
+        {"name": "carrier", "type": "address"},
+        {"name": "token", "type": "address"},
+        {"name": "amount", "type": "uint256"},
+        {"name": "penalty", "type": "uint256"},
+        {"name": "minTemp", "type": "int32"},
+        {"name": "maxTemp", "type": "int32"},
+        {"name": "deadline", "type": "uint64"},
+        {"name": "disputeWindow", "type": "uint64"},
+        {"name": "nonce", "type": "uint256"},
+    ]
+}
+
+
+class InvalidManifest(TracechainError):
+    """A manifest JSON document is malformed."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        self.problem = problem
+        super().__init__(f"manifest field {field!r}: {problem}")
+
+
+class SignerNotSupplier(TracechainError):
+    """The key signing a manifest is not the manifest's supplier."""
+
+    def __init__(self, signer: str, supplier: str) -> None:
+        self.signer = signer
+        self.supplier = supplier
+        super().__init__(
+            f"the key {signer} is not the manifest's supplier {supplier}: sign with the supplier's key"
+        )
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """IShipmentEscrow.Manifest."""
+
+    shipment_id: bytes
+    items_hash: bytes
+    supplier: str
+    buyer: str
+    carrier: str
+    token: str
+    amount: int
+    penalty: int
+    min_temp: int
+    max_temp: int
+    deadline: int
+    dispute_window: int
+    nonce: int
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self))
+
+    def message(self) -> dict[str, Any]:
+        """The EIP-712 message (Solidity field names)."""
+        return {
+            spec["name"]: value
+            for spec, value in zip(MANIFEST_TYPES["Manifest"], self.as_tuple(), strict=True)
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Manifest:
+        """Parses the JSON form.
+
+        Raises:
+            InvalidManifest: a field is missing or malformed.
+        """
+        values: list[Any] = []
+        for spec in MANIFEST_TYPES["Manifest"]:
+            name, typ = spec["name"], spec["type"]
+            if name not in doc:
+                raise InvalidManifest(name, "missing")
+            raw = doc[name]
+            try:
+                if typ == "bytes32":
+                    value: Any = _bytes32(raw)
+                elif typ == "address":
+                    if not isinstance(raw, str) or not is_address(raw):
+                        raise InvalidAddress(str(raw))
+                    value = to_checksum_address(raw)
+                else:
+                    value = int(raw)
+                    bits = int(typ.removeprefix("u").removeprefix("int"))
+                    lo, hi = (
+                        (0, 2**bits - 1) if typ.startswith("u") else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+                    )
+                    if not lo <= value <= hi:
+                        raise ValueError(f"out of range for {typ}")
+            except (ValueError, TypeError, InvalidAddress) as exc:
+                raise InvalidManifest(name, str(exc)) from exc
+            values.append(value)
+        return cls(*values)
+
+
+def _bytes32(raw: Any) -> bytes:
+    if not isinstance(raw, str) or not raw.startswith("0x") or len(raw) != 66:
+        raise ValueError("expected 0x followed by 64 hex digits")
+    return bytes.fromhex(raw[2:])
+
+
+def domain(chain_id: int, escrow: str) -> dict[str, Any]:
+    """The escrow's EIP-712 domain."""
+    return {
+        "name": DOMAIN_NAME,
+        "version": DOMAIN_VERSION,
+        "chainId": chain_id,
+        "verifyingContract": to_checksum_address(escrow),
+    }
+
+
+def manifest_digest(manifest: Manifest, chain_id: int, escrow: str) -> bytes:
+    """The EIP-712 digest of ``manifest`` (equals the contract's ``manifestDigest``)."""
+    signable = encode_typed_data(domain(chain_id, escrow), MANIFEST_TYPES, manifest.message())
+    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+def sign_manifest(account: LocalAccount, manifest: Manifest, chain_id: int, escrow: str) -> bytes:
+    """The supplier's 65-byte EIP-712 signature (low s) of ``manifest``; no node needed.
+
+    Raises:
+        SignerNotSupplier: ``account`` is not ``manifest.supplier``.
+    """
+    if to_checksum_address(account.address) != manifest.supplier:
+        raise SignerNotSupplier(account.address, manifest.supplier)
+    signed = account.sign_typed_data(domain(chain_id, escrow), MANIFEST_TYPES, manifest.message())
+    return bytes(signed.signature)

@@ -1,0 +1,83 @@
+"""Send one transaction and wait for it: for deployment and administration, where an operator
+waits for each step. Services send through :class:`chain.sender.TxSender` instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.exceptions import ContractLogicError
+
+from chain.exceptions import TransactionFailed, decode_revert
+
+
+@dataclass(frozen=True)
+class TxRequest:
+    """A transaction to send: target (None to create a contract), calldata, value, gas limit."""
+
+    to: str | None
+    data: bytes
+    value: int = 0
+    gas: int | None = None
+
+
+@dataclass(frozen=True)
+class MinedTx:
+    """A successful transaction's receipt, reduced to what callers use."""
+
+    tx_hash: str
+    block_number: int
+    block_hash: str
+    contract_address: str | None
+    gas_used: int
+    logs: tuple[Any, ...]
+
+
+def send_and_wait(
+    w3: Web3, account: LocalAccount, request: TxRequest, *, timeout: float = 120.0, legacy: bool = False
+) -> MinedTx:
+    """Signs ``request`` with ``account``, sends it and waits for the receipt.
+
+    The call is simulated first: a revert raises its decoded contract error and nothing is sent.
+
+    Raises:
+        ContractError: the simulation reverted with a custom error (a leaf of chain.exceptions).
+        TransactionFailed: the transaction was mined but reverted.
+    """
+    tx: dict[str, Any] = {"from": account.address, "data": request.data, "value": request.value}
+    if request.to is not None:
+        tx["to"] = request.to
+    try:
+        gas = request.gas or w3.eth.estimate_gas(tx)  # type: ignore[arg-type]
+    except ContractLogicError as exc:
+        error = decode_revert(exc)
+        assert error is not None
+        raise error from exc
+    tx.update(
+        gas=gas * 6 // 5 + 10_000 if request.gas is None else gas,
+        nonce=w3.eth.get_transaction_count(account.address, "pending"),
+        chainId=w3.eth.chain_id,
+    )
+    if legacy:
+        tx["gasPrice"] = w3.eth.gas_price
+    else:
+        base = int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+        tip = int(w3.eth.max_priority_fee)
+        tx.update(maxFeePerGas=2 * base + tip, maxPriorityFeePerGas=tip)
+    signed = account.sign_transaction(tx)
+    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
+    hex_hash = "0x" + bytes(tx_hash).hex()
+    if receipt["status"] != 1:
+        raise TransactionFailed(hex_hash, "reverted")
+    return MinedTx(
+        tx_hash=hex_hash,
+        block_number=int(receipt["blockNumber"]),
+        block_hash="0x" + bytes(receipt["blockHash"]).hex(),
+        contract_address=receipt.get("contractAddress"),
+        gas_used=int(receipt["gasUsed"]),
+        logs=tuple(receipt["logs"]),
+    )

@@ -1,0 +1,26 @@
+"""`python -m oracles.telemetry`: run the telemetry oracle with settings from ORACLE_* variables."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from types import FrameType
+
+from oracles.telemetry.service import TelemetryOracle
+from oracles.telemetry.settings import TelemetrySettings
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    oracle = TelemetryOracle(TelemetrySettings())
+
+    def _stop(_sig: int, _frame: FrameType | None) -> None:
+        oracle.stop_event.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    oracle.run()
+
+
+if __name__ == "__main__":
+    main()

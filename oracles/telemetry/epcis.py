@@ -1,0 +1,85 @@
+"""EPCIS 2.0 sensor events of telemetry batches (ObjectEvent with sensorElementList).
+
+One event per (batch, device): what = the shipment, when = the batch window, where = the last
+position, sensor data = one sensorElement with a Temperature (CEL) and a RelativeHumidity (P1,
+percent) report per reading, each with its time. The event ID is hash-based (ni:///sha-256;…)
+over the event's canonical JSON (sorted keys, no whitespace), so the same batch always produces
+the same ID.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+
+
+def iso(ts: int | float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
+
+
+def shipment_uri(shipment_id: bytes) -> str:
+    return f"urn:tracechain:shipment:0x{shipment_id.hex()}"
+
+
+def device_uri(device: bytes) -> str:
+    return f"urn:tracechain:device:0x{device.hex()}"
+
+
+def event_id(event: dict[str, Any]) -> str:
+    """Hash-based event ID over the canonical JSON of `event` without its eventID."""
+    body = {k: v for k, v in event.items() if k != "eventID"}
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return f"ni:///sha-256;{digest}?ver=CBV2.0"
+
+
+def sensor_event(
+    shipment_id: bytes, device: bytes, readings: list[tuple[int, int, int, int, int]], root: bytes
+) -> dict[str, Any]:
+    """An ObjectEvent for `readings` = [(timestamp, temperature, humidity, latitude, longitude)] of one device.
+
+    Temperatures are centi-°C and humidity centi-% on the wire; EPCIS gets °C (CEL) and % (P1).
+    """
+    last = readings[-1]
+    reports: list[dict[str, Any]] = []
+    for ts, temp, hum, _lat, _lon in readings:
+        t = iso(ts)
+        reports.append({"type": "Temperature", "value": temp / 100, "uom": "CEL", "time": t})
+        reports.append({"type": "RelativeHumidity", "value": hum / 100, "uom": "P1", "time": t})
+    event: dict[str, Any] = {
+        "type": "ObjectEvent",
+        "eventTime": iso(last[0]),
+        "eventTimeZoneOffset": "+00:00",
+        "epcList": [shipment_uri(shipment_id)],
+        "action": "OBSERVE",
+        "bizStep": "sensor_reporting",
+        "disposition": "in_transit",
+        "readPoint": {"id": f"geo:{last[3] / 1e6:.6f},{last[4] / 1e6:.6f}"},
+        "sensorElementList": [
+            {
+                "sensorMetadata": {
+                    "deviceID": device_uri(device),
+                    "startTime": iso(readings[0][0]),
+                    "endTime": iso(last[0]),
+                    "rawData": f"urn:tracechain:telemetry-batch:0x{root.hex()}",
+                },
+                "sensorReport": reports,
+            }
+        ],
+    }
+    event["eventID"] = event_id(event)
+    return event
+
+
+def document(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """An EPCISDocument wrapping `events`."""
+    return {
+        "@context": [EPCIS_CONTEXT],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": iso(datetime.now(UTC).timestamp()),
+        "epcisBody": {"eventList": events},
+    }

@@ -1,0 +1,60 @@
+"""Settings of the telemetry oracle (environment variables with the ORACLE_ prefix)."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TelemetrySettings(BaseSettings):
+    """Where the oracle listens, where it keeps its data, and how it batches.
+
+    The signer is an encrypted keystore (`keystore` + `keystore_password`); `private_key` exists
+    for local runs and tests only and is refused when `env` is not "dev".
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ORACLE_", extra="ignore")
+
+    env: str = "dev"
+    database_url: str = Field(
+        "sqlite:///.data/tracechain.db",
+        validation_alias=AliasChoices("ORACLE_DATABASE_URL", "TRACECHAIN_DATABASE_URL"),
+    )
+    rpc_url: str = Field("http://127.0.0.1:8545", validation_alias=AliasChoices("ORACLE_RPC_URL", "TRACECHAIN_RPC_URL"))
+    escrow_address: str = ""
+    registry_address: str = ""
+    keystore: str = ""
+    keystore_password: str = ""
+    private_key: str = ""
+    confirmations: int = 1
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_topic: str = "tracechain/telemetry/#"
+    mqtt_client_id: str = "tracechain-telemetry-oracle"
+    http_host: str = "127.0.0.1"
+    http_port: int = 0  # 0: no HTTP endpoint
+
+    batch_window_s: float = 2.0
+    batch_max_size: int = 4096
+    ingest_chunk: int = 4000  # readings committed per transaction at most
+    ingest_wait_s: float = 0.02  # how long a chunk waits to fill
+    verify_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    registry_ttl_s: float = 30.0
+    max_age_s: int = 24 * 3600
+    max_skew_s: int = 300
+    poll_interval_s: float = 0.2
+    epcis_events: bool = True
+
+    def check(self) -> None:
+        """Refuse a plain private key outside dev.
+
+        Raises:
+            ValueError: a production setting is unsafe or missing.
+        """
+        if self.env != "dev" and self.private_key:
+            raise ValueError("ORACLE_PRIVATE_KEY is for dev only: use ORACLE_KEYSTORE")
+        if not self.escrow_address or not self.registry_address:
+            raise ValueError("ORACLE_ESCROW_ADDRESS and ORACLE_REGISTRY_ADDRESS are required")

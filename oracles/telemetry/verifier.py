@@ -1,0 +1,101 @@
+"""Stateless checks of device readings: format, physical ranges, timestamp window and signature.
+
+These run in worker processes (`verify_records` is a plain picklable function); the stateful
+checks (registry, counters, shipment) run in the service, see `ingest.py`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import coincurve
+from eth_hash.auto import keccak
+
+from oracles.telemetry import codec
+
+
+class Reason(enum.IntEnum):
+    """Outcome of one reading; everything but ACCEPTED is a counted rejection."""
+
+    ACCEPTED = 0
+    MALFORMED = 1
+    BAD_SIGNATURE = 2
+    UNKNOWN_DEVICE = 3
+    INACTIVE_DEVICE = 4
+    REPEATED_COUNTER = 5
+    OLD_COUNTER = 6
+    TIMESTAMP_OUT_OF_WINDOW = 7
+    OUT_OF_RANGE = 8
+    UNKNOWN_SHIPMENT = 9
+    DUPLICATE = 10  # the very reading already stored: a replay or a broker redelivery
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+REJECTIONS = tuple(r for r in Reason if r is not Reason.ACCEPTED)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Physical ranges and the accepted timestamp window (relative to the oracle's clock)."""
+
+    min_temperature: int = -8000  # centi-°C
+    max_temperature: int = 8500
+    max_humidity: int = 10000  # centi-%
+    max_age_s: int = 24 * 3600
+    max_skew_s: int = 300
+
+
+def in_range(r: codec.Reading, limits: Limits) -> bool:
+    return (
+        limits.min_temperature <= r.temperature <= limits.max_temperature
+        and 0 <= r.humidity <= limits.max_humidity
+        and -90_000_000 <= r.latitude <= 90_000_000
+        and -180_000_000 <= r.longitude <= 180_000_000
+        and r.counter > 0
+        and any(r.shipment_id)
+    )
+
+
+def recover_address(digest: bytes, signature: bytes) -> bytes | None:
+    """The signer of `digest`, or None for a malformed, high-s or unrecoverable signature."""
+    if len(signature) != 65:
+        return None
+    v = signature[64]
+    if v >= 27:
+        v -= 27
+    if v not in (0, 1) or int.from_bytes(signature[32:64], "big") > codec.HALF_N:
+        return None
+    try:
+        pub = coincurve.PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
+    except ValueError:
+        return None
+    return keccak(pub.format(compressed=False)[1:])[12:]
+
+
+def verify_records(
+    records: list[bytes], domain: bytes, now: int, limits: Limits
+) -> list[tuple[int, bytes]]:
+    """Check each record; returns (Reason, structHash or b"") per record, in order."""
+    out: list[tuple[int, bytes]] = []
+    for record in records:
+        try:
+            r = codec.decode(record)
+        except codec.CodecError:
+            out.append((Reason.MALFORMED, b""))
+            continue
+        if not in_range(r, limits):
+            out.append((Reason.OUT_OF_RANGE, b""))
+            continue
+        if not now - limits.max_age_s <= r.timestamp <= now + limits.max_skew_s:
+            out.append((Reason.TIMESTAMP_OUT_OF_WINDOW, b""))
+            continue
+        sh = codec.struct_hash(r)
+        if recover_address(codec.typed_digest(domain, sh), r.signature) != r.device:
+            out.append((Reason.BAD_SIGNATURE, b""))
+            continue
+        out.append((Reason.ACCEPTED, sh))
+    return out

@@ -1,0 +1,112 @@
+"""Sign-In with Ethereum against a real PartnerRegistry on anvil: roles come from the chain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from fastapi.testclient import TestClient
+
+from api.config import Settings
+from api.main import build_services, create_app
+from api.roles import RegistryRoles, role_id
+from chain.contracts.registry import PartnerRegistry
+from chain.deploy import deploy
+from chain.transact import send_and_wait
+from tests.fixtures.anvil import MNEMONIC, AnvilNode
+
+pytestmark = pytest.mark.anvil
+Account.enable_unaudited_hdwallet_features()
+
+
+@pytest.fixture(scope="module")
+def chain(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    w3 = anvil.w3()
+    admin = Account.from_mnemonic(MNEMONIC, account_path="m/44'/60'/0'/0/0")
+    result = deploy(w3, admin, tmp_path_factory.mktemp("deploy"))
+    registry_address = result.deployment.address("PartnerRegistry")
+    supplier = Account.create()
+    registry = PartnerRegistry(w3, registry_address)
+    send_and_wait(w3, admin, registry.admit_partner(supplier.address, "Farm", "0614141", [role_id("SUPPLIER_ROLE")],
+                                                    sender=admin.address))
+    return {"w3": w3, "registry": registry_address, "supplier": supplier}
+
+
+@pytest.fixture
+def auth_client(chain: dict[str, Any], settings: Settings) -> Iterator[TestClient]:
+    settings.registry_address = chain["registry"]
+    services = build_services(settings)
+    services.roles = RegistryRoles(chain["w3"], chain["registry"])
+    with TestClient(create_app(settings, services)) as c:
+        yield c
+
+
+def siwe(address: str, nonce: str, *, domain: str = "localhost", chain_id: int = 31337,
+         expires: datetime | None = None) -> str:
+    now = datetime.now(UTC)
+    lines = [f"{domain} wants you to sign in with your Ethereum account:", address, "",
+             "Sign in to Tracechain.", "", f"URI: https://{domain}", "Version: 1", f"Chain ID: {chain_id}",
+             f"Nonce: {nonce}", f"Issued At: {now.isoformat().replace('+00:00', 'Z')}"]
+    if expires is not None:
+        lines.append(f"Expiration Time: {expires.isoformat().replace('+00:00', 'Z')}")
+    return "\n".join(lines)
+
+
+def sign(account: Any, message: str) -> str:
+    return "0x" + account.sign_message(encode_defunct(text=message)).signature.hex().removeprefix("0x")
+
+
+def test_login_returns_token_with_registry_roles(auth_client: TestClient, chain: dict[str, Any]) -> None:
+    supplier = chain["supplier"]
+    nonce = auth_client.get("/auth/nonce").json()["nonce"]
+    msg = siwe(supplier.address, nonce)
+    r = auth_client.post("/auth/login", json={"message": msg, "signature": sign(supplier, msg)})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["roles"] == ["SUPPLIER_ROLE"] and body["address"] == supplier.address
+    headers = {"Authorization": f"Bearer {body['access_token']}"}
+    doc = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"], "type": "EPCISDocument",
+           "schemaVersion": "2.0", "creationDate": "2024-01-01T00:00:00Z", "epcisBody": {"eventList": []}}
+    assert auth_client.post("/epcis/capture", json=doc, headers=headers).status_code == 202
+    # The nonce is single-use.
+    again = auth_client.post("/auth/login", json={"message": msg, "signature": sign(supplier, msg)})
+    assert again.status_code == 401
+
+
+def test_login_refuses_wrong_signer_domain_chain_and_expired(auth_client: TestClient,
+                                                             chain: dict[str, Any]) -> None:
+    supplier, other = chain["supplier"], Account.create()
+    cases = [
+        (lambda n: siwe(supplier.address, n), other),
+        (lambda n: siwe(supplier.address, n, domain="evil.example"), supplier),
+        (lambda n: siwe(supplier.address, n, chain_id=1), supplier),
+        (lambda n: siwe(supplier.address, n, expires=datetime.now(UTC) - timedelta(minutes=1)), supplier),
+        (lambda n: siwe(supplier.address, "unknownnonce123"), supplier),
+    ]
+    for make, signer in cases:
+        msg = make(auth_client.get("/auth/nonce").json()["nonce"])
+        r = auth_client.post("/auth/login", json={"message": msg, "signature": sign(signer, msg)})
+        assert r.status_code == 401, msg
+        assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_login_refuses_high_s_signature(auth_client: TestClient, chain: dict[str, Any]) -> None:
+    supplier = chain["supplier"]
+    msg = siwe(supplier.address, auth_client.get("/auth/nonce").json()["nonce"])
+    sig = bytes.fromhex(sign(supplier, msg)[2:])
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    s = int.from_bytes(sig[32:64], "big")
+    flipped = sig[:32] + (n - s).to_bytes(32, "big") + bytes([55 - sig[64] if sig[64] >= 27 else 1 - sig[64]])
+    r = auth_client.post("/auth/login", json={"message": msg, "signature": "0x" + flipped.hex()})
+    assert r.status_code == 401 and "high-s" in r.json()["detail"]
+
+
+def test_login_extra_field_is_422(auth_client: TestClient) -> None:
+    r = auth_client.post("/auth/login", json={"message": "x", "signature": "0x" + "00" * 65, "roles": ["admin"]})
+    assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/roles"
+
+

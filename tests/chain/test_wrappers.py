@@ -1,0 +1,132 @@
+"""Contract wrappers: validated addresses, pre-flight errors, decoded reads, events and reverts."""
+
+from __future__ import annotations
+
+import pytest
+from eth_utils import keccak
+
+from chain.contracts import (
+    PartnerRegistry,
+    ShipmentEscrow,
+    ShipmentState,
+    TestToken,
+    TraceabilityLedger,
+    role,
+)
+from chain.deploy import Deployment
+from chain.exceptions import (
+    AccessControlUnauthorizedAccount,
+    InvalidAddress,
+    LedgerEventAlreadyAnchored,
+    NoContractCode,
+    RegistryInvalidPartner,
+    RegistryPartnerExists,
+    RegistryUnknownPartner,
+)
+from chain.keys import dev_account
+from chain.manifest import Manifest, manifest_digest, sign_manifest
+from chain.transact import TxRequest, send_and_wait
+from tests.chain.support import admin, deployed, service
+from tests.fixtures.anvil import AnvilNode
+
+pytestmark = pytest.mark.anvil
+SUPPLIER, STRANGER = dev_account(3), dev_account(9)
+
+
+@pytest.fixture(scope="module")
+def deployment(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    return deployed(anvil.w3(), tmp_path_factory.mktemp("wrappers"))
+
+
+@pytest.fixture(scope="module")
+def registry(anvil: AnvilNode, deployment: Deployment) -> PartnerRegistry:
+    return PartnerRegistry(anvil.w3(), deployment.address("PartnerRegistry"))
+
+
+def test_wrapper_rejects_bad_address_and_missing_code(anvil: AnvilNode) -> None:
+    with pytest.raises(InvalidAddress):
+        PartnerRegistry(anvil.w3(), "0x1234")
+    with pytest.raises(NoContractCode):
+        PartnerRegistry(anvil.w3(), "0x" + "12" * 20)
+
+
+def test_admit_partner_returns_partner_and_events(anvil: AnvilNode, registry: PartnerRegistry) -> None:
+    w3 = anvil.w3()
+    request = registry.admit_partner(
+        SUPPLIER.address, "Acme Farms", "0614141", [role("supplier")], sender=admin().address
+    )
+    mined = send_and_wait(w3, admin(), request)
+    partner = registry.partner(SUPPLIER.address)
+    assert (partner.name, partner.gs1_key, partner.active, partner.admitted) == (
+        "Acme Farms",
+        "0614141",
+        True,
+        True,
+    )
+    events = registry.decode_events(mined.logs)
+    assert [e.name for e in events] == ["PartnerAdmitted", "RoleGranted"]
+    assert events[0].args == {"account": SUPPLIER.address, "name": "Acme Farms", "gs1Key": "0614141"}
+    assert isinstance(events[1].args["role"], bytes) and events[0].block_number == mined.block_number
+    assert registry.has_role(role("SUPPLIER_ROLE"), SUPPLIER.address)
+
+
+def test_registry_preflight_raises_typed_errors(registry: PartnerRegistry) -> None:
+    with pytest.raises(RegistryPartnerExists) as exists:
+        registry.admit_partner(SUPPLIER.address, "Acme", "1", [], sender=admin().address)
+    assert exists.value.account == SUPPLIER.address
+    with pytest.raises(RegistryInvalidPartner):
+        registry.admit_partner(STRANGER.address, "", "1", [], sender=admin().address)
+    with pytest.raises(AccessControlUnauthorizedAccount) as denied:
+        registry.admit_partner(STRANGER.address, "X", "1", [], sender=STRANGER.address)
+    assert denied.value.needed_role == bytes(32)
+    with pytest.raises(RegistryUnknownPartner):
+        registry.register_device(dev_account(8).address, STRANGER.address, sender=admin().address)
+
+
+def test_ledger_anchor_preflight_and_decoded_revert(anvil: AnvilNode, deployment: Deployment) -> None:
+    w3 = anvil.w3()
+    ledger = TraceabilityLedger(w3, deployment.address("TraceabilityLedger"))
+    event_id = keccak(text="urn:epcis:1")
+    mined = send_and_wait(w3, service(), ledger.anchor_event(event_id, sender=service().address))
+    assert ledger.event_anchored_at(event_id) == mined.block_number
+    assert ledger.decode_events(mined.logs)[0].args == {"eventId": event_id, "recorder": service().address}
+    with pytest.raises(LedgerEventAlreadyAnchored) as pre:
+        ledger.anchor_event(event_id, sender=service().address)
+    assert pre.value.event_id == event_id
+    # Bypassing the pre-flight check: the node's revert is decoded into the same leaf, nothing sent.
+    nonce = w3.eth.get_transaction_count(service().address)
+    with pytest.raises(LedgerEventAlreadyAnchored):
+        send_and_wait(w3, service(), TxRequest(ledger.address, ledger.calldata("anchorEvent", event_id)))
+    with pytest.raises(AccessControlUnauthorizedAccount) as denied:
+        send_and_wait(w3, STRANGER, TxRequest(ledger.address, ledger.calldata("anchorEvent", keccak(b"x"))))
+    assert denied.value.account == STRANGER.address and denied.value.needed_role == keccak(
+        text="RECORDER_ROLE"
+    )
+    assert w3.eth.get_transaction_count(service().address) == nonce
+
+
+def test_manifest_signature_matches_contract_digest(anvil: AnvilNode, deployment: Deployment) -> None:
+    w3 = anvil.w3()
+    escrow = ShipmentEscrow(w3, deployment.address("ShipmentEscrow"))
+    token = TestToken(w3, deployment.address("TestToken"))
+    manifest = Manifest(
+        keccak(b"s1"),
+        keccak(b"items"),
+        SUPPLIER.address,
+        dev_account(4).address,
+        dev_account(5).address,
+        token.address,
+        1_000_000,
+        10_000,
+        -200,
+        800,
+        2**40,
+        3600,
+        0,
+    )
+    digest = manifest_digest(manifest, w3.eth.chain_id, escrow.address)
+    assert escrow.manifest_digest(manifest) == digest
+    signature = sign_manifest(SUPPLIER, manifest, w3.eth.chain_id, escrow.address)
+    assert len(signature) == 65
+    assert escrow.shipment(manifest.shipment_id).state is ShipmentState.NONE
+    assert token.balance_of(SUPPLIER.address) == 0

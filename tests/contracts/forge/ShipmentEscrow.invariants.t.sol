@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {IShipmentEscrow} from "../../../contracts/interfaces/IShipmentEscrow.sol";
+import {PartnerRegistry} from "../../../contracts/PartnerRegistry.sol";
+import {ShipmentEscrow} from "../../../contracts/ShipmentEscrow.sol";
+import {TestToken} from "../../../contracts/mocks/TestToken.sol";
+import {ForgeTest} from "./Vm.sol";
+import {ShipmentEscrowHandler} from "./ShipmentEscrowHandler.sol";
+
+/// @title Escrow invariants (RELIABILITY 6) under random action sequences of the handler.
+contract ShipmentEscrowInvariants is ForgeTest {
+    error BalanceNotOwed(uint256 balance, uint256 held, uint256 owed);
+    error SettledTwice(bytes32 id, uint256 settlements);
+    error PaidOutMoreThanDeposited(uint256 released, uint256 refunded, uint256 deposited);
+    error CreditsNotConserved(uint256 credited, uint256 withdrawn, uint256 owed);
+    error PenaltyOverAmount(bytes32 id, uint256 penalties, uint256 amount);
+
+    ShipmentEscrow private escrow;
+    TestToken private token;
+    ShipmentEscrowHandler private handler;
+
+    function setUp() public {
+        PartnerRegistry registry = new PartnerRegistry(address(this));
+        escrow = new ShipmentEscrow(address(registry));
+        token = new TestToken("Test USD", "TUSD");
+
+        uint256[] memory suppliers = _keys(0x5000, 2);
+        uint256[] memory buyers = _keys(0xb000, 2);
+        uint256[] memory carriers = _keys(0xc000, 2);
+        _admit(registry, suppliers, keccak256("SUPPLIER_ROLE"));
+        _admit(registry, buyers, keccak256("RETAILER_ROLE"));
+        _admit(registry, carriers, keccak256("CARRIER_ROLE"));
+        uint256 deviceKey = 0xd0d0;
+        registry.registerDevice(vm.addr(deviceKey), vm.addr(carriers[0]));
+        address oracle = vm.addr(0x0a0a);
+        registry.grantRole(keccak256("ORACLE_ROLE"), oracle);
+
+        handler = new ShipmentEscrowHandler(escrow, token, suppliers, buyers, carriers, deviceKey, oracle);
+        bytes4[] memory selectors = new bytes4[](11);
+        selectors[0] = ShipmentEscrowHandler.create.selector;
+        selectors[1] = ShipmentEscrowHandler.fund.selector;
+        selectors[2] = ShipmentEscrowHandler.handOver.selector;
+        selectors[3] = ShipmentEscrowHandler.postTelemetry.selector;
+        selectors[4] = ShipmentEscrowHandler.proveBreach.selector;
+        selectors[5] = ShipmentEscrowHandler.deliver.selector;
+        selectors[6] = ShipmentEscrowHandler.release.selector;
+        selectors[7] = ShipmentEscrowHandler.refund.selector;
+        selectors[8] = ShipmentEscrowHandler.withdraw.selector;
+        selectors[9] = ShipmentEscrowHandler.warp.selector;
+        selectors[10] = ShipmentEscrowHandler.create.selector; // shipments twice as often
+        _targetSelectors(address(handler), selectors);
+    }
+
+    /// The escrow holds exactly what it owes: deposits of open shipments plus unpaid credits.
+    function invariant_balanceEqualsOwed() public view {
+        uint256 held;
+        for (uint256 i = 0; i < handler.idCount(); ++i) {
+            IShipmentEscrow.Shipment memory s = escrow.shipment(handler.ids(i));
+            if (
+                s.state == IShipmentEscrow.State.Funded || s.state == IShipmentEscrow.State.InTransit
+                    || s.state == IShipmentEscrow.State.Delivered
+            ) held += s.amount;
+        }
+        uint256 owed = _owedTotal();
+        uint256 balance = token.balanceOf(address(escrow));
+        if (balance != held + owed) revert BalanceNotOwed(balance, held, owed);
+    }
+
+    /// No shipment is released or refunded more than once, and penalties never exceed the amount.
+    function invariant_nothingSettledTwice() public view {
+        for (uint256 i = 0; i < handler.idCount(); ++i) {
+            bytes32 id = handler.ids(i);
+            uint256 n = handler.settlements(id);
+            if (n > 1) revert SettledTwice(id, n);
+            IShipmentEscrow.Shipment memory s = escrow.shipment(id);
+            if (s.penalties > s.amount) revert PenaltyOverAmount(id, s.penalties, s.amount);
+        }
+    }
+
+    /// Released + refunded never exceed deposits; every credit is either still owed or withdrawn.
+    function invariant_paidOutWithinDeposits() public view {
+        uint256 released = handler.released();
+        uint256 refunded = handler.refunded();
+        uint256 deposited = handler.deposited();
+        if (released + refunded > deposited) revert PaidOutMoreThanDeposited(released, refunded, deposited);
+        uint256 owed = _owedTotal();
+        if (released + refunded != handler.withdrawn() + owed) {
+            revert CreditsNotConserved(released + refunded, handler.withdrawn(), owed);
+        }
+    }
+
+    function _owedTotal() private view returns (uint256 total) {
+        address[] memory actors = handler.actors();
+        for (uint256 i = 0; i < actors.length; ++i) {
+            total += escrow.owed(actors[i], address(token));
+        }
+    }
+
+    function _keys(uint256 base, uint256 n) private pure returns (uint256[] memory keys) {
+        keys = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) keys[i] = base + i;
+    }
+
+    function _admit(PartnerRegistry registry, uint256[] memory keys, bytes32 role) private {
+        bytes32[] memory roles = new bytes32[](1);
+        roles[0] = role;
+        for (uint256 i = 0; i < keys.length; ++i) {
+            registry.admitPartner(vm.addr(keys[i]), "partner", "4000000", roles);
+        }
+    }
+}

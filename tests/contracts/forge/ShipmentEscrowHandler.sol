@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {IShipmentEscrow} from "../../../contracts/interfaces/IShipmentEscrow.sol";
+import {ShipmentEscrow} from "../../../contracts/ShipmentEscrow.sol";
+import {TestToken} from "../../../contracts/mocks/TestToken.sol";
+import {Vm} from "./Vm.sol";
+
+/// @title ShipmentEscrowHandler
+/// @notice Drives random fund / hand-over / telemetry / breach / deliver / release / refund /
+/// withdraw sequences on the escrow with real signatures, and keeps ghost books of the money.
+/// A call that reverts is discarded by the fuzzer (fail_on_revert = false), ghost updates included.
+contract ShipmentEscrowHandler {
+    Vm private constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+
+    ShipmentEscrow public immutable escrow;
+    TestToken public immutable token;
+
+    uint256[] private _supplierKeys;
+    uint256[] private _buyerKeys;
+    uint256[] private _carrierKeys;
+    uint256 private immutable _deviceKey;
+    address private immutable _oracle;
+
+    bytes32[] public ids;
+    mapping(bytes32 id => uint256) public settlements; // successful release or refund calls
+    mapping(bytes32 id => IShipmentEscrow.TelemetryBatch) private _batches;
+    mapping(bytes32 id => IShipmentEscrow.Reading[2]) private _readings;
+
+    uint256 public deposited;
+    uint256 public released;
+    uint256 public refunded;
+    uint256 public withdrawn;
+    uint256 public breaches;
+
+    constructor(
+        ShipmentEscrow escrow_,
+        TestToken token_,
+        uint256[] memory supplierKeys,
+        uint256[] memory buyerKeys,
+        uint256[] memory carrierKeys,
+        uint256 deviceKey,
+        address oracle
+    ) {
+        escrow = escrow_;
+        token = token_;
+        _supplierKeys = supplierKeys;
+        _buyerKeys = buyerKeys;
+        _carrierKeys = carrierKeys;
+        _deviceKey = deviceKey;
+        _oracle = oracle;
+    }
+
+    // ------------------------------------------------------------ actions
+
+    function create(uint256 seed, uint256 amount, uint256 penaltyPct, uint32 deadlineIn, uint32 window) external {
+        uint256 supplierKey = _supplierKeys[seed % _supplierKeys.length];
+        address supplier = vm.addr(supplierKey);
+        amount = 1 + amount % 1e15;
+        IShipmentEscrow.Manifest memory m = IShipmentEscrow.Manifest({
+            shipmentId: keccak256(abi.encode("shipment", ids.length)),
+            itemsHash: keccak256(abi.encode(seed)),
+            supplier: supplier,
+            buyer: vm.addr(_buyerKeys[(seed >> 8) % _buyerKeys.length]),
+            carrier: vm.addr(_carrierKeys[(seed >> 16) % _carrierKeys.length]),
+            token: address(token),
+            amount: amount,
+            penalty: amount * (penaltyPct % 101) / 100,
+            minTemp: 200,
+            maxTemp: 800,
+            deadline: uint64(block.timestamp + 1 hours + deadlineIn % 10 days),
+            disputeWindow: uint64(window % 3 days),
+            nonce: escrow.nonces(supplier)
+        });
+        escrow.createShipment(m, _sign(supplierKey, escrow.manifestDigest(m)));
+        ids.push(m.shipmentId);
+    }
+
+    function fund(uint256 seed) external {
+        bytes32 id = _pickIn(seed, _bit(IShipmentEscrow.State.Created));
+        IShipmentEscrow.Shipment memory s = escrow.shipment(id);
+        token.mint(s.buyer, s.amount);
+        vm.prank(s.buyer);
+        token.approve(address(escrow), s.amount);
+        vm.prank(s.buyer);
+        escrow.fund(id);
+        deposited += s.amount;
+    }
+
+    function handOver(uint256 seed, uint256 toSeed, bool byReceiver) external {
+        bytes32 id = _pickIn(seed, _bit(IShipmentEscrow.State.Funded) | _bit(IShipmentEscrow.State.InTransit));
+        IShipmentEscrow.Shipment memory s = escrow.shipment(id);
+        uint256 fromKey = _keyOf(s.custodian);
+        uint256 toKey = toSeed % 3 == 0 ? _keyOf(s.buyer) : _carrierKeys[toSeed % _carrierKeys.length];
+        address to = vm.addr(toKey);
+        uint64 deadline = uint64(block.timestamp + 1 hours);
+        bytes32 digest = escrow.handoverDigest(id, s.custodian, to, s.custodySeq, deadline);
+        vm.prank(byReceiver ? to : s.custodian);
+        escrow.handOver(id, to, deadline, _sign(byReceiver ? fromKey : toKey, digest));
+    }
+
+    function postTelemetry(uint256 seed, int32 t0, int32 t1, uint32 offset) external {
+        bytes32 id = _pickIn(seed, _ACTIVE);
+        address device = vm.addr(_deviceKey);
+        uint64 start = uint64(block.timestamp + offset % 1 days);
+        IShipmentEscrow.Reading[2] storage r = _readings[id];
+        r[0] = IShipmentEscrow.Reading(device, 1, start, id, _temp(t0), 5000, 0, 0);
+        r[1] = IShipmentEscrow.Reading(device, 2, start + 30 minutes, id, _temp(t1), 5000, 0, 0);
+        bytes32 a = _leaf(r[0]);
+        bytes32 b = _leaf(r[1]);
+        IShipmentEscrow.TelemetryBatch memory batch = IShipmentEscrow.TelemetryBatch({
+            root: _hashPair(a, b),
+            count: 2,
+            windowStart: start,
+            windowEnd: start + 30 minutes,
+            minTemp: r[0].temperature < r[1].temperature ? r[0].temperature : r[1].temperature,
+            maxTemp: r[0].temperature < r[1].temperature ? r[1].temperature : r[0].temperature
+        });
+        vm.prank(_oracle);
+        escrow.postTelemetry(id, batch);
+        _batches[id] = batch;
+    }
+
+    function proveBreach(uint256 seed, bool second) external {
+        bytes32 id = _pickIn(seed, _ACTIVE);
+        IShipmentEscrow.Reading memory r = _readings[id][second ? 1 : 0];
+        bytes32[] memory proof = new bytes32[](1);
+        proof[0] = _leaf(_readings[id][second ? 0 : 1]);
+        escrow.proveBreach(id, _batches[id], r, _sign(_deviceKey, escrow.readingDigest(r)), proof);
+        ++breaches;
+    }
+
+    function deliver(uint256 seed, bool byOracle) external {
+        bytes32 id = _pickIn(seed, _bit(IShipmentEscrow.State.InTransit));
+        vm.prank(byOracle ? _oracle : escrow.shipment(id).buyer);
+        escrow.confirmDelivery(id);
+    }
+
+    function release(uint256 seed) external {
+        bytes32 id = _pickIn(seed, _bit(IShipmentEscrow.State.Delivered));
+        escrow.release(id);
+        released += escrow.shipment(id).amount;
+        ++settlements[id];
+    }
+
+    function refund(uint256 seed) external {
+        bytes32 id = _pickIn(seed, _bit(IShipmentEscrow.State.Created) | _bit(IShipmentEscrow.State.Funded) | _bit(IShipmentEscrow.State.InTransit));
+        IShipmentEscrow.State before = escrow.shipment(id).state;
+        escrow.refund(id);
+        if (before != IShipmentEscrow.State.Created) refunded += escrow.shipment(id).amount;
+        ++settlements[id];
+    }
+
+    function withdraw(uint256 seed) external {
+        address[] memory who = actors();
+        address account = who[seed % who.length];
+        for (uint256 i = 0; i < who.length && escrow.owed(account, address(token)) == 0; ++i) {
+            account = who[(seed + i) % who.length];
+        }
+        uint256 amount = escrow.owed(account, address(token));
+        vm.prank(account);
+        escrow.withdraw(address(token));
+        withdrawn += amount;
+    }
+
+    function warp(uint32 by) external {
+        vm.warp(block.timestamp + 1 + by % 2 days);
+    }
+
+    // ------------------------------------------------------------ views for the invariants
+
+    function idCount() external view returns (uint256) {
+        return ids.length;
+    }
+
+    function actors() public view returns (address[] memory all) {
+        uint256 n = _supplierKeys.length + _buyerKeys.length + _carrierKeys.length;
+        all = new address[](n);
+        uint256 k;
+        for (uint256 i = 0; i < _supplierKeys.length; ++i) all[k++] = vm.addr(_supplierKeys[i]);
+        for (uint256 i = 0; i < _buyerKeys.length; ++i) all[k++] = vm.addr(_buyerKeys[i]);
+        for (uint256 i = 0; i < _carrierKeys.length; ++i) all[k++] = vm.addr(_carrierKeys[i]);
+    }
+
+    // ------------------------------------------------------------ helpers
+
+    uint256 private constant _ACTIVE = (1 << uint8(IShipmentEscrow.State.Funded))
+        | (1 << uint8(IShipmentEscrow.State.InTransit)) | (1 << uint8(IShipmentEscrow.State.Delivered));
+
+    function _bit(IShipmentEscrow.State state) private pure returns (uint256) {
+        return 1 << uint8(state);
+    }
+
+    /// @dev A shipment in one of `states` (a bitmap), searched from a random start, so that most
+    /// calls act instead of reverting on a wrong state.
+    function _pickIn(uint256 seed, uint256 states) private view returns (bytes32) {
+        uint256 n = ids.length;
+        for (uint256 i = 0; i < n; ++i) {
+            bytes32 id = ids[(seed + i) % n];
+            if (_bit(escrow.shipment(id).state) & states != 0) return id;
+        }
+        revert();
+    }
+
+    function _keyOf(address account) private view returns (uint256) {
+        for (uint256 i = 0; i < _supplierKeys.length; ++i) if (vm.addr(_supplierKeys[i]) == account) return _supplierKeys[i];
+        for (uint256 i = 0; i < _buyerKeys.length; ++i) if (vm.addr(_buyerKeys[i]) == account) return _buyerKeys[i];
+        for (uint256 i = 0; i < _carrierKeys.length; ++i) if (vm.addr(_carrierKeys[i]) == account) return _carrierKeys[i];
+        revert();
+    }
+
+    function _temp(int32 t) private pure returns (int32) {
+        return int32(t % 1000) + 500; // -499 .. 1499 centi-°C around the 200 .. 800 band
+    }
+
+    function _sign(uint256 key, bytes32 digest) private pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    function _leaf(IShipmentEscrow.Reading memory r) private view returns (bytes32) {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                escrow.READING_TYPEHASH(),
+                r.device,
+                r.counter,
+                r.timestamp,
+                r.shipmentId,
+                r.temperature,
+                r.humidity,
+                r.latitude,
+                r.longitude
+            )
+        );
+        return keccak256(bytes.concat(structHash));
+    }
+
+    function _hashPair(bytes32 a, bytes32 b) private pure returns (bytes32) {
+        return a < b ? keccak256(abi.encode(a, b)) : keccak256(abi.encode(b, a));
+    }
+}
