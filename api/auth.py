@@ -28,9 +28,16 @@ from api.errors import Unauthorized
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 _HEADER = re.compile(r"^(?P<domain>[^\s]+) wants you to sign in with your Ethereum account:$")
-_FIELDS = {"URI": "uri", "Version": "version", "Chain ID": "chain_id", "Nonce": "nonce",
-           "Issued At": "issued_at", "Expiration Time": "expiration_time", "Not Before": "not_before",
-           "Request ID": "request_id"}
+_FIELDS = {
+    "URI": "uri",
+    "Version": "version",
+    "Chain ID": "chain_id",
+    "Nonce": "nonce",
+    "Issued At": "issued_at",
+    "Expiration Time": "expiration_time",
+    "Not Before": "not_before",
+    "Request ID": "request_id",
+}
 
 
 @dataclass(frozen=True)
@@ -96,11 +103,20 @@ def parse_message(text: str) -> SiweMessage:
         raise Unauthorized("EIP-4361 nonce must be at least 8 alphanumeric characters")
     if not is_checksum_address(lines[1]):
         raise Unauthorized("EIP-4361 address must be EIP-55 checksummed")
-    return SiweMessage(domain=header["domain"], address=lines[1], statement=statement, uri=values["uri"],
-                       version=values["version"], chain_id=int(values["chain_id"]), nonce=values["nonce"],
-                       issued_at=values["issued_at"], expiration_time=values.get("expiration_time"),
-                       not_before=values.get("not_before"), request_id=values.get("request_id"),
-                       resources=tuple(resources))
+    return SiweMessage(
+        domain=header["domain"],
+        address=lines[1],
+        statement=statement,
+        uri=values["uri"],
+        version=values["version"],
+        chain_id=int(values["chain_id"]),
+        nonce=values["nonce"],
+        issued_at=values["issued_at"],
+        expiration_time=values.get("expiration_time"),
+        not_before=values.get("not_before"),
+        request_id=values.get("request_id"),
+        resources=tuple(resources),
+    )
 
 
 def recover_signer(message: str, signature: str) -> str:

@@ -1,4 +1,7 @@
-"""``tracechain api``: serve the API with uvicorn (registered through the ``tracechain.commands`` entry point)."""
+"""``tracechain api``: serve the API with uvicorn.
+
+Registered as a sub-command through the ``tracechain.commands`` entry point.
+"""
 
 from __future__ import annotations
 
@@ -23,5 +26,12 @@ def api(
         from chain.db import upgrade
 
         upgrade(settings.database_url)
-    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="warning",
-                access_log=False, proxy_headers=True)
+    uvicorn.run(
+        "api.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=True,
+    )

@@ -18,10 +18,23 @@ from api.gs1 import DigitalLink
 
 TEMPLATE = Template((Path(__file__).resolve().parent / "templates" / "consumer.html").read_text())
 
-STEP_LABELS = {"commissioning": "Produced", "packing": "Packed", "shipping": "Shipped", "departing": "Departed",
-               "arriving": "Arrived", "receiving": "Received", "storing": "Stored", "transporting": "In transit",
-               "inspecting": "Inspected", "loading": "Loaded", "unloading": "Unloaded", "accepting": "Accepted",
-               "retail_selling": "Sold", "sensor_reporting": "Sensor report", "creating_class_instance": "Produced"}
+STEP_LABELS = {
+    "commissioning": "Produced",
+    "packing": "Packed",
+    "shipping": "Shipped",
+    "departing": "Departed",
+    "arriving": "Arrived",
+    "receiving": "Received",
+    "storing": "Stored",
+    "transporting": "In transit",
+    "inspecting": "Inspected",
+    "loading": "Loaded",
+    "unloading": "Unloaded",
+    "accepting": "Accepted",
+    "retail_selling": "Sold",
+    "sensor_reporting": "Sensor report",
+    "creating_class_instance": "Produced",
+}
 
 
 @dataclass(frozen=True)
@@ -51,12 +64,16 @@ def temperature_readings(events: list[dict[str, Any]]) -> list[Reading]:
                 kind = str(rep.get("type", ""))
                 if not kind.endswith("Temperature") or rep.get("uom", "CEL") not in ("CEL", None):
                     continue
-                at = _when(rep.get("time") or meta.get("time") or meta.get("endTime") or event.get("eventTime"))
+                at = _when(
+                    rep.get("time") or meta.get("time") or meta.get("endTime") or event.get("eventTime")
+                )
                 if at is None:
                     continue
                 if isinstance(rep.get("value"), int | float):
                     out.append(Reading(at, float(rep["value"]), float(rep["value"])))
-                elif isinstance(rep.get("minValue"), int | float) and isinstance(rep.get("maxValue"), int | float):
+                elif isinstance(rep.get("minValue"), int | float) and isinstance(
+                    rep.get("maxValue"), int | float
+                ):
                     out.append(Reading(at, float(rep["minValue"]), float(rep["maxValue"])))
     return sorted(out, key=lambda r: r.at)
 
@@ -77,26 +94,37 @@ def chart_svg(readings: list[Reading], band: tuple[float, float]) -> str:
     def y(v: float) -> float:
         return pad_t + (hi - v) / (hi - lo) * (h - pad_t - pad_b)
 
-    parts = [f'<svg id="temperature-chart" viewBox="0 0 {w} {h}" role="img" '
-             f'aria-label="Temperature against the allowed band {band[0]:g} to {band[1]:g} °C" '
-             'xmlns="http://www.w3.org/2000/svg">',
-             f'<rect class="band" x="{pad_l}" y="{y(band[1]):.1f}" width="{w - pad_l - pad_r}" '
-             f'height="{y(band[0]) - y(band[1]):.1f}" fill="#d9f2e3"/>',
-             f'<text x="2" y="{y(band[1]) + 4:.1f}" font-size="10">{band[1]:g}°</text>',
-             f'<text x="2" y="{y(band[0]) + 4:.1f}" font-size="10">{band[0]:g}°</text>']
+    parts = [
+        f'<svg id="temperature-chart" viewBox="0 0 {w} {h}" role="img" '
+        f'aria-label="Temperature against the allowed band {band[0]:g} to {band[1]:g} °C" '
+        'xmlns="http://www.w3.org/2000/svg">',
+        f'<rect class="band" x="{pad_l}" y="{y(band[1]):.1f}" width="{w - pad_l - pad_r}" '
+        f'height="{y(band[0]) - y(band[1]):.1f}" fill="#d9f2e3"/>',
+        f'<text x="2" y="{y(band[1]) + 4:.1f}" font-size="10">{band[1]:g}°</text>',
+        f'<text x="2" y="{y(band[0]) + 4:.1f}" font-size="10">{band[0]:g}°</text>',
+    ]
     mids = [(x(r.at.timestamp()), y((r.low + r.high) / 2)) for r in readings]
-    parts.append('<polyline class="reading-line" fill="none" stroke="#1f5fa8" stroke-width="2" points="'
-                 + " ".join(f"{px:.1f},{py:.1f}" for px, py in mids) + '"/>')
+    parts.append(
+        '<polyline class="reading-line" fill="none" stroke="#1f5fa8" stroke-width="2" points="'
+        + " ".join(f"{px:.1f},{py:.1f}" for px, py in mids)
+        + '"/>'
+    )
     for r, (px, _) in zip(readings, mids, strict=True):
         out = r.low < band[0] or r.high > band[1]
         colour = "#c62828" if out else "#1f5fa8"
         if r.low != r.high:
-            parts.append(f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y(r.high):.1f}" y2="{y(r.low):.1f}" '
-                         f'stroke="{colour}" stroke-width="3"/>')
-        parts.append(f'<circle class="reading{" breach" if out else ""}" cx="{px:.1f}" '
-                     f'cy="{y((r.low + r.high) / 2):.1f}" r="3" fill="{colour}">'
-                     f'<title>{escape(r.at.isoformat())}: {r.low:g}–{r.high:g} °C</title></circle>')
-    parts.append(f'<text x="{pad_l}" y="{h - 6}" font-size="10">{escape(readings[0].at.date().isoformat())}</text>')
+            parts.append(
+                f'<line x1="{px:.1f}" x2="{px:.1f}" y1="{y(r.high):.1f}" y2="{y(r.low):.1f}" '
+                f'stroke="{colour}" stroke-width="3"/>'
+            )
+        parts.append(
+            f'<circle class="reading{" breach" if out else ""}" cx="{px:.1f}" '
+            f'cy="{y((r.low + r.high) / 2):.1f}" r="3" fill="{colour}">'
+            f"<title>{escape(r.at.isoformat())}: {r.low:g}–{r.high:g} °C</title></circle>"
+        )
+    parts.append(
+        f'<text x="{pad_l}" y="{h - 6}" font-size="10">{escape(readings[0].at.date().isoformat())}</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -113,9 +141,11 @@ def _verified_mark(ev: dict[str, Any]) -> str:
     status = anchor["status"]
     href = "/proofs/" + escape(ev["eventID"], quote=True)
     if status == "verified":
-        return f'<a class="verified" href="{href}" title="Merkle proof and transaction">✔ verified on chain</a>'
+        return (
+            f'<a class="verified" href="{href}" title="Merkle proof and transaction">✔ verified on chain</a>'
+        )
     if status in ("anchored", "pending"):
-        return f'<a class="pending" href="{href}">⏳ anchoring on chain</a>'
+        return f'<a class="pending" href="{href}">◌ anchoring on chain</a>'
     if status in ("tampered", "invalid-proof"):
         return f'<a class="tampered" href="{href}">✖ does not match its anchor</a>'
     return '<span class="muted">not anchored</span>'
@@ -124,7 +154,14 @@ def _verified_mark(ev: dict[str, Any]) -> str:
 def render_page(link: DigitalLink, trace: dict[str, Any], band: tuple[float, float], qr_href: str) -> str:
     """The HTML page for one item, from its trace."""
     history = trace["history"]
-    upstream_events = [e for n in trace["upstream"] for e in (n.get("events") or [])]
+    seen = {e["eventID"] for e in history}
+    upstream_events = [
+        e
+        for n in trace["upstream"]
+        if n["relation"] == "input"
+        for e in (n.get("events") or [])
+        if e["eventID"] not in seen
+    ]
     product = [("GTIN", link.gtin or link.primary[1])]
     if link.lot:
         product.append(("Lot", link.lot))
@@ -132,16 +169,27 @@ def render_page(link: DigitalLink, trace: dict[str, Any], band: tuple[float, flo
         product.append(("Serial", link.serial))
     certs = sorted({str(c) for e in history for c in _as_list(e["event"].get("certificationInfo"))})
     first = history[0] if history else None
-    origin = (f'{escape(_place(first))}<br><span class="muted">{escape(str(first["eventTime"]))}</span>'
-              if first else '<span class="muted">unknown</span>')
+    origin = (
+        f'{escape(_place(first))}<br><span class="muted">{escape(str(first["eventTime"]))}</span>'
+        if first
+        else '<span class="muted">unknown</span>'
+    )
     steps = []
     for ev in history:
-        label = STEP_LABELS.get(ev.get("bizStep") or "", (ev.get("bizStep") or ev["eventType"]).replace("_", " "))
-        steps.append(f'<li class="step"><div class="what">{escape(label.capitalize())}</div>'
-                     f'<div class="when">{escape(str(ev["eventTime"]))}</div>'
-                     f'<div class="where">{escape(_place(ev))}</div>{_verified_mark(ev)}</li>')
-    recall = ('<div id="recall-banner" role="alert">⚠ This product has been recalled. Do not consume it; '
-              'return it to the place of purchase.</div>' if trace["recalled"] else "")
+        label = STEP_LABELS.get(
+            ev.get("bizStep") or "", (ev.get("bizStep") or ev["eventType"]).replace("_", " ")
+        )
+        steps.append(
+            f'<li class="step"><div class="what">{escape(label.capitalize())}</div>'
+            f'<div class="when">{escape(str(ev["eventTime"]))}</div>'
+            f'<div class="where">{escape(_place(ev))}</div>{_verified_mark(ev)}</li>'
+        )
+    recall = (
+        '<div id="recall-banner" role="alert">⚠ This product has been recalled. Do not consume it; '
+        "return it to the place of purchase.</div>"
+        if trace["recalled"]
+        else ""
+    )
     return TEMPLATE.substitute(
         title=escape(f"Product {product[0][1]}"),
         recall=recall,
@@ -150,7 +198,8 @@ def render_page(link: DigitalLink, trace: dict[str, Any], band: tuple[float, flo
         journey="".join(steps) or '<li class="muted">No events recorded yet.</li>',
         chart=chart_svg(temperature_readings(history + upstream_events), band),
         band=f"{band[0]:g} °C to {band[1]:g} °C",
-        certifications="".join(f"<li>{escape(c)}</li>" for c in certs) or '<li class="muted">None recorded</li>',
+        certifications="".join(f"<li>{escape(c)}</li>" for c in certs)
+        or '<li class="muted">None recorded</li>',
         inputs=str(len(trace["upstream"])),
         qr=escape(qr_href, quote=True),
     )

@@ -44,7 +44,7 @@ class Principal:
         return "AUDITOR_ROLE" in self.roles or "DEFAULT_ADMIN_ROLE" in self.roles
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -52,14 +52,14 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_sessions(services: ServicesDep) -> sessionmaker[Session]:
+async def get_sessions(services: ServicesDep) -> sessionmaker[Session]:
     return services.sessions
 
 
@@ -74,14 +74,14 @@ def get_session(sessions: SessionFactoryDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_anchorer(services: ServicesDep) -> Anchorer | None:
+async def get_anchorer(services: ServicesDep) -> Anchorer | None:
     return services.anchorer
 
 
 AnchorerDep = Annotated[Anchorer | None, Depends(get_anchorer)]
 
 
-def get_roles(services: ServicesDep) -> RoleSource:
+async def get_roles(services: ServicesDep) -> RoleSource:
     return services.roles
 
 
@@ -90,8 +90,9 @@ RolesDep = Annotated[RoleSource, Depends(get_roles)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_current_partner(services: ServicesDep,
-                        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+async def get_current_partner(
+    services: ServicesDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
     """The partner of the bearer token.
 
     Raises:
@@ -106,10 +107,12 @@ def get_current_partner(services: ServicesDep,
 
 CurrentPartner = Annotated[Principal, Depends(get_current_partner)]
 
-RECORDING_ROLES = frozenset({"SUPPLIER_ROLE", "CARRIER_ROLE", "RETAILER_ROLE", "RECORDER_ROLE", "DEFAULT_ADMIN_ROLE"})
+RECORDING_ROLES = frozenset(
+    {"SUPPLIER_ROLE", "CARRIER_ROLE", "RETAILER_ROLE", "RECORDER_ROLE", "DEFAULT_ADMIN_ROLE"}
+)
 
 
-def get_recorder(partner: CurrentPartner) -> Principal:
+async def get_recorder(partner: CurrentPartner) -> Principal:
     """A partner allowed to capture EPCIS events (supplier, carrier, retailer or recorder)."""
     if not partner.roles & RECORDING_ROLES:
         raise Forbidden("capturing events needs a supplier, carrier, retailer or recorder role")

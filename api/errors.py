@@ -23,8 +23,13 @@ class ApiProblem(Exception):
     type: str = "about:blank"
     title: str = "Internal error"
 
-    def __init__(self, detail: str, *, errors: Sequence[Mapping[str, Any]] = (),
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: Sequence[Mapping[str, Any]] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = list(errors)
@@ -98,8 +103,9 @@ class RateLimited(ApiProblem):
     title = "Too many requests"
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"rate limit exceeded; retry after {retry_after} s",
-                         headers={"Retry-After": str(retry_after)})
+        super().__init__(
+            f"rate limit exceeded; retry after {retry_after} s", headers={"Retry-After": str(retry_after)}
+        )
 
 
 class Unavailable(ApiProblem):
@@ -110,9 +116,16 @@ class Unavailable(ApiProblem):
     title = "Service unavailable"
 
 
-def problem_response(status: int, title: str, detail: str, *, type_: str = "about:blank",
-                     instance: str | None = None, errors: Sequence[Mapping[str, Any]] = (),
-                     headers: Mapping[str, str] | None = None) -> JSONResponse:
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    type_: str = "about:blank",
+    instance: str | None = None,
+    errors: Sequence[Mapping[str, Any]] = (),
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
     body: dict[str, Any] = {"type": type_, "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
@@ -130,26 +143,45 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiProblem)
     async def _domain(request: Request, exc: ApiProblem) -> JSONResponse:
-        return problem_response(exc.status, exc.title, exc.detail, type_=exc.type, instance=request.url.path,
-                                errors=exc.errors, headers=exc.headers)
+        return problem_response(
+            exc.status,
+            exc.title,
+            exc.detail,
+            type_=exc.type,
+            instance=request.url.path,
+            errors=exc.errors,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"pointer": _loc_pointer(e.get("loc", ())), "detail": str(e.get("msg", ""))}
-                  for e in exc.errors()]
+        errors = [
+            {"pointer": _loc_pointer(e.get("loc", ())), "detail": str(e.get("msg", ""))} for e in exc.errors()
+        ]
         fields = ", ".join(e["pointer"] for e in errors[:5])
-        return problem_response(422, "Invalid request", f"invalid field(s): {fields}",
-                                type_="https://tracechain.example/problems/invalid-request",
-                                instance=request.url.path, errors=errors)
+        return problem_response(
+            422,
+            "Invalid request",
+            f"invalid field(s): {fields}",
+            type_="https://tracechain.example/problems/invalid-request",
+            instance=request.url.path,
+            errors=errors,
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(exc.status_code, str(exc.detail), str(exc.detail), instance=request.url.path,
-                                headers=getattr(exc, "headers", None))
+        return problem_response(
+            exc.status_code,
+            str(exc.detail),
+            str(exc.detail),
+            instance=request.url.path,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         # The exception type only: messages may carry values from the request or the environment.
         log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return problem_response(500, "Internal error", "the server failed to handle the request",
-                                instance=request.url.path)
+        return problem_response(
+            500, "Internal error", "the server failed to handle the request", instance=request.url.path
+        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
 CANONICAL_HOST = "https://id.gs1.org"
@@ -20,7 +21,22 @@ _QUALIFIERS: dict[str, tuple[tuple[str, ...], ...]] = {
     "8006": (("21",), ("10",)),
     "8010": (("8011",),),
 }
-PRIMARY_KEYS = ("00", "01", "253", "255", "401", "402", "414", "417", "8003", "8004", "8006", "8010", "8017", "8018")
+PRIMARY_KEYS = (
+    "00",
+    "01",
+    "253",
+    "255",
+    "401",
+    "402",
+    "414",
+    "417",
+    "8003",
+    "8004",
+    "8006",
+    "8010",
+    "8017",
+    "8018",
+)
 _QUALIFIER_AIS = {"10", "21", "22", "235", "254", "8011"}
 
 
@@ -65,6 +81,7 @@ def _keyed(company: str, ref: str, length: int, what: str) -> str:
     return body + check_digit(body)
 
 
+@lru_cache(maxsize=65_536)
 def epc_urn_to_digital_link(urn: str) -> str:
     """The canonical GS1 Digital Link URI of an EPC URN (pure identity, class or pattern).
 
@@ -107,7 +124,8 @@ def epc_urn_to_digital_link(urn: str) -> str:
         return f"{CANONICAL_HOST}/8004/{_digits(cp, 'company prefix')}{asset}"
     if scheme in ("gsrn", "gsrnp"):
         cp, ref = _parts(body, 2, scheme)
-        return f"{CANONICAL_HOST}/{'8018' if scheme == 'gsrn' else '8017'}/{_keyed(cp, ref, 18, 'service reference')}"
+        ai = "8018" if scheme == "gsrn" else "8017"
+        return f"{CANONICAL_HOST}/{ai}/{_keyed(cp, ref, 18, 'service reference')}"
     if scheme == "gdti":
         cp, doc, serial = _parts(body, 3, scheme)
         return f"{CANONICAL_HOST}/253/{_keyed(cp, doc, 13, 'document type')}{serial}"
@@ -179,13 +197,15 @@ class DigitalLink:
         return DigitalLink((("01", self.gtin), ("10", self.lot)))
 
 
+@lru_cache(maxsize=65_536)
 def parse_digital_link_path(path: str) -> DigitalLink:
     """Parses `/01/{gtin}/10/{lot}/21/{serial}` (or any primary key path) into AI/value pairs.
 
     Raises:
         IdentifierError: no GS1 primary key, an odd number of segments or an invalid GTIN.
     """
-    segments = [unquote(s) for s in path.strip("/").split("/") if s]
+    raw = path.strip("/").split("/")
+    segments = [unquote(s) for s in raw if s] if "%" in path else [s for s in raw if s]
     # A Digital Link may sit under a path prefix: start at the first primary key AI.
     start = next((i for i, s in enumerate(segments) if s in PRIMARY_KEYS and i + 1 < len(segments)), None)
     if start is None:
@@ -218,6 +238,7 @@ def is_digital_link(uri: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=65_536)
 def canonical_key(identifier: str) -> str:
     """The key an identifier is stored and matched under: the constrained canonical Digital Link
     URI for EPC URNs and GS1 Digital Link URIs, the identifier itself for anything else."""

@@ -29,14 +29,21 @@ def build_services(settings: Settings) -> Services:
     if settings.registry_address:
         from web3 import HTTPProvider, Web3
 
-        roles = RegistryRoles(Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 5})),
-                              settings.registry_address)
+        roles = RegistryRoles(
+            Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 5})), settings.registry_address
+        )
     anchorer: Anchorer | None = None
     if settings.ledger_address and settings.relayer_address:
         anchorer = OutboxAnchorer(settings.ledger_address, settings.relayer_address)
-    return Services(settings=settings, engine=engine, sessions=make_sessionmaker(engine), roles=roles,
-                    anchorer=anchorer, nonces=NonceStore(ttl_s=settings.nonce_ttl_s),
-                    trace_cache=TraceCache(ttl_s=settings.trace_cache_ttl_s))
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=make_sessionmaker(engine),
+        roles=roles,
+        anchorer=anchorer,
+        nonces=NonceStore(ttl_s=settings.nonce_ttl_s),
+        trace_cache=TraceCache(ttl_s=settings.trace_cache_ttl_s),
+    )
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -49,15 +56,21 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         yield
         services.engine.dispose()
 
-    app = FastAPI(title="Tracechain API", version="0.1.0", lifespan=lifespan,
-                  description="Partner API (EPCIS 2.0 capture and query, traceability, shipments and escrow), "
-                              "GS1 Digital Link resolver and consumer pages.")
+    app = FastAPI(
+        title="Tracechain API",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Partner API (EPCIS 2.0 capture and query, traceability, shipments and escrow), "
+        "GS1 Digital Link resolver and consumer pages.",
+    )
     app.state.services = services
     app.state.metrics = Metrics()
     install_problem_handlers(app)
     for module in (health, auth, capture, events, trace, shipments, resolver):
         app.include_router(module.router)
-    app.add_middleware(RateLimitMiddleware,  # type: ignore[arg-type]
-                       buckets=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst))
+    app.add_middleware(
+        RateLimitMiddleware,  # type: ignore[arg-type]
+        buckets=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst),
+    )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # type: ignore[arg-type]
     return app

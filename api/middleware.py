@@ -73,12 +73,26 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         retry = max(1, int(wait + 0.999))
-        body = json.dumps({"type": "https://tracechain.example/problems/rate-limited", "title": "Too many requests",
-                           "status": 429, "detail": f"rate limit exceeded; retry after {retry} s",
-                           "instance": scope["path"]}).encode()
-        await send({"type": "http.response.start", "status": 429,
-                    "headers": [(b"content-type", b"application/problem+json"), (b"retry-after", str(retry).encode()),
-                                (b"content-length", str(len(body)).encode())]})
+        body = json.dumps(
+            {
+                "type": "https://tracechain.example/problems/rate-limited",
+                "title": "Too many requests",
+                "status": 429,
+                "detail": f"rate limit exceeded; retry after {retry} s",
+                "instance": scope["path"],
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", b"application/problem+json"),
+                    (b"retry-after", str(retry).encode()),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -87,12 +101,22 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("tracechain_api_requests_total", "HTTP requests", ["method", "route", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("tracechain_api_request_seconds", "HTTP request latency", ["route"],
-                                 registry=self.registry,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-        self.captured = Counter("tracechain_api_events_captured_total", "EPCIS events stored", registry=self.registry)
+        self.requests = Counter(
+            "tracechain_api_requests_total",
+            "HTTP requests",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tracechain_api_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.captured = Counter(
+            "tracechain_api_events_captured_total", "EPCIS events stored", registry=self.registry
+        )
 
 
 class MetricsMiddleware:

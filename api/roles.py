@@ -11,8 +11,16 @@ from web3 import Web3
 
 from chain.artifacts import load_artifact
 
-ROLE_NAMES = ("SUPPLIER_ROLE", "CARRIER_ROLE", "RETAILER_ROLE", "AUDITOR_ROLE", "ORACLE_ROLE", "RELAYER_ROLE",
-              "RECORDER_ROLE", "DEFAULT_ADMIN_ROLE")
+ROLE_NAMES = (
+    "SUPPLIER_ROLE",
+    "CARRIER_ROLE",
+    "RETAILER_ROLE",
+    "AUDITOR_ROLE",
+    "ORACLE_ROLE",
+    "RELAYER_ROLE",
+    "RECORDER_ROLE",
+    "DEFAULT_ADMIN_ROLE",
+)
 
 
 def role_id(name: str) -> bytes:
@@ -29,8 +37,9 @@ class RegistryRoles:
     """Asks PartnerRegistry.hasRole for each role, caching answers for `ttl_s` seconds."""
 
     def __init__(self, w3: Web3, registry_address: str, ttl_s: float = 10.0) -> None:
-        self._contract = w3.eth.contract(address=to_checksum_address(registry_address),
-                                         abi=load_artifact("PartnerRegistry")["abi"])
+        self._contract = w3.eth.contract(
+            address=to_checksum_address(registry_address), abi=load_artifact("PartnerRegistry")["abi"]
+        )
         self._ttl = ttl_s
         self._cache: dict[str, tuple[float, list[str]]] = {}
         self._lock = threading.Lock()
@@ -41,7 +50,9 @@ class RegistryRoles:
             hit = self._cache.get(account)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        roles = [name for name in ROLE_NAMES if self._contract.functions.hasRole(role_id(name), account).call()]
+        roles = [
+            name for name in ROLE_NAMES if self._contract.functions.hasRole(role_id(name), account).call()
+        ]
         with self._lock:
             self._cache[account] = (time.monotonic() + self._ttl, roles)
         return roles

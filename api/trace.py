@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from eth_utils import keccak
@@ -41,10 +42,16 @@ class TraceCache:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def get(self, key: str) -> bytes | None:
+        """A fresh rendering of `key`, or None."""
         entry = self._entries.get(key)
         if entry is None or entry[0] < time.monotonic() or entry[1] != self._generation:
             return None
         return entry[2]
+
+    def stale(self, key: str) -> bytes | None:
+        """The last rendering of `key` since the last capture in this process, even if expired."""
+        entry = self._entries.get(key)
+        return entry[2] if entry is not None and entry[1] == self._generation else None
 
     def put(self, key: str, value: bytes) -> None:
         if self.ttl_s <= 0:
@@ -83,8 +90,9 @@ def _links(session: Session, keys: Iterable[str]) -> list[_Link]:
     return [_Link(*r) for r in rows]
 
 
-def _walk(session: Session, start: Sequence[str], downstream: bool, max_depth: int,
-          first: list[_Link] | None = None) -> list[dict[str, Any]]:
+def _walk(
+    session: Session, start: Sequence[str], downstream: bool, max_depth: int, first: list[_Link] | None = None
+) -> list[dict[str, Any]]:
     """Breadth-first over transformations and aggregations; one query per level."""
     nodes: list[dict[str, Any]] = []
     seen = set(start)
@@ -106,8 +114,11 @@ def _walk(session: Session, start: Sequence[str], downstream: bool, max_depth: i
             action = event_links[0].action
             pairs: list[tuple[str, str]] = []
             if kind == "TransformationEvent":
-                mine, other, relation = (INPUT_ROLES, OUTPUT_ROLES, "output") if downstream else \
-                    (OUTPUT_ROLES, INPUT_ROLES, "input")
+                mine, other, relation = (
+                    (INPUT_ROLES, OUTPUT_ROLES, "output")
+                    if downstream
+                    else (OUTPUT_ROLES, INPUT_ROLES, "input")
+                )
                 if any(r in mine and k in current for r, k in roles_here):
                     pairs = [(k, relation) for r, k in roles_here if r in other]
             elif kind in ("AggregationEvent", "AssociationEvent") and action != "DELETE":
@@ -119,14 +130,22 @@ def _walk(session: Session, start: Sequence[str], downstream: bool, max_depth: i
                 if key not in seen:
                     seen.add(key)
                     found.append(key)
-                    nodes.append({"key": key, "relation": relation, "depth": depth,
-                                  "viaEventPk": event_links[0].event_pk})
+                    nodes.append(
+                        {
+                            "key": key,
+                            "relation": relation,
+                            "depth": depth,
+                            "viaEventPk": event_links[0].event_pk,
+                        }
+                    )
         frontier = found
         links = None
     return nodes
 
 
-def _batch_info(session: Session, batch_ids: set[int], anchorer: Anchorer | None) -> dict[int, dict[str, Any]]:
+def _batch_info(
+    session: Session, batch_ids: set[int], anchorer: Anchorer | None
+) -> dict[int, dict[str, Any]]:
     if not batch_ids:
         return {}
     batches = session.scalars(select(AnchorBatch).where(AnchorBatch.id.in_(batch_ids))).all()
@@ -135,16 +154,22 @@ def _batch_info(session: Session, batch_ids: set[int], anchorer: Anchorer | None
         from chain.readmodel import AnchoredBatch
 
         for root, tx, block in session.execute(
-            select(AnchoredBatch.root, AnchoredBatch.tx_hash, AnchoredBatch.block_number)
-            .where(AnchoredBatch.root.in_([b.root for b in batches]))
+            select(AnchoredBatch.root, AnchoredBatch.tx_hash, AnchoredBatch.block_number).where(
+                AnchoredBatch.root.in_([b.root for b in batches])
+            )
         ):
             onchain[root] = (tx, block)
     except Exception:  # noqa: BLE001 - a store without the read model tables: nothing indexed yet
         session.rollback()
     info: dict[int, dict[str, Any]] = {}
     for b in batches:
-        entry: dict[str, Any] = {"root": b.root, "count": b.count, "txHash": None, "blockNumber": None,
-                                 "state": "unanchored" if b.outbox_key is None else "pending"}
+        entry: dict[str, Any] = {
+            "root": b.root,
+            "count": b.count,
+            "txHash": None,
+            "blockNumber": None,
+            "state": "unanchored" if b.outbox_key is None else "pending",
+        }
         if b.root in onchain:
             entry.update(txHash=onchain[b.root][0], blockNumber=onchain[b.root][1], state="onchain")
         elif anchorer is not None and b.outbox_key is not None:
@@ -155,16 +180,29 @@ def _batch_info(session: Session, batch_ids: set[int], anchorer: Anchorer | None
     return info
 
 
-def anchor_view(row: StoredEvent, event: dict[str, Any], batches: dict[int, dict[str, Any]]) -> dict[str, Any]:
+@lru_cache(maxsize=100_000)
+def _content_hash(body: str, context: str) -> str:
+    """The hash ID recomputed from the stored JSON (what a verifier would compute)."""
+    return hash_event_id(json.loads(body), json.loads(context))
+
+
+@lru_cache(maxsize=100_000)
+def _proof_check(hash_id: str, root: str, proof: tuple[str, ...]) -> tuple[str, bool]:
+    leaf = merkle.leaf(bytes.fromhex(hash_id.split(";", 1)[1][:64]))
+    ok = merkle.verify([bytes.fromhex(p[2:]) for p in proof], bytes.fromhex(root[2:]), leaf)
+    return "0x" + leaf.hex(), ok
+
+
+def anchor_view(
+    row: StoredEvent, event: dict[str, Any], batches: dict[int, dict[str, Any]]
+) -> dict[str, Any]:
     """The anchor of one event and whether it verifies: content hash, Merkle proof, on-chain root."""
+    del event  # verified from the stored text itself
     if row.batch_id is None or row.batch_id not in batches:
         return {"status": "unanchored", "hashId": row.hash_id}
     batch = batches[row.batch_id]
-    context = json.loads(row.context)
-    recomputed = hash_event_id(event, context)
-    proof = [bytes.fromhex(p[2:]) for p in (row.proof or [])]
-    leaf = merkle.leaf(bytes.fromhex(row.hash_id.split(";", 1)[1][:64]))
-    proof_ok = merkle.verify(proof, bytes.fromhex(batch["root"][2:]), leaf)
+    recomputed = _content_hash(row.body, row.context)
+    leaf, proof_ok = _proof_check(row.hash_id, batch["root"], tuple(row.proof or ()))
     if recomputed != row.hash_id:
         status = "tampered"
     elif not proof_ok:
@@ -177,18 +215,37 @@ def anchor_view(row: StoredEvent, event: dict[str, Any], batches: dict[int, dict
         status = "failed"
     else:
         status = "pending"
-    return {"status": status, "hashId": row.hash_id, "leaf": "0x" + leaf.hex(), "batchRoot": batch["root"],
-            "proof": row.proof or [], "txHash": batch["txHash"], "blockNumber": batch["blockNumber"]}
+    return {
+        "status": status,
+        "hashId": row.hash_id,
+        "leaf": leaf,
+        "batchRoot": batch["root"],
+        "proof": row.proof or [],
+        "txHash": batch["txHash"],
+        "blockNumber": batch["blockNumber"],
+    }
 
 
-def traced_events(session: Session, rows: Sequence[StoredEvent], anchorer: Anchorer | None) -> list[dict[str, Any]]:
+def traced_events(
+    session: Session, rows: Sequence[StoredEvent], anchorer: Anchorer | None
+) -> list[dict[str, Any]]:
     batches = _batch_info(session, {r.batch_id for r in rows if r.batch_id is not None}, anchorer)
     out = []
     for row in rows:
         event = json.loads(row.body)
-        out.append({"eventID": row.event_id, "eventType": row.event_type, "eventTime": event.get("eventTime"),
-                    "bizStep": row.biz_step, "disposition": row.disposition, "bizLocation": row.biz_location,
-                    "readPoint": row.read_point, "event": event, "anchor": anchor_view(row, event, batches)})
+        out.append(
+            {
+                "eventID": row.event_id,
+                "eventType": row.event_type,
+                "eventTime": event.get("eventTime"),
+                "bizStep": row.biz_step,
+                "disposition": row.disposition,
+                "bizLocation": row.biz_location,
+                "readPoint": row.read_point,
+                "event": event,
+                "anchor": anchor_view(row, event, batches),
+            }
+        )
     return out
 
 
@@ -196,8 +253,13 @@ def _events_for(session: Session, pks: Iterable[int]) -> list[StoredEvent]:
     pks = list(pks)
     if not pks:
         return []
-    return list(session.scalars(select(StoredEvent).where(StoredEvent.pk.in_(pks))
-                                .order_by(StoredEvent.event_time, StoredEvent.pk)))
+    return list(
+        session.scalars(
+            select(StoredEvent)
+            .where(StoredEvent.pk.in_(pks))
+            .order_by(StoredEvent.event_time, StoredEvent.pk)
+        )
+    )
 
 
 def _recalled(session: Session, link: DigitalLink | None, rows: Sequence[StoredEvent]) -> bool:
@@ -212,7 +274,9 @@ def _recalled(session: Session, link: DigitalLink | None, rows: Sequence[StoredE
     try:
         from chain.readmodel import Asset
 
-        return bool(session.scalars(select(Asset.asset_id).where(Asset.asset_id.in_(ids), Asset.recalled)).first())
+        return bool(
+            session.scalars(select(Asset.asset_id).where(Asset.asset_id.in_(ids), Asset.recalled)).first()
+        )
     except Exception:  # noqa: BLE001 - a store without the read model tables
         session.rollback()
         return False
@@ -243,11 +307,18 @@ def trace(session: Session, identifier: str, anchorer: Anchorer | None, max_dept
     traced = {t["eventID"]: t for t in traced_events(session, all_rows, anchorer)}
     pk_to_id = {r.pk: r.event_id for r in all_rows}
     history = [traced[pk_to_id[r.pk]] for r in all_rows if r.pk in own_pks or r.pk in parent_pks]
-    via = {**pk_to_id, **{r.pk: r.event_id for r in _events_for(session, [n["viaEventPk"] for n in downstream])}}
+    via = {
+        **pk_to_id,
+        **{r.pk: r.event_id for r in _events_for(session, [n["viaEventPk"] for n in downstream])},
+    }
 
     def node(n: dict[str, Any], with_events: bool) -> dict[str, Any]:
-        out = {"key": n["key"], "relation": n["relation"], "depth": n["depth"],
-               "viaEventID": via.get(n["viaEventPk"])}
+        out = {
+            "key": n["key"],
+            "relation": n["relation"],
+            "depth": n["depth"],
+            "viaEventID": via.get(n["viaEventPk"]),
+        }
         if with_events:
             pks = [pk for pk in by_key.get(n["key"], ()) if pk in pk_to_id and pk not in own_pks]
             out["events"] = sorted((traced[pk_to_id[pk]] for pk in pks), key=lambda e: e["eventTime"] or "")

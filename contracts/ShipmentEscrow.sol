@@ -8,7 +8,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {Nonces} from "@openzeppelin/contracts/utils/Nonces.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {IPartnerRegistry} from "./interfaces/IPartnerRegistry.sol";
 import {IShipmentEscrow} from "./interfaces/IShipmentEscrow.sol";
 import {RegistryGated} from "./RegistryGated.sol";
@@ -17,7 +17,7 @@ import {Roles} from "./Roles.sol";
 /// @title ShipmentEscrow
 /// @notice Shipments from supplier-signed manifests, ERC-20 escrow, consented custody hand-overs,
 /// telemetry batches, provable cold-chain breaches, pull payments.
-contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausable, ReentrancyGuardTransient {
+contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
     /// @notice Length of a breach episode: breaches proven within one such window cost one penalty.
@@ -104,10 +104,8 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
             revert ShipmentInvalidCustodian(id, to);
         }
         if (block.timestamp > consentDeadline) revert ShipmentConsentExpired(id, consentDeadline);
-        address other;
-        if (msg.sender == from) other = to;
-        else if (msg.sender == to) other = from;
-        else revert ShipmentUnauthorized(id, msg.sender);
+        if (msg.sender != from && msg.sender != to) revert ShipmentUnauthorized(id, msg.sender);
+        address other = msg.sender == from ? to : from;
         address signer = ECDSA.recover(handoverDigest(id, from, to, seq, consentDeadline), consent);
         if (signer != other) revert ShipmentInvalidSigner(id, other, signer);
 

@@ -63,17 +63,25 @@ class OutboxAnchorer:
             select(OutboxIntent.id).where(OutboxIntent.sender == self.relayer, OutboxIntent.key == key)
         ).first()
         if exists is None:
-            session.add(OutboxIntent(sender=self.relayer, key=key, to_address=self.ledger,
-                                     data=anchor_batch_calldata(root, count), value=0,
-                                     state=OutboxState.INTENT.value))
+            session.add(
+                OutboxIntent(
+                    sender=self.relayer,
+                    key=key,
+                    to_address=self.ledger,
+                    data=anchor_batch_calldata(root, count),
+                    value=0,
+                    state=OutboxState.INTENT.value,
+                )
+            )
         return key
 
     def status(self, session: Session, key: str) -> AnchorStatus | None:
         from chain.outbox import OutboxIntent
 
         row = session.execute(
-            select(OutboxIntent.state, OutboxIntent.tx_hash, OutboxIntent.block_number)
-            .where(OutboxIntent.sender == self.relayer, OutboxIntent.key == key)
+            select(OutboxIntent.state, OutboxIntent.tx_hash, OutboxIntent.block_number).where(
+                OutboxIntent.sender == self.relayer, OutboxIntent.key == key
+            )
         ).first()
         if row is None:
             return None

@@ -34,19 +34,74 @@ _URN_VOCAB = {
 }
 DEFAULT_PREFIXES = {"gs1": GS1_VOC, "cbv": CBV}
 
-_EVENT_FIELDS = frozenset({
-    "@context", "type", "eventTime", "recordTime", "eventTimeZoneOffset", "eventID", "certificationInfo",
-    "errorDeclaration", "epcList", "parentID", "inputEPCList", "childEPCs", "quantityList",
-    "childQuantityList", "inputQuantityList", "outputEPCList", "outputQuantityList", "action",
-    "transformationID", "bizStep", "disposition", "persistentDisposition", "readPoint", "bizLocation",
-    "bizTransactionList", "sourceList", "destinationList", "sensorElementList", "ilmd",
-})
-_METADATA_FIELDS = ("time", "startTime", "endTime", "deviceID", "deviceMetadata", "rawData",
-                    "dataProcessingMethod", "bizRules")
-_REPORT_FIELDS = ("type", "exception", "deviceID", "deviceMetadata", "rawData", "dataProcessingMethod", "time",
-                  "microorganism", "chemicalSubstance", "value", "component", "stringValue", "booleanValue",
-                  "hexBinaryValue", "uriValue", "minValue", "maxValue", "meanValue", "sDev", "percRank",
-                  "percValue", "uom", "coordinateReferenceSystem")
+_EVENT_FIELDS = frozenset(
+    {
+        "@context",
+        "type",
+        "eventTime",
+        "recordTime",
+        "eventTimeZoneOffset",
+        "eventID",
+        "certificationInfo",
+        "errorDeclaration",
+        "epcList",
+        "parentID",
+        "inputEPCList",
+        "childEPCs",
+        "quantityList",
+        "childQuantityList",
+        "inputQuantityList",
+        "outputEPCList",
+        "outputQuantityList",
+        "action",
+        "transformationID",
+        "bizStep",
+        "disposition",
+        "persistentDisposition",
+        "readPoint",
+        "bizLocation",
+        "bizTransactionList",
+        "sourceList",
+        "destinationList",
+        "sensorElementList",
+        "ilmd",
+    }
+)
+_METADATA_FIELDS = (
+    "time",
+    "startTime",
+    "endTime",
+    "deviceID",
+    "deviceMetadata",
+    "rawData",
+    "dataProcessingMethod",
+    "bizRules",
+)
+_REPORT_FIELDS = (
+    "type",
+    "exception",
+    "deviceID",
+    "deviceMetadata",
+    "rawData",
+    "dataProcessingMethod",
+    "time",
+    "microorganism",
+    "chemicalSubstance",
+    "value",
+    "component",
+    "stringValue",
+    "booleanValue",
+    "hexBinaryValue",
+    "uriValue",
+    "minValue",
+    "maxValue",
+    "meanValue",
+    "sDev",
+    "percRank",
+    "percValue",
+    "uom",
+    "coordinateReferenceSystem",
+)
 _TIME_FIELDS = frozenset({"time", "startTime", "endTime"})
 _NUMBER_FIELDS = frozenset({"value", "minValue", "maxValue", "meanValue", "sDev", "percRank", "percValue"})
 
@@ -58,7 +113,9 @@ def context_prefixes(*contexts: object) -> dict[str, str]:
         items = ctx if isinstance(ctx, list) else [ctx]
         for item in items:
             if isinstance(item, dict):
-                prefixes.update({k: v for k, v in item.items() if isinstance(v, str) and not k.startswith("@")})
+                prefixes.update(
+                    {k: v for k, v in item.items() if isinstance(v, str) and not k.startswith("@")}
+                )
     return prefixes
 
 
@@ -115,7 +172,7 @@ class _Canon:
         text = str(value).strip()
         for urn, web in _URN_VOCAB.items():
             if text.startswith(urn):
-                return web + text[len(urn):]
+                return web + text[len(urn) :]
         if text.startswith("urn:epc:") or text.startswith(("http://", "https://")):
             return canonical_key(text)
         prefix, sep, rest = text.partition(":")
@@ -231,8 +288,11 @@ def pre_hash_string(event: Mapping[str, Any], context: object = None) -> str:
     """
     c = _Canon(context_prefixes(context, event.get("@context")))
     e = event
-    parts = [f"eventType={e['type']}", f"eventTime={format_time(e['eventTime'])}",
-             f"eventTimeZoneOffset={str(e['eventTimeZoneOffset']).strip()}"]
+    parts = [
+        f"eventType={e['type']}",
+        f"eventTime={format_time(e['eventTime'])}",
+        f"eventTimeZoneOffset={str(e['eventTimeZoneOffset']).strip()}",
+    ]
     steps: list[tuple[str, Callable[[Any], str]]] = [
         ("epcList", lambda v: _epcs(c, "epcList", v)),
         ("parentID", lambda v: f"parentID={c.uri(v)}"),
@@ -247,9 +307,14 @@ def pre_hash_string(event: Mapping[str, Any], context: object = None) -> str:
         ("transformationID", lambda v: f"transformationID={c.uri(v)}"),
         ("bizStep", lambda v: f"bizStep={c.uri(v, CBV + 'BizStep-')}"),
         ("disposition", lambda v: f"disposition={c.uri(v, CBV + 'Disp-')}"),
-        ("persistentDisposition", lambda v: "persistentDisposition"
-            + "".join(sorted(f"set={c.uri(x, CBV + 'Disp-')}" for x in v.get("set", [])))
-            + "".join(sorted(f"unset={c.uri(x, CBV + 'Disp-')}" for x in v.get("unset", [])))),
+        (
+            "persistentDisposition",
+            lambda v: (
+                "persistentDisposition"
+                + "".join(sorted(f"set={c.uri(x, CBV + 'Disp-')}" for x in v.get("set", [])))
+                + "".join(sorted(f"unset={c.uri(x, CBV + 'Disp-')}" for x in v.get("unset", [])))
+            ),
+        ),
         ("readPoint", lambda v: f"readPointid={c.uri(v['id'])}"),
         ("bizLocation", lambda v: f"bizLocationid={c.uri(v['id'])}"),
         ("bizTransactionList", lambda v: _typed(c, "bizTransactionList", "bizTransaction", CBV + "BTT-", v)),
@@ -286,7 +351,7 @@ def digest_of(event_id: str) -> bytes | None:
     prefix = "ni:///sha-256;"
     if not event_id.startswith(prefix):
         return None
-    hexpart = event_id[len(prefix):].split("?", 1)[0]
+    hexpart = event_id[len(prefix) :].split("?", 1)[0]
     try:
         raw = bytes.fromhex(hexpart)
     except ValueError:

@@ -62,7 +62,9 @@ class StoredEvent(Base):
     body: Mapped[str] = mapped_column(Text)  # the event's JSON exactly as captured (eventID added if absent)
     context: Mapped[str] = mapped_column(Text)  # the capturing document's @context (JSON)
     capture_id: Mapped[str] = mapped_column(ForeignKey("epcis_capture_jobs.id"), index=True)
-    batch_id: Mapped[int | None] = mapped_column(ForeignKey("epcis_anchor_batches.id"), nullable=True, index=True)
+    batch_id: Mapped[int | None] = mapped_column(
+        ForeignKey("epcis_anchor_batches.id"), nullable=True, index=True
+    )
     proof: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
 

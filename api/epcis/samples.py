@@ -10,8 +10,10 @@ from typing import Any
 
 from api.gs1 import check_digit
 
-CONTEXT = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
-           {"tc": "https://tracechain.example/epcis/"}]
+CONTEXT = [
+    "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",
+    {"tc": "https://tracechain.example/epcis/"},
+]
 
 
 def gtin(company: str, item: str) -> str:
@@ -39,17 +41,27 @@ class Journey:
 
 
 def document(events: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"@context": CONTEXT, "type": "EPCISDocument", "schemaVersion": "2.0",
-            "creationDate": "2024-05-01T00:00:00.000Z", "epcisBody": {"eventList": events}}
+    return {
+        "@context": CONTEXT,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2024-05-01T00:00:00.000Z",
+        "epcisBody": {"eventList": events},
+    }
 
 
 def _event(kind: str, at: datetime, **fields: Any) -> dict[str, Any]:
-    return {"type": kind, "eventTime": at.isoformat().replace("+00:00", "Z"), "eventTimeZoneOffset": "+00:00",
-            **fields}
+    return {
+        "type": kind,
+        "eventTime": at.isoformat().replace("+00:00", "Z"),
+        "eventTimeZoneOffset": "+00:00",
+        **fields,
+    }
 
 
-def journey(tag: str = "A1", *, start: datetime | None = None, readings: int = 10,
-            temps: list[float] | None = None) -> Journey:
+def journey(
+    tag: str = "A1", *, start: datetime | None = None, readings: int = 10, temps: list[float] | None = None
+) -> Journey:
     """A journey whose item history has 4 own events and 4 + `readings` pallet events."""
     t = start or datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
     farm = "https://id.gs1.org/414/" + gtin("4012345", "0001")
@@ -62,46 +74,140 @@ def journey(tag: str = "A1", *, start: datetime | None = None, readings: int = 1
     for i, inp in enumerate(inputs):
         base = t + timedelta(minutes=i)
         upstream += [
-            _event("ObjectEvent", base, epcList=[inp], action="ADD", bizStep="commissioning",
-                   disposition="active", readPoint={"id": farm}, bizLocation={"id": farm}),
-            _event("ObjectEvent", base + timedelta(hours=1), epcList=[inp], action="OBSERVE", bizStep="inspecting",
-                   readPoint={"id": farm}, sensorElementList=[{"sensorMetadata": {"time": (
-                       base + timedelta(hours=1)).isoformat().replace("+00:00", "Z")}, "sensorReport": [
-                       {"type": "Temperature", "value": 4.0 + i, "uom": "CEL"}]}]),
-            _event("ObjectEvent", base + timedelta(hours=2), epcList=[inp], action="OBSERVE", bizStep="shipping",
-                   disposition="in_transit", readPoint={"id": farm}),
+            _event(
+                "ObjectEvent",
+                base,
+                epcList=[inp],
+                action="ADD",
+                bizStep="commissioning",
+                disposition="active",
+                readPoint={"id": farm},
+                bizLocation={"id": farm},
+            ),
+            _event(
+                "ObjectEvent",
+                base + timedelta(hours=1),
+                epcList=[inp],
+                action="OBSERVE",
+                bizStep="inspecting",
+                readPoint={"id": farm},
+                sensorElementList=[
+                    {
+                        "sensorMetadata": {
+                            "time": (base + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+                        },
+                        "sensorReport": [{"type": "Temperature", "value": 4.0 + i, "uom": "CEL"}],
+                    }
+                ],
+            ),
+            _event(
+                "ObjectEvent",
+                base + timedelta(hours=2),
+                epcList=[inp],
+                action="OBSERVE",
+                bizStep="shipping",
+                disposition="in_transit",
+                readPoint={"id": farm},
+            ),
         ]
     t2 = t + timedelta(hours=6)
     own = [
-        _event("TransformationEvent", t2, inputEPCList=inputs, outputEPCList=[item], bizStep="commissioning",
-               disposition="active", readPoint={"id": plant}, bizLocation={"id": plant},
-               ilmd={"tc:bestBeforeDate": "2024-06-01"}),
-        _event("ObjectEvent", t2 + timedelta(minutes=10), epcList=[item], action="OBSERVE", bizStep="inspecting",
-               disposition="conformant", readPoint={"id": plant},
-               certificationInfo="https://tracechain.example/certificates/organic-2024"),
-        _event("ObjectEvent", t2 + timedelta(minutes=20), epcList=[item], action="OBSERVE", bizStep="packing",
-               readPoint={"id": plant}),
-        _event("AggregationEvent", t2 + timedelta(minutes=30), parentID=pallet, childEPCs=[item], action="ADD",
-               bizStep="packing", disposition="in_progress", readPoint={"id": plant}),
+        _event(
+            "TransformationEvent",
+            t2,
+            inputEPCList=inputs,
+            outputEPCList=[item],
+            bizStep="commissioning",
+            disposition="active",
+            readPoint={"id": plant},
+            bizLocation={"id": plant},
+            ilmd={"tc:bestBeforeDate": "2024-06-01"},
+        ),
+        _event(
+            "ObjectEvent",
+            t2 + timedelta(minutes=10),
+            epcList=[item],
+            action="OBSERVE",
+            bizStep="inspecting",
+            disposition="conformant",
+            readPoint={"id": plant},
+            certificationInfo="https://tracechain.example/certificates/organic-2024",
+        ),
+        _event(
+            "ObjectEvent",
+            t2 + timedelta(minutes=20),
+            epcList=[item],
+            action="OBSERVE",
+            bizStep="packing",
+            readPoint={"id": plant},
+        ),
+        _event(
+            "AggregationEvent",
+            t2 + timedelta(minutes=30),
+            parentID=pallet,
+            childEPCs=[item],
+            action="ADD",
+            bizStep="packing",
+            disposition="in_progress",
+            readPoint={"id": plant},
+        ),
     ]
     t3 = t2 + timedelta(hours=1)
     temps = temps or [4.0 + (i % 3) * 0.5 for i in range(readings)]
-    trip = [_event("ObjectEvent", t3, epcList=[pallet], action="OBSERVE", bizStep="departing",
-                   disposition="in_transit", readPoint={"id": plant})]
+    trip = [
+        _event(
+            "ObjectEvent",
+            t3,
+            epcList=[pallet],
+            action="OBSERVE",
+            bizStep="departing",
+            disposition="in_transit",
+            readPoint={"id": plant},
+        )
+    ]
     for i, temp in enumerate(temps):
         at = t3 + timedelta(minutes=30 * (i + 1))
-        trip.append(_event("ObjectEvent", at, epcList=[pallet], action="OBSERVE", bizStep="transporting",
-                           disposition="in_transit", readPoint={"id": plant}, sensorElementList=[{
-                               "sensorMetadata": {"time": at.isoformat().replace("+00:00", "Z")},
-                               "sensorReport": [{"type": "Temperature", "value": temp, "uom": "CEL"}]}]))
+        trip.append(
+            _event(
+                "ObjectEvent",
+                at,
+                epcList=[pallet],
+                action="OBSERVE",
+                bizStep="transporting",
+                disposition="in_transit",
+                readPoint={"id": plant},
+                sensorElementList=[
+                    {
+                        "sensorMetadata": {"time": at.isoformat().replace("+00:00", "Z")},
+                        "sensorReport": [{"type": "Temperature", "value": temp, "uom": "CEL"}],
+                    }
+                ],
+            )
+        )
     end = t3 + timedelta(minutes=30 * (len(temps) + 1))
     trip += [
-        _event("ObjectEvent", end, epcList=[pallet], action="OBSERVE", bizStep="arriving", readPoint={"id": store}),
-        _event("ObjectEvent", end + timedelta(minutes=15), epcList=[pallet], action="OBSERVE", bizStep="receiving",
-               disposition="in_progress", readPoint={"id": store}, bizLocation={"id": store}),
+        _event(
+            "ObjectEvent",
+            end,
+            epcList=[pallet],
+            action="OBSERVE",
+            bizStep="arriving",
+            readPoint={"id": store},
+        ),
+        _event(
+            "ObjectEvent",
+            end + timedelta(minutes=15),
+            epcList=[pallet],
+            action="OBSERVE",
+            bizStep="receiving",
+            disposition="in_progress",
+            readPoint={"id": store},
+            bizLocation={"id": store},
+        ),
     ]
-    return Journey(item=item, inputs=inputs, pallet=pallet,
-                   documents=[document(upstream), document(own), document(trip)])
+    return Journey(
+        item=item, inputs=inputs, pallet=pallet, documents=[document(upstream), document(own), document(trip)]
+    )
 
 
 def bulk_document(n: int, tag: str = "B") -> dict[str, Any]:
@@ -109,6 +215,17 @@ def bulk_document(n: int, tag: str = "B") -> dict[str, Any]:
     t = datetime(2024, 1, 1, tzinfo=UTC)
     g = gtin("4012345", "30003")
     loc = "https://id.gs1.org/414/" + gtin("4012345", "0001")
-    return document([_event("ObjectEvent", t + timedelta(seconds=i), epcList=[f"https://id.gs1.org/01/{g}/21/{tag}{i}"],
-                            action="OBSERVE", bizStep="shipping", disposition="in_transit", readPoint={"id": loc})
-                     for i in range(n)])
+    return document(
+        [
+            _event(
+                "ObjectEvent",
+                t + timedelta(seconds=i),
+                epcList=[f"https://id.gs1.org/01/{g}/21/{tag}{i}"],
+                action="OBSERVE",
+                bizStep="shipping",
+                disposition="in_transit",
+                readPoint={"id": loc},
+            )
+            for i in range(n)
+        ]
+    )

@@ -22,8 +22,12 @@ from api.errors import ApiProblem, NotFound, QueryParameterProblem, ValidationPr
 from api.gs1 import canonical_key
 
 EPC_ROLES = {"epcList": "epc", "childEPCs": "child", "inputEPCList": "input", "outputEPCList": "output"}
-QTY_ROLES = {"quantityList": "quantity", "childQuantityList": "child_quantity",
-             "inputQuantityList": "input_quantity", "outputQuantityList": "output_quantity"}
+QTY_ROLES = {
+    "quantityList": "quantity",
+    "childQuantityList": "child_quantity",
+    "inputQuantityList": "input_quantity",
+    "outputQuantityList": "output_quantity",
+}
 ANY_EPC_ROLES = ("epc", "child", "parent", "input", "output")
 SCHEMA_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
@@ -37,7 +41,7 @@ def utc_text(value: str) -> str:
         # More than 6 fractional digits: keep microseconds.
         main, _, rest = text.partition(".")
         digits = "".join(c for c in rest if c.isdigit())
-        dt = datetime.fromisoformat(f"{main}.{digits[:6]}{rest[len(digits):]}")
+        dt = datetime.fromisoformat(f"{main}.{digits[:6]}{rest[len(digits) :]}")
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -50,7 +54,7 @@ def vocab_short(value: object, prefix: str) -> str | None:
     text = value.strip()
     for form in (CBV + prefix, f"cbv:{prefix}"):
         if text.startswith(form):
-            return text[len(form):]
+            return text[len(form) :]
     return text
 
 
@@ -81,9 +85,15 @@ def _epc_rows(event: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def capture(sessions: sessionmaker[Session], document: Any, *, behaviour: str = "rollback",
-            submitter: str | None = None, anchorer: Anchorer | None = None,
-            limits: CaptureLimits | None = None) -> CaptureResult:
+def capture(
+    sessions: sessionmaker[Session],
+    document: Any,
+    *,
+    behaviour: str = "rollback",
+    submitter: str | None = None,
+    anchorer: Anchorer | None = None,
+    limits: CaptureLimits | None = None,
+) -> CaptureResult:
     """Validates, stores and anchors an EPCISDocument.
 
     Raises:
@@ -93,10 +103,13 @@ def capture(sessions: sessionmaker[Session], document: Any, *, behaviour: str = 
     from api.errors import CaptureLimitExceeded
 
     limits = limits or CaptureLimits()
-    events = ((document or {}).get("epcisBody") or {}).get("eventList") if isinstance(document, dict) else None
+    body = document.get("epcisBody") if isinstance(document, dict) else None
+    events = body.get("eventList") if isinstance(body, dict) else None
     if isinstance(events, list) and len(events) > limits.max_events:
-        raise CaptureLimitExceeded(f"{len(events)} events exceed the capture limit of {limits.max_events}",
-                                   headers={"GS1-EPCIS-Capture-Limit": str(limits.max_events)})
+        raise CaptureLimitExceeded(
+            f"{len(events)} events exceed the capture limit of {limits.max_events}",
+            headers={"GS1-EPCIS-Capture-Limit": str(limits.max_events)},
+        )
     doc_errors, event_errors = validate_document(document)
     if doc_errors or (event_errors and behaviour == "rollback"):
         all_errors = doc_errors + [e for i in sorted(event_errors) for e in event_errors[i]]
@@ -117,8 +130,12 @@ def capture(sessions: sessionmaker[Session], document: Any, *, behaviour: str = 
         event_id = event.get("eventID") or hash_id
         if event_id in seen:
             if seen[event_id] != hash_id:
-                job_errors.append({"pointer": f"/epcisBody/eventList/{i}/eventID",
-                                   "detail": f"eventID {event_id} is used twice with different content"})
+                job_errors.append(
+                    {
+                        "pointer": f"/epcisBody/eventList/{i}/eventID",
+                        "detail": f"eventID {event_id} is used twice with different content",
+                    }
+                )
             continue
         seen[event_id] = hash_id
         if "eventID" not in event:
@@ -132,23 +149,36 @@ def capture(sessions: sessionmaker[Session], document: Any, *, behaviour: str = 
         for event, event_id, hash_id in prepared:
             if event_id in existing:
                 if existing[event_id] != hash_id:
-                    job_errors.append({"pointer": "/epcisBody/eventList", "detail":
-                                       f"eventID {event_id} was already captured with different content"})
+                    job_errors.append(
+                        {
+                            "pointer": "/epcisBody/eventList",
+                            "detail": f"eventID {event_id} was already captured with different content",
+                        }
+                    )
                 continue  # the same event captured again: idempotent
             fresh.append((event, event_id, hash_id))
         if job_errors and behaviour == "rollback":
             raise ValidationProblem(str(job_errors[0]["detail"]), errors=job_errors)
-        job = CaptureJob(id=job_id, created_at=datetime.now(UTC), running=False, success=not job_errors,
-                         error_behaviour=behaviour, errors=job_errors, event_count=len(fresh), submitter=submitter,
-                         finished_at=datetime.now(UTC))
+        job = CaptureJob(
+            id=job_id,
+            created_at=datetime.now(UTC),
+            running=False,
+            success=not job_errors,
+            error_behaviour=behaviour,
+            errors=job_errors,
+            event_count=len(fresh),
+            submitter=submitter,
+            finished_at=datetime.now(UTC),
+        )
         session.add(job)
         session.flush()
         batch_id: int | None = None
         proofs: list[list[str] | None] = [None] * len(fresh)
         if fresh:
             tree = merkle.build([merkle.leaf(bytes.fromhex(h.split(";", 1)[1][:64])) for _, _, h in fresh])
-            batch = AnchorBatch(root="0x" + tree.root.hex(), count=len(fresh), capture_id=job_id,
-                                created_at=datetime.now(UTC))
+            batch = AnchorBatch(
+                root="0x" + tree.root.hex(), count=len(fresh), capture_id=job_id, created_at=datetime.now(UTC)
+            )
             if anchorer is not None:
                 batch.outbox_key = anchorer.submit(session, tree.root, len(fresh))
                 batch.state = "submitted"
@@ -158,21 +188,39 @@ def capture(sessions: sessionmaker[Session], document: Any, *, behaviour: str = 
             proofs = [["0x" + p.hex() for p in proof] for proof in tree.proofs]
         rows = []
         for (event, event_id, hash_id), proof in zip(fresh, proofs, strict=True):
-            rows.append({
-                "event_id": event_id, "hash_id": hash_id, "event_type": event["type"],
-                "event_time": utc_text(event["eventTime"]), "record_time": now,
-                "action": event.get("action"), "biz_step": vocab_short(event.get("bizStep"), "BizStep-"),
-                "disposition": vocab_short(event.get("disposition"), "Disp-"),
-                "read_point": canonical_key(event["readPoint"]["id"]) if "readPoint" in event else None,
-                "biz_location": canonical_key(event["bizLocation"]["id"]) if "bizLocation" in event else None,
-                "body": json.dumps(event, separators=(",", ":"), ensure_ascii=False),
-                "context": context_text, "capture_id": job_id, "batch_id": batch_id, "proof": proof,
-            })
+            rows.append(
+                {
+                    "event_id": event_id,
+                    "hash_id": hash_id,
+                    "event_type": event["type"],
+                    "event_time": utc_text(event["eventTime"]),
+                    "record_time": now,
+                    "action": event.get("action"),
+                    "biz_step": vocab_short(event.get("bizStep"), "BizStep-"),
+                    "disposition": vocab_short(event.get("disposition"), "Disp-"),
+                    "read_point": canonical_key(event["readPoint"]["id"]) if "readPoint" in event else None,
+                    "biz_location": canonical_key(event["bizLocation"]["id"])
+                    if "bizLocation" in event
+                    else None,
+                    "body": json.dumps(event, separators=(",", ":"), ensure_ascii=False),
+                    "context": context_text,
+                    "capture_id": job_id,
+                    "batch_id": batch_id,
+                    "proof": proof,
+                }
+            )
         if rows:
-            pks = session.scalars(insert(StoredEvent).returning(StoredEvent.pk, sort_by_parameter_order=True),
-                                  rows).all()
-            epc_rows = [{"event_pk": pk, "epc_key": key, "role": role}
-                        for pk, (event, _, _) in zip(pks, fresh, strict=True) for key, role in _epc_rows(event)]
+            session.execute(insert(StoredEvent), rows)
+            pk_of: dict[str, int] = dict(
+                session.execute(
+                    select(StoredEvent.event_id, StoredEvent.pk).where(StoredEvent.capture_id == job_id)
+                )
+            )
+            epc_rows = [
+                {"event_pk": pk_of[event_id], "epc_key": key, "role": role}
+                for event, event_id, _ in fresh
+                for key, role in _epc_rows(event)
+            ]
             if epc_rows:
                 session.execute(insert(EventEpc), epc_rows)
     return CaptureResult(job=job, event_ids=[e for _, e, _ in fresh])
@@ -181,9 +229,10 @@ def capture(sessions: sessionmaker[Session], document: Any, *, behaviour: str = 
 def _existing_hashes(session: Session, event_ids: Sequence[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     for i in range(0, len(event_ids), 500):
-        chunk = list(event_ids[i:i + 500])
-        for eid, hid in session.execute(select(StoredEvent.event_id, StoredEvent.hash_id)
-                                        .where(StoredEvent.event_id.in_(chunk))):
+        chunk = list(event_ids[i : i + 500])
+        for eid, hid in session.execute(
+            select(StoredEvent.event_id, StoredEvent.hash_id).where(StoredEvent.event_id.in_(chunk))
+        ):
             found[eid] = hid
     return found
 
@@ -196,8 +245,11 @@ def get_job(session: Session, capture_id: str) -> CaptureJob:
 
 
 def job_event_ids(session: Session, capture_id: str) -> list[str]:
-    return list(session.scalars(select(StoredEvent.event_id).where(StoredEvent.capture_id == capture_id)
-                                .order_by(StoredEvent.pk)))
+    return list(
+        session.scalars(
+            select(StoredEvent.event_id).where(StoredEvent.capture_id == capture_id).order_by(StoredEvent.pk)
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------------------ queries
@@ -222,7 +274,7 @@ class EventQuery:
 
 
 def _epc_condition(patterns: Sequence[str], roles: Sequence[str]) -> Any:
-    conds = []
+    conds: list[Any] = []
     for pattern in patterns:
         text = pattern.strip()
         if text.startswith("urn:epc:idpat:") and text.endswith("*"):
@@ -249,7 +301,7 @@ def decode_token(token: str) -> tuple[str, int]:
         raise QueryParameterProblem("nextPageToken is not a token this server issued") from exc
 
 
-def build_select(q: EventQuery) -> Select[tuple[StoredEvent]]:
+def build_select(q: EventQuery) -> Select[Any]:
     stmt = select(StoredEvent)
     if q.event_types:
         stmt = stmt.where(StoredEvent.event_type.in_(q.event_types))
@@ -276,17 +328,21 @@ def build_select(q: EventQuery) -> Select[tuple[StoredEvent]]:
         raise QueryParameterProblem(f"eventTime bounds must be ISO 8601 timestamps: {exc}") from exc
     if q.page_token:
         after_time, after_pk = decode_token(q.page_token)
-        stmt = stmt.where(or_(StoredEvent.event_time > after_time,
-                              and_(StoredEvent.event_time == after_time, StoredEvent.pk > after_pk)))
+        stmt = stmt.where(
+            or_(
+                StoredEvent.event_time > after_time,
+                and_(StoredEvent.event_time == after_time, StoredEvent.pk > after_pk),
+            )
+        )
     return stmt.order_by(StoredEvent.event_time, StoredEvent.pk)
 
 
 def query_events(session: Session, q: EventQuery) -> tuple[list[StoredEvent], str | None]:
     """One page of matching events (by event time) and the token of the next page, if any."""
-    rows = list(session.scalars(build_select(q).limit(q.per_page + 1)))
+    rows: list[StoredEvent] = list(session.scalars(build_select(q).limit(q.per_page + 1)))
     token = None
     if len(rows) > q.per_page:
-        rows = rows[:q.per_page]
+        rows = rows[: q.per_page]
         token = encode_token(rows[-1].event_time, rows[-1].pk)
     return rows, token
 
@@ -316,8 +372,12 @@ def query_document(rows: Sequence[StoredEvent]) -> dict[str, Any]:
         "type": "EPCISQueryDocument",
         "schemaVersion": "2.0",
         "creationDate": format_time(datetime.now(UTC).isoformat()),
-        "epcisBody": {"queryResults": {"queryName": "SimpleEventQuery",
-                                       "resultsBody": {"eventList": [json.loads(r.body) for r in rows]}}},
+        "epcisBody": {
+            "queryResults": {
+                "queryName": "SimpleEventQuery",
+                "resultsBody": {"eventList": [json.loads(r.body) for r in rows]},
+            }
+        },
     }
 
 
@@ -325,5 +385,16 @@ def mark_batches(session: Session, roots: Sequence[str], state: str) -> None:
     session.execute(update(AnchorBatch).where(AnchorBatch.root.in_(roots)).values(state=state))
 
 
-__all__ = ["ApiProblem", "CaptureLimits", "CaptureResult", "EventQuery", "capture", "get_event", "get_job",
-           "job_event_ids", "query_document", "query_events", "utc_text"]
+__all__ = [
+    "ApiProblem",
+    "CaptureLimits",
+    "CaptureResult",
+    "EventQuery",
+    "capture",
+    "get_event",
+    "get_job",
+    "job_event_ids",
+    "query_document",
+    "query_events",
+    "utc_text",
+]

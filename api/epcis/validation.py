@@ -19,8 +19,14 @@ SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "EPCIS-JSON-S
 CBV = "https://ref.gs1.org/cbv/"
 
 # Standard terms, taken from the schema's own enumerations (CBV 2.0).
-_VOCAB_DEFS = {"BizStep-": "bizStep", "Disp-": "disposition", "BTT-": "bizTransaction-type",
-               "SDT-": "source-dest-type", "ER-": "error-reason", "Comp-": "component"}
+_VOCAB_DEFS = {
+    "BizStep-": "bizStep",
+    "Disp-": "disposition",
+    "BTT-": "bizTransaction-type",
+    "SDT-": "source-dest-type",
+    "ER-": "error-reason",
+    "Comp-": "component",
+}
 _EPC_FIELDS = ("epcList", "childEPCs", "inputEPCList", "outputEPCList")
 _QTY_FIELDS = ("quantityList", "childQuantityList", "inputQuantityList", "outputQuantityList")
 
@@ -91,18 +97,34 @@ def _check_identifier(value: object, pointer: str, errors: list[FieldError]) -> 
         if value.startswith("urn:epc:"):
             if value.startswith(("urn:epc:id:", "urn:epc:class:", "urn:epc:idpat:sgtin:")):
                 scheme = value.split(":")[3] if value.count(":") >= 4 else ""
-                if scheme in ("sgtin", "sscc", "sgln", "pgln", "grai", "giai", "gsrn", "gsrnp", "gdti", "sgcn",
-                              "ginc", "gsin", "cpi", "itip", "upui", "lgtin"):
+                if scheme in (
+                    "sgtin",
+                    "sscc",
+                    "sgln",
+                    "pgln",
+                    "grai",
+                    "giai",
+                    "gsrn",
+                    "gsrnp",
+                    "gdti",
+                    "sgcn",
+                    "ginc",
+                    "gsin",
+                    "cpi",
+                    "itip",
+                    "upui",
+                    "lgtin",
+                ):
                     epc_urn_to_digital_link(value)
         elif value.startswith(CANONICAL_HOST + "/"):
-            parse_digital_link_path(value[len(CANONICAL_HOST):])
+            parse_digital_link_path(value[len(CANONICAL_HOST) :])
     except IdentifierError as exc:
         errors.append(FieldError(pointer, str(exc)))
 
 
 def _check_term(value: object, pointer: str, prefix: str, errors: list[FieldError]) -> None:
     if isinstance(value, str) and value.startswith(CBV + prefix):
-        term = value[len(CBV + prefix):]
+        term = value[len(CBV + prefix) :]
         if term not in standard_terms(prefix):
             errors.append(FieldError(pointer, f"{term!r} is not a CBV {prefix.rstrip('-')} term"))
 
@@ -125,8 +147,11 @@ def vocabulary_errors(event: Mapping[str, Any], base: str) -> list[FieldError]:
     for field in ("readPoint", "bizLocation"):
         if isinstance(event.get(field), dict):
             _check_identifier(event[field].get("id"), f"{base}/{field}/id", errors)
-    for field, key, prefix in (("bizTransactionList", "type", "BTT-"), ("sourceList", "type", "SDT-"),
-                               ("destinationList", "type", "SDT-")):
+    for field, key, prefix in (
+        ("bizTransactionList", "type", "BTT-"),
+        ("sourceList", "type", "SDT-"),
+        ("destinationList", "type", "SDT-"),
+    ):
         for i, item in enumerate(event.get(field) or []):
             if isinstance(item, dict):
                 _check_term(item.get(key), f"{base}/{field}/{i}/{key}", prefix, errors)
@@ -150,7 +175,8 @@ def validate_document(document: Any) -> tuple[list[FieldError], dict[int, list[F
             doc_errors.append(err)
         else:
             per_event.setdefault(idx, []).append(err)
-    events = (document.get("epcisBody") or {}).get("eventList")
+    body = document.get("epcisBody")
+    events = body.get("eventList") if isinstance(body, dict) else None
     if isinstance(events, list):
         for i, event in enumerate(events):
             if isinstance(event, dict) and i not in per_event:

@@ -23,8 +23,9 @@ def nonce(services: ServicesDep) -> NoncePublic:
 def login(body: LoginCreate, services: ServicesDep, roles: RolesDep) -> TokenPublic:
     """Verifies the signed message and returns a bearer token carrying the registry's roles."""
     s = services.settings
-    address = verify_login(body.message, body.signature, domain=s.siwe_domain, chain_id=s.chain_id,
-                           nonces=services.nonces)
+    address = verify_login(
+        body.message, body.signature, domain=s.siwe_domain, chain_id=s.chain_id, nonces=services.nonces
+    )
     held = roles.roles_of(address)
     token, expires = issue_token(s.token_secret.get_secret_value().encode(), address, held, s.token_ttl_s)
     return TokenPublic(access_token=token, expires_at=expires, address=address, roles=held)

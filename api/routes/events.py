@@ -35,25 +35,44 @@ def _page(request: Request, session: SessionDep, q: EventQuery) -> JSONResponse:
 
 @router.get("/events", response_model=QueryDocument, responses={400: {"description": "Invalid parameter"}})
 def events(
-    request: Request, session: SessionDep, settings: SettingsDep, partner: CurrentPartner,
-    eventType: PipeList = None, EQ_bizStep: PipeList = None, EQ_disposition: PipeList = None,  # noqa: N803
-    EQ_bizLocation: PipeList = None, EQ_readPoint: PipeList = None, MATCH_epc: PipeList = None,  # noqa: N803
-    MATCH_anyEPC: PipeList = None, EQ_eventID: PipeList = None,  # noqa: N803
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    partner: CurrentPartner,
+    eventType: PipeList = None,
+    EQ_bizStep: PipeList = None,
+    EQ_disposition: PipeList = None,  # noqa: N803
+    EQ_bizLocation: PipeList = None,
+    EQ_readPoint: PipeList = None,
+    MATCH_epc: PipeList = None,  # noqa: N803
+    MATCH_anyEPC: PipeList = None,
+    EQ_eventID: PipeList = None,  # noqa: N803
     GE_eventTime: Annotated[str | None, Query(max_length=64)] = None,  # noqa: N803
     LT_eventTime: Annotated[str | None, Query(max_length=64)] = None,  # noqa: N803
     perPage: Annotated[int, Query(ge=1, le=10_000)] = 30,  # noqa: N803
     nextPageToken: Annotated[str | None, Query(max_length=512)] = None,  # noqa: N803
 ) -> JSONResponse:
     """SimpleEventQuery over the stored events, oldest first, `perPage` at a time (Link: rel="next")."""
-    q = EventQuery(event_types=_split(eventType), biz_steps=_split(EQ_bizStep), dispositions=_split(EQ_disposition),
-                   biz_locations=_split(EQ_bizLocation), read_points=_split(EQ_readPoint),
-                   match_epc=_split(MATCH_epc), match_any_epc=_split(MATCH_anyEPC), event_ids=_split(EQ_eventID),
-                   ge_event_time=GE_eventTime, lt_event_time=LT_eventTime,
-                   per_page=min(perPage, settings.max_per_page), page_token=nextPageToken)
+    q = EventQuery(
+        event_types=_split(eventType),
+        biz_steps=_split(EQ_bizStep),
+        dispositions=_split(EQ_disposition),
+        biz_locations=_split(EQ_bizLocation),
+        read_points=_split(EQ_readPoint),
+        match_epc=_split(MATCH_epc),
+        match_any_epc=_split(MATCH_anyEPC),
+        event_ids=_split(EQ_eventID),
+        ge_event_time=GE_eventTime,
+        lt_event_time=LT_eventTime,
+        per_page=min(perPage, settings.max_per_page),
+        page_token=nextPageToken,
+    )
     return _page(request, session, q)
 
 
-@router.get("/events/{event_id:path}", response_model=EventPublic, responses={404: {"description": "No such event"}})
+@router.get(
+    "/events/{event_id:path}", response_model=EventPublic, responses={404: {"description": "No such event"}}
+)
 def event(event_id: str, session: SessionDep, partner: CurrentPartner) -> JSONResponse:
     """One event by its eventID (URL-encoded), as captured."""
     row = get_event(session, event_id)
@@ -63,10 +82,16 @@ def event(event_id: str, session: SessionDep, partner: CurrentPartner) -> JSONRe
 
 @router.get("/epcs/{epc:path}/events", response_model=QueryDocument)
 def epc_events(
-    request: Request, epc: str, session: SessionDep, settings: SettingsDep, partner: CurrentPartner,
+    request: Request,
+    epc: str,
+    session: SessionDep,
+    settings: SettingsDep,
+    partner: CurrentPartner,
     perPage: Annotated[int, Query(ge=1, le=10_000)] = 30,  # noqa: N803
     nextPageToken: Annotated[str | None, Query(max_length=512)] = None,  # noqa: N803
 ) -> JSONResponse:
     """Events naming `epc` (EPC URN or Digital Link URI) in any role: MATCH_anyEPC."""
-    q = EventQuery(match_any_epc=[epc], per_page=min(perPage, settings.max_per_page), page_token=nextPageToken)
+    q = EventQuery(
+        match_any_epc=[epc], per_page=min(perPage, settings.max_per_page), page_token=nextPageToken
+    )
     return _page(request, session, q)

@@ -35,68 +35,137 @@ def _link(path: str) -> DigitalLink:
 def linkset(base: str, link: DigitalLink) -> dict[str, object]:
     path = link.uri("")
     anchor = base + path
-    page = {"href": anchor, "title": "Product information and provenance", "type": "text/html", "hreflang": ["en"]}
-    return {"linkset": [{
-        "anchor": anchor,
-        GS1 + "defaultLink": [page],
-        GS1 + "pip": [page],
-        GS1 + "traceability": [{"href": f"{base}/trace{path}", "title": "Traceability (partners)",
-                                "type": "application/json"}],
-        GS1 + "epcis": [{"href": f"{base}/epcis/epcs/{quote(link.constrained().uri(), safe='')}/events",
-                         "title": "EPCIS events (partners)", "type": "application/ld+json"}],
-        GS1 + "qrCode": [{"href": f"{base}/qr{path}?format=svg", "title": "QR code", "type": "image/svg+xml"}],
-    }]}
+    page = {
+        "href": anchor,
+        "title": "Product information and provenance",
+        "type": "text/html",
+        "hreflang": ["en"],
+    }
+    return {
+        "linkset": [
+            {
+                "anchor": anchor,
+                GS1 + "defaultLink": [page],
+                GS1 + "pip": [page],
+                GS1 + "traceability": [
+                    {
+                        "href": f"{base}/trace{path}",
+                        "title": "Traceability (partners)",
+                        "type": "application/json",
+                    }
+                ],
+                GS1 + "epcis": [
+                    {
+                        "href": f"{base}/epcis/epcs/{quote(link.constrained().uri(), safe='')}/events",
+                        "title": "EPCIS events (partners)",
+                        "type": "application/ld+json",
+                    }
+                ],
+                GS1 + "qrCode": [
+                    {"href": f"{base}/qr{path}?format=svg", "title": "QR code", "type": "image/svg+xml"}
+                ],
+            }
+        ]
+    }
 
 
-def _resolve(request: Request, path: str, session: SessionDep, services: ServicesDep, anchorer: AnchorerDep,
-             accept: str | None, link_type: str | None) -> Response:
+def _resolve(
+    request: Request,
+    path: str,
+    session: SessionDep,
+    services: ServicesDep,
+    anchorer: AnchorerDep,
+    accept: str | None,
+    link_type: str | None,
+) -> Response:
     link = _link(path)
     base = services.settings.public_base_url.rstrip("/")
     if (accept and LINKSET in accept) or link_type in ("all", "linkset"):
-        return JSONResponse(linkset(base, link), media_type=LINKSET,
-                            headers={"Link": f'<{base}{link.uri("")}>; rel="linkset"; type="{LINKSET}"'})
+        return JSONResponse(
+            linkset(base, link),
+            media_type=LINKSET,
+            headers={"Link": f'<{base}{link.uri("")}>; rel="linkset"; type="{LINKSET}"'},
+        )
     if link_type not in (None, "gs1:defaultLink", "gs1:pip"):
         raise NotFound(f"no link of type {link_type!r}")
     result = trace(session, link.uri(), anchorer)
     s = services.settings
-    html = render_page(link, result, (s.default_min_temp_c, s.default_max_temp_c), f"/qr{link.uri('')}?format=svg")
-    return HTMLResponse(html, headers={"Link": f'<{base}{link.uri("")}?linkType=linkset>; rel="linkset"',
-                                       "Vary": "Accept"})
+    html = render_page(
+        link, result, (s.default_min_temp_c, s.default_max_temp_c), f"/qr{link.uri('')}?format=svg"
+    )
+    return HTMLResponse(
+        html, headers={"Link": f'<{base}{link.uri("")}?linkType=linkset>; rel="linkset"', "Vary": "Accept"}
+    )
 
 
 AcceptHeader = Annotated[str | None, Header()]
 LinkType = Annotated[str | None, Query(alias="linkType", max_length=64)]
-RESPONSES: dict[int | str, dict[str, object]] = {200: {"content": {"text/html": {}, LINKSET: {
-    "schema": Linkset.model_json_schema()}}}, 404: {"description": "Not a GS1 Digital Link"}}
+RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {"text/html": {}, LINKSET: {"schema": Linkset.model_json_schema()}}},
+    404: {"description": "Not a GS1 Digital Link"},
+}
 
 
 @router.get("/01/{gtin}", response_class=HTMLResponse, responses=RESPONSES)
-def gtin_only(request: Request, gtin: str, session: SessionDep, services: ServicesDep, anchorer: AnchorerDep,
-              accept: AcceptHeader = None, link_type: LinkType = None) -> Response:
+def gtin_only(
+    request: Request,
+    gtin: str,
+    session: SessionDep,
+    services: ServicesDep,
+    anchorer: AnchorerDep,
+    accept: AcceptHeader = None,
+    link_type: LinkType = None,
+) -> Response:
     """A trade item (GTIN)."""
     return _resolve(request, f"/01/{gtin}", session, services, anchorer, accept, link_type)
 
 
 @router.get("/01/{gtin}/10/{lot}", response_class=HTMLResponse, responses=RESPONSES)
-def gtin_lot(request: Request, gtin: str, lot: str, session: SessionDep, services: ServicesDep,
-             anchorer: AnchorerDep, accept: AcceptHeader = None, link_type: LinkType = None) -> Response:
+def gtin_lot(
+    request: Request,
+    gtin: str,
+    lot: str,
+    session: SessionDep,
+    services: ServicesDep,
+    anchorer: AnchorerDep,
+    accept: AcceptHeader = None,
+    link_type: LinkType = None,
+) -> Response:
     """A lot of a trade item."""
     return _resolve(request, f"/01/{gtin}/10/{lot}", session, services, anchorer, accept, link_type)
 
 
 @router.get("/01/{gtin}/21/{serial}", response_class=HTMLResponse, responses=RESPONSES)
-def gtin_serial(request: Request, gtin: str, serial: str, session: SessionDep, services: ServicesDep,
-                anchorer: AnchorerDep, accept: AcceptHeader = None, link_type: LinkType = None) -> Response:
+def gtin_serial(
+    request: Request,
+    gtin: str,
+    serial: str,
+    session: SessionDep,
+    services: ServicesDep,
+    anchorer: AnchorerDep,
+    accept: AcceptHeader = None,
+    link_type: LinkType = None,
+) -> Response:
     """A serialised item."""
     return _resolve(request, f"/01/{gtin}/21/{serial}", session, services, anchorer, accept, link_type)
 
 
 @router.get("/01/{gtin}/10/{lot}/21/{serial}", response_class=HTMLResponse, responses=RESPONSES)
-def gtin_lot_serial(request: Request, gtin: str, lot: str, serial: str, session: SessionDep,
-                    services: ServicesDep, anchorer: AnchorerDep, accept: AcceptHeader = None,
-                    link_type: LinkType = None) -> Response:
+def gtin_lot_serial(
+    request: Request,
+    gtin: str,
+    lot: str,
+    serial: str,
+    session: SessionDep,
+    services: ServicesDep,
+    anchorer: AnchorerDep,
+    accept: AcceptHeader = None,
+    link_type: LinkType = None,
+) -> Response:
     """A serialised item of a lot: the URI on the pack's QR code."""
-    return _resolve(request, f"/01/{gtin}/10/{lot}/21/{serial}", session, services, anchorer, accept, link_type)
+    return _resolve(
+        request, f"/01/{gtin}/10/{lot}/21/{serial}", session, services, anchorer, accept, link_type
+    )
 
 
 @router.get("/.well-known/gs1resolver", response_model=ResolverDescription)
@@ -104,17 +173,28 @@ def resolver_description(services: ServicesDep) -> ResolverDescription:
     """The resolver's description (GS1 Digital Link resolver conformance)."""
     s = services.settings
     return ResolverDescription(
-        name=s.resolver_name, resolverRoot=s.public_base_url.rstrip("/"), supportedPrimaryKeys=["01"],
+        name=s.resolver_name,
+        resolverRoot=s.public_base_url.rstrip("/"),
+        supportedPrimaryKeys=["01"],
         supportedContextValues=[],
-        supportedLinkType=[{"namespace": GS1, "prefix": "gs1:", "profile": GS1 + t} for t in
-                           ("defaultLink", "pip", "traceability", "epcis", "qrCode")])
+        supportedLinkType=[
+            {"namespace": GS1, "prefix": "gs1:", "profile": GS1 + t}
+            for t in ("defaultLink", "pip", "traceability", "epcis", "qrCode")
+        ],
+    )
 
 
-@router.get("/qr/{path:path}", response_class=Response,
-            responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}, 404: {"description": "Not a link"}})
-def qr_code(path: str, services: ServicesDep,
-            fmt: Annotated[str, Query(alias="format", pattern="^(svg|png)$")] = "svg",
-            scale: Annotated[int, Query(ge=1, le=20)] = 4) -> Response:
+@router.get(
+    "/qr/{path:path}",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}, "image/png": {}}}, 404: {"description": "Not a link"}},
+)
+def qr_code(
+    path: str,
+    services: ServicesDep,
+    fmt: Annotated[str, Query(alias="format", pattern="^(svg|png)$")] = "svg",
+    scale: Annotated[int, Query(ge=1, le=20)] = 4,
+) -> Response:
     """The QR code of an item's Digital Link on this resolver (SVG or PNG); `X-QR-Content` names the URI."""
     link = _link(path)
     uri = services.settings.public_base_url.rstrip("/") + link.uri("")
@@ -126,11 +206,16 @@ def qr_code(path: str, services: ServicesDep,
     else:
         qr.save(buf, kind="svg", scale=scale, border=2, xmldecl=False, title="GS1 Digital Link")
         media = "image/svg+xml"
-    return Response(buf.getvalue(), media_type=media, headers={"X-QR-Content": uri,
-                                                             "Cache-Control": "public, max-age=86400"})
+    return Response(
+        buf.getvalue(),
+        media_type=media,
+        headers={"X-QR-Content": uri, "Cache-Control": "public, max-age=86400"},
+    )
 
 
-@router.get("/proofs/{event_id:path}", response_model=Anchor, responses={404: {"description": "No such event"}})
+@router.get(
+    "/proofs/{event_id:path}", response_model=Anchor, responses={404: {"description": "No such event"}}
+)
 def proof(event_id: str, session: SessionDep, anchorer: AnchorerDep) -> Anchor:
     """The public anchor of one event: its hash ID, Merkle leaf, proof, batch root, transaction and
     status. Anyone can check it against TraceabilityLedger.isEventAnchored without trusting this API."""

@@ -25,10 +25,21 @@ router = APIRouter(prefix="/shipments", tags=["shipments and escrow"])
 Bytes32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
 ShipmentId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
-MANIFEST_TYPES = [("shipmentId", "bytes32"), ("itemsHash", "bytes32"), ("supplier", "address"), ("buyer", "address"),
-                  ("carrier", "address"), ("token", "address"), ("amount", "uint256"), ("penalty", "uint256"),
-                  ("minTemp", "int32"), ("maxTemp", "int32"), ("deadline", "uint64"), ("disputeWindow", "uint64"),
-                  ("nonce", "uint256")]
+MANIFEST_TYPES = [
+    ("shipmentId", "bytes32"),
+    ("itemsHash", "bytes32"),
+    ("supplier", "address"),
+    ("buyer", "address"),
+    ("carrier", "address"),
+    ("token", "address"),
+    ("amount", "uint256"),
+    ("penalty", "uint256"),
+    ("minTemp", "int32"),
+    ("maxTemp", "int32"),
+    ("deadline", "uint64"),
+    ("disputeWindow", "uint64"),
+    ("nonce", "uint256"),
+]
 
 
 class ManifestIn(BaseModel):
@@ -97,15 +108,26 @@ class ShipmentPublic(BaseModel):
 def manifest_digest(m: ManifestIn, chain_id: int, escrow: str) -> bytes:
     """The EIP-712 digest ShipmentEscrow.manifestDigest computes."""
     data: dict[str, Any] = {
-        "types": {"EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                                   {"name": "chainId", "type": "uint256"},
-                                   {"name": "verifyingContract", "type": "address"}],
-                  "Manifest": [{"name": n, "type": t} for n, t in MANIFEST_TYPES]},
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Manifest": [{"name": n, "type": t} for n, t in MANIFEST_TYPES],
+        },
         "primaryType": "Manifest",
-        "domain": {"name": "Tracechain", "version": "1", "chainId": chain_id,
-                   "verifyingContract": to_checksum_address(escrow)},
-        "message": {n: (bytes.fromhex(getattr(m, n)[2:]) if t == "bytes32" else getattr(m, n))
-                    for n, t in MANIFEST_TYPES},
+        "domain": {
+            "name": "Tracechain",
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": to_checksum_address(escrow),
+        },
+        "message": {
+            n: (bytes.fromhex(getattr(m, n)[2:]) if t == "bytes32" else getattr(m, n))
+            for n, t in MANIFEST_TYPES
+        },
     }
     signable = encode_typed_data(full_message=data)
     return keccak(b"\x19" + signable.version + signable.header + signable.body)
@@ -121,10 +143,15 @@ def _visible(session: Session, shipment_id: str, partner: Principal) -> Any:
     return row
 
 
-@router.post("", status_code=202, response_model=RelayPublic,
-             responses={400: {"description": "Invalid signature"}, 403: {"description": "Not the supplier or buyer"}})
-def create_shipment(body: ShipmentCreate, session: SessionDep, settings: SettingsDep,
-                    partner: CurrentPartner) -> RelayPublic:
+@router.post(
+    "",
+    status_code=202,
+    response_model=RelayPublic,
+    responses={400: {"description": "Invalid signature"}, 403: {"description": "Not the supplier or buyer"}},
+)
+def create_shipment(
+    body: ShipmentCreate, session: SessionDep, settings: SettingsDep, partner: CurrentPartner
+) -> RelayPublic:
     """Relays a supplier-signed manifest to ShipmentEscrow.createShipment through the relayer's outbox.
     The caller must be the manifest's supplier or buyer; the signature must recover to the supplier."""
     m = body.manifest
@@ -134,53 +161,94 @@ def create_shipment(body: ShipmentCreate, session: SessionDep, settings: Setting
         raise Unavailable("no escrow contract or relayer configured")
     sig = bytes.fromhex(body.signature[2:])
     if int.from_bytes(sig[32:64], "big") > SECP256K1_HALF_N:
-        raise ValidationProblem("high-s signatures are not accepted", errors=[{"pointer": "/signature",
-                                                                              "detail": "high-s"}])
+        raise ValidationProblem(
+            "high-s signatures are not accepted", errors=[{"pointer": "/signature", "detail": "high-s"}]
+        )
     digest = manifest_digest(m, settings.chain_id, settings.escrow_address)
     signer = Account._recover_hash(digest, signature=sig)
     if signer != to_checksum_address(m.supplier):
-        raise ValidationProblem("the signature was not made by the manifest's supplier",
-                                errors=[{"pointer": "/signature", "detail": f"recovers to {signer}"}])
+        raise ValidationProblem(
+            "the signature was not made by the manifest's supplier",
+            errors=[{"pointer": "/signature", "detail": f"recovers to {signer}"}],
+        )
     from chain.outbox import OutboxIntent, OutboxState
 
-    manifest_tuple = tuple(bytes.fromhex(getattr(m, n)[2:]) if t == "bytes32" else getattr(m, n)
-                           for n, t in MANIFEST_TYPES)
-    selector = keccak(b"createShipment((bytes32,bytes32,address,address,address,address,uint256,uint256,int32,"
-                      b"int32,uint64,uint64,uint256),bytes)")[:4]
-    data = selector + encode(["(bytes32,bytes32,address,address,address,address,uint256,uint256,int32,int32,"
-                              "uint64,uint64,uint256)", "bytes"], [manifest_tuple, sig])
+    manifest_tuple = tuple(
+        bytes.fromhex(getattr(m, n)[2:]) if t == "bytes32" else getattr(m, n) for n, t in MANIFEST_TYPES
+    )
+    selector = keccak(
+        b"createShipment((bytes32,bytes32,address,address,address,address,uint256,uint256,int32,"
+        b"int32,uint64,uint64,uint256),bytes)"
+    )[:4]
+    data = selector + encode(
+        [
+            "(bytes32,bytes32,address,address,address,address,uint256,uint256,int32,int32,"
+            "uint64,uint64,uint256)",
+            "bytes",
+        ],
+        [manifest_tuple, sig],
+    )
     key = f"shipment-create:{m.shipmentId.lower()}"
     relayer = to_checksum_address(settings.relayer_address)
-    exists = session.scalars(select(OutboxIntent.state).where(OutboxIntent.sender == relayer,
-                                                              OutboxIntent.key == key)).first()
+    exists = session.scalars(
+        select(OutboxIntent.state).where(OutboxIntent.sender == relayer, OutboxIntent.key == key)
+    ).first()
     if exists is None:
-        session.add(OutboxIntent(sender=relayer, key=key, to_address=to_checksum_address(settings.escrow_address),
-                                 data=data, value=0, state=OutboxState.INTENT.value))
+        session.add(
+            OutboxIntent(
+                sender=relayer,
+                key=key,
+                to_address=to_checksum_address(settings.escrow_address),
+                data=data,
+                value=0,
+                state=OutboxState.INTENT.value,
+            )
+        )
         session.commit()
     return RelayPublic(shipment_id=m.shipmentId.lower(), outbox_key=key, state=exists or "intent")
 
 
-@router.get("/{shipment_id}", response_model=ShipmentPublic, responses={404: {"description": "No such shipment"}})
+@router.get(
+    "/{shipment_id}", response_model=ShipmentPublic, responses={404: {"description": "No such shipment"}}
+)
 def shipment_status(shipment_id: ShipmentId, session: SessionDep, partner: CurrentPartner) -> ShipmentPublic:
     """State, amounts, penalties, payments and the telemetry summary (parties and auditors only)."""
-    from chain.readmodel import Breach, TelemetryBatch
+    from chain.readmodel import Breach
+    from chain.readmodel import TelemetryBatchPosted as TelemetryBatch
 
     s = _visible(session, shipment_id, partner)
     batches = session.scalars(select(TelemetryBatch).where(TelemetryBatch.shipment_id == s.shipment_id)).all()
     breaches = session.scalars(select(Breach.episode).where(Breach.shipment_id == s.shipment_id)).all()
     summary = TelemetrySummary(
-        batches=len(batches), readings=sum(b.count for b in batches),
+        batches=len(batches),
+        readings=sum(b.count for b in batches),
         min_temp_c=min((b.min_temp for b in batches), default=None),
         max_temp_c=max((b.max_temp for b in batches), default=None),
         window_start=min((b.window_start for b in batches), default=None),
-        window_end=max((b.window_end for b in batches), default=None), breaches=len(breaches))
+        window_end=max((b.window_end for b in batches), default=None),
+        breaches=len(breaches),
+    )
     if summary.min_temp_c is not None and summary.max_temp_c is not None:
         summary.min_temp_c /= 100
         summary.max_temp_c /= 100
     return ShipmentPublic(
-        shipment_id=s.shipment_id, state=s.state, supplier=s.supplier, buyer=s.buyer, carrier=s.carrier,
-        custodian=s.custodian, token=s.token, amount=str(s.amount), funded=str(s.funded), penalty=str(s.penalty),
-        penalties=str(s.penalties), min_temp_c=s.min_temp / 100, max_temp_c=s.max_temp / 100, deadline=s.deadline,
-        dispute_window=s.dispute_window, delivered_at=s.delivered_at,
-        released_to_supplier=str(s.released_to_supplier), released_to_buyer=str(s.released_to_buyer),
-        telemetry=summary)
+        shipment_id=s.shipment_id,
+        state=s.state,
+        supplier=s.supplier,
+        buyer=s.buyer,
+        carrier=s.carrier,
+        custodian=s.custodian,
+        token=s.token,
+        amount=str(s.amount),
+        funded=str(s.funded),
+        penalty=str(s.penalty),
+        penalties=str(s.penalties),
+        min_temp_c=s.min_temp / 100,
+        max_temp_c=s.max_temp / 100,
+        deadline=s.deadline,
+        dispute_window=s.dispute_window,
+        delivered_at=s.delivered_at,
+        released_to_supplier=str(s.released_to_supplier),
+        released_to_buyer=str(s.released_to_buyer),
+        telemetry=summary,
+    )

@@ -35,8 +35,15 @@ def migrate(url: str, path: Path) -> None:
     from api.epcis import models
 
     engine = make_engine(url)
-    Base.metadata.create_all(engine, tables=[models.CaptureJob.__table__, models.AnchorBatch.__table__,
-                                             models.StoredEvent.__table__, models.EventEpc.__table__])
+    Base.metadata.create_all(
+        engine,
+        tables=[
+            models.CaptureJob.__table__,
+            models.AnchorBatch.__table__,
+            models.StoredEvent.__table__,
+            models.EventEpc.__table__,
+        ],
+    )
     engine.dispose()
 
 
@@ -45,9 +52,16 @@ def settings(tmp_path: Path) -> Settings:
     db = tmp_path / "api.db"
     url = f"sqlite:///{db}"
     migrate(url, db)
-    return Settings(env="test", database_url=url, token_secret=SECRET, ledger_address=LEDGER,
-                    relayer_address=RELAYER, rate_limit_per_s=1000, rate_limit_burst=1000,
-                    public_base_url="http://testserver")
+    return Settings(
+        env="test",
+        database_url=url,
+        token_secret=SECRET,
+        ledger_address=LEDGER,
+        relayer_address=RELAYER,
+        rate_limit_per_s=1000,
+        rate_limit_burst=1000,
+        public_base_url="http://testserver",
+    )
 
 
 @pytest.fixture
@@ -100,5 +114,10 @@ def document(events: list[dict[str, Any]], extra_context: dict[str, str] | None 
     ctx: list[Any] = ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"]
     if extra_context:
         ctx.append(extra_context)
-    return {"@context": ctx, "type": "EPCISDocument", "schemaVersion": "2.0",
-            "creationDate": "2024-01-01T00:00:00Z", "epcisBody": {"eventList": events}}
+    return {
+        "@context": ctx,
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2024-01-01T00:00:00Z",
+        "epcisBody": {"eventList": events},
+    }

@@ -31,8 +31,13 @@ def chain(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     registry_address = result.deployment.address("PartnerRegistry")
     supplier = Account.create()
     registry = PartnerRegistry(w3, registry_address)
-    send_and_wait(w3, admin, registry.admit_partner(supplier.address, "Farm", "0614141", [role_id("SUPPLIER_ROLE")],
-                                                    sender=admin.address))
+    send_and_wait(
+        w3,
+        admin,
+        registry.admit_partner(
+            supplier.address, "Farm", "0614141", [role_id("SUPPLIER_ROLE")], sender=admin.address
+        ),
+    )
     return {"w3": w3, "registry": registry_address, "supplier": supplier}
 
 
@@ -45,12 +50,27 @@ def auth_client(chain: dict[str, Any], settings: Settings) -> Iterator[TestClien
         yield c
 
 
-def siwe(address: str, nonce: str, *, domain: str = "localhost", chain_id: int = 31337,
-         expires: datetime | None = None) -> str:
+def siwe(
+    address: str,
+    nonce: str,
+    *,
+    domain: str = "localhost",
+    chain_id: int = 31337,
+    expires: datetime | None = None,
+) -> str:
     now = datetime.now(UTC)
-    lines = [f"{domain} wants you to sign in with your Ethereum account:", address, "",
-             "Sign in to Tracechain.", "", f"URI: https://{domain}", "Version: 1", f"Chain ID: {chain_id}",
-             f"Nonce: {nonce}", f"Issued At: {now.isoformat().replace('+00:00', 'Z')}"]
+    lines = [
+        f"{domain} wants you to sign in with your Ethereum account:",
+        address,
+        "",
+        "Sign in to Tracechain.",
+        "",
+        f"URI: https://{domain}",
+        "Version: 1",
+        f"Chain ID: {chain_id}",
+        f"Nonce: {nonce}",
+        f"Issued At: {now.isoformat().replace('+00:00', 'Z')}",
+    ]
     if expires is not None:
         lines.append(f"Expiration Time: {expires.isoformat().replace('+00:00', 'Z')}")
     return "\n".join(lines)
@@ -69,16 +89,22 @@ def test_login_returns_token_with_registry_roles(auth_client: TestClient, chain:
     body = r.json()
     assert body["roles"] == ["SUPPLIER_ROLE"] and body["address"] == supplier.address
     headers = {"Authorization": f"Bearer {body['access_token']}"}
-    doc = {"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"], "type": "EPCISDocument",
-           "schemaVersion": "2.0", "creationDate": "2024-01-01T00:00:00Z", "epcisBody": {"eventList": []}}
+    doc = {
+        "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2024-01-01T00:00:00Z",
+        "epcisBody": {"eventList": []},
+    }
     assert auth_client.post("/epcis/capture", json=doc, headers=headers).status_code == 202
     # The nonce is single-use.
     again = auth_client.post("/auth/login", json={"message": msg, "signature": sign(supplier, msg)})
     assert again.status_code == 401
 
 
-def test_login_refuses_wrong_signer_domain_chain_and_expired(auth_client: TestClient,
-                                                             chain: dict[str, Any]) -> None:
+def test_login_refuses_wrong_signer_domain_chain_and_expired(
+    auth_client: TestClient, chain: dict[str, Any]
+) -> None:
     supplier, other = chain["supplier"], Account.create()
     cases = [
         (lambda n: siwe(supplier.address, n), other),
@@ -106,7 +132,7 @@ def test_login_refuses_high_s_signature(auth_client: TestClient, chain: dict[str
 
 
 def test_login_extra_field_is_422(auth_client: TestClient) -> None:
-    r = auth_client.post("/auth/login", json={"message": "x", "signature": "0x" + "00" * 65, "roles": ["admin"]})
+    r = auth_client.post(
+        "/auth/login", json={"message": "x", "signature": "0x" + "00" * 65, "roles": ["admin"]}
+    )
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/roles"
-
-

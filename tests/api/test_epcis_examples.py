@@ -12,8 +12,9 @@ from tests.api.conftest import example_names, load_example
 
 
 @pytest.mark.parametrize("name", example_names())
-def test_capture_gs1_example_reads_back_field_for_field(client: TestClient, supplier: dict[str, str],
-                                                        name: str) -> None:
+def test_capture_gs1_example_reads_back_field_for_field(
+    client: TestClient, supplier: dict[str, str], name: str
+) -> None:
     doc = load_example(name)
     r = client.post("/epcis/capture", json=doc, headers=supplier)
     assert r.status_code == 202, r.text
@@ -30,8 +31,9 @@ def test_capture_gs1_example_reads_back_field_for_field(client: TestClient, supp
         assert body == event
         for item in doc["@context"]:
             assert item in context
-    listed = client.get("/epcis/events", params={"EQ_eventID": "|".join(e["eventID"] for e in sent)},
-                        headers=supplier).json()
+    listed = client.get(
+        "/epcis/events", params={"EQ_eventID": "|".join(e["eventID"] for e in sent)}, headers=supplier
+    ).json()
     assert listed["type"] == "EPCISQueryDocument"
     by_id = {e["eventID"]: e for e in listed["epcisBody"]["queryResults"]["resultsBody"]["eventList"]}
     assert by_id == {e["eventID"]: e for e in sent}

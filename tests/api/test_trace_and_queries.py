@@ -26,7 +26,9 @@ def test_query_filters_and_paging(client: TestClient, supplier: dict[str, str]) 
     _capture(client, supplier, j.documents)
     q = lambda **p: client.get("/epcis/events", params=p, headers=supplier)  # noqa: E731
     assert len(_events(q(EQ_bizStep="transporting", perPage=100).json())) == 10
-    assert len(_events(q(EQ_bizStep="https://ref.gs1.org/cbv/BizStep-transporting", perPage=100).json())) == 10
+    assert (
+        len(_events(q(EQ_bizStep="https://ref.gs1.org/cbv/BizStep-transporting", perPage=100).json())) == 10
+    )
     assert {e["type"] for e in _events(q(MATCH_epc=j.item).json())} == {"ObjectEvent", "AggregationEvent"}
     any_epc = _events(q(MATCH_anyEPC=j.item).json())
     assert {e["type"] for e in any_epc} == {"ObjectEvent", "AggregationEvent", "TransformationEvent"}
@@ -55,8 +57,11 @@ def test_trace_history_upstream_downstream_with_anchors(client: TestClient, supp
     assert r.status_code == 200, r.text
     body = r.json()
     assert len(body["history"]) == 17
-    assert {n["key"]: n["relation"] for n in body["upstream"]} == {j.inputs[0]: "input", j.inputs[1]: "input",
-                                                                  j.pallet: "parent"}
+    assert {n["key"]: n["relation"] for n in body["upstream"]} == {
+        j.inputs[0]: "input",
+        j.inputs[1]: "input",
+        j.pallet: "parent",
+    }
     inputs = [n for n in body["upstream"] if n["relation"] == "input"]
     assert all(len(n["events"]) == 3 for n in inputs)
     for ev in body["history"]:
@@ -78,11 +83,16 @@ def test_trace_flags_tampered_event(client: TestClient, app: Any, supplier: dict
     from api.epcis.models import StoredEvent
 
     with app.state.services.sessions.begin() as s:
-        row = s.scalars(select(StoredEvent).where(StoredEvent.biz_step == "packing",
-                                                  StoredEvent.event_type == "ObjectEvent")).one()
+        row = s.scalars(
+            select(StoredEvent).where(
+                StoredEvent.biz_step == "packing", StoredEvent.event_type == "ObjectEvent"
+            )
+        ).one()
         row.body = row.body.replace('"packing"', '"shipping"')
     app.state.services.trace_cache.invalidate()
-    statuses = {(e["eventType"], e["event"]["bizStep"]): e["anchor"]["status"] for e in
-                client.get(f"/trace/{j.item}", headers=supplier).json()["history"]}
+    statuses = {
+        (e["eventType"], e["event"]["bizStep"]): e["anchor"]["status"]
+        for e in client.get(f"/trace/{j.item}", headers=supplier).json()["history"]
+    }
     assert statuses[("ObjectEvent", "shipping")] == "tampered"
     assert statuses[("AggregationEvent", "packing")] == "pending"

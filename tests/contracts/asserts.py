@@ -44,7 +44,10 @@ def _decode(exc: Exception, error: Any) -> dict[str, Any]:
     selector = keccak(text=abi.selector)[:4]
     assert data[:4] == selector, f"expected {abi.selector}, got revert data 0x{data.hex()}"
     values = decode([i.canonical_type for i in abi.inputs], data[4:])
-    return {i.name: (to_checksum_address(v) if i.type == "address" else v) for i, v in zip(abi.inputs, values)}
+    return {
+        i.name: (to_checksum_address(v) if i.type == "address" else v)
+        for i, v in zip(abi.inputs, values, strict=True)
+    }
 
 
 @contextmanager
@@ -61,7 +64,9 @@ def reverts(error: Any, **inputs: Any) -> Iterator[None]:
         actual = _decode(exc, error)
     else:
         raise AssertionError(f"did not revert (expected {error.abi.selector})")
-    assert set(actual) == set(inputs), f"{error.abi.name} has arguments {sorted(actual)}, test named {sorted(inputs)}"
+    assert set(actual) == set(inputs), (
+        f"{error.abi.name} has arguments {sorted(actual)}, test named {sorted(inputs)}"
+    )
     for name, expected in inputs.items():
         got = actual[name]
         assert _norm(got) == _norm(expected), f"{error.abi.name}.{name}: expected {expected!r}, got {got!r}"

@@ -126,8 +126,17 @@ def device(device_keys: list[Any]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def registry(project: Any, admin: Any, supplier: Any, carrier: Any, carrier2: Any, retailer: Any, oracle: Any,
-             auditor: Any, device_keys: list[Any]) -> Any:
+def registry(
+    project: Any,
+    admin: Any,
+    supplier: Any,
+    carrier: Any,
+    carrier2: Any,
+    retailer: Any,
+    oracle: Any,
+    auditor: Any,
+    device_keys: list[Any],
+) -> Any:
     r = admin.deploy(project.PartnerRegistry, admin)
     r.admitPartner(supplier, "Acme Dairy", "4012345", [SUPPLIER_ROLE, RECORDER_ROLE], sender=admin)
     r.admitPartner(carrier, "Cold Freight", "4098765000004", [CARRIER_ROLE, RECORDER_ROLE], sender=admin)
@@ -158,10 +167,32 @@ def token(project: Any, admin: Any) -> Any:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def system(admin: Any, supplier: Any, carrier: Any, carrier2: Any, retailer: Any, oracle: Any, stranger: Any,
-           auditor: Any, device_keys: list[Any], device: Any, registry: Any, ledger: Any, escrow: Any, token: Any,
-           account_of: Any, make_manifest: Any, sign_manifest: Any, create_shipment: Any, fund: Any,
-           sign_handover: Any, hand_over: Any, shipment_in: Any, post_readings: Any, prove: Any) -> None:
+def system(
+    admin: Any,
+    supplier: Any,
+    carrier: Any,
+    carrier2: Any,
+    retailer: Any,
+    oracle: Any,
+    stranger: Any,
+    auditor: Any,
+    device_keys: list[Any],
+    device: Any,
+    registry: Any,
+    ledger: Any,
+    escrow: Any,
+    token: Any,
+    account_of: Any,
+    make_manifest: Any,
+    sign_manifest: Any,
+    create_shipment: Any,
+    fund: Any,
+    sign_handover: Any,
+    hand_over: Any,
+    shipment_in: Any,
+    post_readings: Any,
+    prove: Any,
+) -> None:
     """Sets up every role and deployment before the module's first test, so that Ape's chain
     isolation snapshots once per module instead of rebasing fixtures test by test."""
 
@@ -173,8 +204,12 @@ def system(admin: Any, supplier: Any, carrier: Any, carrier2: Any, retailer: Any
 def sign_manifest(chain: Any, escrow: Any, supplier: Any) -> Callable[..., bytes]:
     """sign_manifest(manifest, signer=supplier, chain_id=..., verifying_contract=escrow) -> signature."""
 
-    def sign(manifest: dict[str, Any], signer: Any = None, chain_id: int | None = None,
-             verifying_contract: str | None = None) -> bytes:
+    def sign(
+        manifest: dict[str, Any],
+        signer: Any = None,
+        chain_id: int | None = None,
+        verifying_contract: str | None = None,
+    ) -> bytes:
         dom = domain(chain.chain_id if chain_id is None else chain_id, verifying_contract or escrow.address)
         return sign_typed((signer or supplier).private_key, dom, "Manifest", MANIFEST_TYPE, manifest)
 
@@ -187,8 +222,9 @@ def manifest_args(manifest: dict[str, Any]) -> tuple[Any, ...]:
 
 
 @pytest.fixture(scope="module")
-def make_manifest(chain: Any, escrow: Any, token: Any, supplier: Any, retailer: Any,
-                  carrier: Any) -> Callable[..., dict[str, Any]]:
+def make_manifest(
+    chain: Any, escrow: Any, token: Any, supplier: Any, retailer: Any, carrier: Any
+) -> Callable[..., dict[str, Any]]:
     """make_manifest(**overrides) -> a manifest with the supplier's next nonce and a fresh ID."""
     ids = itertools.count()
 
@@ -215,8 +251,12 @@ def make_manifest(chain: Any, escrow: Any, token: Any, supplier: Any, retailer: 
 
 
 @pytest.fixture(scope="module")
-def create_shipment(escrow: Any, make_manifest: Callable[..., dict[str, Any]], sign_manifest: Callable[..., bytes],
-                    stranger: Any) -> Callable[..., dict[str, Any]]:
+def create_shipment(
+    escrow: Any,
+    make_manifest: Callable[..., dict[str, Any]],
+    sign_manifest: Callable[..., bytes],
+    stranger: Any,
+) -> Callable[..., dict[str, Any]]:
     """create_shipment(**overrides) -> the manifest, after a relayer (anyone) submitted it."""
 
     def create(**overrides: Any) -> dict[str, Any]:
@@ -245,8 +285,16 @@ def fund(escrow: Any, account_of: Callable[[Any], Any]) -> Callable[[dict[str, A
 def sign_handover(chain: Any, escrow: Any) -> Callable[..., bytes]:
     """sign_handover(signer, shipment_id, from, to, seq, deadline, chain_id=..., verifying_contract=...)."""
 
-    def sign(signer: Any, shipment_id: bytes, frm: Any, to: Any, seq: int, deadline: int,
-             chain_id: int | None = None, verifying_contract: str | None = None) -> bytes:
+    def sign(
+        signer: Any,
+        shipment_id: bytes,
+        frm: Any,
+        to: Any,
+        seq: int,
+        deadline: int,
+        chain_id: int | None = None,
+        verifying_contract: str | None = None,
+    ) -> bytes:
         dom = domain(chain.chain_id if chain_id is None else chain_id, verifying_contract or escrow.address)
         msg = {"shipmentId": shipment_id, "from": str(frm), "to": str(to), "seq": seq, "deadline": deadline}
         return sign_typed(signer.private_key, dom, "CustodyHandover", HANDOVER_TYPE, msg)
@@ -255,7 +303,9 @@ def sign_handover(chain: Any, escrow: Any) -> Callable[..., bytes]:
 
 
 @pytest.fixture(scope="module")
-def hand_over(chain: Any, escrow: Any, account_of: Callable[[Any], Any], sign_handover: Callable[..., bytes]) -> Callable[..., Any]:
+def hand_over(
+    chain: Any, escrow: Any, account_of: Callable[[Any], Any], sign_handover: Callable[..., bytes]
+) -> Callable[..., Any]:
     """hand_over(manifest, to, by=current custodian) -> receipt; the other party signs consent."""
 
     def do(m: dict[str, Any], to: Any, by: Any = None) -> Any:
@@ -273,9 +323,13 @@ def hand_over(chain: Any, escrow: Any, account_of: Callable[[Any], Any], sign_ha
 
 
 @pytest.fixture(scope="module")
-def shipment_in(create_shipment: Callable[..., dict[str, Any]], fund: Callable[[dict[str, Any]], None],
-                hand_over: Callable[..., Any], escrow: Any,
-                account_of: Callable[[Any], Any]) -> Callable[..., dict[str, Any]]:
+def shipment_in(
+    create_shipment: Callable[..., dict[str, Any]],
+    fund: Callable[[dict[str, Any]], None],
+    hand_over: Callable[..., Any],
+    escrow: Any,
+    account_of: Callable[[Any], Any],
+) -> Callable[..., dict[str, Any]]:
     """shipment_in(State.X, **overrides) -> a manifest whose shipment has reached state X."""
 
     def reach(state: State, **overrides: Any) -> dict[str, Any]:
@@ -299,16 +353,30 @@ def post_readings(chain: Any, escrow: Any, oracle: Any, device_keys: list[Any]) 
     Builds device-signed readings one minute apart, their Merkle tree, and posts the batch as the oracle.
     """
 
-    def post(m: dict[str, Any], temperatures: list[int], device: Any = None, start: int | None = None,
-             post: bool = True) -> tuple[tuple[Any, ...], list[Reading], MerkleTree]:
+    def post(
+        m: dict[str, Any],
+        temperatures: list[int],
+        device: Any = None,
+        start: int | None = None,
+        post: bool = True,
+    ) -> tuple[tuple[Any, ...], list[Reading], MerkleTree]:
         dev = device or device_keys[0]
         t0 = chain.pending_timestamp if start is None else start
         readings = [
-            Reading(dev.address, counter=i + 1, timestamp=t0 + 60 * i, shipmentId=m["shipmentId"], temperature=t)
+            Reading(
+                dev.address, counter=i + 1, timestamp=t0 + 60 * i, shipmentId=m["shipmentId"], temperature=t
+            )
             for i, t in enumerate(temperatures)
         ]
         tree = MerkleTree([r.leaf() for r in readings])
-        batch = (tree.root, len(readings), t0, t0 + 60 * (len(readings) - 1), min(temperatures), max(temperatures))
+        batch = (
+            tree.root,
+            len(readings),
+            t0,
+            t0 + 60 * (len(readings) - 1),
+            min(temperatures),
+            max(temperatures),
+        )
         if post:
             escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
         return batch, readings, tree
@@ -321,11 +389,21 @@ def prove(chain: Any, escrow: Any, device_keys: list[Any], stranger: Any) -> Cal
     """prove(manifest, batch, readings, tree, index, sender=stranger, signature=None) -> receipt."""
     keys = {k.address: k for k in device_keys}
 
-    def do(m: dict[str, Any], batch: tuple[Any, ...], readings: list[Reading], tree: MerkleTree, index: int,
-           sender: Any = None, signature: bytes | None = None) -> Any:
+    def do(
+        m: dict[str, Any],
+        batch: tuple[Any, ...],
+        readings: list[Reading],
+        tree: MerkleTree,
+        index: int,
+        sender: Any = None,
+        signature: bytes | None = None,
+    ) -> Any:
         r = readings[index]
-        sig = signature if signature is not None else r.sign(keys[r.device].key, chain.chain_id, escrow.address)
-        return escrow.proveBreach(m["shipmentId"], batch, r.as_tuple(), sig, tree.proof(index),
-                                  sender=sender or stranger)
+        sig = (
+            signature if signature is not None else r.sign(keys[r.device].key, chain.chain_id, escrow.address)
+        )
+        return escrow.proveBreach(
+            m["shipmentId"], batch, r.as_tuple(), sig, tree.proof(index), sender=sender or stranger
+        )
 
     return do

@@ -62,11 +62,17 @@ READING_TYPEHASH = keccak(
 
 def domain(chain_id: int, verifying_contract: str) -> dict[str, Any]:
     """The EIP-712 domain of a Tracechain contract."""
-    return {"name": "Tracechain", "version": "1", "chainId": chain_id, "verifyingContract": str(verifying_contract)}
+    return {
+        "name": "Tracechain",
+        "version": "1",
+        "chainId": chain_id,
+        "verifyingContract": str(verifying_contract),
+    }
 
 
-def sign_typed(private_key: Any, dom: dict[str, Any], primary: str, fields: list[dict[str, str]],
-               message: dict[str, Any]) -> bytes:
+def sign_typed(
+    private_key: Any, dom: dict[str, Any], primary: str, fields: list[dict[str, str]], message: dict[str, Any]
+) -> bytes:
     """Signs an EIP-712 message; returns the 65-byte r || s || v signature."""
     full = {
         "types": {"EIP712Domain": DOMAIN_TYPE, primary: fields},

@@ -29,41 +29,61 @@ def test_merkle_tree_proves_every_leaf(n: int) -> None:
 
 
 @pytest.mark.parametrize("state", [State.FUNDED, State.IN_TRANSIT, State.DELIVERED])
-def test_prove_breach_charges_penalty(escrow: Any, shipment_in: Any, post_readings: Any, prove: Any,
-                                      device: Any, stranger: Any, episode_start: int, state: State) -> None:
+def test_prove_breach_charges_penalty(
+    escrow: Any,
+    shipment_in: Any,
+    post_readings: Any,
+    prove: Any,
+    device: Any,
+    stranger: Any,
+    episode_start: int,
+    state: State,
+) -> None:
     m = shipment_in(state)
     batch, readings, tree = post_readings(m, [500, 510, 915, 700], start=episode_start)
     tx = prove(m, batch, readings, tree, 2)
 
     assert emitted(tx, escrow) == [
-        ev("BreachProven", shipmentId=m["shipmentId"], device=device.address, episode=episode_start // HOUR,
-           counter=3, temperature=915, penalty=PENALTY)
+        ev(
+            "BreachProven",
+            shipmentId=m["shipmentId"],
+            device=device.address,
+            episode=episode_start // HOUR,
+            counter=3,
+            temperature=915,
+            penalty=PENALTY,
+        )
     ]
     assert escrow.shipment(m["shipmentId"]).penalties == PENALTY
 
 
-def test_prove_breach_too_cold_charges_penalty(escrow: Any, shipment_in: Any, post_readings: Any, prove: Any,
-                                               episode_start: int) -> None:
+def test_prove_breach_too_cold_charges_penalty(
+    escrow: Any, shipment_in: Any, post_readings: Any, prove: Any, episode_start: int
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     batch, readings, tree = post_readings(m, [199], start=episode_start)
     prove(m, batch, readings, tree, 0)
     assert escrow.shipment(m["shipmentId"]).penalties == PENALTY
 
 
-def test_prove_breach_same_episode_reverts(escrow: Any, shipment_in: Any, post_readings: Any, prove: Any,
-                                           episode_start: int) -> None:
+def test_prove_breach_same_episode_reverts(
+    escrow: Any, shipment_in: Any, post_readings: Any, prove: Any, episode_start: int
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     # Readings a minute apart, all within the same hour: one episode, one penalty.
     batch, readings, tree = post_readings(m, [900, 950, 990], start=episode_start)
     prove(m, batch, readings, tree, 0)
     for i in (0, 2):
-        with reverts(escrow.ShipmentBreachAlreadyProven, shipmentId=m["shipmentId"], episode=episode_start // HOUR):
+        with reverts(
+            escrow.ShipmentBreachAlreadyProven, shipmentId=m["shipmentId"], episode=episode_start // HOUR
+        ):
             prove(m, batch, readings, tree, i)
     assert escrow.shipment(m["shipmentId"]).penalties == PENALTY
 
 
-def test_prove_breach_next_episode_charges_again(escrow: Any, shipment_in: Any, post_readings: Any, prove: Any,
-                                                 episode_start: int) -> None:
+def test_prove_breach_next_episode_charges_again(
+    escrow: Any, shipment_in: Any, post_readings: Any, prove: Any, episode_start: int
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     first = post_readings(m, [900], start=episode_start)
     second = post_readings(m, [910], start=episode_start + HOUR)
@@ -72,9 +92,19 @@ def test_prove_breach_next_episode_charges_again(escrow: Any, shipment_in: Any, 
     assert escrow.shipment(m["shipmentId"]).penalties == 2 * PENALTY
 
 
-def test_prove_breach_penalty_capped_at_amount(chain: Any, escrow: Any, token: Any, shipment_in: Any,
-                                               post_readings: Any, prove: Any, device: Any, retailer: Any,
-                                               supplier: Any, stranger: Any, episode_start: int) -> None:
+def test_prove_breach_penalty_capped_at_amount(
+    chain: Any,
+    escrow: Any,
+    token: Any,
+    shipment_in: Any,
+    post_readings: Any,
+    prove: Any,
+    device: Any,
+    retailer: Any,
+    supplier: Any,
+    stranger: Any,
+    episode_start: int,
+) -> None:
     m = shipment_in(State.DELIVERED, penalty=AMOUNT * 6 // 10)
     batches = [post_readings(m, [1000], start=episode_start + k * HOUR) for k in range(3)]
     charged = []
@@ -89,7 +119,9 @@ def test_prove_breach_penalty_capped_at_amount(chain: Any, escrow: Any, token: A
     assert escrow.owed(supplier, token) == 0 and escrow.owed(retailer, token) == AMOUNT
 
 
-def test_prove_breach_no_breach_reverts(escrow: Any, shipment_in: Any, post_readings: Any, prove: Any) -> None:
+def test_prove_breach_no_breach_reverts(
+    escrow: Any, shipment_in: Any, post_readings: Any, prove: Any
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     batch, readings, tree = post_readings(m, [200, 800, 900])
     for i, temp in [(0, 200), (1, 800)]:
@@ -97,8 +129,9 @@ def test_prove_breach_no_breach_reverts(escrow: Any, shipment_in: Any, post_read
             prove(m, batch, readings, tree, i)
 
 
-def test_prove_breach_inactive_device_reverts(escrow: Any, shipment_in: Any, post_readings: Any, prove: Any,
-                                              device_keys: list[Any]) -> None:
+def test_prove_breach_inactive_device_reverts(
+    escrow: Any, shipment_in: Any, post_readings: Any, prove: Any, device_keys: list[Any]
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     off = device_keys[2]
     batch, readings, tree = post_readings(m, [900], device=off)
@@ -106,9 +139,16 @@ def test_prove_breach_inactive_device_reverts(escrow: Any, shipment_in: Any, pos
         prove(m, batch, readings, tree, 0)
 
 
-def test_prove_breach_device_of_suspended_partner_reverts(escrow: Any, registry: Any, admin: Any, carrier: Any,
-                                                          shipment_in: Any, post_readings: Any, prove: Any,
-                                                          device: Any) -> None:
+def test_prove_breach_device_of_suspended_partner_reverts(
+    escrow: Any,
+    registry: Any,
+    admin: Any,
+    carrier: Any,
+    shipment_in: Any,
+    post_readings: Any,
+    prove: Any,
+    device: Any,
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     batch, readings, tree = post_readings(m, [900])
     registry.setPartnerActive(carrier, False, sender=admin)
@@ -116,34 +156,45 @@ def test_prove_breach_device_of_suspended_partner_reverts(escrow: Any, registry:
         prove(m, batch, readings, tree, 0)
 
 
-def test_prove_breach_unregistered_device_reverts(chain: Any, escrow: Any, shipment_in: Any, post_readings: Any,
-                                                  stranger: Any) -> None:
+def test_prove_breach_unregistered_device_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, post_readings: Any, stranger: Any
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     rogue = Account.from_key(keccak(text="rogue device"))
     batch, readings, tree = post_readings(m, [900], device=rogue)
     sig = readings[0].sign(rogue.key, chain.chain_id, escrow.address)
     with reverts(escrow.ShipmentInactiveDevice, device=rogue.address):
-        escrow.proveBreach(m["shipmentId"], batch, readings[0].as_tuple(), sig, tree.proof(0), sender=stranger)
+        escrow.proveBreach(
+            m["shipmentId"], batch, readings[0].as_tuple(), sig, tree.proof(0), sender=stranger
+        )
 
 
-def test_prove_breach_unposted_batch_reverts(escrow: Any, shipment_in: Any, post_readings: Any, prove: Any) -> None:
+def test_prove_breach_unposted_batch_reverts(
+    escrow: Any, shipment_in: Any, post_readings: Any, prove: Any
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     batch, readings, tree = post_readings(m, [900], post=False)
-    with reverts(escrow.ShipmentUnknownBatch, shipmentId=m["shipmentId"], batchHash=batch_hash(m["shipmentId"], batch)):
+    with reverts(
+        escrow.ShipmentUnknownBatch, shipmentId=m["shipmentId"], batchHash=batch_hash(m["shipmentId"], batch)
+    ):
         prove(m, batch, readings, tree, 0)
 
 
-def test_prove_breach_batch_of_other_shipment_reverts(escrow: Any, shipment_in: Any, post_readings: Any,
-                                                      prove: Any) -> None:
+def test_prove_breach_batch_of_other_shipment_reverts(
+    escrow: Any, shipment_in: Any, post_readings: Any, prove: Any
+) -> None:
     a = shipment_in(State.IN_TRANSIT)
     b = shipment_in(State.IN_TRANSIT)
     batch, readings, tree = post_readings(a, [900])
-    with reverts(escrow.ShipmentUnknownBatch, shipmentId=b["shipmentId"], batchHash=batch_hash(b["shipmentId"], batch)):
+    with reverts(
+        escrow.ShipmentUnknownBatch, shipmentId=b["shipmentId"], batchHash=batch_hash(b["shipmentId"], batch)
+    ):
         prove(b, batch, readings, tree, 0)
 
 
-def test_prove_breach_reading_of_other_shipment_reverts(chain: Any, escrow: Any, shipment_in: Any, oracle: Any,
-                                                        device: Any, stranger: Any) -> None:
+def test_prove_breach_reading_of_other_shipment_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, oracle: Any, device: Any, stranger: Any
+) -> None:
     # The oracle wrongly put another shipment's reading into this shipment's batch.
     a = shipment_in(State.IN_TRANSIT)
     b = shipment_in(State.IN_TRANSIT)
@@ -153,13 +204,20 @@ def test_prove_breach_reading_of_other_shipment_reverts(chain: Any, escrow: Any,
     batch = (tree.root, 1, t, t, 900, 900)
     escrow.postTelemetry(a["shipmentId"], batch, sender=oracle)
     with reverts(escrow.ShipmentInvalidReading, shipmentId=a["shipmentId"], device=device.address, counter=1):
-        escrow.proveBreach(a["shipmentId"], batch, r.as_tuple(), r.sign(device.key, chain.chain_id, escrow.address),
-                           [], sender=stranger)
+        escrow.proveBreach(
+            a["shipmentId"],
+            batch,
+            r.as_tuple(),
+            r.sign(device.key, chain.chain_id, escrow.address),
+            [],
+            sender=stranger,
+        )
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
-def test_prove_breach_reading_outside_window_reverts(chain: Any, escrow: Any, shipment_in: Any, oracle: Any,
-                                                     device: Any, stranger: Any, where: str) -> None:
+def test_prove_breach_reading_outside_window_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, oracle: Any, device: Any, stranger: Any, where: str
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     t = chain.pending_timestamp
     readings = [Reading(device.address, i + 1, t + 60 * i, m["shipmentId"], 900) for i in range(3)]
@@ -170,46 +228,80 @@ def test_prove_breach_reading_outside_window_reverts(chain: Any, escrow: Any, sh
     escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
     i = 0 if where == "before" else 2
     r = readings[i]
-    with reverts(escrow.ShipmentInvalidReading, shipmentId=m["shipmentId"], device=device.address, counter=i + 1):
-        escrow.proveBreach(m["shipmentId"], batch, r.as_tuple(), r.sign(device.key, chain.chain_id, escrow.address),
-                           tree.proof(i), sender=stranger)
+    with reverts(
+        escrow.ShipmentInvalidReading, shipmentId=m["shipmentId"], device=device.address, counter=i + 1
+    ):
+        escrow.proveBreach(
+            m["shipmentId"],
+            batch,
+            r.as_tuple(),
+            r.sign(device.key, chain.chain_id, escrow.address),
+            tree.proof(i),
+            sender=stranger,
+        )
 
 
-def test_prove_breach_wrong_proof_reverts(chain: Any, escrow: Any, shipment_in: Any, post_readings: Any,
-                                          device: Any, stranger: Any) -> None:
+def test_prove_breach_wrong_proof_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, post_readings: Any, device: Any, stranger: Any
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     batch, readings, tree = post_readings(m, [500, 900, 500])
     r = readings[1]
     with reverts(escrow.ShipmentInvalidReading, shipmentId=m["shipmentId"], device=device.address, counter=2):
-        escrow.proveBreach(m["shipmentId"], batch, r.as_tuple(), r.sign(device.key, chain.chain_id, escrow.address),
-                           tree.proof(0), sender=stranger)
+        escrow.proveBreach(
+            m["shipmentId"],
+            batch,
+            r.as_tuple(),
+            r.sign(device.key, chain.chain_id, escrow.address),
+            tree.proof(0),
+            sender=stranger,
+        )
 
 
-def test_prove_breach_tampered_reading_reverts(chain: Any, escrow: Any, shipment_in: Any, post_readings: Any,
-                                               device: Any, stranger: Any) -> None:
+def test_prove_breach_tampered_reading_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, post_readings: Any, device: Any, stranger: Any
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     batch, readings, tree = post_readings(m, [500, 700])
     r = readings[1]
     forged = Reading(r.device, r.counter, r.timestamp, r.shipmentId, 1500)  # not the value in the tree
     with reverts(escrow.ShipmentInvalidReading, shipmentId=m["shipmentId"], device=device.address, counter=2):
-        escrow.proveBreach(m["shipmentId"], batch, forged.as_tuple(),
-                           forged.sign(device.key, chain.chain_id, escrow.address), tree.proof(1), sender=stranger)
+        escrow.proveBreach(
+            m["shipmentId"],
+            batch,
+            forged.as_tuple(),
+            forged.sign(device.key, chain.chain_id, escrow.address),
+            tree.proof(1),
+            sender=stranger,
+        )
 
 
-def test_prove_breach_signed_by_other_key_reverts(chain: Any, escrow: Any, shipment_in: Any, post_readings: Any,
-                                                  prove: Any, device: Any, device_keys: list[Any]) -> None:
+def test_prove_breach_signed_by_other_key_reverts(
+    chain: Any,
+    escrow: Any,
+    shipment_in: Any,
+    post_readings: Any,
+    prove: Any,
+    device: Any,
+    device_keys: list[Any],
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     batch, readings, tree = post_readings(m, [900])
     other = device_keys[1]
     sig = readings[0].sign(other.key, chain.chain_id, escrow.address)
-    with reverts(escrow.ShipmentInvalidSigner, shipmentId=m["shipmentId"], expected=device.address,
-                 recovered=other.address):
+    with reverts(
+        escrow.ShipmentInvalidSigner,
+        shipmentId=m["shipmentId"],
+        expected=device.address,
+        recovered=other.address,
+    ):
         prove(m, batch, readings, tree, 0, signature=sig)
 
 
 @pytest.mark.parametrize("state", [State.CREATED, State.RELEASED, State.REFUNDED])
-def test_prove_breach_inactive_state_reverts(chain: Any, escrow: Any, shipment_in: Any, post_readings: Any,
-                                             prove: Any, stranger: Any, state: State) -> None:
+def test_prove_breach_inactive_state_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, post_readings: Any, prove: Any, stranger: Any, state: State
+) -> None:
     m = shipment_in(State.DELIVERED if state == State.RELEASED else State.IN_TRANSIT)
     batch, readings, tree = post_readings(m, [900])
     if state == State.RELEASED:
@@ -220,6 +312,10 @@ def test_prove_breach_inactive_state_reverts(chain: Any, escrow: Any, shipment_i
         escrow.refund(m["shipmentId"], sender=stranger)
     else:
         m = shipment_in(State.CREATED)
-    with reverts(escrow.ShipmentUnexpectedState, shipmentId=m["shipmentId"], current=state,
-                 expectedStates=state_bits(State.FUNDED, State.IN_TRANSIT, State.DELIVERED)):
+    with reverts(
+        escrow.ShipmentUnexpectedState,
+        shipmentId=m["shipmentId"],
+        current=state,
+        expectedStates=state_bits(State.FUNDED, State.IN_TRANSIT, State.DELIVERED),
+    ):
         prove(m, batch, readings, tree, 0)

@@ -31,8 +31,15 @@ def payee(project: Any, admin: Any, registry: Any, hook_token: Any, blocking_tok
 
 
 @pytest.fixture(scope="module")
-def payee_shipment(chain: Any, escrow: Any, make_manifest: Callable[..., dict[str, Any]],
-                   sign_manifest: Callable[..., bytes], payee: Any, hook_token: Any, stranger: Any) -> Callable[..., Any]:
+def payee_shipment(
+    chain: Any,
+    escrow: Any,
+    make_manifest: Callable[..., dict[str, Any]],
+    sign_manifest: Callable[..., bytes],
+    payee: Any,
+    hook_token: Any,
+    stranger: Any,
+) -> Callable[..., Any]:
     """payee_shipment(**overrides) -> a funded shipment in HookToken whose buyer is the payee contract."""
 
     def make(**overrides: Any) -> dict[str, Any]:
@@ -78,8 +85,16 @@ def test_withdraw_reentered_by_payee_reverts_and_conserves_balances(
 
 
 def test_release_reentered_by_payee_reverts_and_conserves_balances(
-    chain: Any, escrow: Any, hook_token: Any, payee: Any, payee_shipment: Callable[..., Any],
-    hand_over: Callable[..., Any], oracle: Any, supplier: Any, stranger: Any, carrier: Any
+    chain: Any,
+    escrow: Any,
+    hook_token: Any,
+    payee: Any,
+    payee_shipment: Callable[..., Any],
+    hand_over: Callable[..., Any],
+    oracle: Any,
+    supplier: Any,
+    stranger: Any,
+    carrier: Any,
 ) -> None:
     refunded = payee_shipment(deadline=chain.pending_timestamp + DAY)
     delivered = payee_shipment(deadline=chain.pending_timestamp + 30 * DAY)
@@ -107,12 +122,20 @@ def test_release_reentered_by_payee_reverts_and_conserves_balances(
 
 
 def test_withdraw_blocked_payee_does_not_block_others(
-    chain: Any, escrow: Any, blocking_token: Any, shipment_in: Callable[..., dict[str, Any]], supplier: Any,
-    retailer: Any, stranger: Any, oracle: Any
+    chain: Any,
+    escrow: Any,
+    blocking_token: Any,
+    shipment_in: Callable[..., dict[str, Any]],
+    supplier: Any,
+    retailer: Any,
+    stranger: Any,
+    oracle: Any,
 ) -> None:
     # One shipment is refunded to the retailer, another released to the supplier, in the same token.
     to_refund = shipment_in(State.FUNDED, token=blocking_token, deadline=chain.pending_timestamp + DAY)
-    to_release = shipment_in(State.DELIVERED, token=blocking_token, deadline=chain.pending_timestamp + 30 * DAY)
+    to_release = shipment_in(
+        State.DELIVERED, token=blocking_token, deadline=chain.pending_timestamp + 30 * DAY
+    )
     chain.pending_timestamp += 3 * DAY
     escrow.refund(to_refund["shipmentId"], sender=stranger)
     escrow.release(to_release["shipmentId"], sender=stranger)
@@ -134,8 +157,15 @@ def test_withdraw_blocked_payee_does_not_block_others(
 
 
 def test_release_with_penalties_splits_between_payees(
-    chain: Any, escrow: Any, token: Any, shipment_in: Callable[..., dict[str, Any]], post_readings: Any,
-    prove: Any, supplier: Any, retailer: Any, stranger: Any
+    chain: Any,
+    escrow: Any,
+    token: Any,
+    shipment_in: Callable[..., dict[str, Any]],
+    post_readings: Any,
+    prove: Any,
+    supplier: Any,
+    retailer: Any,
+    stranger: Any,
 ) -> None:
     m = shipment_in(State.DELIVERED)
     batch, readings, tree = post_readings(m, [500, 1200])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -26,8 +27,12 @@ def newcomer(accounts: Any) -> Any:
     return accounts[8]
 
 
-def test_admit_partner_records_partner_and_grants_roles(registry: Any, admin: Any, newcomer: Any, chain: Any) -> None:
-    tx = registry.admitPartner(newcomer, "Fresh Farms", "4011111", [SUPPLIER_ROLE, RETAILER_ROLE], sender=admin)
+def test_admit_partner_records_partner_and_grants_roles(
+    registry: Any, admin: Any, newcomer: Any, chain: Any
+) -> None:
+    tx = registry.admitPartner(
+        newcomer, "Fresh Farms", "4011111", [SUPPLIER_ROLE, RETAILER_ROLE], sender=admin
+    )
 
     assert emitted(tx, registry) == [
         ev("PartnerAdmitted", account=newcomer, name="Fresh Farms", gs1Key="4011111"),
@@ -47,10 +52,12 @@ def test_admit_partner_twice_reverts(registry: Any, admin: Any, supplier: Any) -
 
 
 @pytest.mark.parametrize(
-    ("who", "name", "gs1"), [("zero", "Fresh Farms", "4011111"), ("newcomer", "", "4011111"), ("newcomer", "F", "")]
+    ("who", "name", "gs1"),
+    [("zero", "Fresh Farms", "4011111"), ("newcomer", "", "4011111"), ("newcomer", "F", "")],
 )
-def test_admit_partner_invalid_reverts(registry: Any, admin: Any, newcomer: Any, who: str, name: str,
-                                       gs1: str) -> None:
+def test_admit_partner_invalid_reverts(
+    registry: Any, admin: Any, newcomer: Any, who: str, name: str, gs1: str
+) -> None:
     account = ZERO if who == "zero" else newcomer.address
     with reverts(registry.RegistryInvalidPartner, account=account, name=name, gs1Key=gs1):
         registry.admitPartner(account, name, gs1, [], sender=admin)
@@ -83,8 +90,9 @@ def test_register_device_records_owner(registry: Any, admin: Any, supplier: Any)
     assert registry.isActiveDevice(dev)
 
 
-def test_register_device_twice_reverts(registry: Any, admin: Any, supplier: Any, carrier: Any,
-                                       device: Any) -> None:
+def test_register_device_twice_reverts(
+    registry: Any, admin: Any, supplier: Any, carrier: Any, device: Any
+) -> None:
     with reverts(registry.RegistryDeviceExists, device=device.address, owner=carrier):
         registry.registerDevice(device.address, supplier, sender=admin)
 
@@ -113,7 +121,9 @@ def test_set_device_active_unknown_reverts(registry: Any, admin: Any, stranger: 
         registry.setDeviceActive(stranger, True, sender=admin)
 
 
-def test_is_active_device_false_when_owner_suspended(registry: Any, admin: Any, carrier: Any, device: Any) -> None:
+def test_is_active_device_false_when_owner_suspended(
+    registry: Any, admin: Any, carrier: Any, device: Any
+) -> None:
     registry.setPartnerActive(carrier, False, sender=admin)
     assert not registry.isActiveDevice(device.address)
 
@@ -131,11 +141,18 @@ def test_partner_unknown_is_empty(registry: Any, stranger: Any) -> None:
 
 @pytest.mark.parametrize(
     ("who", "allowed"),
-    [("admin", True), ("oracle", True), ("relayer", True), ("supplier", True), ("auditor", True), ("stranger", False)],
+    [
+        ("admin", True),
+        ("oracle", True),
+        ("relayer", True),
+        ("supplier", True),
+        ("auditor", True),
+        ("stranger", False),
+    ],
 )
-def test_transaction_allowed_only_partners_and_service_accounts(registry: Any, admin: Any, accounts: Any,
-                                                                request: pytest.FixtureRequest, who: str,
-                                                                allowed: bool) -> None:
+def test_transaction_allowed_only_partners_and_service_accounts(
+    registry: Any, admin: Any, accounts: Any, request: pytest.FixtureRequest, who: str, allowed: bool
+) -> None:
     relayer = accounts[9]
     registry.grantRole(RELAYER_ROLE, relayer, sender=admin)
     account = relayer if who == "relayer" else request.getfixturevalue(who)
@@ -178,18 +195,17 @@ def test_renounce_role_for_another_account_reverts(registry: Any, carrier: Any, 
         ("revokeRole", lambda a: (CARRIER_ROLE, a.carrier)),
     ],
 )
-def test_admin_functions_without_admin_role_revert(registry: Any, supplier: Any, carrier: Any, stranger: Any,
-                                                   device: Any, call: str, args: Any) -> None:
-    class A:  # the arguments' accounts, by role name
-        pass
-
-    a = A()
-    a.supplier, a.carrier, a.stranger, a.device = supplier, carrier, stranger, device
+def test_admin_functions_without_admin_role_revert(
+    registry: Any, supplier: Any, carrier: Any, stranger: Any, device: Any, call: str, args: Any
+) -> None:
+    a = SimpleNamespace(supplier=supplier, carrier=carrier, stranger=stranger, device=device)
     with reverts(registry.AccessControlUnauthorizedAccount, account=supplier, neededRole=DEFAULT_ADMIN_ROLE):
         getattr(registry, call)(*args(a), sender=supplier)
 
 
-def test_admin_role_of_suspended_partner_lapses(registry: Any, admin: Any, supplier: Any, stranger: Any) -> None:
+def test_admin_role_of_suspended_partner_lapses(
+    registry: Any, admin: Any, supplier: Any, stranger: Any
+) -> None:
     # A partner that is also an admin loses the admin role while suspended.
     registry.grantRole(DEFAULT_ADMIN_ROLE, supplier, sender=admin)
     registry.setPartnerActive(supplier, False, sender=admin)

@@ -35,28 +35,50 @@ ACTIVE = (State.FUNDED, State.IN_TRANSIT, State.DELIVERED)
 
 
 def batch_hash(shipment_id: bytes, batch: tuple[Any, ...]) -> bytes:
-    return keccak(encode(["bytes32", "bytes32", "uint32", "uint64", "uint64", "int32", "int32"], [shipment_id, *batch]))
+    return keccak(
+        encode(["bytes32", "bytes32", "uint32", "uint64", "uint64", "int32", "int32"], [shipment_id, *batch])
+    )
 
 
 # ------------------------------------------------------------------ createShipment
 
 
-def test_create_shipment_relayed_records_manifest(escrow: Any, make_manifest: Callable[..., dict[str, Any]],
-                                                  sign_manifest: Callable[..., bytes], supplier: Any,
-                                                  retailer: Any, carrier: Any, stranger: Any) -> None:
+def test_create_shipment_relayed_records_manifest(
+    escrow: Any,
+    make_manifest: Callable[..., dict[str, Any]],
+    sign_manifest: Callable[..., bytes],
+    supplier: Any,
+    retailer: Any,
+    carrier: Any,
+    stranger: Any,
+) -> None:
     m = make_manifest()
     tx = escrow.createShipment(manifest_args(m), sign_manifest(m), sender=stranger)
 
     assert emitted(tx, escrow) == [
-        ev("ShipmentCreated", shipmentId=m["shipmentId"], supplier=supplier, buyer=retailer,
-           manifest=list(manifest_args(m)))
+        ev(
+            "ShipmentCreated",
+            shipmentId=m["shipmentId"],
+            supplier=supplier,
+            buyer=retailer,
+            manifest=list(manifest_args(m)),
+        )
     ]
     s = escrow.shipment(m["shipmentId"])
     assert s.state == State.CREATED
-    assert (s.supplier, s.buyer, s.carrier, s.custodian) == (supplier.address, retailer.address, carrier.address,
-                                                               supplier.address)
+    assert (s.supplier, s.buyer, s.carrier, s.custodian) == (
+        supplier.address,
+        retailer.address,
+        carrier.address,
+        supplier.address,
+    )
     assert (s.amount, s.penalty, s.penalties, s.minTemp, s.maxTemp) == (AMOUNT, PENALTY, 0, 200, 800)
-    assert (s.deadline, s.disputeWindow, s.itemsHash, s.custodySeq) == (m["deadline"], 2 * DAY, m["itemsHash"], 0)
+    assert (s.deadline, s.disputeWindow, s.itemsHash, s.custodySeq) == (
+        m["deadline"],
+        2 * DAY,
+        m["itemsHash"],
+        0,
+    )
     assert escrow.nonces(supplier) == 1
 
 
@@ -72,32 +94,50 @@ def test_create_shipment_relayed_records_manifest(escrow: Any, make_manifest: Ca
     ],
     ids=["zero-id", "zero-token", "zero-amount", "penalty-over-amount", "empty-band", "past-deadline"],
 )
-def test_create_shipment_invalid_manifest_reverts(escrow: Any, make_manifest: Callable[..., dict[str, Any]],
-                                                  sign_manifest: Callable[..., bytes], stranger: Any,
-                                                  override: dict[str, Any]) -> None:
+def test_create_shipment_invalid_manifest_reverts(
+    escrow: Any,
+    make_manifest: Callable[..., dict[str, Any]],
+    sign_manifest: Callable[..., bytes],
+    stranger: Any,
+    override: dict[str, Any],
+) -> None:
     m = make_manifest(**override)
     with reverts(escrow.ShipmentInvalidManifest, shipmentId=m["shipmentId"]):
         escrow.createShipment(manifest_args(m), sign_manifest(m), sender=stranger)
 
 
-def test_create_shipment_signed_by_other_reverts(escrow: Any, make_manifest: Callable[..., dict[str, Any]],
-                                                 sign_manifest: Callable[..., bytes], supplier: Any,
-                                                 stranger: Any) -> None:
+def test_create_shipment_signed_by_other_reverts(
+    escrow: Any,
+    make_manifest: Callable[..., dict[str, Any]],
+    sign_manifest: Callable[..., bytes],
+    supplier: Any,
+    stranger: Any,
+) -> None:
     m = make_manifest()
-    with reverts(escrow.ShipmentInvalidSigner, shipmentId=m["shipmentId"], expected=supplier, recovered=stranger):
+    with reverts(
+        escrow.ShipmentInvalidSigner, shipmentId=m["shipmentId"], expected=supplier, recovered=stranger
+    ):
         escrow.createShipment(manifest_args(m), sign_manifest(m, signer=stranger), sender=stranger)
 
 
-def test_create_shipment_wrong_nonce_reverts(escrow: Any, make_manifest: Callable[..., dict[str, Any]],
-                                             sign_manifest: Callable[..., bytes], supplier: Any,
-                                             stranger: Any) -> None:
+def test_create_shipment_wrong_nonce_reverts(
+    escrow: Any,
+    make_manifest: Callable[..., dict[str, Any]],
+    sign_manifest: Callable[..., bytes],
+    supplier: Any,
+    stranger: Any,
+) -> None:
     m = make_manifest(nonce=1)
     with reverts(escrow.InvalidAccountNonce, account=supplier, currentNonce=0):
         escrow.createShipment(manifest_args(m), sign_manifest(m), sender=stranger)
 
 
-def test_create_shipment_bad_signature_length_reverts(escrow: Any, make_manifest: Callable[..., dict[str, Any]],
-                                                      sign_manifest: Callable[..., bytes], stranger: Any) -> None:
+def test_create_shipment_bad_signature_length_reverts(
+    escrow: Any,
+    make_manifest: Callable[..., dict[str, Any]],
+    sign_manifest: Callable[..., bytes],
+    stranger: Any,
+) -> None:
     m = make_manifest()
     with reverts(escrow.ECDSAInvalidSignatureLength, length=64):
         escrow.createShipment(manifest_args(m), sign_manifest(m)[:64], sender=stranger)
@@ -105,13 +145,22 @@ def test_create_shipment_bad_signature_length_reverts(escrow: Any, make_manifest
 
 @pytest.mark.parametrize(
     ("party", "who", "role"),
-    [("supplier", "carrier", SUPPLIER_ROLE), ("buyer", "stranger", RETAILER_ROLE),
-     ("carrier", "retailer", CARRIER_ROLE)],
+    [
+        ("supplier", "carrier", SUPPLIER_ROLE),
+        ("buyer", "stranger", RETAILER_ROLE),
+        ("carrier", "retailer", CARRIER_ROLE),
+    ],
 )
-def test_create_shipment_party_without_role_reverts(escrow: Any, make_manifest: Callable[..., dict[str, Any]],
-                                                    sign_manifest: Callable[..., bytes], stranger: Any,
-                                                    request: pytest.FixtureRequest, party: str, who: str,
-                                                    role: bytes) -> None:
+def test_create_shipment_party_without_role_reverts(
+    escrow: Any,
+    make_manifest: Callable[..., dict[str, Any]],
+    sign_manifest: Callable[..., bytes],
+    stranger: Any,
+    request: pytest.FixtureRequest,
+    party: str,
+    who: str,
+    role: bytes,
+) -> None:
     account = request.getfixturevalue(who)
     m = make_manifest(**{party: account})
     signer = account if party == "supplier" else None
@@ -119,9 +168,15 @@ def test_create_shipment_party_without_role_reverts(escrow: Any, make_manifest: 
         escrow.createShipment(manifest_args(m), sign_manifest(m, signer=signer), sender=stranger)
 
 
-def test_create_shipment_suspended_supplier_reverts(escrow: Any, registry: Any, admin: Any, supplier: Any,
-                                                    make_manifest: Callable[..., dict[str, Any]],
-                                                    sign_manifest: Callable[..., bytes], stranger: Any) -> None:
+def test_create_shipment_suspended_supplier_reverts(
+    escrow: Any,
+    registry: Any,
+    admin: Any,
+    supplier: Any,
+    make_manifest: Callable[..., dict[str, Any]],
+    sign_manifest: Callable[..., bytes],
+    stranger: Any,
+) -> None:
     registry.setPartnerActive(supplier, False, sender=admin)
     m = make_manifest()
     with reverts(escrow.AccessControlUnauthorizedAccount, account=supplier, neededRole=SUPPLIER_ROLE):
@@ -131,14 +186,17 @@ def test_create_shipment_suspended_supplier_reverts(escrow: Any, registry: Any, 
 # ------------------------------------------------------------------ fund
 
 
-def test_fund_by_buyer_moves_deposit_into_escrow(escrow: Any, token: Any, create_shipment: Any,
-                                                 retailer: Any) -> None:
+def test_fund_by_buyer_moves_deposit_into_escrow(
+    escrow: Any, token: Any, create_shipment: Any, retailer: Any
+) -> None:
     m = create_shipment()
     token.mint(retailer, AMOUNT, sender=retailer)
     token.approve(escrow, AMOUNT, sender=retailer)
     tx = escrow.fund(m["shipmentId"], sender=retailer)
 
-    assert emitted(tx, escrow) == [ev("ShipmentFunded", shipmentId=m["shipmentId"], buyer=retailer, amount=AMOUNT)]
+    assert emitted(tx, escrow) == [
+        ev("ShipmentFunded", shipmentId=m["shipmentId"], buyer=retailer, amount=AMOUNT)
+    ]
     assert escrow.shipment(m["shipmentId"]).state == State.FUNDED
     assert token.balanceOf(escrow) == AMOUNT and token.balanceOf(retailer) == 0
 
@@ -151,15 +209,23 @@ def test_fund_not_buyer_reverts(escrow: Any, create_shipment: Any, stranger: Any
 
 def test_fund_twice_reverts(escrow: Any, shipment_in: Any, retailer: Any) -> None:
     m = shipment_in(State.FUNDED)
-    with reverts(escrow.ShipmentUnexpectedState, shipmentId=m["shipmentId"], current=State.FUNDED,
-                 expectedStates=state_bits(State.CREATED)):
+    with reverts(
+        escrow.ShipmentUnexpectedState,
+        shipmentId=m["shipmentId"],
+        current=State.FUNDED,
+        expectedStates=state_bits(State.CREATED),
+    ):
         escrow.fund(m["shipmentId"], sender=retailer)
 
 
 def test_fund_unknown_shipment_reverts(escrow: Any, retailer: Any) -> None:
     sid = keccak(text="no such shipment")
-    with reverts(escrow.ShipmentUnexpectedState, shipmentId=sid, current=State.NONE,
-                 expectedStates=state_bits(State.CREATED)):
+    with reverts(
+        escrow.ShipmentUnexpectedState,
+        shipmentId=sid,
+        current=State.NONE,
+        expectedStates=state_bits(State.CREATED),
+    ):
         escrow.fund(sid, sender=retailer)
 
 
@@ -180,8 +246,9 @@ def test_fund_without_allowance_reverts(escrow: Any, token: Any, create_shipment
 # ------------------------------------------------------------------ handOver
 
 
-def test_hand_over_by_custodian_with_receiver_consent(escrow: Any, shipment_in: Any, hand_over: Any,
-                                                     supplier: Any, carrier: Any) -> None:
+def test_hand_over_by_custodian_with_receiver_consent(
+    escrow: Any, shipment_in: Any, hand_over: Any, supplier: Any, carrier: Any
+) -> None:
     m = shipment_in(State.FUNDED)
     tx = hand_over(m, carrier, by=supplier)
 
@@ -192,15 +259,17 @@ def test_hand_over_by_custodian_with_receiver_consent(escrow: Any, shipment_in: 
     assert (s.state, s.custodian, s.custodySeq) == (State.IN_TRANSIT, carrier.address, 1)
 
 
-def test_hand_over_by_receiver_with_custodian_consent(escrow: Any, shipment_in: Any, hand_over: Any,
-                                                      carrier: Any) -> None:
+def test_hand_over_by_receiver_with_custodian_consent(
+    escrow: Any, shipment_in: Any, hand_over: Any, carrier: Any
+) -> None:
     m = shipment_in(State.FUNDED)
     hand_over(m, carrier, by=carrier)
     assert escrow.shipment(m["shipmentId"]).custodian == carrier.address
 
 
-def test_hand_over_chain_of_carriers_to_buyer(escrow: Any, shipment_in: Any, hand_over: Any, carrier2: Any,
-                                              retailer: Any) -> None:
+def test_hand_over_chain_of_carriers_to_buyer(
+    escrow: Any, shipment_in: Any, hand_over: Any, carrier2: Any, retailer: Any
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     hand_over(m, carrier2)
     tx = hand_over(m, retailer)
@@ -213,8 +282,9 @@ def test_hand_over_chain_of_carriers_to_buyer(escrow: Any, shipment_in: Any, han
 
 
 @pytest.mark.parametrize("to", ["self", "zero", "stranger"])
-def test_hand_over_invalid_custodian_reverts(chain: Any, escrow: Any, shipment_in: Any, sign_handover: Any,
-                                             supplier: Any, stranger: Any, to: str) -> None:
+def test_hand_over_invalid_custodian_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, sign_handover: Any, supplier: Any, stranger: Any, to: str
+) -> None:
     m = shipment_in(State.FUNDED)
     target = {"self": supplier.address, "zero": ZERO, "stranger": stranger.address}[to]
     deadline = chain.pending_timestamp + HOUR
@@ -222,8 +292,9 @@ def test_hand_over_invalid_custodian_reverts(chain: Any, escrow: Any, shipment_i
         escrow.handOver(m["shipmentId"], target, deadline, b"\x00" * 65, sender=supplier)
 
 
-def test_hand_over_expired_consent_reverts(chain: Any, escrow: Any, shipment_in: Any, sign_handover: Any,
-                                          supplier: Any, carrier: Any) -> None:
+def test_hand_over_expired_consent_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, sign_handover: Any, supplier: Any, carrier: Any
+) -> None:
     m = shipment_in(State.FUNDED)
     deadline = chain.pending_timestamp - 1
     consent = sign_handover(carrier, m["shipmentId"], supplier, carrier, 0, deadline)
@@ -231,8 +302,9 @@ def test_hand_over_expired_consent_reverts(chain: Any, escrow: Any, shipment_in:
         escrow.handOver(m["shipmentId"], carrier, deadline, consent, sender=supplier)
 
 
-def test_hand_over_by_third_party_reverts(chain: Any, escrow: Any, shipment_in: Any, sign_handover: Any,
-                                         supplier: Any, carrier: Any, stranger: Any) -> None:
+def test_hand_over_by_third_party_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, sign_handover: Any, supplier: Any, carrier: Any, stranger: Any
+) -> None:
     m = shipment_in(State.FUNDED)
     deadline = chain.pending_timestamp + HOUR
     consent = sign_handover(carrier, m["shipmentId"], supplier, carrier, 0, deadline)
@@ -240,18 +312,28 @@ def test_hand_over_by_third_party_reverts(chain: Any, escrow: Any, shipment_in: 
         escrow.handOver(m["shipmentId"], carrier, deadline, consent, sender=stranger)
 
 
-def test_hand_over_consent_by_wrong_party_reverts(chain: Any, escrow: Any, shipment_in: Any, sign_handover: Any,
-                                                 supplier: Any, carrier: Any, stranger: Any) -> None:
+def test_hand_over_consent_by_wrong_party_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, sign_handover: Any, supplier: Any, carrier: Any, stranger: Any
+) -> None:
     m = shipment_in(State.FUNDED)
     deadline = chain.pending_timestamp + HOUR
     consent = sign_handover(stranger, m["shipmentId"], supplier, carrier, 0, deadline)
-    with reverts(escrow.ShipmentInvalidSigner, shipmentId=m["shipmentId"], expected=carrier, recovered=stranger):
+    with reverts(
+        escrow.ShipmentInvalidSigner, shipmentId=m["shipmentId"], expected=carrier, recovered=stranger
+    ):
         escrow.handOver(m["shipmentId"], carrier, deadline, consent, sender=supplier)
 
 
-def test_hand_over_consent_replayed_for_next_seq_reverts(chain: Any, escrow: Any, shipment_in: Any,
-                                                        sign_handover: Any, hand_over: Any, supplier: Any,
-                                                        carrier: Any, carrier2: Any) -> None:
+def test_hand_over_consent_replayed_for_next_seq_reverts(
+    chain: Any,
+    escrow: Any,
+    shipment_in: Any,
+    sign_handover: Any,
+    hand_over: Any,
+    supplier: Any,
+    carrier: Any,
+    carrier2: Any,
+) -> None:
     # carrier2's consent for seq 1 (carrier -> carrier2) is used once; after the goods come back it
     # cannot be replayed for a second carrier -> carrier2 hand-over (seq 3).
     m = shipment_in(State.IN_TRANSIT)
@@ -266,11 +348,16 @@ def test_hand_over_consent_replayed_for_next_seq_reverts(chain: Any, escrow: Any
         escrow.handOver(sid, carrier2, deadline, consent, sender=carrier)
 
 
-def test_hand_over_before_funding_reverts(chain: Any, escrow: Any, create_shipment: Any, supplier: Any,
-                                         carrier: Any) -> None:
+def test_hand_over_before_funding_reverts(
+    chain: Any, escrow: Any, create_shipment: Any, supplier: Any, carrier: Any
+) -> None:
     m = create_shipment()
-    with reverts(escrow.ShipmentUnexpectedState, shipmentId=m["shipmentId"], current=State.CREATED,
-                 expectedStates=state_bits(State.FUNDED, State.IN_TRANSIT)):
+    with reverts(
+        escrow.ShipmentUnexpectedState,
+        shipmentId=m["shipmentId"],
+        current=State.CREATED,
+        expectedStates=state_bits(State.FUNDED, State.IN_TRANSIT),
+    ):
         escrow.handOver(m["shipmentId"], carrier, chain.pending_timestamp + HOUR, b"", sender=supplier)
 
 
@@ -278,31 +365,42 @@ def test_hand_over_before_funding_reverts(chain: Any, escrow: Any, create_shipme
 
 
 @pytest.mark.parametrize("state", ACTIVE)
-def test_post_telemetry_in_active_state_emits(escrow: Any, shipment_in: Any, post_readings: Any, oracle: Any,
-                                              state: State) -> None:
+def test_post_telemetry_in_active_state_emits(
+    escrow: Any, shipment_in: Any, post_readings: Any, oracle: Any, state: State
+) -> None:
     m = shipment_in(state)
     batch, _, _ = post_readings(m, [500, 510, 490], post=False)
     tx = escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
 
     root, count, start, end, lo, hi = batch
     assert emitted(tx, escrow) == [
-        ev("TelemetryBatchPosted", shipmentId=m["shipmentId"], root=root, count=count, windowStart=start,
-           windowEnd=end, minTemp=lo, maxTemp=hi)
+        ev(
+            "TelemetryBatchPosted",
+            shipmentId=m["shipmentId"],
+            root=root,
+            count=count,
+            windowStart=start,
+            windowEnd=end,
+            minTemp=lo,
+            maxTemp=hi,
+        )
     ]
     assert escrow.isBatchPosted(m["shipmentId"], batch)
     assert not escrow.isBatchPosted(m["shipmentId"], (root, count + 1, start, end, lo, hi))
 
 
-def test_post_telemetry_without_oracle_role_reverts(escrow: Any, shipment_in: Any, post_readings: Any,
-                                                    carrier: Any) -> None:
+def test_post_telemetry_without_oracle_role_reverts(
+    escrow: Any, shipment_in: Any, post_readings: Any, carrier: Any
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     batch, _, _ = post_readings(m, [500], post=False)
     with reverts(escrow.AccessControlUnauthorizedAccount, account=carrier, neededRole=ORACLE_ROLE):
         escrow.postTelemetry(m["shipmentId"], batch, sender=carrier)
 
 
-def test_post_telemetry_revoked_oracle_reverts(escrow: Any, registry: Any, admin: Any, shipment_in: Any,
-                                              post_readings: Any, oracle: Any) -> None:
+def test_post_telemetry_revoked_oracle_reverts(
+    escrow: Any, registry: Any, admin: Any, shipment_in: Any, post_readings: Any, oracle: Any
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     batch, _, _ = post_readings(m, [500], post=False)
     registry.revokeRole(ORACLE_ROLE, oracle, sender=admin)
@@ -311,21 +409,24 @@ def test_post_telemetry_revoked_oracle_reverts(escrow: Any, registry: Any, admin
 
 
 @pytest.mark.parametrize("state", [State.CREATED, State.RELEASED])
-def test_post_telemetry_inactive_state_reverts(chain: Any, escrow: Any, shipment_in: Any, post_readings: Any,
-                                              oracle: Any, stranger: Any, state: State) -> None:
+def test_post_telemetry_inactive_state_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, post_readings: Any, oracle: Any, stranger: Any, state: State
+) -> None:
     m = shipment_in(State.CREATED if state == State.CREATED else State.DELIVERED)
     if state == State.RELEASED:
         chain.pending_timestamp += m["disputeWindow"] + 1
         escrow.release(m["shipmentId"], sender=stranger)
     batch, _, _ = post_readings(m, [500], post=False)
-    with reverts(escrow.ShipmentUnexpectedState, shipmentId=m["shipmentId"], current=state,
-                 expectedStates=state_bits(*ACTIVE)):
+    with reverts(
+        escrow.ShipmentUnexpectedState,
+        shipmentId=m["shipmentId"],
+        current=state,
+        expectedStates=state_bits(*ACTIVE),
+    ):
         escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
 
 
-@pytest.mark.parametrize(
-    "field", ["zero-root", "zero-count", "inverted-window", "inverted-range"]
-)
+@pytest.mark.parametrize("field", ["zero-root", "zero-count", "inverted-window", "inverted-range"])
 def test_post_telemetry_invalid_batch_reverts(escrow: Any, shipment_in: Any, oracle: Any, field: str) -> None:
     m = shipment_in(State.IN_TRANSIT)
     root = keccak(text="root")
@@ -339,10 +440,14 @@ def test_post_telemetry_invalid_batch_reverts(escrow: Any, shipment_in: Any, ora
         escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
 
 
-def test_post_telemetry_duplicate_reverts(escrow: Any, shipment_in: Any, post_readings: Any, oracle: Any) -> None:
+def test_post_telemetry_duplicate_reverts(
+    escrow: Any, shipment_in: Any, post_readings: Any, oracle: Any
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     batch, _, _ = post_readings(m, [500, 520])
-    with reverts(escrow.ShipmentBatchExists, shipmentId=m["shipmentId"], batchHash=batch_hash(m["shipmentId"], batch)):
+    with reverts(
+        escrow.ShipmentBatchExists, shipmentId=m["shipmentId"], batchHash=batch_hash(m["shipmentId"], batch)
+    ):
         escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
 
 
@@ -350,14 +455,17 @@ def test_post_telemetry_duplicate_reverts(escrow: Any, shipment_in: Any, post_re
 
 
 @pytest.mark.parametrize("by", ["retailer", "oracle"])
-def test_confirm_delivery_starts_dispute_window(chain: Any, escrow: Any, shipment_in: Any,
-                                                request: pytest.FixtureRequest, by: str) -> None:
+def test_confirm_delivery_starts_dispute_window(
+    chain: Any, escrow: Any, shipment_in: Any, request: pytest.FixtureRequest, by: str
+) -> None:
     m = shipment_in(State.IN_TRANSIT)
     who = request.getfixturevalue(by)
     tx = escrow.confirmDelivery(m["shipmentId"], sender=who)
 
     at = chain.blocks.head.timestamp
-    assert emitted(tx, escrow) == [ev("DeliveryConfirmed", shipmentId=m["shipmentId"], by=who, deliveredAt=at)]
+    assert emitted(tx, escrow) == [
+        ev("DeliveryConfirmed", shipmentId=m["shipmentId"], by=who, deliveredAt=at)
+    ]
     s = escrow.shipment(m["shipmentId"])
     assert (s.state, s.deliveredAt) == (State.DELIVERED, at)
 
@@ -370,26 +478,35 @@ def test_confirm_delivery_by_stranger_reverts(escrow: Any, shipment_in: Any, str
 
 def test_confirm_delivery_before_transit_reverts(escrow: Any, shipment_in: Any, retailer: Any) -> None:
     m = shipment_in(State.FUNDED)
-    with reverts(escrow.ShipmentUnexpectedState, shipmentId=m["shipmentId"], current=State.FUNDED,
-                 expectedStates=state_bits(State.IN_TRANSIT)):
+    with reverts(
+        escrow.ShipmentUnexpectedState,
+        shipmentId=m["shipmentId"],
+        current=State.FUNDED,
+        expectedStates=state_bits(State.IN_TRANSIT),
+    ):
         escrow.confirmDelivery(m["shipmentId"], sender=retailer)
 
 
 # ------------------------------------------------------------------ release
 
 
-def test_release_after_dispute_window_credits_supplier(chain: Any, escrow: Any, token: Any, shipment_in: Any,
-                                                       supplier: Any, retailer: Any, stranger: Any) -> None:
+def test_release_after_dispute_window_credits_supplier(
+    chain: Any, escrow: Any, token: Any, shipment_in: Any, supplier: Any, retailer: Any, stranger: Any
+) -> None:
     m = shipment_in(State.DELIVERED)
     chain.pending_timestamp = escrow.shipment(m["shipmentId"]).deliveredAt + m["disputeWindow"]
     tx = escrow.release(m["shipmentId"], sender=stranger)
 
-    assert emitted(tx, escrow) == [ev("PaymentReleased", shipmentId=m["shipmentId"], toSupplier=AMOUNT, toBuyer=0)]
+    assert emitted(tx, escrow) == [
+        ev("PaymentReleased", shipmentId=m["shipmentId"], toSupplier=AMOUNT, toBuyer=0)
+    ]
     assert escrow.shipment(m["shipmentId"]).state == State.RELEASED
     assert escrow.owed(supplier, token) == AMOUNT and escrow.owed(retailer, token) == 0
 
 
-def test_release_within_dispute_window_reverts(chain: Any, escrow: Any, shipment_in: Any, stranger: Any) -> None:
+def test_release_within_dispute_window_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, stranger: Any
+) -> None:
     m = shipment_in(State.DELIVERED)
     ends = escrow.shipment(m["shipmentId"]).deliveredAt + m["disputeWindow"]
     chain.pending_timestamp = ends - 1
@@ -401,15 +518,23 @@ def test_release_twice_reverts(chain: Any, escrow: Any, shipment_in: Any, strang
     m = shipment_in(State.DELIVERED)
     chain.pending_timestamp += m["disputeWindow"] + 1
     escrow.release(m["shipmentId"], sender=stranger)
-    with reverts(escrow.ShipmentUnexpectedState, shipmentId=m["shipmentId"], current=State.RELEASED,
-                 expectedStates=state_bits(State.DELIVERED)):
+    with reverts(
+        escrow.ShipmentUnexpectedState,
+        shipmentId=m["shipmentId"],
+        current=State.RELEASED,
+        expectedStates=state_bits(State.DELIVERED),
+    ):
         escrow.release(m["shipmentId"], sender=stranger)
 
 
 def test_release_undelivered_reverts(escrow: Any, shipment_in: Any, stranger: Any) -> None:
     m = shipment_in(State.IN_TRANSIT)
-    with reverts(escrow.ShipmentUnexpectedState, shipmentId=m["shipmentId"], current=State.IN_TRANSIT,
-                 expectedStates=state_bits(State.DELIVERED)):
+    with reverts(
+        escrow.ShipmentUnexpectedState,
+        shipmentId=m["shipmentId"],
+        current=State.IN_TRANSIT,
+        expectedStates=state_bits(State.DELIVERED),
+    ):
         escrow.release(m["shipmentId"], sender=stranger)
 
 
@@ -417,8 +542,9 @@ def test_release_undelivered_reverts(escrow: Any, shipment_in: Any, stranger: An
 
 
 @pytest.mark.parametrize("state", [State.FUNDED, State.IN_TRANSIT])
-def test_refund_after_deadline_credits_buyer(chain: Any, escrow: Any, token: Any, shipment_in: Any,
-                                             retailer: Any, stranger: Any, state: State) -> None:
+def test_refund_after_deadline_credits_buyer(
+    chain: Any, escrow: Any, token: Any, shipment_in: Any, retailer: Any, stranger: Any, state: State
+) -> None:
     m = shipment_in(state)
     chain.pending_timestamp = m["deadline"] + 1
     tx = escrow.refund(m["shipmentId"], sender=stranger)
@@ -428,8 +554,9 @@ def test_refund_after_deadline_credits_buyer(chain: Any, escrow: Any, token: Any
     assert escrow.owed(retailer, token) == AMOUNT
 
 
-def test_refund_unfunded_after_deadline_cancels(chain: Any, escrow: Any, token: Any, create_shipment: Any,
-                                                retailer: Any, stranger: Any) -> None:
+def test_refund_unfunded_after_deadline_cancels(
+    chain: Any, escrow: Any, token: Any, create_shipment: Any, retailer: Any, stranger: Any
+) -> None:
     m = create_shipment()
     chain.pending_timestamp = m["deadline"] + 1
     tx = escrow.refund(m["shipmentId"], sender=stranger)
@@ -447,22 +574,28 @@ def test_refund_before_deadline_reverts(chain: Any, escrow: Any, shipment_in: An
 
 
 @pytest.mark.parametrize("state", [State.DELIVERED, State.REFUNDED])
-def test_refund_delivered_or_refunded_reverts(chain: Any, escrow: Any, shipment_in: Any, stranger: Any,
-                                              state: State) -> None:
+def test_refund_delivered_or_refunded_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, stranger: Any, state: State
+) -> None:
     m = shipment_in(State.DELIVERED if state == State.DELIVERED else State.FUNDED)
     chain.pending_timestamp = m["deadline"] + 1
     if state == State.REFUNDED:
         escrow.refund(m["shipmentId"], sender=stranger)
-    with reverts(escrow.ShipmentUnexpectedState, shipmentId=m["shipmentId"], current=state,
-                 expectedStates=state_bits(State.CREATED, State.FUNDED, State.IN_TRANSIT)):
+    with reverts(
+        escrow.ShipmentUnexpectedState,
+        shipmentId=m["shipmentId"],
+        current=state,
+        expectedStates=state_bits(State.CREATED, State.FUNDED, State.IN_TRANSIT),
+    ):
         escrow.refund(m["shipmentId"], sender=stranger)
 
 
 # ------------------------------------------------------------------ withdraw
 
 
-def test_withdraw_pays_out_and_zeroes_claim(chain: Any, escrow: Any, token: Any, shipment_in: Any, supplier: Any,
-                                           stranger: Any) -> None:
+def test_withdraw_pays_out_and_zeroes_claim(
+    chain: Any, escrow: Any, token: Any, shipment_in: Any, supplier: Any, stranger: Any
+) -> None:
     m = shipment_in(State.DELIVERED)
     chain.pending_timestamp += m["disputeWindow"] + 1
     escrow.release(m["shipmentId"], sender=stranger)
@@ -479,8 +612,9 @@ def test_withdraw_nothing_owed_reverts(escrow: Any, token: Any, stranger: Any) -
         escrow.withdraw(token, sender=stranger)
 
 
-def test_withdraw_twice_reverts(chain: Any, escrow: Any, token: Any, shipment_in: Any, retailer: Any,
-                                stranger: Any) -> None:
+def test_withdraw_twice_reverts(
+    chain: Any, escrow: Any, token: Any, shipment_in: Any, retailer: Any, stranger: Any
+) -> None:
     m = shipment_in(State.FUNDED)
     chain.pending_timestamp = m["deadline"] + 1
     escrow.refund(m["shipmentId"], sender=stranger)
@@ -520,11 +654,23 @@ def test_unpause_not_paused_reverts(escrow: Any, admin: Any) -> None:
         escrow.unpause(sender=admin)
 
 
-def test_paused_blocks_every_state_change_but_withdraw(chain: Any, escrow: Any, token: Any, admin: Any,
-                                                       make_manifest: Any, sign_manifest: Any, shipment_in: Any,
-                                                       post_readings: Any, prove: Any, sign_handover: Any,
-                                                       supplier: Any, carrier: Any, retailer: Any, oracle: Any,
-                                                       stranger: Any) -> None:
+def test_paused_blocks_every_state_change_but_withdraw(
+    chain: Any,
+    escrow: Any,
+    token: Any,
+    admin: Any,
+    make_manifest: Any,
+    sign_manifest: Any,
+    shipment_in: Any,
+    post_readings: Any,
+    prove: Any,
+    sign_handover: Any,
+    supplier: Any,
+    carrier: Any,
+    retailer: Any,
+    oracle: Any,
+    stranger: Any,
+) -> None:
     created = shipment_in(State.CREATED)
     funded = shipment_in(State.FUNDED)
     transit = shipment_in(State.IN_TRANSIT, deadline=chain.pending_timestamp + 30 * DAY)
@@ -560,16 +706,28 @@ def test_paused_blocks_every_state_change_but_withdraw(chain: Any, escrow: Any, 
 
 def test_manifest_digest_matches_eip712(chain: Any, escrow: Any, make_manifest: Any) -> None:
     m = make_manifest()
-    full = {"types": {"EIP712Domain": DOMAIN_TYPE, "Manifest": MANIFEST_TYPE}, "primaryType": "Manifest",
-            "domain": domain(chain.chain_id, escrow.address), "message": m}
+    full = {
+        "types": {"EIP712Domain": DOMAIN_TYPE, "Manifest": MANIFEST_TYPE},
+        "primaryType": "Manifest",
+        "domain": domain(chain.chain_id, escrow.address),
+        "message": m,
+    }
     signable = encode_typed_data(full_message=full)
     expected = keccak(b"\x19\x01" + signable.header + signable.body)
     assert escrow.manifestDigest(manifest_args(m)) == expected
 
 
 def test_reading_digest_matches_eip712(chain: Any, escrow: Any, device: Any) -> None:
-    r = Reading(device.address, 7, 1_700_000_000, keccak(text="s"), -1850, humidity=4500, latitude=-33_868_820,
-                longitude=151_209_296)
+    r = Reading(
+        device.address,
+        7,
+        1_700_000_000,
+        keccak(text="s"),
+        -1850,
+        humidity=4500,
+        latitude=-33_868_820,
+        longitude=151_209_296,
+    )
     sig = r.sign(device.key, chain.chain_id, escrow.address)
     assert Account._recover_hash(escrow.readingDigest(r.as_tuple()), signature=sig) == device.address
 
@@ -594,4 +752,3 @@ def test_deploy_with_zero_registry_reverts(project: Any, admin: Any) -> None:
         admin.deploy(project.ShipmentEscrow, ZERO)
     with reverts(project.TraceabilityLedger.RegistryGatedZeroRegistry):
         admin.deploy(project.TraceabilityLedger, ZERO)
-

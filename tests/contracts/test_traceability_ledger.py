@@ -175,7 +175,9 @@ def test_transfer_custody_keeps_owner(assets: Any, supplier: Any, carrier: Any) 
     assert (a.owner, a.custodian) == (supplier.address, carrier.address)
 
 
-def test_transfer_custody_not_custodian_reverts(assets: Any, supplier: Any, carrier: Any, retailer: Any) -> None:
+def test_transfer_custody_not_custodian_reverts(
+    assets: Any, supplier: Any, carrier: Any, retailer: Any
+) -> None:
     assets.transferCustody(ITEM, carrier, sender=supplier)
     with reverts(assets.LedgerNotCustodian, id=ITEM, account=supplier):
         assets.transferCustody(ITEM, retailer, sender=supplier)
@@ -207,8 +209,9 @@ def test_record_transformation_registers_outputs(assets: Any, supplier: Any) -> 
 
 
 @pytest.mark.parametrize(("inputs", "outputs"), [([], [PALLET]), ([ITEM], [])])
-def test_record_transformation_empty_side_reverts(assets: Any, supplier: Any, inputs: list[bytes],
-                                                  outputs: list[bytes]) -> None:
+def test_record_transformation_empty_side_reverts(
+    assets: Any, supplier: Any, inputs: list[bytes], outputs: list[bytes]
+) -> None:
     tid = keccak(text="t")
     with reverts(assets.LedgerInvalidLink, id=tid):
         assets.recordTransformation(tid, inputs, outputs, sender=supplier)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -60,6 +61,11 @@ def in_process(env: dict[str, str]) -> Iterator[TelemetryOracle]:
         t.join(timeout=30)
 
 
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGKILL if the test process dies (no orphaned oracle)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class OracleProcess:
     """`python -m oracles.telemetry` as a child process, to be killed and restarted."""
 
@@ -67,11 +73,26 @@ class OracleProcess:
         self.env = {**os.environ, **env}
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen([sys.executable, "-m", "oracles.telemetry"], env=self.env, cwd=ROOT,
-                                     stdout=log, stderr=log, start_new_session=True)
+                                     stdout=log, stderr=log, start_new_session=True, preexec_fn=_die_with_parent)
+        self.starts += 1
+
+    def connections(self) -> int:
+        """How many times an oracle of this test connected to the broker (from its log)."""
+        if not self.log_path.exists():
+            return 0
+        return self.log_path.read_text(errors="replace").count("MQTT connected")
+
+    def start_and_wait(self, timeout: float = 30) -> None:
+        """Start and wait until the new process is connected to the broker."""
+        before = self.connections()
+        self.start()
+        if not wait_until(lambda: self.connections() > before, timeout, 0.1):
+            raise RuntimeError(f"oracle did not connect; see {self.log_path}")
 
     def kill(self) -> None:
         """SIGKILL the oracle and its verifier workers (its process group)."""

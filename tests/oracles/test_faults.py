@@ -90,20 +90,21 @@ def fleet(make_fleet: Callable[..., Fleet]) -> Fleet:
 def test_sigkill_loop_under_load_loses_and_duplicates_nothing(
     anvil: AnvilNode, broker: Broker, fleet: Fleet, database_url: str, tmp_path: Path
 ) -> None:
-    items = _presigned(fleet, 12_000)
+    rate = 600.0
+    items = _presigned(fleet, int(rate * 45))
     oracle = OracleProcess(oracle_env(fleet, anvil.url, database_url, broker.port, verify_workers=1,
                                       mqtt_client_id="oracle-kill"), tmp_path / "oracle.log")
     pub = Publisher("127.0.0.1", broker.port, "sim-kill")
     with BlockPusher(anvil.w3()):
-        oracle.start()
-        sender = threading.Thread(target=_publish, args=(pub, items, 800.0))
+        oracle.start_and_wait()
+        sender = threading.Thread(target=_publish, args=(pub, items, rate))
         sender.start()
         kills = 0
-        while sender.is_alive() or kills < 10:
-            time.sleep(1.0 + kills % 3 * 0.4)
+        while sender.is_alive() and kills < 12 or kills < 10:
+            time.sleep(0.3 + kills % 4 * 0.4)  # kill at varied points: ingest, sealing, submitting
             oracle.kill()
             kills += 1
-            oracle.start()
+            oracle.start_and_wait()
         sender.join()
         assert pub.wait_acked(30)
         try:

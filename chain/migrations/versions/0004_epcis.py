@@ -39,8 +39,11 @@ def upgrade() -> None:
         sa.Column("outbox_key", sa.String(200), nullable=True),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["capture_id"], ["epcis_capture_jobs.id"],
-                                name="fk_epcis_anchor_batches_capture_id_epcis_capture_jobs"),
+        sa.ForeignKeyConstraint(
+            ["capture_id"],
+            ["epcis_capture_jobs.id"],
+            name="fk_epcis_anchor_batches_capture_id_epcis_capture_jobs",
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_epcis_anchor_batches"),
         sa.UniqueConstraint("root", name="uq_epcis_anchor_batches_root"),
     )
@@ -63,10 +66,12 @@ def upgrade() -> None:
         sa.Column("capture_id", sa.String(40), nullable=False),
         sa.Column("batch_id", sa.Integer(), nullable=True),
         sa.Column("proof", sa.JSON(), nullable=True),
-        sa.ForeignKeyConstraint(["capture_id"], ["epcis_capture_jobs.id"],
-                                name="fk_epcis_events_capture_id_epcis_capture_jobs"),
-        sa.ForeignKeyConstraint(["batch_id"], ["epcis_anchor_batches.id"],
-                                name="fk_epcis_events_batch_id_epcis_anchor_batches"),
+        sa.ForeignKeyConstraint(
+            ["capture_id"], ["epcis_capture_jobs.id"], name="fk_epcis_events_capture_id_epcis_capture_jobs"
+        ),
+        sa.ForeignKeyConstraint(
+            ["batch_id"], ["epcis_anchor_batches.id"], name="fk_epcis_events_batch_id_epcis_anchor_batches"
+        ),
         sa.PrimaryKeyConstraint("pk", name="pk_epcis_events"),
         sa.UniqueConstraint("event_id", name="uq_epcis_events_event_id"),
     )
@@ -84,8 +89,12 @@ def upgrade() -> None:
         sa.Column("event_pk", sa.Integer(), nullable=False),
         sa.Column("epc_key", sa.String(512), nullable=False),
         sa.Column("role", sa.String(16), nullable=False),
-        sa.ForeignKeyConstraint(["event_pk"], ["epcis_events.pk"], ondelete="CASCADE",
-                                name="fk_epcis_event_epcs_event_pk_epcis_events"),
+        sa.ForeignKeyConstraint(
+            ["event_pk"],
+            ["epcis_events.pk"],
+            ondelete="CASCADE",
+            name="fk_epcis_event_epcs_event_pk_epcis_events",
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_epcis_event_epcs"),
     )
     op.create_index("ix_epcis_event_epcs_event_pk", "epcis_event_epcs", ["event_pk"])

@@ -1,0 +1,162 @@
+"""Transaction throughput: the node's ceiling against TxSender with its durable outbox.
+
+Both figures come from one fresh anvil (automining) and use the same transaction: the service
+account's ``TraceabilityLedger.anchorEvent`` of a distinct event ID, with the same gas limit and
+fee fields.
+
+- ``raw_tx_per_s``: N transactions signed beforehand, sent with a plain JSON-RPC client (httpx,
+  batched ``eth_sendRawTransaction``), timed from the first request until the account's mined
+  nonce shows all N. Signing is outside the timing: this is what the node can take.
+- ``sender_tx_per_s``: N intents submitted to :class:`chain.sender.TxSender` (one committed outbox
+  row each) while its ``run`` loop signs, commits, broadcasts and polls; timed from the first
+  ``submit`` until every intent is ``mined`` or ``final`` in the outbox.
+- ``sender_vs_raw_ratio``: the second ÷ the first.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from sqlalchemy import func, select
+from web3 import Web3
+
+from chain.contracts import TraceabilityLedger
+from chain.db import make_engine, make_sessionmaker, upgrade
+from chain.deploy import deploy
+from chain.keys import dev_account
+from chain.outbox import OutboxIntent, OutboxState
+from chain.sender import TxSender
+from tests.fixtures.anvil import start_anvil
+
+N = 3_000
+GAS = 100_000  # anchorEvent uses ~47k; a fixed limit so neither path estimates
+RPC_BATCH = 200
+TIMEOUT_S = 300.0
+
+
+def _rpc(client: httpx.Client, url: str, calls: list[tuple[str, list[Any]]]) -> list[dict[str, Any]]:
+    body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
+    response = client.post(url, json=body)
+    response.raise_for_status()
+    return sorted(response.json(), key=lambda r: int(r["id"]))
+
+
+def _fees(w3: Web3) -> dict[str, int]:
+    """The fee fields TxSender would choose now (EIP-1559: twice the base fee plus the tip)."""
+    base = int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+    tip = int(w3.eth.max_priority_fee)
+    return {"maxFeePerGas": 2 * base + tip, "maxPriorityFeePerGas": tip}
+
+
+def _wait_nonce(w3: Web3, address: str, target: int) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while w3.eth.get_transaction_count(address, "latest") < target:  # type: ignore[arg-type]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nonce of {address} did not reach {target}")
+        time.sleep(0.01)
+
+
+def measure_raw(w3: Web3, url: str, account: LocalAccount, ledger: TraceabilityLedger) -> float:
+    """Pre-signed anchorEvent transactions through plain batched JSON-RPC; transactions per second."""
+    nonce = w3.eth.get_transaction_count(account.address, "pending")
+    fees = _fees(w3)
+    chain_id = w3.eth.chain_id
+    raws = []
+    for i in range(N):
+        tx = {
+            "chainId": chain_id,
+            "nonce": nonce + i,
+            "to": ledger.address,
+            "data": ledger.calldata("anchorEvent", keccak(text=f"bench-raw-{i}")),
+            "value": 0,
+            "gas": GAS,
+            "type": 2,
+            **fees,
+        }
+        raws.append("0x" + bytes(account.sign_transaction(tx).raw_transaction).hex())
+    with httpx.Client(timeout=60) as client:
+        started = time.perf_counter()
+        for start in range(0, N, RPC_BATCH):
+            responses = _rpc(
+                client, url, [("eth_sendRawTransaction", [raw]) for raw in raws[start : start + RPC_BATCH]]
+            )
+            errors = [r["error"] for r in responses if "error" in r]
+            if errors:
+                raise RuntimeError(f"raw send refused: {errors[0]}")
+        _wait_nonce(w3, account.address, nonce + N)
+        elapsed = time.perf_counter() - started
+    return N / elapsed
+
+
+def measure_sender(w3: Web3, account: LocalAccount, ledger: TraceabilityLedger, tmp: Path) -> float:
+    """The same transactions through TxSender's outbox (SQLite, WAL); transactions per second."""
+    url = f"sqlite:///{tmp / 'bench-outbox.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    sender = TxSender(w3, account, sessions, confirmations=2)
+    calldata = [ledger.calldata("anchorEvent", keccak(text=f"bench-sender-{i}")) for i in range(N)]
+    done_states = (OutboxState.MINED.value, OutboxState.FINAL.value)
+    stop = threading.Event()
+    runner = threading.Thread(target=sender.run, args=(stop,), name="bench-sender")
+    try:
+        started = time.perf_counter()
+        runner.start()
+        for i, data in enumerate(calldata):
+            sender.submit(f"bench-{i}", ledger.address, data, gas=GAS)
+        deadline = time.monotonic() + TIMEOUT_S
+        while True:
+            with sessions() as session:
+                done = session.scalar(
+                    select(func.count()).select_from(OutboxIntent).where(OutboxIntent.state.in_(done_states))
+                )
+                failed = session.scalar(
+                    select(func.count())
+                    .select_from(OutboxIntent)
+                    .where(OutboxIntent.state == OutboxState.FAILED.value)
+                )
+            if failed:
+                raise RuntimeError(f"{failed} bench intents failed")
+            if done == N:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {done} of {N} intents mined")
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - started
+    finally:
+        stop.set()
+        runner.join()
+        engine.dispose()
+    return N / elapsed
+
+
+def run(results: dict[str, Any]) -> None:
+    """Measures raw and sender throughput on one fresh anvil and adds the figures to `results`."""
+    node = start_anvil(None)
+    try:
+        w3 = node.w3()
+        account = dev_account(1)  # the service account: RECORDER_ROLE on the ledger
+        with tempfile.TemporaryDirectory(prefix="bench-sender-") as tmp:
+            deployment = deploy(w3, dev_account(0), Path(tmp), service_account=account.address).deployment
+            ledger = TraceabilityLedger(w3, deployment.address("TraceabilityLedger"))
+            raw = measure_raw(w3, node.url, account, ledger)
+            ours = measure_sender(w3, account, ledger, Path(tmp))
+        context = {"transactions": N, "transaction": "TraceabilityLedger.anchorEvent", "node": "anvil"}
+        results["raw_tx_per_s"] = {"value": round(raw, 1), "unit": "tx/s", **context}
+        results["sender_tx_per_s"] = {
+            "value": round(ours, 1),
+            "unit": "tx/s",
+            "outbox": "SQLite (WAL)",
+            "confirmations": 2,
+            **context,
+        }
+        results["sender_vs_raw_ratio"] = {"value": round(ours / raw, 3), "unit": "ratio"}
+    finally:
+        node.stop()
