@@ -10,6 +10,8 @@ import {Roles} from "./Roles.sol";
 contract PartnerRegistry is IPartnerRegistry, AccessControl {
     mapping(address account => Partner) private _partners;
     mapping(address device => Device) private _devices;
+    /// Business roles a suspended partner held, one bit per entry of _partnerRoles(), restored on reinstatement.
+    mapping(address account => uint256 roleBits) private _suspendedRoles;
 
     constructor(address admin) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
@@ -33,9 +35,27 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
 
     /// @inheritdoc IPartnerRegistry
     function setPartnerActive(address account, bool active) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        if (_partners[account].admittedAt == 0) revert RegistryUnknownPartner(account);
-        _partners[account].active = active;
+        Partner storage p = _partners[account];
+        if (p.admittedAt == 0) revert RegistryUnknownPartner(account);
+        if (p.active == active) return;
+        p.active = active;
         emit PartnerStatusChanged(account, active);
+        // Suspension takes the partner's roles away (so every role check stays one storage read)
+        // and remembers them; reinstatement gives back exactly those.
+        bytes32[8] memory roles = _partnerRoles();
+        if (!active) {
+            uint256 bits = 0;
+            for (uint256 i = 0; i < roles.length; ++i) {
+                if (_revokeRole(roles[i], account)) bits |= 1 << i;
+            }
+            _suspendedRoles[account] = bits;
+        } else {
+            uint256 bits = _suspendedRoles[account];
+            delete _suspendedRoles[account];
+            for (uint256 i = 0; i < roles.length; ++i) {
+                if (bits & (1 << i) != 0) _grantRole(roles[i], account);
+            }
+        }
     }
 
     /// @inheritdoc IPartnerRegistry
@@ -75,12 +95,24 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
         return d.active && _partners[d.owner].active;
     }
 
-    /// @notice Roles held by suspended partners do not count. Service accounts (admin, oracle,
-    /// relayer) are not partners and hold their roles directly.
-    function hasRole(bytes32 role, address account) public view override returns (bool) {
-        if (!super.hasRole(role, account)) return false;
+    /// @dev Grants to a suspended partner wait for its reinstatement.
+    function _grantRole(bytes32 role, address account) internal override returns (bool) {
         Partner storage p = _partners[account];
-        return p.admittedAt == 0 || p.active;
+        if (p.admittedAt != 0 && !p.active) revert RegistrySuspendedPartner(account);
+        return super._grantRole(role, account);
+    }
+
+    function _partnerRoles() private pure returns (bytes32[8] memory) {
+        return [
+            DEFAULT_ADMIN_ROLE,
+            Roles.SUPPLIER,
+            Roles.CARRIER,
+            Roles.RETAILER,
+            Roles.AUDITOR,
+            Roles.RECORDER,
+            Roles.ORACLE,
+            Roles.RELAYER
+        ];
     }
 
     /// @inheritdoc IPartnerRegistry

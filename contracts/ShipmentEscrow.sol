@@ -116,12 +116,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
     }
 
     /// @inheritdoc IShipmentEscrow
-    function postTelemetry(bytes32 id, TelemetryBatch calldata batch)
-        external
-        whenNotPaused
-        onlyRegistryRole(Roles.ORACLE)
-    {
-        _checkState(id, _shipments[id].state, _bit(State.Funded) | _bit(State.InTransit) | _bit(State.Delivered));
+    function postTelemetry(bytes32 id, TelemetryBatch calldata batch) external onlyRegistryRole(Roles.ORACLE) {
         if (
             batch.root == bytes32(0) || batch.count == 0 || batch.windowStart > batch.windowEnd
                 || batch.minTemp > batch.maxTemp

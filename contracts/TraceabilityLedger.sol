@@ -12,7 +12,7 @@ import {Roles} from "./Roles.sol";
 contract TraceabilityLedger is ITraceabilityLedger, RegistryGated {
     bytes32 private constant ADMIN_ROLE = 0x00; // DEFAULT_ADMIN_ROLE of the registry
 
-    mapping(bytes32 eventId => uint256 blockNumber) private _eventAnchors;
+    mapping(bytes32 eventId => Anchor) private _eventAnchors;
     mapping(bytes32 root => uint256 blockNumber) private _batchAnchors;
     mapping(bytes32 id => Asset) private _assets;
     mapping(bytes32 child => bytes32 parent) private _parents;
@@ -21,9 +21,9 @@ contract TraceabilityLedger is ITraceabilityLedger, RegistryGated {
     constructor(address registry_) RegistryGated(registry_) {}
 
     /// @inheritdoc ITraceabilityLedger
-    function anchorEvent(bytes32 eventId) external onlyRegistryRole(Roles.RECORDER) {
-        if (_eventAnchors[eventId] != 0) revert LedgerEventAlreadyAnchored(eventId);
-        _eventAnchors[eventId] = block.number;
+    function anchorEvent(bytes32 eventId) external {
+        if (_eventAnchors[eventId].blockNumber != 0) revert LedgerEventAlreadyAnchored(eventId);
+        _eventAnchors[eventId] = Anchor({recorder: msg.sender, blockNumber: uint64(block.number)});
         emit EventAnchored(eventId, msg.sender);
     }
 
@@ -36,7 +36,7 @@ contract TraceabilityLedger is ITraceabilityLedger, RegistryGated {
     }
 
     /// @inheritdoc ITraceabilityLedger
-    function eventAnchoredAt(bytes32 eventId) external view returns (uint256) {
+    function anchorOf(bytes32 eventId) external view returns (Anchor memory) {
         return _eventAnchors[eventId];
     }
 
@@ -46,8 +46,7 @@ contract TraceabilityLedger is ITraceabilityLedger, RegistryGated {
     }
 
     /// @inheritdoc ITraceabilityLedger
-    function isEventAnchored(bytes32 eventId, bytes32 root, bytes32[] calldata proof) external view returns (bool) {
-        if (_eventAnchors[eventId] != 0) return true;
+    function isInAnchoredBatch(bytes32 eventId, bytes32 root, bytes32[] calldata proof) external view returns (bool) {
         // A block number of 0 means "never anchored": no anchoring happens in the genesis block.
         // slither-disable-next-line incorrect-equality
         if (_batchAnchors[root] == 0) return false;

@@ -7,6 +7,8 @@ would drop readings during an oracle outage), and the broker persists its state 
 
 from __future__ import annotations
 
+import os
+import pwd
 from pathlib import Path
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -14,7 +16,9 @@ MOSQUITTO = "/usr/sbin/mosquitto"
 
 def render_config(port: int, data_dir: Path, host: str = "127.0.0.1") -> str:
     """A mosquitto.conf listening on host:port with persistence in `data_dir`."""
+    # Started as root, mosquitto drops to user "mosquitto", which cannot write `data_dir`: stay the caller.
     return "\n".join([
+        f"user {pwd.getpwuid(os.getuid()).pw_name}",
         f"listener {port} {host}",
         "allow_anonymous true",
         "persistence true",

@@ -106,6 +106,7 @@ class Publisher:
         self.client.on_publish = self._on_publish
         self.client.reconnect_delay_set(0.1, 2)
         self.pending: dict[int, int] = {}
+        self.early: set[int] = set()
         self.acked = 0
         self.published = 0
         self.lock = threading.Lock()
@@ -114,13 +115,21 @@ class Publisher:
 
     def _on_publish(self, _c: mqtt.Client, _ud: object, mid: int, _rc: object, _props: object) -> None:
         with self.lock:
-            self.acked += self.pending.pop(mid, 0)
+            if mid in self.pending:
+                self.acked += self.pending.pop(mid)
+            else:
+                self.early.add(mid)  # acknowledged before publish() recorded it
 
     def publish(self, topic: str, payload: bytes, n: int = 1) -> None:
+        # Never hold our lock across client.publish: paho may run on_publish under its own lock.
+        info = self.client.publish(topic, payload, qos=1)
         with self.lock:
-            info = self.client.publish(topic, payload, qos=1)
-            self.pending[info.mid] = n
             self.published += n
+            if info.mid in self.early:
+                self.early.discard(info.mid)
+                self.acked += n
+            else:
+                self.pending[info.mid] = n
 
     def wait_acked(self, timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout

@@ -8,9 +8,9 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, and_, exists, insert, or_, select, update
+from sqlalchemy import Select, Table, and_, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.epcis import merkle
@@ -210,11 +210,13 @@ def capture(
                 }
             )
         if rows:
-            session.execute(insert(StoredEvent), rows)
+            session.execute(insert(cast(Table, StoredEvent.__table__)), rows)
             pk_of: dict[str, int] = dict(
                 session.execute(
                     select(StoredEvent.event_id, StoredEvent.pk).where(StoredEvent.capture_id == job_id)
                 )
+                .tuples()
+                .all()
             )
             epc_rows = [
                 {"event_pk": pk_of[event_id], "epc_key": key, "role": role}
@@ -222,7 +224,7 @@ def capture(
                 for key, role in _epc_rows(event)
             ]
             if epc_rows:
-                session.execute(insert(EventEpc), epc_rows)
+                session.execute(insert(cast(Table, EventEpc.__table__)), epc_rows)
     return CaptureResult(job=job, event_ids=[e for _, e, _ in fresh])
 
 

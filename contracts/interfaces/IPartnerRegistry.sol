@@ -22,6 +22,7 @@ interface IPartnerRegistry {
 
     error RegistryPartnerExists(address account);
     error RegistryUnknownPartner(address account);
+    error RegistrySuspendedPartner(address account);
     error RegistryInvalidPartner(address account, string name, string gs1Key);
     error RegistryDeviceExists(address device, address owner);
     error RegistryUnknownDevice(address device);
@@ -39,9 +40,12 @@ interface IPartnerRegistry {
     function admitPartner(address account, string calldata name, string calldata gs1Key, bytes32[] calldata roles)
         external;
 
-    /// @notice Suspends (`active = false`) or reinstates a partner. A suspended partner keeps its
-    /// roles on record but holds none of them while suspended: `hasRole` answers false.
-    /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryUnknownPartner. Emits PartnerStatusChanged.
+    /// @notice Suspends (`active = false`) or reinstates a partner. Suspension revokes every role the
+    /// partner holds (admin and service roles included) and remembers them;
+    /// reinstatement grants back exactly those. Roles cannot be granted to a suspended partner.
+    /// Setting the current status again changes nothing.
+    /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryUnknownPartner. Emits
+    /// PartnerStatusChanged and one RoleRevoked / RoleGranted per role moved.
     function setPartnerActive(address account, bool active) external;
 
     /// @notice Registers an IoT device's signing address as belonging to partner `owner`.

@@ -146,8 +146,10 @@ interface IShipmentEscrow {
     /// ShipmentConsentExpired, ShipmentInvalidSigner. Emits CustodyHandedOver.
     function handOver(bytes32 shipmentId, address to, uint64 consentDeadline, bytes calldata consent) external;
 
-    /// @notice Posts a telemetry batch of the shipment.
-    /// @dev Requires ORACLE_ROLE; states Funded, InTransit or Delivered. Reverts with
+    /// @notice Posts a telemetry batch of the shipment. A batch is evidence only: it moves no money,
+    /// so it is accepted in any state and while paused (readings must not be lost to a pause), and
+    /// every proof that uses it checks the shipment's state. One storage write per batch.
+    /// @dev Requires ORACLE_ROLE. Reverts with
     /// ShipmentInvalidBatch (zero root or count, or an inverted window or range) or
     /// ShipmentBatchExists. Emits TelemetryBatchPosted.
     function postTelemetry(bytes32 shipmentId, TelemetryBatch calldata batch) external;
@@ -186,7 +188,7 @@ interface IShipmentEscrow {
     /// @dev Reverts with EscrowNothingToWithdraw. Emits Withdrawn.
     function withdraw(address token) external;
 
-    /// @notice Stops every state change but withdrawals. DEFAULT_ADMIN_ROLE of the registry.
+    /// @notice Stops every state change but withdrawals and telemetry evidence. DEFAULT_ADMIN_ROLE of the registry.
     function pause() external;
 
     /// @notice Lifts a pause. DEFAULT_ADMIN_ROLE of the registry.

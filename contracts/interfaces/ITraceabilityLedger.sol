@@ -7,6 +7,10 @@ pragma solidity 0.8.28;
 /// canonical GS1 Digital Link URI) with owner and custodian apart; links transformations and
 /// aggregations for recall tracing; recalls lots.
 /// @dev Batch leaves are OpenZeppelin-standard double-hashed: keccak256(bytes.concat(keccak256(abi.encode(eventId)))).
+/// A single anchor is an attestation by its sender and is not role-gated on chain, to keep it one
+/// storage write: on a Besu consortium only permitted accounts transact at all (the registry's
+/// `transactionAllowed`), and verifiers accept an anchor only if its recorder holds RECORDER_ROLE
+/// (`anchorOf` returns the recorder). Batch anchoring, used by the API's relayer, is role-gated.
 interface ITraceabilityLedger {
     /// @notice An item or lot. `lot` is zero for a lot itself and for an item without a lot.
     struct Asset {
@@ -38,8 +42,15 @@ interface ITraceabilityLedger {
     event Disaggregated(bytes32 indexed parent, bytes32[] children);
     event LotRecalled(bytes32 indexed lot, address indexed by, string reason);
 
-    /// @notice Anchors one EPCIS event ID.
-    /// @dev Requires RECORDER_ROLE. Reverts with LedgerEventAlreadyAnchored. Emits EventAnchored.
+    /// @notice Where and by whom an event was anchored singly.
+    struct Anchor {
+        address recorder;
+        uint64 blockNumber;
+    }
+
+    /// @notice Anchors one EPCIS event ID, recording the caller as its recorder.
+    /// @dev Any account (see the contract notes). Reverts with LedgerEventAlreadyAnchored.
+    /// Emits EventAnchored.
     function anchorEvent(bytes32 eventId) external;
 
     /// @notice Anchors the Merkle root of `count` EPCIS event IDs.
@@ -47,14 +58,14 @@ interface ITraceabilityLedger {
     /// (zero root or count). Emits BatchAnchored.
     function anchorBatch(bytes32 root, uint32 count) external;
 
-    /// @notice Block number at which `eventId` was anchored singly, 0 if never.
-    function eventAnchoredAt(bytes32 eventId) external view returns (uint256);
+    /// @notice The single anchor of `eventId` (zero recorder and block if never anchored singly).
+    function anchorOf(bytes32 eventId) external view returns (Anchor memory);
 
     /// @notice Block number at which `root` was anchored, 0 if never.
     function batchAnchoredAt(bytes32 root) external view returns (uint256);
 
-    /// @notice True when `eventId` is anchored singly, or is proven by `proof` to be in the anchored batch `root`.
-    function isEventAnchored(bytes32 eventId, bytes32 root, bytes32[] calldata proof) external view returns (bool);
+    /// @notice True when `proof` shows `eventId` to be in the anchored batch `root`.
+    function isInAnchoredBatch(bytes32 eventId, bytes32 root, bytes32[] calldata proof) external view returns (bool);
 
     /// @notice Registers an item or lot with the caller as owner and custodian.
     /// @dev Requires SUPPLIER_ROLE. Reverts with LedgerAssetExists, LedgerInvalidLink (zero id),

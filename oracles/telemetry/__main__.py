@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import signal
 from types import FrameType
@@ -12,6 +13,7 @@ from oracles.telemetry.settings import TelemetrySettings
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` dumps every thread's stack to stderr
     oracle = TelemetryOracle(TelemetrySettings())
 
     def _stop(_sig: int, _frame: FrameType | None) -> None:

@@ -14,6 +14,7 @@ from tests.contracts.conftest import (
     CARRIER_ROLE,
     DEFAULT_ADMIN_ROLE,
     ORACLE_ROLE,
+    RECORDER_ROLE,
     RELAYER_ROLE,
     RETAILER_ROLE,
     SUPPLIER_ROLE,
@@ -64,15 +65,23 @@ def test_admit_partner_invalid_reverts(
 
 
 def test_set_partner_active_suspends_roles_and_reinstates(registry: Any, admin: Any, supplier: Any) -> None:
+    held = [r for r in (SUPPLIER_ROLE, RECORDER_ROLE) if registry.hasRole(r, supplier)]
+    assert held, "the fixture's supplier holds roles"
     tx = registry.setPartnerActive(supplier, False, sender=admin)
 
-    assert emitted(tx, registry) == [ev("PartnerStatusChanged", account=supplier, active=False)]
+    revoked = [ev("RoleRevoked", role=r, account=supplier, sender=admin) for r in held]
+    assert emitted(tx, registry) == [ev("PartnerStatusChanged", account=supplier, active=False), *revoked]
     assert not registry.isActivePartner(supplier)
     assert not registry.hasRole(SUPPLIER_ROLE, supplier)
     assert not registry.transactionAllowed(supplier, ZERO, 0, 0, 0, b"")
+    with reverts(registry.RegistrySuspendedPartner, account=supplier):
+        registry.grantRole(AUDITOR_ROLE, supplier, sender=admin)
 
-    registry.setPartnerActive(supplier, True, sender=admin)
-    assert registry.hasRole(SUPPLIER_ROLE, supplier)
+    tx = registry.setPartnerActive(supplier, True, sender=admin)
+    granted = [ev("RoleGranted", role=r, account=supplier, sender=admin) for r in held]
+    assert emitted(tx, registry) == [ev("PartnerStatusChanged", account=supplier, active=True), *granted]
+    assert all(registry.hasRole(r, supplier) for r in held)
+    assert not registry.hasRole(AUDITOR_ROLE, supplier)
 
 
 def test_set_partner_active_unknown_reverts(registry: Any, admin: Any, stranger: Any) -> None:

@@ -409,21 +409,30 @@ def test_post_telemetry_revoked_oracle_reverts(
 
 
 @pytest.mark.parametrize("state", [State.CREATED, State.RELEASED])
-def test_post_telemetry_inactive_state_reverts(
-    chain: Any, escrow: Any, shipment_in: Any, post_readings: Any, oracle: Any, stranger: Any, state: State
+def test_post_telemetry_in_any_state_but_proof_checks_state(
+    chain: Any,
+    escrow: Any,
+    shipment_in: Any,
+    post_readings: Any,
+    prove: Any,
+    oracle: Any,
+    stranger: Any,
+    state: State,
 ) -> None:
+    # A batch is evidence only: accepted in any state; the breach proof is what checks the state.
     m = shipment_in(State.CREATED if state == State.CREATED else State.DELIVERED)
     if state == State.RELEASED:
         chain.pending_timestamp += m["disputeWindow"] + 1
         escrow.release(m["shipmentId"], sender=stranger)
-    batch, _, _ = post_readings(m, [500], post=False)
+    batch, readings, tree = post_readings(m, [m["maxTemp"] + 500])
+    assert escrow.isBatchPosted(m["shipmentId"], batch)
     with reverts(
         escrow.ShipmentUnexpectedState,
         shipmentId=m["shipmentId"],
         current=state,
         expectedStates=state_bits(*ACTIVE),
     ):
-        escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
+        prove(m, batch, readings, tree, 0)
 
 
 @pytest.mark.parametrize("field", ["zero-root", "zero-count", "inverted-window", "inverted-range"])
@@ -654,7 +663,7 @@ def test_unpause_not_paused_reverts(escrow: Any, admin: Any) -> None:
         escrow.unpause(sender=admin)
 
 
-def test_paused_blocks_every_state_change_but_withdraw(
+def test_paused_blocks_every_state_change_but_withdraw_and_telemetry(
     chain: Any,
     escrow: Any,
     token: Any,
@@ -688,7 +697,6 @@ def test_paused_blocks_every_state_change_but_withdraw(
         lambda: escrow.createShipment(manifest_args(new), sign_manifest(new), sender=stranger),
         lambda: escrow.fund(created["shipmentId"], sender=retailer),
         lambda: escrow.handOver(funded["shipmentId"], carrier, deadline, consent, sender=supplier),
-        lambda: escrow.postTelemetry(transit["shipmentId"], (keccak(text="r"), 1, 1, 2, 3, 4), sender=oracle),
         lambda: prove(transit, batch, readings, tree, 0),
         lambda: escrow.confirmDelivery(transit["shipmentId"], sender=retailer),
         lambda: escrow.release(delivered["shipmentId"], sender=stranger),
@@ -699,6 +707,9 @@ def test_paused_blocks_every_state_change_but_withdraw(
             call()
     escrow.withdraw(token, sender=retailer)
     assert token.balanceOf(retailer) == AMOUNT
+    evidence = (keccak(text="r"), 1, 1, 2, 3, 4)
+    escrow.postTelemetry(transit["shipmentId"], evidence, sender=oracle)
+    assert escrow.isBatchPosted(transit["shipmentId"], evidence)
 
 
 # ------------------------------------------------------------------ views and deployment

@@ -91,7 +91,7 @@ def test_sigkill_loop_under_load_loses_and_duplicates_nothing(
     anvil: AnvilNode, broker: Broker, fleet: Fleet, database_url: str, tmp_path: Path
 ) -> None:
     rate = 600.0
-    items = _presigned(fleet, int(rate * 45))
+    items = _presigned(fleet, int(rate * 30))
     oracle = OracleProcess(oracle_env(fleet, anvil.url, database_url, broker.port, verify_workers=1,
                                       mqtt_client_id="oracle-kill"), tmp_path / "oracle.log")
     pub = Publisher("127.0.0.1", broker.port, "sim-kill")
