@@ -10,10 +10,13 @@ keeps block space from being the cap of both.
 - ``raw_tx_per_s``: N transactions signed beforehand, sent with a plain JSON-RPC client (httpx,
   batched ``eth_sendRawTransaction``), timed from the first request until the account's mined
   nonce shows all N. Signing is outside the timing: this is what the node can take.
-- ``sender_tx_per_s``: N intents submitted to :class:`chain.sender.TxSender` (one committed outbox
-  row each) while its ``run`` loop signs, commits, broadcasts and polls; timed from the first
-  ``submit`` until every intent is ``mined`` or ``final`` in the outbox.
+- ``sender_tx_per_s``: N intents submitted to :class:`chain.sender.TxSender` with ``submit_many``
+  in chunks of 100 (one commit per chunk) while its ``run`` loop signs, commits, broadcasts and
+  polls; timed from the first submission until every intent is ``mined`` or ``final`` in the
+  outbox.
 - ``sender_vs_raw_ratio``: the second ÷ the first.
+- ``sender_single_submit_tx_per_s``: the same with one ``submit`` (one commit) per intent, the
+  cost for a caller that has one transaction at a time.
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ from chain.db import make_engine, make_sessionmaker, upgrade
 from chain.deploy import deploy
 from chain.keys import dev_account
 from chain.outbox import OutboxIntent, OutboxState
-from chain.sender import TxSender
+from chain.sender import Intent, TxSender
 from tests.fixtures.anvil import start_anvil
 
 N = 3_000
 GAS = 100_000  # anchorEvent uses ~47k; a fixed limit so neither path estimates
 RPC_BATCH = 200
+SUBMIT_CHUNK = 100
+CONFIRMATIONS = 2
 TIMEOUT_S = 300.0
 ANVIL_ARGS = ("--block-time", "0.2", "--gas-limit", "300000000")
 
@@ -74,7 +79,7 @@ def measure_raw(w3: Web3, url: str, account: LocalAccount, ledger: TraceabilityL
     chain_id = w3.eth.chain_id
     raws = []
     for i in range(N):
-        tx = {
+        tx: dict[str, Any] = {
             "chainId": chain_id,
             "nonce": nonce + i,
             "to": ledger.address,
@@ -99,22 +104,36 @@ def measure_raw(w3: Web3, url: str, account: LocalAccount, ledger: TraceabilityL
     return N / elapsed
 
 
-def measure_sender(w3: Web3, account: LocalAccount, ledger: TraceabilityLedger, tmp: Path) -> float:
-    """The same transactions through TxSender's outbox (SQLite, WAL); transactions per second."""
-    url = f"sqlite:///{tmp / 'bench-outbox.db'}"
+def measure_sender(
+    w3: Web3, account: LocalAccount, ledger: TraceabilityLedger, tmp: Path, *, chunk: int, label: str
+) -> float:
+    """The same transactions through TxSender's outbox (SQLite, WAL), submitted ``chunk`` at a time
+    (``submit`` when 1, else ``submit_many``); transactions per second."""
+    url = f"sqlite:///{tmp / f'bench-outbox-{label}.db'}"
     upgrade(url)
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
-    sender = TxSender(w3, account, sessions, confirmations=2)
-    calldata = [ledger.calldata("anchorEvent", keccak(text=f"bench-sender-{i}")) for i in range(N)]
+    sender = TxSender(w3, account, sessions, confirmations=CONFIRMATIONS)
+    intents = [
+        Intent(
+            f"bench-{label}-{i}",
+            ledger.address,
+            ledger.calldata("anchorEvent", keccak(text=f"bench-{label}-{i}")),
+            GAS,
+        )
+        for i in range(N)
+    ]
     done_states = (OutboxState.MINED.value, OutboxState.FINAL.value)
     stop = threading.Event()
     runner = threading.Thread(target=sender.run, args=(stop,), name="bench-sender")
     try:
         started = time.perf_counter()
         runner.start()
-        for i, data in enumerate(calldata):
-            sender.submit(f"bench-{i}", ledger.address, data, gas=GAS)
+        for start in range(0, N, chunk):
+            if chunk == 1:
+                sender.submit(intents[start].key, intents[start].to, intents[start].data, gas=GAS)
+            else:
+                sender.submit_many(intents[start : start + chunk])
         deadline = time.monotonic() + TIMEOUT_S
         while True:
             with sessions() as session:
@@ -151,7 +170,8 @@ def run(results: dict[str, Any]) -> None:
             deployment = deploy(w3, dev_account(0), Path(tmp), service_account=account.address).deployment
             ledger = TraceabilityLedger(w3, deployment.address("TraceabilityLedger"))
             raw = measure_raw(w3, node.url, account, ledger)
-            ours = measure_sender(w3, account, ledger, Path(tmp))
+            ours = measure_sender(w3, account, ledger, Path(tmp), chunk=SUBMIT_CHUNK, label="many")
+            single = measure_sender(w3, account, ledger, Path(tmp), chunk=1, label="single")
         context = {
             "transactions": N,
             "transaction": "TraceabilityLedger.anchorEvent",
@@ -163,7 +183,14 @@ def run(results: dict[str, Any]) -> None:
             "unit": "tx/s",
             "outbox": "SQLite (WAL)",
             "confirmations": 2,
+            "submitted": f"submit_many, {SUBMIT_CHUNK} intents per commit",
             **context,
+        }
+        results["sender_single_submit_tx_per_s"] = {
+            "value": round(single, 1),
+            "unit": "tx/s",
+            "submitted": "submit, one commit per intent",
+            "vs_raw_ratio": round(single / raw, 3),
         }
         results["sender_vs_raw_ratio"] = {"value": round(ours / raw, 3), "unit": "ratio"}
     finally:

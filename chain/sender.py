@@ -22,13 +22,13 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import coincurve
 import rlp
 from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, keccak, to_checksum_address
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
@@ -98,7 +98,30 @@ class _Signer:
         return sig[64], int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big")
 
 
-_INSERT_INTENT = OutboxIntent.__table__.insert()
+@dataclass(frozen=True)
+class Intent:
+    """One transaction to submit with :meth:`TxSender.submit_many` (see :meth:`TxSender.submit`)."""
+
+    key: str
+    to: str
+    data: bytes
+    gas: int | None = None
+    value: int = 0
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """A signed transaction about to be broadcast; ``first`` when its intent is still ``signed``."""
+
+    intent_id: int
+    attempt_id: int
+    nonce: int
+    tx_hash: str
+    raw_tx: bytes
+    first: bool
+
+
+_INSERT_INTENT = cast(Table, OutboxIntent.__table__).insert()
 
 
 @functools.lru_cache(maxsize=256)
@@ -212,6 +235,48 @@ class TxSender:
                 raise IntentConflict(key)
             return existing.id
 
+    def submit_many(self, intents: Sequence[Intent]) -> list[int]:
+        """Records several intents in one database transaction; idempotent on each key.
+
+        The same as calling :meth:`submit` for each, but one commit for all: for callers that
+        hold many at once (a captured EPCIS document's events, a backlog).
+
+        Returns:
+            The intents' IDs, in order.
+
+        Raises:
+            InvalidAddress: a target is not an address.
+            IntentConflict: a key was used before for another target, calldata or value.
+        """
+        rows = [
+            {
+                "sender": self.address,
+                "key": i.key,
+                "to_address": _checksum_target(i.to),
+                "data": bytes(i.data),
+                "value": i.value,
+                "gas": i.gas,
+                "state": OutboxState.INTENT.value,
+            }
+            for i in intents
+        ]
+        if not rows:
+            return []
+        with self._sessions() as session:
+            try:
+                session.connection().execute(_INSERT_INTENT, rows)
+                session.commit()
+            except IntegrityError:
+                session.rollback()  # some key exists: one by one, each checked for conflicts
+                return [self.submit(i.key, i.to, i.data, gas=i.gas, value=i.value) for i in intents]
+            found = session.execute(
+                select(OutboxIntent.key, OutboxIntent.id).where(
+                    OutboxIntent.sender == self.address, OutboxIntent.key.in_([i.key for i in intents])
+                )
+            ).all()
+        ids: dict[str, int] = {row[0]: row[1] for row in found}
+        return [ids[i.key] for i in intents]
+
     def status(self, key: str) -> OutboxStatus:
         """Where the intent with ``key`` is.
 
@@ -293,13 +358,14 @@ class TxSender:
         tip = int(self.w3.eth.max_priority_fee)
         return _Fees(max_fee_per_gas=2 * base + tip, max_priority_fee_per_gas=tip)
 
-    def _sign(self, intent: OutboxIntent, nonce: int, gas: int, fees: _Fees) -> OutboxAttempt:
+    def _signed(self, to: str, data: bytes, value: int, nonce: int, gas: int, fees: _Fees) -> dict[str, Any]:
+        """The columns of an :class:`OutboxAttempt` for one signed transaction."""
         tx: dict[str, Any] = {
             "chainId": self._chain_id,
             "nonce": nonce,
-            "to": intent.to_address,
-            "data": intent.data,
-            "value": intent.value,
+            "to": to,
+            "data": data,
+            "value": value,
             "gas": gas,
         }
         if fees.gas_price is not None:
@@ -309,22 +375,35 @@ class TxSender:
                 type=2, maxFeePerGas=fees.max_fee_per_gas, maxPriorityFeePerGas=fees.max_priority_fee_per_gas
             )
         raw, tx_hash = self._signer.sign(tx)
-        return OutboxAttempt(
-            tx_hash="0x" + tx_hash.hex(),
-            nonce=nonce,
-            gas=gas,
-            raw_tx=raw,
-            max_fee_per_gas=fees.max_fee_per_gas,
-            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
-            gas_price=fees.gas_price,
-        )
+        return {
+            "tx_hash": "0x" + tx_hash.hex(),
+            "nonce": nonce,
+            "gas": gas,
+            "raw_tx": raw,
+            "max_fee_per_gas": fees.max_fee_per_gas,
+            "max_priority_fee_per_gas": fees.max_priority_fee_per_gas,
+            "gas_price": fees.gas_price,
+            "signed_at": utcnow(),
+        }
+
+    def _sign(self, intent: OutboxIntent, nonce: int, gas: int, fees: _Fees) -> OutboxAttempt:
+        return OutboxAttempt(**self._signed(intent.to_address, intent.data, intent.value, nonce, gas, fees))
 
     # ------------------------------------------------------------------ 1. sign
 
     def _sign_pending(self) -> None:
+        # Plain rows and bulk statements rather than ORM objects: on a busy sender the unit of
+        # work's per-object bookkeeping cost more than signing.
         with self._sessions() as session:
-            intents = session.scalars(
-                select(OutboxIntent)
+            intents = session.execute(
+                select(
+                    OutboxIntent.id,
+                    OutboxIntent.key,
+                    OutboxIntent.to_address,
+                    OutboxIntent.data,
+                    OutboxIntent.value,
+                    OutboxIntent.gas,
+                )
                 .where(OutboxIntent.sender == self.address, OutboxIntent.state == OutboxState.INTENT.value)
                 .order_by(OutboxIntent.id)
                 .limit(self.batch_size)
@@ -334,6 +413,9 @@ class TxSender:
             self._busy = True
             nonce = self._init_nonce(session)
             fees = self._current_fees()
+            now = utcnow()
+            attempts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
             for intent in intents:
                 gas = intent.gas
                 if gas is None:
@@ -347,17 +429,36 @@ class TxSender:
                         estimate = self.w3.eth.estimate_gas(call, "pending")
                     except ContractLogicError as exc:
                         error = decode_revert(exc)
-                        intent.state = OutboxState.FAILED.value
-                        intent.error = str(error)
+                        updates.append(
+                            {
+                                "id": intent.id,
+                                "state": OutboxState.FAILED.value,
+                                "nonce": None,
+                                "tx_hash": None,
+                                "error": str(error),
+                                "updated_at": now,
+                            }
+                        )
                         log.info("intent %s fails before sending: %s", intent.key, error)
                         continue
                     gas = estimate * 6 // 5 + 10_000
-                attempt = self._sign(intent, nonce, gas, fees)
-                intent.attempts.append(attempt)
-                intent.nonce, intent.tx_hash, intent.error = nonce, attempt.tx_hash, None
-                intent.state = OutboxState.SIGNED.value
+                attempt = self._signed(intent.to_address, intent.data, intent.value, nonce, gas, fees)
+                attempts.append({"intent_id": intent.id, **attempt})
+                updates.append(
+                    {
+                        "id": intent.id,
+                        "state": OutboxState.SIGNED.value,
+                        "nonce": nonce,
+                        "tx_hash": attempt["tx_hash"],
+                        "error": None,
+                        "updated_at": now,
+                    }
+                )
                 nonce += 1
             try:
+                if attempts:
+                    session.execute(insert(OutboxAttempt), attempts)
+                session.execute(update(OutboxIntent), updates)
                 session.commit()
             except BaseException:
                 self._next_nonce = None  # re-derived from the database and the node next pass
@@ -368,39 +469,52 @@ class TxSender:
 
     def _broadcast_signed(self) -> None:
         with self._sessions() as session:
-            intents = session.scalars(
-                select(OutboxIntent)
+            rows = session.execute(
+                select(
+                    OutboxIntent.id,
+                    OutboxAttempt.id,
+                    OutboxAttempt.nonce,
+                    OutboxAttempt.tx_hash,
+                    OutboxAttempt.raw_tx,
+                )
+                .join(OutboxAttempt, OutboxAttempt.tx_hash == OutboxIntent.tx_hash)
                 .where(OutboxIntent.sender == self.address, OutboxIntent.state == OutboxState.SIGNED.value)
                 .order_by(OutboxIntent.nonce)
             ).all()
-            if not intents:
+            if not rows:
                 return
             self._busy = True
             try:
-                self._broadcast(session, [(i, i.attempts[-1]) for i in intents])
+                self._broadcast(session, [_Outgoing(*row, first=True) for row in rows])
             finally:
                 session.commit()
 
-    def _broadcast(self, session: Session, pairs: Sequence[tuple[OutboxIntent, OutboxAttempt]]) -> None:
-        calls = [("eth_sendRawTransaction", ["0x" + a.raw_tx.hex()]) for _, a in pairs]
+    def _broadcast(self, session: Session, outgoing: Sequence[_Outgoing]) -> None:
+        calls = [("eth_sendRawTransaction", ["0x" + o.raw_tx.hex()]) for o in outgoing]
         responses = self._rpc_batch(calls)
         now = utcnow()
-        for (intent, attempt), response in zip(pairs, responses, strict=True):
+        sent: list[dict[str, Any]] = []
+        first_sent: list[dict[str, Any]] = []
+        refused: list[dict[str, Any]] = []
+        for o, response in zip(outgoing, responses, strict=True):
             error = response.get("error")
             message = str(error.get("message", error) if isinstance(error, dict) else error or "").lower()
             if error is None or any(m in message for m in _ALREADY_KNOWN + _NONCE_TOO_LOW + _UNDERPRICED):
                 # Sent now, or sent before (ours: found by hash when polling), or a replacement the
                 # node refused: all "pending", never "failed".
-                attempt.broadcast_at = now
-                if intent.state == OutboxState.SIGNED.value:
-                    intent.state = OutboxState.BROADCAST.value
+                sent.append({"id": o.attempt_id, "broadcast_at": now})
+                if o.first:
+                    first_sent.append(
+                        {"id": o.intent_id, "state": OutboxState.BROADCAST.value, "updated_at": now}
+                    )
                 if error is not None:
-                    log.info("broadcast of %s (nonce %s): %s", attempt.tx_hash, attempt.nonce, message)
+                    log.info("broadcast of %s (nonce %s): %s", o.tx_hash, o.nonce, message)
             else:
-                intent.error = f"broadcast refused: {message}"
-                log.warning(
-                    "node refused %s (nonce %s): %s; kept to retry", attempt.tx_hash, attempt.nonce, message
-                )
+                refused.append({"id": o.intent_id, "error": f"broadcast refused: {message}"})
+                log.warning("node refused %s (nonce %s): %s; kept to retry", o.tx_hash, o.nonce, message)
+        for entity, rows in ((OutboxAttempt, sent), (OutboxIntent, first_sent), (OutboxIntent, refused)):
+            if rows:
+                session.execute(update(entity), rows)
 
     def _rpc_batch(self, calls: Sequence[tuple[str, list[Any]]], chunk: int = 200) -> list[dict[str, Any]]:
         """Raw JSON-RPC responses (``result`` or ``error``), batched where the provider can."""
@@ -422,27 +536,37 @@ class TxSender:
     # ------------------------------------------------------------------ 3. poll, bump, finalize
 
     def _poll_in_flight(self) -> None:
+        in_flight = (
+            OutboxIntent.sender == self.address,
+            OutboxIntent.state.in_([OutboxState.BROADCAST.value, OutboxState.MINED.value]),
+        )
         with self._sessions() as session:
+            if session.scalar(select(OutboxIntent.id).where(*in_flight).limit(1)) is None:
+                return
+            head = self.w3.eth.block_number
+            # Only a nonce below the account's mined count can have a receipt, and an unmined
+            # transaction needs attention only once it may be stuck: with thousands in flight,
+            # loading and polling all of them on every pass was most of the sender's cost.
+            mined_count = self.w3.eth.get_transaction_count(self.address, "latest")
+            quiet_since = utcnow() - self.stuck_after
             intents = session.scalars(
                 select(OutboxIntent)
                 .where(
-                    OutboxIntent.sender == self.address,
-                    OutboxIntent.state.in_([OutboxState.BROADCAST.value, OutboxState.MINED.value]),
+                    *in_flight,
+                    (OutboxIntent.state == OutboxState.MINED.value)
+                    | (OutboxIntent.nonce < mined_count)
+                    | (OutboxIntent.updated_at <= quiet_since),
                 )
                 .order_by(OutboxIntent.nonce)
             ).all()
             if not intents:
                 return
             try:
-                self._poll(session, intents)
+                self._poll(session, intents, head, mined_count)
             finally:
                 session.commit()
 
-    def _poll(self, session: Session, intents: Sequence[OutboxIntent]) -> None:
-        head = self.w3.eth.block_number
-        # Only a nonce below the account's mined count can have a receipt: with thousands in
-        # flight, asking for the others' receipts on every pass was most of the polling cost.
-        mined_count = self.w3.eth.get_transaction_count(self.address, "latest")
+    def _poll(self, session: Session, intents: Sequence[OutboxIntent], head: int, mined_count: int) -> None:
         hashes = [a.tx_hash for i in intents if (i.nonce or 0) < mined_count for a in i.attempts]
         receipts = {
             h: r.get("result")
@@ -535,7 +659,9 @@ class TxSender:
                 replacement.tx_hash,
             )
         session.commit()  # replacements are on disk before they can reach the node
-        self._broadcast(session, replays)
+        self._broadcast(
+            session, [_Outgoing(i.id, a.id, a.nonce, a.tx_hash, a.raw_tx, first=False) for i, a in replays]
+        )
 
     def _replacement(self, intent: OutboxIntent, last: OutboxAttempt, fees: _Fees) -> OutboxAttempt:
         if last.gas_price is not None:

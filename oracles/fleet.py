@@ -25,21 +25,32 @@ from chain.transact import TxRequest, send_and_wait
 from oracles.telemetry import codec
 
 MANIFEST_TYPE = [
-    {"name": "shipmentId", "type": "bytes32"}, {"name": "itemsHash", "type": "bytes32"},
-    {"name": "supplier", "type": "address"}, {"name": "buyer", "type": "address"},
-    {"name": "carrier", "type": "address"}, {"name": "token", "type": "address"},
-    {"name": "amount", "type": "uint256"}, {"name": "penalty", "type": "uint256"},
-    {"name": "minTemp", "type": "int32"}, {"name": "maxTemp", "type": "int32"},
-    {"name": "deadline", "type": "uint64"}, {"name": "disputeWindow", "type": "uint64"},
+    {"name": "shipmentId", "type": "bytes32"},
+    {"name": "itemsHash", "type": "bytes32"},
+    {"name": "supplier", "type": "address"},
+    {"name": "buyer", "type": "address"},
+    {"name": "carrier", "type": "address"},
+    {"name": "token", "type": "address"},
+    {"name": "amount", "type": "uint256"},
+    {"name": "penalty", "type": "uint256"},
+    {"name": "minTemp", "type": "int32"},
+    {"name": "maxTemp", "type": "int32"},
+    {"name": "deadline", "type": "uint64"},
+    {"name": "disputeWindow", "type": "uint64"},
     {"name": "nonce", "type": "uint256"},
 ]
 HANDOVER_TYPE = [
-    {"name": "shipmentId", "type": "bytes32"}, {"name": "from", "type": "address"},
-    {"name": "to", "type": "address"}, {"name": "seq", "type": "uint96"}, {"name": "deadline", "type": "uint64"},
+    {"name": "shipmentId", "type": "bytes32"},
+    {"name": "from", "type": "address"},
+    {"name": "to", "type": "address"},
+    {"name": "seq", "type": "uint96"},
+    {"name": "deadline", "type": "uint64"},
 ]
 DOMAIN_TYPE = [
-    {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
 ]
 
 
@@ -74,23 +85,42 @@ class Fleet:
         return [bytes.fromhex(s.removeprefix("0x")) for s in self.shipments]
 
 
-def _typed(key: str, dom: dict[str, Any], primary: str, fields: list[dict[str, str]], msg: dict[str, Any]) -> bytes:
-    full = {"types": {"EIP712Domain": DOMAIN_TYPE, primary: fields}, "primaryType": primary, "domain": dom,
-            "message": msg}
+def _typed(
+    key: str, dom: dict[str, Any], primary: str, fields: list[dict[str, str]], msg: dict[str, Any]
+) -> bytes:
+    full = {
+        "types": {"EIP712Domain": DOMAIN_TYPE, primary: fields},
+        "primaryType": primary,
+        "domain": dom,
+        "message": msg,
+    }
     return bytes(Account.sign_message(encode_typed_data(full_message=full), key).signature)
 
 
 class Provisioner:
     """Sends the setup transactions of a demo fleet."""
 
-    def __init__(self, w3: Web3, admin: LocalAccount, registry: str, escrow: str, token: str,
-                 supplier: LocalAccount, carrier: LocalAccount, buyer: LocalAccount) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        admin: LocalAccount,
+        registry: str,
+        escrow: str,
+        token: str,
+        supplier: LocalAccount,
+        carrier: LocalAccount,
+        buyer: LocalAccount,
+    ) -> None:
         self.w3, self.admin = w3, admin
-        self.registry = w3.eth.contract(address=Web3.to_checksum_address(registry),
-                                        abi=load_artifact("PartnerRegistry")["abi"])
-        self.escrow = w3.eth.contract(address=Web3.to_checksum_address(escrow),
-                                      abi=load_artifact("ShipmentEscrow")["abi"])
-        self.token = w3.eth.contract(address=Web3.to_checksum_address(token), abi=load_artifact("TestToken")["abi"])
+        self.registry = w3.eth.contract(
+            address=Web3.to_checksum_address(registry), abi=load_artifact("PartnerRegistry")["abi"]
+        )
+        self.escrow = w3.eth.contract(
+            address=Web3.to_checksum_address(escrow), abi=load_artifact("ShipmentEscrow")["abi"]
+        )
+        self.token = w3.eth.contract(
+            address=Web3.to_checksum_address(token), abi=load_artifact("TestToken")["abi"]
+        )
         self.supplier, self.carrier, self.buyer = supplier, carrier, buyer
         self.chain_id = w3.eth.chain_id
 
@@ -99,45 +129,96 @@ class Provisioner:
         send_and_wait(self.w3, account, TxRequest(contract.address, data))
 
     def admit_partners(self) -> None:
-        for acct, name, role in ((self.supplier, "Demo Supplier", "SUPPLIER_ROLE"),
-                                 (self.carrier, "Demo Carrier", "CARRIER_ROLE"),
-                                 (self.buyer, "Demo Retailer", "RETAILER_ROLE")):
+        for acct, name, role in (
+            (self.supplier, "Demo Supplier", "SUPPLIER_ROLE"),
+            (self.carrier, "Demo Carrier", "CARRIER_ROLE"),
+            (self.buyer, "Demo Retailer", "RETAILER_ROLE"),
+        ):
             if self.registry.functions.partner(acct.address).call()[3] == 0:
-                self._send(self.admin, self.registry, "admitPartner", acct.address, name, "4012345000009",
-                           [keccak(text=role)])
+                self._send(
+                    self.admin,
+                    self.registry,
+                    "admitPartner",
+                    acct.address,
+                    name,
+                    "4012345000009",
+                    [keccak(text=role)],
+                )
 
     def register_device(self, device: bytes) -> None:
-        self._send(self.admin, self.registry, "registerDevice", codec.to_checksum(device), self.carrier.address)
+        self._send(
+            self.admin, self.registry, "registerDevice", codec.to_checksum(device), self.carrier.address
+        )
 
     def set_device_active(self, device: bytes, active: bool) -> None:
         self._send(self.admin, self.registry, "setDeviceActive", codec.to_checksum(device), active)
 
-    def create_shipment(self, shipment_id: bytes, min_temp: int, max_temp: int, *, amount: int = 10**21,
-                        penalty: int = 10**19, in_transit: bool = True) -> None:
+    def create_shipment(
+        self,
+        shipment_id: bytes,
+        min_temp: int,
+        max_temp: int,
+        *,
+        amount: int = 10**21,
+        penalty: int = 10**19,
+        in_transit: bool = True,
+    ) -> None:
         """Create (supplier-signed manifest), fund (buyer) and hand the shipment to the carrier."""
-        dom = {"name": "Tracechain", "version": "1", "chainId": self.chain_id,
-               "verifyingContract": self.escrow.address}
+        dom = {
+            "name": "Tracechain",
+            "version": "1",
+            "chainId": self.chain_id,
+            "verifyingContract": self.escrow.address,
+        }
         nonce = self.escrow.functions.nonces(self.supplier.address).call()
         deadline = int(time.time()) + 30 * 24 * 3600
-        m = {"shipmentId": shipment_id, "itemsHash": keccak(shipment_id), "supplier": self.supplier.address,
-             "buyer": self.buyer.address, "carrier": self.carrier.address, "token": self.token.address,
-             "amount": amount, "penalty": penalty, "minTemp": min_temp, "maxTemp": max_temp,
-             "deadline": deadline, "disputeWindow": 3600, "nonce": nonce}
+        m = {
+            "shipmentId": shipment_id,
+            "itemsHash": keccak(shipment_id),
+            "supplier": self.supplier.address,
+            "buyer": self.buyer.address,
+            "carrier": self.carrier.address,
+            "token": self.token.address,
+            "amount": amount,
+            "penalty": penalty,
+            "minTemp": min_temp,
+            "maxTemp": max_temp,
+            "deadline": deadline,
+            "disputeWindow": 3600,
+            "nonce": nonce,
+        }
         sig = _typed(self.supplier.key.hex(), dom, "Manifest", MANIFEST_TYPE, m)
         self._send(self.admin, self.escrow, "createShipment", tuple(m[f["name"]] for f in MANIFEST_TYPE), sig)
         self._send(self.admin, self.token, "mint", self.buyer.address, amount)
         self._send(self.buyer, self.token, "approve", self.escrow.address, amount)
         self._send(self.buyer, self.escrow, "fund", shipment_id)
         if in_transit:
-            h = {"shipmentId": shipment_id, "from": self.supplier.address, "to": self.carrier.address,
-                 "seq": 0, "deadline": deadline}
+            h = {
+                "shipmentId": shipment_id,
+                "from": self.supplier.address,
+                "to": self.carrier.address,
+                "seq": 0,
+                "deadline": deadline,
+            }
             consent = _typed(self.carrier.key.hex(), dom, "CustodyHandover", HANDOVER_TYPE, h)
-            self._send(self.supplier, self.escrow, "handOver", shipment_id, self.carrier.address, deadline, consent)
+            self._send(
+                self.supplier, self.escrow, "handOver", shipment_id, self.carrier.address, deadline, consent
+            )
 
 
-def provision(w3: Web3, admin: LocalAccount, registry: str, escrow: str, token: str, n_devices: int,
-              n_shipments: int, min_temp: int = 200, max_temp: int = 800, *, partners: tuple[str, str, str]
-              ) -> Fleet:
+def provision(
+    w3: Web3,
+    admin: LocalAccount,
+    registry: str,
+    escrow: str,
+    token: str,
+    n_devices: int,
+    n_shipments: int,
+    min_temp: int = 200,
+    max_temp: int = 800,
+    *,
+    partners: tuple[str, str, str],
+) -> Fleet:
     """Admit the demo partners, register `n_devices` fresh device keys, create `n_shipments` in transit.
 
     `partners` are the private keys of (supplier, carrier, buyer).
@@ -145,8 +226,16 @@ def provision(w3: Web3, admin: LocalAccount, registry: str, escrow: str, token: 
     supplier, carrier, buyer = (Account.from_key(k) for k in partners)
     p = Provisioner(w3, admin, registry, escrow, token, supplier, carrier, buyer)
     p.admit_partners()
-    fleet = Fleet(w3.eth.chain_id, p.escrow.address, p.registry.address, min_temp=min_temp, max_temp=max_temp,
-                  supplier=supplier.address, buyer=buyer.address, carrier=carrier.address)
+    fleet = Fleet(
+        w3.eth.chain_id,
+        p.escrow.address,
+        p.registry.address,
+        min_temp=min_temp,
+        max_temp=max_temp,
+        supplier=supplier.address,
+        buyer=buyer.address,
+        carrier=carrier.address,
+    )
     for _ in range(n_devices):
         key = os.urandom(32)
         p.register_device(codec.address_of(key))

@@ -54,8 +54,11 @@ class SimulatedDevices:
         mid = (self.fleet.min_temp + self.fleet.max_temp) / 2
         shipments = self.fleet.shipment_ids()
         for i, key in enumerate(self.fleet.device_keys()):
-            self.devices.append(Device(key, codec.address_of(key), shipments[i % len(shipments)], mid,
-                                       counter=self.start_counter))
+            self.devices.append(
+                Device(
+                    key, codec.address_of(key), shipments[i % len(shipments)], mid, counter=self.start_counter
+                )
+            )
         self.t0 = time.time()
 
     def next_reading(self, d: Device, now: float | None = None) -> codec.Reading:
@@ -74,8 +77,16 @@ class SimulatedDevices:
         lat = int(lat0 + (lat1 - lat0) * frac + self.rng.gauss(0, 20))
         lon = int(lon0 + (lon1 - lon0) * frac + self.rng.gauss(0, 20))
         d.counter += 1
-        r = codec.Reading(d.address, d.counter, int(now), d.shipment, int(d.temperature),
-                          self.rng.randint(3000, 7000), lat, lon)
+        r = codec.Reading(
+            d.address,
+            d.counter,
+            int(now),
+            d.shipment,
+            int(d.temperature),
+            self.rng.randint(3000, 7000),
+            lat,
+            lon,
+        )
         return codec.sign(r, d.key, self.domain)
 
     def topic(self, d: Device) -> str:
@@ -99,12 +110,13 @@ class Publisher:
     """A QoS 1 MQTT publisher that counts what the broker acknowledged."""
 
     def __init__(self, host: str, port: int, client_id: str, inflight: int = 2000) -> None:
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
-                                  protocol=mqtt.MQTTv311)
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False, protocol=mqtt.MQTTv311
+        )
         self.client.max_inflight_messages_set(inflight)
         self.client.max_queued_messages_set(0)
         self.client.on_publish = self._on_publish
-        self.client.reconnect_delay_set(0.1, 2)
+        self.client.reconnect_delay_set(1, 2)
         self.pending: dict[int, int] = {}
         self.early: set[int] = set()
         self.acked = 0
@@ -145,9 +157,17 @@ class Publisher:
         self.client.loop_stop()
 
 
-def simulate(fleet: Fleet, host: str, port: int, rate: float, duration_s: float | None = None,
-             per_message: int = 1, excursion_probability: float = 0.001, seed: int | None = None) -> int:
-    """Publish readings of `fleet` at `rate` readings/s for `duration_s` (forever if None); returns published."""
+def simulate(
+    fleet: Fleet,
+    host: str,
+    port: int,
+    rate: float,
+    duration_s: float | None = None,
+    per_message: int = 1,
+    excursion_probability: float = 0.001,
+    seed: int | None = None,
+) -> int:
+    """Publish `fleet`'s readings at `rate` per second for `duration_s` (None: forever); returns how many."""
     devices = SimulatedDevices(fleet, excursion_probability, seed)
     pub = Publisher(host, port, f"tracechain-simulator-{random.getrandbits(32):08x}")
     deadline = None if duration_s is None else time.monotonic() + duration_s

@@ -2,11 +2,12 @@
 
 from chain.contracts.base import ContractEvent, ContractWrapper
 from chain.contracts.escrow import Shipment, ShipmentEscrow, ShipmentState, TelemetryBatch
-from chain.contracts.ledger import Asset, TraceabilityLedger
+from chain.contracts.ledger import Anchor, Asset, TraceabilityLedger
 from chain.contracts.registry import Device, Partner, PartnerRegistry, role
 from chain.contracts.token import TestToken
 
 __all__ = [
+    "Anchor",
     "Asset",
     "ContractEvent",
     "ContractWrapper",

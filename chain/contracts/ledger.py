@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_utils import keccak
@@ -37,6 +38,18 @@ class Asset:
         return int(self.owner, 16) != 0
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """Where an event was anchored singly: by whom, in which block (block 0: never)."""
+
+    recorder: str
+    block_number: int
+
+    @property
+    def anchored(self) -> bool:
+        return self.block_number != 0
+
+
 def _b32(value: bytes) -> bytes:
     if len(value) != 32:
         raise ValueError(f"expected 32 bytes, got {len(value)}")
@@ -48,9 +61,14 @@ class TraceabilityLedger(RegistryGatedWrapper):
 
     NAME = "TraceabilityLedger"
 
-    def event_anchored_at(self, event_id: bytes) -> int:
-        """Block at which ``event_id`` was anchored singly, 0 if never."""
-        return int(self._call("eventAnchoredAt", _b32(event_id)))
+    def anchor_of(self, event_id: bytes) -> Anchor:
+        """The recorder and block of ``event_id``'s single anchor (block 0 if never anchored singly)."""
+        recorder, block_number = self._call("anchorOf", _b32(event_id))
+        return Anchor(checksum(recorder), int(block_number))
+
+    def is_in_anchored_batch(self, event_id: bytes, root: bytes, proof: Sequence[bytes]) -> bool:
+        """True when ``proof`` shows ``event_id`` in the Merkle tree of the anchored batch ``root``."""
+        return bool(self._call("isInAnchoredBatch", _b32(event_id), _b32(root), [_b32(p) for p in proof]))
 
     def batch_anchored_at(self, root: bytes) -> int:
         return int(self._call("batchAnchoredAt", _b32(root)))
@@ -69,7 +87,7 @@ class TraceabilityLedger(RegistryGatedWrapper):
             LedgerEventAlreadyAnchored: anchored before.
             AccessControlUnauthorizedAccount: ``sender`` lacks RECORDER_ROLE.
         """
-        if self.event_anchored_at(event_id):
+        if self.anchor_of(event_id).anchored:
             raise LedgerEventAlreadyAnchored(event_id=event_id)
         self._require_role(RECORDER_ROLE, sender)
         return self._request("anchorEvent", event_id)

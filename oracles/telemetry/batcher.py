@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -81,9 +82,15 @@ class Batcher:
         with self.session_factory.begin() as s:
             rows = s.execute(
                 select(
-                    TelemetryReading.id, TelemetryReading.struct_hash, TelemetryReading.timestamp,
-                    TelemetryReading.temperature, TelemetryReading.humidity, TelemetryReading.latitude,
-                    TelemetryReading.longitude, TelemetryReading.device, TelemetryReading.received_at,
+                    TelemetryReading.id,
+                    TelemetryReading.struct_hash,
+                    TelemetryReading.timestamp,
+                    TelemetryReading.temperature,
+                    TelemetryReading.humidity,
+                    TelemetryReading.latitude,
+                    TelemetryReading.longitude,
+                    TelemetryReading.device,
+                    TelemetryReading.received_at,
                 )
                 .where(TelemetryReading.shipment_id == shipment_id, TelemetryReading.batch_id.is_(None))
                 .order_by(TelemetryReading.id)
@@ -92,15 +99,27 @@ class Batcher:
             if not rows:
                 return 0
             tree = MerkleTree([codec.leaf(r.struct_hash) for r in rows])
-            seq = (s.scalar(select(func.max(TelemetryBatch.seq)).where(TelemetryBatch.shipment_id == shipment_id))
-                   or 0) + 1
+            seq = (
+                s.scalar(
+                    select(func.max(TelemetryBatch.seq)).where(TelemetryBatch.shipment_id == shipment_id)
+                )
+                or 0
+            ) + 1
             temps = [r.temperature for r in rows]
             stamps = [r.timestamp for r in rows]
             batch = TelemetryBatch(
-                shipment_id=shipment_id, seq=seq, root=tree.root, count=len(rows),
-                window_start=min(stamps), window_end=max(stamps), min_temp=min(temps), max_temp=max(temps),
-                state="sealed", tx_key=f"telemetry:0x{shipment_id.hex()}:{seq}",
-                first_received_at=min(r.received_at for r in rows), sealed_at=now,
+                shipment_id=shipment_id,
+                seq=seq,
+                root=tree.root,
+                count=len(rows),
+                window_start=min(stamps),
+                window_end=max(stamps),
+                min_temp=min(temps),
+                max_temp=max(temps),
+                state="sealed",
+                tx_key=f"telemetry:0x{shipment_id.hex()}:{seq}",
+                first_received_at=min(r.received_at for r in rows),
+                sealed_at=now,
             )
             s.add(batch)
             s.flush()
@@ -117,16 +136,22 @@ class Batcher:
         self._submit(batch)
         return len(rows)
 
-    def _add_events(self, s: Session, batch: TelemetryBatch, rows: list[Any]) -> None:
+    def _add_events(self, s: Session, batch: TelemetryBatch, rows: Sequence[Any]) -> None:
         per_device: dict[bytes, list[tuple[int, int, int, int, int]]] = defaultdict(list)
         for r in rows:
             per_device[r.device].append((r.timestamp, r.temperature, r.humidity, r.latitude, r.longitude))
         for device, readings in per_device.items():
             event = epcis.sensor_event(batch.shipment_id, device, readings, batch.root)
-            s.add(TelemetryEpcisEvent(
-                event_id=event["eventID"], shipment_id=batch.shipment_id, batch_id=batch.id, device=device,
-                event_time=event["eventTime"], document=json.dumps(event, separators=(",", ":")),
-            ))
+            s.add(
+                TelemetryEpcisEvent(
+                    event_id=event["eventID"],
+                    shipment_id=batch.shipment_id,
+                    batch_id=batch.id,
+                    device=device,
+                    event_time=event["eventTime"],
+                    document=json.dumps(event, separators=(",", ":")),
+                )
+            )
 
     # ------------------------------------------------------------ anchoring
 
@@ -161,12 +186,26 @@ class Batcher:
             if st is None:
                 continue
             if st.state == FINAL:
-                changes.append({"id": batch_id, "state": "anchored", "tx_hash": _hex(st.tx_hash),
-                                "block_number": st.block_number, "anchored_at": now})
+                changes.append(
+                    {
+                        "id": batch_id,
+                        "state": "anchored",
+                        "tx_hash": _hex(st.tx_hash),
+                        "block_number": st.block_number,
+                        "anchored_at": now,
+                    }
+                )
             elif st.state == FAILED:
                 log.error("telemetry batch %s failed on chain (%s)", key, _hex(st.tx_hash))
-                changes.append({"id": batch_id, "state": "failed", "tx_hash": _hex(st.tx_hash),
-                                "block_number": st.block_number, "anchored_at": None})
+                changes.append(
+                    {
+                        "id": batch_id,
+                        "state": "failed",
+                        "tx_hash": _hex(st.tx_hash),
+                        "block_number": st.block_number,
+                        "anchored_at": None,
+                    }
+                )
         if changes:
             with self.session_factory.begin() as s:
                 s.execute(update(TelemetryBatch), changes)
@@ -180,22 +219,38 @@ class Batcher:
         with self.session_factory() as s:
             todo = s.execute(
                 select(TelemetryBreach, TelemetryReading, TelemetryBatch)
-                .join(TelemetryReading, (TelemetryReading.device == TelemetryBreach.device)
-                      & (TelemetryReading.counter == TelemetryBreach.counter))
+                .join(
+                    TelemetryReading,
+                    (TelemetryReading.device == TelemetryBreach.device)
+                    & (TelemetryReading.counter == TelemetryBreach.counter),
+                )
                 .join(TelemetryBatch, TelemetryBatch.id == TelemetryReading.batch_id)
                 .where(TelemetryBreach.state == "pending", TelemetryBatch.state == "anchored")
             ).all()
         for breach, reading, batch in todo:
-            r = codec.Reading(reading.device, reading.counter, reading.timestamp, reading.shipment_id,
-                              reading.temperature, reading.humidity, reading.latitude, reading.longitude,
-                              reading.signature)
+            r = codec.Reading(
+                reading.device,
+                reading.counter,
+                reading.timestamp,
+                reading.shipment_id,
+                reading.temperature,
+                reading.humidity,
+                reading.latitude,
+                reading.longitude,
+                reading.signature,
+            )
             assert reading.proof is not None
-            data = self.chain.prove_breach_data(batch.shipment_id, batch_tuple(batch), r, unpack_proof(reading.proof))
+            data = self.chain.prove_breach_data(
+                batch.shipment_id, batch_tuple(batch), r, unpack_proof(reading.proof)
+            )
             self.sender.submit(breach.tx_key, self.chain.escrow_address, data)
             with self.session_factory.begin() as s:
                 s.execute(
                     update(TelemetryBreach)
-                    .where(TelemetryBreach.shipment_id == breach.shipment_id, TelemetryBreach.episode == breach.episode)
+                    .where(
+                        TelemetryBreach.shipment_id == breach.shipment_id,
+                        TelemetryBreach.episode == breach.episode,
+                    )
                     .values(state="submitted")
                 )
         self._track_breaches()
@@ -204,8 +259,9 @@ class Batcher:
     def _track_breaches(self) -> None:
         with self.session_factory() as s:
             open_ = s.execute(
-                select(TelemetryBreach.shipment_id, TelemetryBreach.episode, TelemetryBreach.tx_key)
-                .where(TelemetryBreach.state == "submitted")
+                select(TelemetryBreach.shipment_id, TelemetryBreach.episode, TelemetryBreach.tx_key).where(
+                    TelemetryBreach.state == "submitted"
+                )
             ).all()
         for shipment_id, episode, key in open_:
             st = self.sender.status(key)

@@ -37,7 +37,9 @@ READING_TYPE = (
     "uint32 humidity,int32 latitude,int32 longitude)"
 )
 READING_TYPEHASH = keccak(READING_TYPE.encode())
-DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+DOMAIN_TYPEHASH = keccak(
+    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HALF_N = SECP256K1_N // 2
 
@@ -82,14 +84,11 @@ class Reading:
 
 def domain_separator(chain_id: int, verifying_contract: str | bytes) -> bytes:
     """EIP-712 domain separator of ShipmentEscrow at `verifying_contract` on `chain_id`."""
-    addr = bytes.fromhex(verifying_contract[2:]) if isinstance(verifying_contract, str) else verifying_contract
+    addr = (
+        bytes.fromhex(verifying_contract[2:]) if isinstance(verifying_contract, str) else verifying_contract
+    )
     return keccak(
-        DOMAIN_TYPEHASH
-        + keccak(b"Tracechain")
-        + keccak(b"1")
-        + chain_id.to_bytes(32, "big")
-        + _PAD12
-        + addr
+        DOMAIN_TYPEHASH + keccak(b"Tracechain") + keccak(b"1") + chain_id.to_bytes(32, "big") + _PAD12 + addr
     )
 
 
@@ -139,8 +138,16 @@ def encode(r: Reading) -> bytes:
     if len(r.signature) != 65:
         raise CodecError("reading is not signed")
     return RECORD.pack(
-        VERSION, r.device, r.counter, r.timestamp, r.shipment_id, r.temperature, r.humidity,
-        r.latitude, r.longitude, r.signature,
+        VERSION,
+        r.device,
+        r.counter,
+        r.timestamp,
+        r.shipment_id,
+        r.temperature,
+        r.humidity,
+        r.latitude,
+        r.longitude,
+        r.signature,
     )
 
 
@@ -168,7 +175,14 @@ def sign(r: Reading, private_key: bytes, domain: bytes) -> Reading:
     digest = typed_digest(domain, struct_hash(r))
     sig = coincurve.PrivateKey(private_key).sign_recoverable(digest, hasher=None)
     return Reading(
-        r.device, r.counter, r.timestamp, r.shipment_id, r.temperature, r.humidity, r.latitude, r.longitude,
+        r.device,
+        r.counter,
+        r.timestamp,
+        r.shipment_id,
+        r.temperature,
+        r.humidity,
+        r.latitude,
+        r.longitude,
         sig[:64] + bytes([sig[64] + 27]),
     )
 

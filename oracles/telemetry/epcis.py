@@ -39,7 +39,7 @@ def event_id(event: dict[str, Any]) -> str:
 def sensor_event(
     shipment_id: bytes, device: bytes, readings: list[tuple[int, int, int, int, int]], root: bytes
 ) -> dict[str, Any]:
-    """An ObjectEvent for `readings` = [(timestamp, temperature, humidity, latitude, longitude)] of one device.
+    """An ObjectEvent of one device's `readings` = [(timestamp, temperature, humidity, lat, lon)].
 
     Temperatures are centi-°C and humidity centi-% on the wire; EPCIS gets °C (CEL) and % (P1).
     """

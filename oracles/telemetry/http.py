@@ -34,7 +34,7 @@ def build_app(out: queue.Queue[Delivery], stats: Callable[[], dict[str, int]]) -
                 body = await request.json()
                 records = [bytes.fromhex(h.removeprefix("0x")) for h in body["readings"]]
             except (ValueError, KeyError, TypeError, AttributeError):
-                return _problem(422, "body must be {\"readings\": [hex records]}")
+                return _problem(422, 'body must be {"readings": [hex records]}')
         else:
             raw = await request.body()
             if len(raw) % codec.RECORD_SIZE:
@@ -46,23 +46,28 @@ def build_app(out: queue.Queue[Delivery], stats: Callable[[], dict[str, int]]) -
         out.put(Delivery(records, done.set_result))
         reasons = await asyncio.wrap_future(done)
         counts = Counter(r.label for r in reasons if r != Reason.ACCEPTED)
-        return JSONResponse({
-            "accepted": sum(1 for r in reasons if r == Reason.ACCEPTED),
-            "rejected": dict(counts),
-            "results": [r.label for r in reasons],
-        })
+        return JSONResponse(
+            {
+                "accepted": sum(1 for r in reasons if r == Reason.ACCEPTED),
+                "rejected": dict(counts),
+                "results": [r.label for r in reasons],
+            }
+        )
 
     async def get_stats(_request: Request) -> JSONResponse:
         return JSONResponse(stats())
 
-    return Starlette(routes=[
-        Route("/readings", post_readings, methods=["POST"]),
-        Route("/stats", get_stats, methods=["GET"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/readings", post_readings, methods=["POST"]),
+            Route("/stats", get_stats, methods=["GET"]),
+        ]
+    )
 
 
 def _problem(status: int, detail: str) -> JSONResponse:
     return JSONResponse(
         {"type": "about:blank", "title": "Invalid readings", "status": status, "detail": detail},
-        status_code=status, media_type="application/problem+json",
+        status_code=status,
+        media_type="application/problem+json",
     )

@@ -110,11 +110,13 @@ class Ingestor:
         chain: ChainView,
         pool: VerifierPool,
         registry_ttl_s: float = 30.0,
+        counter_window: int = 4096,
     ) -> None:
         self.session_factory = session_factory
         self.chain = chain
         self.pool = pool
         self.registry_ttl_s = registry_ttl_s
+        self.counter_window = counter_window
         self.devices: dict[bytes, DeviceState] = {}
         self.bands: dict[bytes, tuple[int, int] | None] = {}
         self.episodes: set[tuple[bytes, int]] = set()
@@ -138,7 +140,9 @@ class Ingestor:
     def refresh_registry(self, max_calls: int = 200) -> int:
         """Re-ask the registry about devices whose answer is older than the TTL; returns how many."""
         now = time.time()
-        stale = [d for d, st in self.devices.items() if now - st.checked_at >= self.registry_ttl_s][:max_calls]
+        stale = [d for d, st in self.devices.items() if now - st.checked_at >= self.registry_ttl_s][
+            :max_calls
+        ]
         changed: list[tuple[bytes, bool]] = []
         for dev in stale:
             try:
@@ -217,40 +221,67 @@ class Ingestor:
             reasons.append(reason)
             if reason != Reason.ACCEPTED:
                 continue
-            staged.counters[r.device] = r.counter
+            staged.counters[r.device] = max(
+                r.counter,
+                staged.counters.get(r.device, 0),
+                chunk.counters.get(r.device, 0),
+                self.devices[r.device].last_counter,
+            )
             staged.hashes[(r.device, r.counter)] = sh
-            staged.rows.append({
-                "device": r.device, "counter": r.counter, "timestamp": r.timestamp,
-                "shipment_id": r.shipment_id, "temperature": r.temperature, "humidity": r.humidity,
-                "latitude": r.latitude, "longitude": r.longitude, "signature": r.signature,
-                "struct_hash": sh, "received_at": delivery.received_at,
-            })
+            staged.rows.append(
+                {
+                    "device": r.device,
+                    "counter": r.counter,
+                    "timestamp": r.timestamp,
+                    "shipment_id": r.shipment_id,
+                    "temperature": r.temperature,
+                    "humidity": r.humidity,
+                    "latitude": r.latitude,
+                    "longitude": r.longitude,
+                    "signature": r.signature,
+                    "struct_hash": sh,
+                    "received_at": delivery.received_at,
+                }
+            )
             band = self.bands[r.shipment_id]
             assert band is not None
             if not band[0] <= r.temperature <= band[1]:
                 key = (r.shipment_id, r.timestamp // BREACH_EPISODE_S)
                 if key not in self.episodes and key not in chunk.episodes and key not in staged.episodes:
                     staged.episodes.add(key)
-                    staged.breaches.append({
-                        "shipment_id": key[0], "episode": key[1], "device": r.device, "counter": r.counter,
-                        "state": "pending", "tx_key": f"breach:0x{key[0].hex()}:{key[1]}",
-                    })
+                    staged.breaches.append(
+                        {
+                            "shipment_id": key[0],
+                            "episode": key[1],
+                            "device": r.device,
+                            "counter": r.counter,
+                            "state": "pending",
+                            "tx_key": f"breach:0x{key[0].hex()}:{key[1]}",
+                        }
+                    )
         chunk.merge(staged)
         return reasons
 
-    def _check_reading(self, r: codec.Reading, sh: bytes, now: float, chunk: _Chunk, staged: _Chunk) -> Reason:
+    def _check_reading(
+        self, r: codec.Reading, sh: bytes, now: float, chunk: _Chunk, staged: _Chunk
+    ) -> Reason:
         st = self._device(r.device, now)
         if not st.registered:
             return Reason.UNKNOWN_DEVICE
         if not st.active:
             return Reason.INACTIVE_DEVICE
-        last = staged.counters.get(r.device) or chunk.counters.get(r.device) or st.last_counter
+        last = max(staged.counters.get(r.device, 0), chunk.counters.get(r.device, 0), st.last_counter)
         if r.counter <= last:
+            # Anti-replay window (as IPsec's): a counter below the highest seen is accepted once if it
+            # is within `counter_window` of it (the broker may reorder after a restart), never twice.
+            if r.counter <= last - self.counter_window:
+                return Reason.OLD_COUNTER
             key = (r.device, r.counter)
             stored = staged.hashes.get(key) or chunk.hashes.get(key) or self._stored_hash(r.device, r.counter)
             if stored == sh:
                 return Reason.DUPLICATE
-            return Reason.REPEATED_COUNTER if r.counter == last else Reason.OLD_COUNTER
+            if stored is not None:
+                return Reason.REPEATED_COUNTER
         if self._band(r.shipment_id) is None:
             return Reason.UNKNOWN_SHIPMENT
         return Reason.ACCEPTED
@@ -298,16 +329,20 @@ class Ingestor:
         devices = {d: st for d, st in devices.items() if st.registered}
         if not devices:
             return
-        existing = set(s.scalars(select(TelemetryDevice.device).where(TelemetryDevice.device.in_(list(devices)))))
+        existing = set(
+            s.scalars(select(TelemetryDevice.device).where(TelemetryDevice.device.in_(list(devices))))
+        )
         new = [
             {"device": d, "last_counter": st.last_counter, "active": st.active, "checked_at": st.checked_at}
-            for d, st in devices.items() if d not in existing
+            for d, st in devices.items()
+            if d not in existing
         ]
         if new:
             s.execute(insert(TelemetryDevice), new)
         old = [
             {"device": d, "last_counter": st.last_counter, "active": st.active, "checked_at": st.checked_at}
-            for d, st in devices.items() if d in existing
+            for d, st in devices.items()
+            if d in existing
         ]
         if old:
             s.execute(update(TelemetryDevice), old)

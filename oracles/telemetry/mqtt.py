@@ -38,7 +38,7 @@ class MqttIngress:
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
-        self.client.reconnect_delay_set(0.1, 2)
+        self.client.reconnect_delay_set(1, 2)
         self.generation = 0
         self.connected = threading.Event()
 
@@ -73,4 +73,4 @@ class MqttIngress:
             if generation == self.generation:
                 self.client.ack(mid, 1)
 
-        self.out.put(Delivery(codec.split(msg.payload), ack))
+        self.out.put(Delivery(codec.split(bytes(msg.payload)), ack))

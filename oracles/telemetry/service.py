@@ -62,13 +62,24 @@ class TelemetryOracle:
         self.chain = ChainView(self.w3, settings.escrow_address, settings.registry_address)
         from chain.sender import TxSender
 
-        self.sender = TxSender(self.w3, load_signer(settings), self.sessions, confirmations=settings.confirmations)
-        self.ingestor = Ingestor(self.sessions, self.chain, self.pool, settings.registry_ttl_s)
-        self.batcher = Batcher(self.sessions, self.chain, self.sender, settings.batch_window_s,
-                               settings.batch_max_size, settings.epcis_events)
+        self.sender = TxSender(
+            self.w3, load_signer(settings), self.sessions, confirmations=settings.confirmations
+        )
+        self.ingestor = Ingestor(
+            self.sessions, self.chain, self.pool, settings.registry_ttl_s, settings.counter_window
+        )
+        self.batcher = Batcher(
+            self.sessions,
+            self.chain,
+            self.sender,
+            settings.batch_window_s,
+            settings.batch_max_size,
+            settings.epcis_events,
+        )
         self.inbox: queue.Queue[Delivery] = queue.Queue()
-        self.mqtt = MqttIngress(settings.mqtt_host, settings.mqtt_port, settings.mqtt_topic,
-                                settings.mqtt_client_id, self.inbox)
+        self.mqtt = MqttIngress(
+            settings.mqtt_host, settings.mqtt_port, settings.mqtt_topic, settings.mqtt_client_id, self.inbox
+        )
         self.stop_event = threading.Event()
         self.threads: list[threading.Thread] = []
         self._http: Any = None
@@ -114,7 +125,11 @@ class TelemetryOracle:
         self.batcher.submit_breaches()
 
     def stats(self) -> dict[str, int]:
-        return {**self.ingestor.counts, "batches_sealed": self.batcher.sealed, "batches_anchored": self.batcher.anchored}
+        return {
+            **self.ingestor.counts,
+            "batches_sealed": self.batcher.sealed,
+            "batches_anchored": self.batcher.anchored,
+        }
 
     # ------------------------------------------------------------ helpers
 
@@ -150,7 +165,12 @@ class TelemetryOracle:
 
         from oracles.telemetry.http import build_app
 
-        config = uvicorn.Config(build_app(self.inbox, self.stats), host=self.settings.http_host,
-                                port=self.settings.http_port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            build_app(self.inbox, self.stats),
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            log_level="warning",
+            lifespan="off",
+        )
         self._http = uvicorn.Server(config)
         self._thread("http", self._http.run)

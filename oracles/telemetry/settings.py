@@ -19,10 +19,12 @@ class TelemetrySettings(BaseSettings):
 
     env: str = "dev"
     database_url: str = Field(
-        "sqlite:///.data/tracechain.db",
+        default="sqlite:///.data/tracechain.db",
         validation_alias=AliasChoices("ORACLE_DATABASE_URL", "TRACECHAIN_DATABASE_URL"),
     )
-    rpc_url: str = Field("http://127.0.0.1:8545", validation_alias=AliasChoices("ORACLE_RPC_URL", "TRACECHAIN_RPC_URL"))
+    rpc_url: str = Field(
+        default="http://127.0.0.1:8545", validation_alias=AliasChoices("ORACLE_RPC_URL", "TRACECHAIN_RPC_URL")
+    )
     escrow_address: str = ""
     registry_address: str = ""
     keystore: str = ""
@@ -43,6 +45,7 @@ class TelemetrySettings(BaseSettings):
     ingest_wait_s: float = 0.02  # how long a chunk waits to fill
     verify_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     registry_ttl_s: float = 30.0
+    counter_window: int = 4096  # how far below a device's highest counter a late reading is still accepted
     max_age_s: int = 24 * 3600
     max_skew_s: int = 300
     poll_interval_s: float = 0.2

@@ -76,9 +76,7 @@ def recover_address(digest: bytes, signature: bytes) -> bytes | None:
     return keccak(pub.format(compressed=False)[1:])[12:]
 
 
-def verify_records(
-    records: list[bytes], domain: bytes, now: int, limits: Limits
-) -> list[tuple[int, bytes]]:
+def verify_records(records: list[bytes], domain: bytes, now: int, limits: Limits) -> list[tuple[int, bytes]]:
     """Check each record; returns (Reason, structHash or b"") per record, in order."""
     out: list[tuple[int, bytes]] = []
     for record in records:

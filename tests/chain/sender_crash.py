@@ -42,7 +42,7 @@ def main() -> None:
 
     def broadcast_then_die(*args: Any, **kwargs: Any) -> None:
         # The transactions reach the node; the process dies before the outbox records it.
-        sender._rpc_batch([("eth_sendRawTransaction", ["0x" + a.raw_tx.hex()]) for _, a in args[1]])
+        sender._rpc_batch([("eth_sendRawTransaction", ["0x" + o.raw_tx.hex()]) for o in args[1]])
         os.kill(os.getpid(), signal.SIGKILL)
         original(*args, **kwargs)
 

@@ -37,11 +37,20 @@ def oracle_account() -> LocalAccount:
 
 
 @pytest.fixture(scope="module")
-def deployment(anvil: AnvilNode, admin: LocalAccount, oracle_account: LocalAccount,
-               tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+def deployment(
+    anvil: AnvilNode,
+    admin: LocalAccount,
+    oracle_account: LocalAccount,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Deployment:
     """Registry, ledger, escrow and test token, with the oracle account holding the service roles."""
-    return deploy(anvil.w3(), admin, tmp_path_factory.mktemp("deploy"), service_account=oracle_account.address,
-                  test_token=True).deployment
+    return deploy(
+        anvil.w3(),
+        admin,
+        tmp_path_factory.mktemp("deploy"),
+        service_account=oracle_account.address,
+        test_token=True,
+    ).deployment
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +58,32 @@ def make_fleet(anvil: AnvilNode, admin: LocalAccount, deployment: Deployment) ->
     """Factory: `make_fleet(n_devices, n_shipments, min_temp=200, max_temp=800)` provisioned on chain."""
 
     def make(n_devices: int, n_shipments: int, min_temp: int = 200, max_temp: int = 800) -> Fleet:
-        return provision(anvil.w3(), admin, deployment.address("PartnerRegistry"),
-                         deployment.address("ShipmentEscrow"), deployment.address("TestToken"), n_devices,
-                         n_shipments, min_temp, max_temp, partners=PARTNERS)
+        return provision(
+            anvil.w3(),
+            admin,
+            deployment.address("PartnerRegistry"),
+            deployment.address("ShipmentEscrow"),
+            deployment.address("TestToken"),
+            n_devices,
+            n_shipments,
+            min_temp,
+            max_temp,
+            partners=PARTNERS,
+        )
 
     return make
 
 
 @pytest.fixture(scope="module")
 def provisioner(anvil: AnvilNode, admin: LocalAccount, deployment: Deployment) -> Provisioner:
-    return Provisioner(anvil.w3(), admin, deployment.address("PartnerRegistry"),
-                       deployment.address("ShipmentEscrow"), deployment.address("TestToken"),
-                       *(Account.from_key(k) for k in PARTNERS))
+    return Provisioner(
+        anvil.w3(),
+        admin,
+        deployment.address("PartnerRegistry"),
+        deployment.address("ShipmentEscrow"),
+        deployment.address("TestToken"),
+        *(Account.from_key(k) for k in PARTNERS),
+    )
 
 
 @pytest.fixture

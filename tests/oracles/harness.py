@@ -23,7 +23,9 @@ from tests.oracles.conftest import ORACLE_KEY
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def oracle_env(fleet: Fleet, rpc_url: str, database_url: str, mqtt_port: int, **extra: object) -> dict[str, str]:
+def oracle_env(
+    fleet: Fleet, rpc_url: str, database_url: str, mqtt_port: int, **extra: object
+) -> dict[str, str]:
     env = {
         "ORACLE_DATABASE_URL": database_url,
         "ORACLE_RPC_URL": rpc_url,
@@ -77,8 +79,15 @@ class OracleProcess:
 
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen([sys.executable, "-m", "oracles.telemetry"], env=self.env, cwd=ROOT,
-                                     stdout=log, stderr=log, start_new_session=True, preexec_fn=_die_with_parent)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "oracles.telemetry"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
         self.starts += 1
 
     def connections(self) -> int:
@@ -156,10 +165,18 @@ def audit(database_url: str, w3: Web3, escrow_address: str) -> dict[str, int]:
     from oracles.telemetry.store import TelemetryBatch, TelemetryReading
 
     engine = make_engine(database_url)
-    escrow = w3.eth.contract(address=Web3.to_checksum_address(escrow_address),
-                             abi=load_artifact("ShipmentEscrow")["abi"])
-    out = {"readings": 0, "unbatched": 0, "bad_proofs": 0, "unanchored_batches": 0, "batches": 0,
-           "not_on_chain": 0, "count_mismatch": 0}
+    escrow = w3.eth.contract(
+        address=Web3.to_checksum_address(escrow_address), abi=load_artifact("ShipmentEscrow")["abi"]
+    )
+    out = {
+        "readings": 0,
+        "unbatched": 0,
+        "bad_proofs": 0,
+        "unanchored_batches": 0,
+        "batches": 0,
+        "not_on_chain": 0,
+        "count_mismatch": 0,
+    }
     with make_sessionmaker(engine)() as s:
         batches = {b.id: b for b in s.scalars(select(TelemetryBatch))}
         out["batches"] = len(batches)

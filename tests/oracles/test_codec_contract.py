@@ -30,8 +30,13 @@ def _readings(fleet: Fleet, n: int, breach_at: int) -> list[codec.Reading]:
     out = []
     for i in range(n):
         temp = 1500 if i == breach_at else 450 + i % 7 - 3
-        out.append(codec.sign(codec.Reading(dev, i + 1, now - n + i, sid, temp, 5123, -33_868_800, 151_209_300 - i),
-                              key, dom))
+        out.append(
+            codec.sign(
+                codec.Reading(dev, i + 1, now - n + i, sid, temp, 5123, -33_868_800, 151_209_300 - i),
+                key,
+                dom,
+            )
+        )
     return out
 
 
@@ -40,7 +45,9 @@ def test_digest_matches_contract(anvil: AnvilNode, make_fleet: Callable[..., Fle
     escrow = anvil.w3().eth.contract(address=fleet.escrow, abi=load_artifact("ShipmentEscrow")["abi"])
     dom = codec.domain_separator(fleet.chain_id, fleet.escrow)
     for r in _readings(fleet, 3, breach_at=1):
-        assert escrow.functions.readingDigest(r.as_struct()).call() == codec.typed_digest(dom, codec.struct_hash(r))
+        assert escrow.functions.readingDigest(r.as_struct()).call() == codec.typed_digest(
+            dom, codec.struct_hash(r)
+        )
         assert codec.decode(codec.encode(r)) == r
 
 
@@ -53,8 +60,14 @@ def test_proof_from_tree_proves_breach_on_chain(
     w3 = anvil.w3()
     escrow = w3.eth.contract(address=fleet.escrow, abi=load_artifact("ShipmentEscrow")["abi"])
     sid = fleet.shipment_ids()[0]
-    batch = (tree.root, len(readings), min(r.timestamp for r in readings), max(r.timestamp for r in readings),
-             min(r.temperature for r in readings), max(r.temperature for r in readings))
+    batch = (
+        tree.root,
+        len(readings),
+        min(r.timestamp for r in readings),
+        max(r.timestamp for r in readings),
+        min(r.temperature for r in readings),
+        max(r.temperature for r in readings),
+    )
     post = bytes.fromhex(escrow.encode_abi("postTelemetry", args=[sid, batch])[2:])
     send_and_wait(w3, oracle_account, TxRequest(fleet.escrow, post))
     assert escrow.functions.isBatchPosted(sid, batch).call()
@@ -62,8 +75,11 @@ def test_proof_from_tree_proves_breach_on_chain(
         assert verify(tree.proof(i), tree.root, codec.leaf(codec.struct_hash(r)))
 
     breach = readings[29]
-    data = bytes.fromhex(escrow.encode_abi(
-        "proveBreach", args=[sid, batch, breach.as_struct(), breach.signature, tree.proof(29)])[2:])
+    data = bytes.fromhex(
+        escrow.encode_abi(
+            "proveBreach", args=[sid, batch, breach.as_struct(), breach.signature, tree.proof(29)]
+        )[2:]
+    )
     mined = send_and_wait(w3, oracle_account, TxRequest(fleet.escrow, data))
     events = escrow.events.BreachProven().process_receipt(w3.eth.get_transaction_receipt(mined.tx_hash))
     assert events[0].args.counter == 30 and events[0].args.temperature == 1500
@@ -78,12 +94,29 @@ def test_verifier_rejects_high_s_and_foreign_domain(make_fleet: Callable[..., Fl
     dom = codec.domain_separator(fleet.chain_id, fleet.escrow)
     s = int.from_bytes(r.signature[32:64], "big")
     high = r.signature[:32] + (codec.SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - r.signature[64]])
-    twin = codec.Reading(*[getattr(r, f) for f in ("device", "counter", "timestamp", "shipment_id", "temperature",
-                                                   "humidity", "latitude", "longitude")], signature=high)
+    twin = codec.Reading(
+        *[
+            getattr(r, f)
+            for f in (
+                "device",
+                "counter",
+                "timestamp",
+                "shipment_id",
+                "temperature",
+                "humidity",
+                "latitude",
+                "longitude",
+            )
+        ],
+        signature=high,
+    )
     other = codec.domain_separator(fleet.chain_id + 1, fleet.escrow)
     now = int(time.time())
     got = verify_records(
-        [codec.encode(r), codec.encode(twin), b"\x02" + os.urandom(149), codec.encode(r)[:-1]], dom, now,
-                         Limits())
+        [codec.encode(r), codec.encode(twin), b"\x02" + os.urandom(149), codec.encode(r)[:-1]],
+        dom,
+        now,
+        Limits(),
+    )
     assert [c for c, _ in got] == [Reason.ACCEPTED, Reason.BAD_SIGNATURE, Reason.MALFORMED, Reason.MALFORMED]
     assert verify_records([codec.encode(r)], other, now, Limits())[0][0] == Reason.BAD_SIGNATURE

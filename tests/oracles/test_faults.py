@@ -39,8 +39,12 @@ def _presigned(fleet: Fleet, n: int) -> list[tuple[str, bytes, tuple[bytes, int]
     return out[:n]
 
 
-def _publish(pub: Publisher, items: list[tuple[str, bytes, tuple[bytes, int]]], rate: float,
-             stop: threading.Event | None = None) -> None:
+def _publish(
+    pub: Publisher,
+    items: list[tuple[str, bytes, tuple[bytes, int]]],
+    rate: float,
+    stop: threading.Event | None = None,
+) -> None:
     start = time.monotonic()
     for i, (topic, payload, _) in enumerate(items):
         pub.publish(topic, payload)
@@ -54,7 +58,9 @@ def _stored(database_url: str) -> tuple[set[tuple[bytes, int]], int, int]:
     with make_sessionmaker(engine)() as s:
         keys = set(s.execute(select(TelemetryReading.device, TelemetryReading.counter)).tuples())
         rows = s.scalar(select(func.count()).select_from(TelemetryReading)) or 0
-        open_ = s.scalar(select(func.count()).select_from(TelemetryBatch).where(TelemetryBatch.state != "anchored"))
+        open_ = s.scalar(
+            select(func.count()).select_from(TelemetryBatch).where(TelemetryBatch.state != "anchored")
+        )
     engine.dispose()
     return keys, rows, int(open_ or 0)
 
@@ -64,8 +70,9 @@ def _posted_events(w3: Web3, escrow: str) -> list[bytes]:
     return [bytes(e.args.root) for e in c.events.TelemetryBatchPosted().get_logs(from_block=0)]
 
 
-def _settle_and_audit(anvil: AnvilNode, fleet: Fleet, database_url: str, expected: set[tuple[bytes, int]],
-                      timeout: float = 90) -> None:
+def _settle_and_audit(
+    anvil: AnvilNode, fleet: Fleet, database_url: str, expected: set[tuple[bytes, int]], timeout: float = 90
+) -> None:
     def drained() -> bool:
         keys, _, open_ = _stored(database_url)
         return expected <= keys and open_ == 0
@@ -92,8 +99,12 @@ def test_sigkill_loop_under_load_loses_and_duplicates_nothing(
 ) -> None:
     rate = 600.0
     items = _presigned(fleet, int(rate * 30))
-    oracle = OracleProcess(oracle_env(fleet, anvil.url, database_url, broker.port, verify_workers=1,
-                                      mqtt_client_id="oracle-kill"), tmp_path / "oracle.log")
+    oracle = OracleProcess(
+        oracle_env(
+            fleet, anvil.url, database_url, broker.port, verify_workers=1, mqtt_client_id="oracle-kill"
+        ),
+        tmp_path / "oracle.log",
+    )
     pub = Publisher("127.0.0.1", broker.port, "sim-kill")
     with BlockPusher(anvil.w3()):
         oracle.start_and_wait()
@@ -119,11 +130,15 @@ def test_broker_restart_loses_nothing(
     anvil: AnvilNode, broker: Broker, fleet: Fleet, database_url: str, tmp_path: Path
 ) -> None:
     items = _presigned(fleet, 3000)
-    oracle = OracleProcess(oracle_env(fleet, anvil.url, database_url, broker.port, verify_workers=0,
-                                      mqtt_client_id="oracle-broker"), tmp_path / "oracle.log")
+    oracle = OracleProcess(
+        oracle_env(
+            fleet, anvil.url, database_url, broker.port, verify_workers=0, mqtt_client_id="oracle-broker"
+        ),
+        tmp_path / "oracle.log",
+    )
     pub = Publisher("127.0.0.1", broker.port, "sim-broker")
     with BlockPusher(anvil.w3()):
-        oracle.start()
+        oracle.start_and_wait()
         sender = threading.Thread(target=_publish, args=(pub, items, 500.0))
         sender.start()
         time.sleep(2.5)
@@ -143,11 +158,15 @@ def test_node_down_30s_readings_accepted_then_anchored(
     anvil: AnvilNode, broker: Broker, fleet: Fleet, database_url: str, tmp_path: Path
 ) -> None:
     items = _presigned(fleet, 6000)
-    oracle = OracleProcess(oracle_env(fleet, anvil.url, database_url, broker.port, verify_workers=0,
-                                      mqtt_client_id="oracle-node"), tmp_path / "oracle.log")
+    oracle = OracleProcess(
+        oracle_env(
+            fleet, anvil.url, database_url, broker.port, verify_workers=0, mqtt_client_id="oracle-node"
+        ),
+        tmp_path / "oracle.log",
+    )
     pub = Publisher("127.0.0.1", broker.port, "sim-node")
     with BlockPusher(anvil.w3()):
-        oracle.start()
+        oracle.start_and_wait()
         sender = threading.Thread(target=_publish, args=(pub, items, 150.0))
         sender.start()
         time.sleep(3)

@@ -24,7 +24,10 @@ pytestmark = [pytest.mark.anvil, pytest.mark.broker]
 
 
 def test_bad_readings_rejected_counted_rest_of_batch_anchored(
-    anvil: AnvilNode, broker: Broker, make_fleet: Callable[..., Fleet], provisioner: Provisioner,
+    anvil: AnvilNode,
+    broker: Broker,
+    make_fleet: Callable[..., Fleet],
+    provisioner: Provisioner,
     database_url: str,
 ) -> None:
     fleet = make_fleet(3, 1)
@@ -35,11 +38,20 @@ def test_bad_readings_rejected_counted_rest_of_batch_anchored(
     dom = codec.domain_separator(fleet.chain_id, fleet.escrow)
     now = int(time.time())
 
-    def reading(dev: bytes, counter: int, temp: int = 450, ts: int = now, key: bytes | None = None,
-                shipment: bytes = sid, hum: int = 5000, lat: int = 52_000_000) -> bytes:
+    def reading(
+        dev: bytes,
+        counter: int,
+        temp: int = 450,
+        ts: int = now,
+        key: bytes | None = None,
+        shipment: bytes = sid,
+        hum: int = 5000,
+        lat: int = 52_000_000,
+    ) -> bytes:
         signer = key or {d1: k1, d2: k2, d3: k3}.get(dev, k1)
-        return codec.encode(codec.sign(codec.Reading(dev, counter, ts, shipment, temp, hum, lat, 13_000_000),
-                                       signer, dom))
+        return codec.encode(
+            codec.sign(codec.Reading(dev, counter, ts, shipment, temp, hum, lat, 13_000_000), signer, dom)
+        )
 
     stranger = os.urandom(32)
     good = [reading(d1, c) for c in range(1, 11)] + [reading(d2, c) for c in range(1, 6)]
@@ -49,8 +61,8 @@ def test_bad_readings_rejected_counted_rest_of_batch_anchored(
         "unknown_device": reading(codec.address_of(stranger), 1, key=stranger),
         "inactive_device": reading(d3, 1),
         "repeated_counter": reading(d1, 10, temp=451),
-        "old_counter": reading(d1, 3, temp=452),
-        "duplicate": good[3],
+        "old_counter": reading(d1, 3, temp=452),  # below the window of 5
+        "duplicate": good[8],  # d1's counter 9, within the window: stored already
         "timestamp_out_of_window": reading(d2, 7, ts=now - 3 * 24 * 3600),
         "out_of_range": reading(d2, 8, temp=20_000),
         "malformed": good[0][:-1],
@@ -58,13 +70,24 @@ def test_bad_readings_rejected_counted_rest_of_batch_anchored(
     }
     records = good[:12] + list(bad.values()) + good[12:]
     port = free_port()
-    env = oracle_env(fleet, anvil.url, database_url, broker.port, http_port=port, verify_workers=0,
-                     mqtt_client_id=f"oracle-{port}")
+    env = oracle_env(
+        fleet,
+        anvil.url,
+        database_url,
+        broker.port,
+        http_port=port,
+        verify_workers=0,
+        counter_window=5,
+        mqtt_client_id=f"oracle-{port}",
+    )
     with BlockPusher(anvil.w3()), in_process(env) as oracle:
         assert wait_until(lambda: oracle.mqtt.connected.is_set(), 10)
         assert wait_until(lambda: _up(port), 10)
-        answer = httpx.post(f"http://127.0.0.1:{port}/readings",
-                            json={"readings": ["0x" + r.hex() for r in records]}, timeout=30).json()
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/readings",
+            json={"readings": ["0x" + r.hex() for r in records]},
+            timeout=30,
+        ).json()
         assert answer["accepted"] == len(good)
         assert answer["rejected"] == dict.fromkeys(bad, 1)
         expected = ["accepted"] * 12 + list(bad) + ["accepted"] * (len(good) - 12)
@@ -90,7 +113,9 @@ def test_bad_readings_rejected_counted_rest_of_batch_anchored(
     assert counts == dict.fromkeys(bad, 1)
     result = audit(database_url, anvil.w3(), fleet.escrow)
     assert result["readings"] == len(good)
-    assert result["unbatched"] == result["bad_proofs"] == result["not_on_chain"] == result["count_mismatch"] == 0
+    assert (
+        result["unbatched"] == result["bad_proofs"] == result["not_on_chain"] == result["count_mismatch"] == 0
+    )
 
 
 def _up(port: int) -> bool:

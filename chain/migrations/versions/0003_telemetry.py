@@ -105,7 +105,9 @@ def upgrade() -> None:
         sa.Column("document", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("event_id", name="pk_telemetry_epcis_events"),
         sa.ForeignKeyConstraint(
-            ["batch_id"], ["telemetry_batches.id"], name="fk_telemetry_epcis_events_batch_id_telemetry_batches"
+            ["batch_id"],
+            ["telemetry_batches.id"],
+            name="fk_telemetry_epcis_events_batch_id_telemetry_batches",
         ),
     )
     op.create_index("ix_telemetry_epcis_events_shipment_id", "telemetry_epcis_events", ["shipment_id"])

@@ -1,0 +1,181 @@
+"""Checking an item's on-chain record and its events' anchors against a node, trusting no API.
+
+Everything here is a read of TraceabilityLedger (and of the PartnerRegistry it names) at an
+address whose code was checked against this build (:func:`chain.deploy.load_deployment`). An
+event is verified when it is anchored singly by an account that holds RECORDER_ROLE (a single
+anchor is only its sender's attestation), or when its Merkle proof shows it in an anchored batch
+(batch anchoring is role-gated on chain).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chain.contracts import PartnerRegistry, TraceabilityLedger
+from chain.contracts.ledger import RECORDER_ROLE
+from chain.identifiers import IdentifierError, asset_id, bytes32, event_id
+
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+@dataclass(frozen=True)
+class EventClaim:
+    """An event said to be anchored: singly (no ``root``) or in the batch ``root`` by ``proof``."""
+
+    label: str
+    event_id: bytes
+    root: bytes | None = None
+    proof: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verified-or-not line of the report."""
+
+    subject: str
+    claim: str
+    verified: bool
+    detail: str
+
+
+@dataclass
+class Report:
+    """What :func:`verify_item` found."""
+
+    asset_id: bytes
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return all(c.verified for c in self.checks)
+
+
+def item_id(identifier: str) -> bytes:
+    """The ledger key named by a Digital Link URI, or given directly as a bytes32.
+
+    Raises:
+        IdentifierError: neither.
+    """
+    if identifier.strip().startswith(("http://", "https://")):
+        return asset_id(identifier)
+    return bytes32(identifier)
+
+
+def load_claims(path: Path) -> list[EventClaim]:
+    """The events of a proof file as the API produces it.
+
+    ``{"events": [{"eventId": "ni:///sha-256;<hex>?ver=CBV2.0", "root": "0x…", "proof": ["0x…"]}]}``;
+    ``root`` absent or null means a single anchor.
+
+    Raises:
+        IdentifierError: not that format (the message names the failing entry).
+    """
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise IdentifierError(f"{path}: cannot read a JSON proof file ({exc})") from exc
+    events = doc.get("events") if isinstance(doc, dict) else None
+    if not isinstance(events, list):
+        raise IdentifierError(f'{path}: expected {{"events": [...]}}')
+    return [_claim(entry, f"{path}: events[{i}]") for i, entry in enumerate(events)]
+
+
+def _claim(entry: Any, where: str) -> EventClaim:
+    if not isinstance(entry, dict) or not isinstance(entry.get("eventId"), str):
+        raise IdentifierError(f"{where}: needs an eventId string")
+    root = entry.get("root")
+    proof = entry.get("proof") or []
+    if root is not None and not isinstance(root, str):
+        raise IdentifierError(f"{where}: root must be a 0x string")
+    if not isinstance(proof, list) or not all(isinstance(p, str) for p in proof):
+        raise IdentifierError(f"{where}: proof must be a list of 0x strings")
+    return EventClaim(
+        label=entry["eventId"],
+        event_id=event_id(entry["eventId"]),
+        root=None if root is None else bytes32(root),
+        proof=tuple(bytes32(p) for p in proof),
+    )
+
+
+def _short(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def verify_item(ledger: TraceabilityLedger, item: bytes, claims: Iterable[EventClaim] = ()) -> Report:
+    """Checks the asset record of ``item`` and each claim against the ledger.
+
+    Args:
+        ledger: the ledger wrapper (its address verified against this build).
+        item: the item's or lot's bytes32 key.
+        claims: events said to be anchored.
+
+    Returns:
+        The report; ``report.verified`` is False if the item is not registered or any claim fails.
+    """
+    report = Report(item)
+    asset = ledger.asset(item)
+    subject = f"item {_short(item)[:18]}…"
+    if not asset.exists:
+        report.checks.append(Check(subject, "registered on the ledger", False, "no such asset"))
+    else:
+        report.checks.append(
+            Check(
+                subject, "registered on the ledger", True, f"owner {asset.owner}, custodian {asset.custodian}"
+            )
+        )
+        recalled = ledger.is_recalled(item)
+        lot_recalled = asset.lot != bytes(32) and ledger.is_recalled(asset.lot)
+        lot = "none" if asset.lot == bytes(32) else _short(asset.lot)
+        status = "RECALLED" if recalled or lot_recalled else "not recalled"
+        report.checks.append(Check(subject, f"lot {lot}", True, status))
+    registry: PartnerRegistry | None = None
+    for claim in claims:
+        if claim.root is not None:
+            report.checks.append(_check_batch(ledger, claim))
+            continue
+        if registry is None:
+            registry = PartnerRegistry(ledger.w3, ledger.registry_address())
+        report.checks.append(_check_single(ledger, registry, claim))
+    return report
+
+
+def _check_batch(ledger: TraceabilityLedger, claim: EventClaim) -> Check:
+    assert claim.root is not None
+    block = ledger.batch_anchored_at(claim.root)
+    claim_text = f"in batch {_short(claim.root)[:18]}…"
+    if not block:
+        return Check(claim.label, claim_text, False, "root not anchored")
+    if not ledger.is_in_anchored_batch(claim.event_id, claim.root, claim.proof):
+        return Check(
+            claim.label, claim_text, False, f"proof does not match the root (anchored in block {block})"
+        )
+    return Check(claim.label, claim_text, True, f"root anchored in block {block}")
+
+
+def _check_single(ledger: TraceabilityLedger, registry: PartnerRegistry, claim: EventClaim) -> Check:
+    anchor = ledger.anchor_of(claim.event_id)
+    if not anchor.anchored:
+        return Check(claim.label, "anchored singly", False, "not anchored")
+    if not registry.has_role(RECORDER_ROLE, anchor.recorder):
+        return Check(
+            claim.label,
+            "anchored singly",
+            False,
+            f"block {anchor.block_number} by {anchor.recorder}, who is not a recorder",
+        )
+    return Check(
+        claim.label, "anchored singly", True, f"block {anchor.block_number} by recorder {anchor.recorder}"
+    )
+
+
+def claims_from_ids(ids: Sequence[str]) -> list[EventClaim]:
+    """Single-anchor claims for event IDs given on the command line.
+
+    Raises:
+        IdentifierError: an ID is neither ``ni:///sha-256;…`` nor a bytes32.
+    """
+    return [EventClaim(label=i, event_id=event_id(i)) for i in ids]

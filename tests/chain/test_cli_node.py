@@ -1,0 +1,239 @@
+"""`tracechain node` and `tracechain up` as real subprocesses, and the sender across a node outage.
+
+The processes are stopped with SIGINT (Ctrl-C) and checked by the PIDs these tests know: the CLI's
+own, and its anvil child's (read from /proc), never by name.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_utils import keccak
+from web3 import HTTPProvider, Web3
+
+from chain.contracts import TraceabilityLedger
+from chain.deploy import load_deployment
+from chain.outbox import OutboxState
+from chain.sender import TxSender
+from tests.chain.support import deployed, outbox_db, rpc, service
+from tests.fixtures.anvil import ROOT, AnvilNode, free_port, start_anvil
+
+pytestmark = [pytest.mark.anvil, pytest.mark.timeout(240)]
+STOP_TIMEOUT_S = 30
+
+
+def cli_env(data_dir: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACECHAIN_")}
+    env |= {
+        "TRACECHAIN_DATA_DIR": str(data_dir),
+        "TRACECHAIN_RPC_URL": f"http://127.0.0.1:{port}",
+        "COLUMNS": "200",
+    }
+    return env
+
+
+def start_cli(data_dir: Path, port: int, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "chain.cli", *args, "--data-dir", str(data_dir), "--port", str(port)],
+        cwd=ROOT,
+        env=cli_env(data_dir, port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def children(pid: int) -> list[int]:
+    """The PIDs whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for_node(port: int, proc: subprocess.Popen[str], timeout: float = 60) -> Web3:
+    w3 = Web3(HTTPProvider(f"http://127.0.0.1:{port}", request_kwargs={"timeout": 2}))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0]
+        try:
+            if w3.eth.chain_id == 31337:
+                return w3
+        except Exception:  # noqa: BLE001 - not listening yet
+            time.sleep(0.2)
+    raise AssertionError(f"no node on port {port}")
+
+
+def interrupt(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGINT, as Ctrl-C would; the exit code and the output."""
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=STOP_TIMEOUT_S)
+    return proc.returncode, output
+
+
+def run_cli(data_dir: Path, port: int, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chain.cli", *args],
+        cwd=ROOT,
+        env=cli_env(data_dir, port),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def stopped() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test started; killed by PID if the test left one running."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            for child in children(proc.pid):
+                os.kill(child, signal.SIGKILL)
+            proc.kill()
+            proc.wait()
+
+
+def test_node_state_persists_across_stop_and_start(
+    tmp_path: Path, stopped: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    node = start_cli(tmp_path, port, "node")
+    stopped.append(node)
+    wait_for_node(port, node)
+    first = run_cli(tmp_path, port, "deploy")
+    assert first.returncode == 0 and "deployed" in first.stdout, first.stderr
+    anvil_pid = children(node.pid)
+    assert len(anvil_pid) == 1
+    code, output = interrupt(node)
+    assert code == 0 and "state saved" in output, output
+    assert not alive(anvil_pid[0])
+    assert (tmp_path / "anvil-state.json").is_file()
+
+    node = start_cli(tmp_path, port, "node")
+    stopped.append(node)
+    w3 = wait_for_node(port, node)
+    deployment = load_deployment(w3, tmp_path)  # code at every recorded address is this build's
+    assert w3.eth.block_number >= deployment.start_block
+    again = run_cli(tmp_path, port, "deploy")
+    assert again.returncode == 0, again.stderr
+    assert "verified" in again.stdout and "deployed" not in again.stdout
+    assert interrupt(node)[0] == 0
+
+
+def test_up_deploys_prints_urls_and_stops_on_sigint(
+    tmp_path: Path, stopped: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    up = start_cli(tmp_path, port, "up")
+    stopped.append(up)
+    wait_for_node(port, up)
+    deadline = time.monotonic() + 90
+    while not (tmp_path / "deployments.json").is_file() or not (tmp_path / "tracechain.db").is_file():
+        assert up.poll() is None and time.monotonic() < deadline, up.communicate()[0]
+        time.sleep(0.2)
+    time.sleep(1)  # the sender thread starts after the migration
+    anvil_pids = children(up.pid)
+    assert len(anvil_pids) == 1 and alive(anvil_pids[0])
+    started = time.monotonic()
+    code, output = interrupt(up)
+    assert code == 0, output
+    assert time.monotonic() - started < STOP_TIMEOUT_S
+    assert f"RPC http://127.0.0.1:{port}" in output and "deployments.json" in output
+    assert "running" in output and "stopped" in output
+    assert not alive(anvil_pids[0])
+
+
+# ---------------------------------------------------------------- RELIABILITY 14
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[AnvilNode]:
+    anvil = start_anvil(tmp_path)
+    yield anvil
+    anvil.stop()
+
+
+def test_node_down_30s_under_load_loses_nothing(node: AnvilNode, tmp_path: Path) -> None:
+    """RELIABILITY 14: intents keep being accepted and queued durably while the node is down for
+    30 seconds; after it returns every one is mined exactly once, with consecutive nonces."""
+    w3 = node.w3()
+    ledger = TraceabilityLedger(w3, deployed(w3, tmp_path).address("TraceabilityLedger"))
+    _, sessions = outbox_db(tmp_path)
+    sender = TxSender(
+        Web3(HTTPProvider(node.url, request_kwargs={"timeout": 5})),
+        service(),
+        sessions,
+        confirmations=2,
+        stuck_after_s=2,
+    )
+    start_nonce = w3.eth.get_transaction_count(sender.address)
+    stop, load_done = threading.Event(), threading.Event()
+    runner = threading.Thread(target=sender.run, args=(stop,))
+    submitted: list[str] = []
+
+    def load() -> None:  # ~20 intents a second until told to stop
+        i = 0
+        while not load_done.is_set():
+            key = f"r14-{i}"
+            sender.submit(key, ledger.address, ledger.calldata("anchorEvent", keccak(text=key)), gas=100_000)
+            submitted.append(key)
+            i += 1
+            time.sleep(0.05)
+
+    loader = threading.Thread(target=load)
+    runner.start()
+    loader.start()
+    try:
+        time.sleep(3)
+        before_outage = len(submitted)
+        node.stop()  # SIGTERM: anvil saves its state file and exits
+        down_at = time.monotonic()
+        time.sleep(30)
+        during = submitted[before_outage:]
+        assert len(during) > 100  # the outbox kept accepting
+        queued = [sender.status(k).state for k in during[-50:]]
+        assert all(s is OutboxState.INTENT for s in queued), queued
+        node.start()  # same port, same state file
+        assert time.monotonic() - down_at >= 30
+        time.sleep(3)
+    finally:
+        load_done.set()
+        loader.join()
+    deadline = time.monotonic() + 90
+    while sender.pending_count():
+        assert time.monotonic() < deadline, f"{sender.pending_count()} intents still pending"
+        rpc(w3, "evm_mine")  # blocks on top of the last ones, for the confirmation depth
+        time.sleep(0.2)
+    stop.set()
+    runner.join()
+    statuses = [sender.status(k) for k in submitted]
+    assert all(s.state is OutboxState.FINAL and s.error is None for s in statuses)
+    assert sorted(s.nonce for s in statuses) == list(range(start_nonce, start_nonce + len(submitted)))
+    assert w3.eth.get_transaction_count(sender.address) == start_nonce + len(submitted)
+    anchors = [ledger.anchor_of(keccak(text=k)) for k in submitted]
+    assert all(a.anchored and a.recorder == sender.address for a in anchors)

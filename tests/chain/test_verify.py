@@ -1,0 +1,176 @@
+"""`tracechain verify`: an item and its events' anchors checked against anvil directly."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from eth_abi import encode
+from eth_utils import keccak
+
+from chain.cli import main
+from chain.contracts import PartnerRegistry, TraceabilityLedger, role
+from chain.deploy import Deployment
+from chain.identifiers import IdentifierError, asset_id, canonical_digital_link, event_id
+from chain.keys import dev_account
+from chain.transact import TxRequest, send_and_wait
+from tests.chain.support import admin, deployed, service
+from tests.fixtures.anvil import AnvilNode
+
+pytestmark = pytest.mark.anvil
+SUPPLIER, STRANGER = dev_account(3), dev_account(9)
+ITEM = "https://brand.example/p/01/9506000134352/10/LOT42/21/0001?linkType=gs1:pip"
+
+
+def ni(label: str) -> str:
+    return f"ni:///sha-256;{hashlib.sha256(label.encode()).hexdigest()}?ver=CBV2.0"
+
+
+def leaf(eid: bytes) -> bytes:
+    """The ledger's batch leaf: keccak256(bytes.concat(keccak256(abi.encode(eventId))))."""
+    return keccak(keccak(encode(["bytes32"], [eid])))
+
+
+def tree(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
+    """Root and per-leaf proofs of a sorted-pair Merkle tree (OpenZeppelin MerkleProof)."""
+    layers = [list(leaves)]
+    while len(layers[-1]) > 1:
+        level = layers[-1]
+        layers.append(
+            [
+                keccak(min(level[i], level[i + 1]) + max(level[i], level[i + 1]))
+                if i + 1 < len(level)
+                else level[i]
+                for i in range(0, len(level), 2)
+            ]
+        )
+    proofs = []
+    for index in range(len(leaves)):
+        proof, i = [], index
+        for level in layers[:-1]:
+            if (i ^ 1) < len(level):
+                proof.append(level[i ^ 1])
+            i //= 2
+        proofs.append(proof)
+    return layers[-1][0], proofs
+
+
+@dataclass(frozen=True)
+class Recorded:
+    data_dir: Path
+    single: str
+    batch: list[dict[str, object]]
+    by_stranger: str
+
+
+@pytest.fixture(scope="module")
+def recorded(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Recorded:
+    """A registered item, one event anchored singly by a recorder, three in an anchored batch, and
+    one anchored singly by an account without RECORDER_ROLE."""
+    w3 = anvil.w3()
+    data_dir = tmp_path_factory.mktemp("verify")
+    deployment: Deployment = deployed(w3, data_dir)
+    registry = PartnerRegistry(w3, deployment.address("PartnerRegistry"))
+    ledger = TraceabilityLedger(w3, deployment.address("TraceabilityLedger"))
+    send_and_wait(
+        w3,
+        admin(),
+        registry.admit_partner(
+            SUPPLIER.address, "Acme", "0614141", [role("supplier")], sender=admin().address
+        ),
+    )
+    send_and_wait(w3, SUPPLIER, ledger.register_asset(asset_id(ITEM), sender=SUPPLIER.address))
+    single = ni("single")
+    send_and_wait(w3, service(), ledger.anchor_event(event_id(single), sender=service().address))
+    batch_ids = [ni(f"batch-{i}") for i in range(3)]
+    root, proofs = tree([leaf(event_id(e)) for e in batch_ids])
+    send_and_wait(w3, service(), ledger.anchor_batch(root, len(batch_ids), sender=service().address))
+    by_stranger = ni("stranger")
+    send_and_wait(
+        w3, STRANGER, TxRequest(ledger.address, ledger.calldata("anchorEvent", event_id(by_stranger)))
+    )
+    batch = [
+        {"eventId": e, "root": "0x" + root.hex(), "proof": ["0x" + p.hex() for p in proof]}
+        for e, proof in zip(batch_ids, proofs, strict=True)
+    ]
+    return Recorded(data_dir, single, batch, by_stranger)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, anvil: AnvilNode, recorded: Recorded) -> Recorded:
+    for name in list(os.environ):
+        if name.startswith("TRACECHAIN_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("TRACECHAIN_DATA_DIR", str(recorded.data_dir))
+    monkeypatch.setenv("TRACECHAIN_RPC_URL", anvil.url)
+    monkeypatch.setenv("COLUMNS", "250")
+    return recorded
+
+
+def verify(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    try:
+        main(["verify", *args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def proof_file(tmp_path: Path, events: list[dict[str, object]]) -> str:
+    path = tmp_path / "proofs.json"
+    path.write_text(json.dumps({"events": events}))
+    return str(path)
+
+
+def test_canonical_digital_link_pads_gtin_and_drops_host_and_query() -> None:
+    assert canonical_digital_link(ITEM) == "https://id.gs1.org/01/09506000134352/10/LOT42/21/0001"
+    assert asset_id(ITEM) == keccak(text="https://id.gs1.org/01/09506000134352/10/LOT42/21/0001")
+    with pytest.raises(IdentifierError):
+        canonical_digital_link("https://id.gs1.org/01/09506000134353/21/1")  # wrong check digit
+    assert event_id(ni("x")) == hashlib.sha256(b"x").digest()
+
+
+def test_verify_registered_item_with_anchored_events_succeeds(
+    env: Recorded, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out = verify(capsys, ITEM, "--event", env.single, "--proofs", proof_file(tmp_path, env.batch))
+    assert code == 0, out
+    assert out.count("verified") >= 6 and "not verified" not in out
+    assert SUPPLIER.address in out and "not recalled" in out
+
+
+def test_verify_tampered_proof_fails(
+    env: Recorded, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    tampered = [dict(e) for e in env.batch]
+    proof = list(tampered[1]["proof"])  # type: ignore[call-overload]
+    proof[0] = proof[0][:-2] + ("00" if proof[0][-2:] != "00" else "01")
+    tampered[1]["proof"] = proof
+    code, out = verify(capsys, "0x" + asset_id(ITEM).hex(), "--proofs", proof_file(tmp_path, tampered))
+    assert code == 1
+    assert "1 of 5 checks not verified" in out and "proof does not match the root" in out
+
+
+def test_verify_anchor_by_non_recorder_fails(env: Recorded, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = verify(capsys, ITEM, "--event", env.by_stranger)
+    assert code == 1 and "who is not a recorder" in out
+
+
+def test_verify_unknown_item_and_unanchored_event_fail(
+    env: Recorded, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out = verify(
+        capsys, "https://id.gs1.org/01/09506000134352/10/LOT42/21/9999", "--event", ni("never")
+    )
+    assert code == 1 and "no such asset" in out and "not anchored" in out
+
+
+def test_verify_bad_identifier_is_rejected(env: Recorded, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = verify(capsys, "https://example.com/not-a-link")
+    assert code == 2 and "GS1 Digital Link" in out
