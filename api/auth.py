@@ -1,9 +1,9 @@
 """Sign-In with Ethereum (EIP-4361) and the API's short-lived access tokens.
 
-The message is parsed and checked here (domain, chain ID, our single-use nonce, validity window),
-and the EIP-191 signature recovered with eth-account, refusing high-s signatures. The installed
-`siwe` package cannot be imported with the `abnf` release it resolves to (its grammar fails to
-load), so the line format of EIP-4361 is parsed directly.
+The message is parsed and checked by the ``siwe`` package (EIP-4361 ABNF grammar, EIP-55 address,
+domain, validity window, EIP-191 signature); this module adds what siwe leaves to the relying party:
+the chain ID, our single-use nonces, the canonical form of the signed text, and the refusal of
+high-s signatures (eth-account, which siwe recovers with, accepts them).
 """
 
 from __future__ import annotations
@@ -12,115 +12,48 @@ import base64
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-from eth_utils import is_checksum_address, to_checksum_address
+import abnf
 
 from api.errors import Unauthorized
 
+with warnings.catch_warnings():
+    # siwe's grammar redefines RFC 5234's core rules (ALPHA, DIGIT, ...) the way abnf < 2.9 allows;
+    # abnf warns about each one when the grammar loads. Scoped to this import only.
+    warnings.simplefilter("ignore", abnf.GrammarWarning)
+    import siwe
+
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
-_HEADER = re.compile(r"^(?P<domain>[^\s]+) wants you to sign in with your Ethereum account:$")
-_FIELDS = {
-    "URI": "uri",
-    "Version": "version",
-    "Chain ID": "chain_id",
-    "Nonce": "nonce",
-    "Issued At": "issued_at",
-    "Expiration Time": "expiration_time",
-    "Not Before": "not_before",
-    "Request ID": "request_id",
-}
 
-
-@dataclass(frozen=True)
-class SiweMessage:
-    """The fields of an EIP-4361 message."""
-
-    domain: str
-    address: str
-    statement: str | None
-    uri: str
-    version: str
-    chain_id: int
-    nonce: str
-    issued_at: str
-    expiration_time: str | None = None
-    not_before: str | None = None
-    request_id: str | None = None
-    resources: tuple[str, ...] = ()
-
-
-def _time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def parse_message(text: str) -> SiweMessage:
-    """Parses an EIP-4361 message.
+def parse_message(text: str) -> siwe.SiweMessage:
+    """Parses an EIP-4361 message (siwe's ABNF parser).
 
     Raises:
-        Unauthorized: the text is not an EIP-4361 message.
+        Unauthorized: the text is not an EIP-4361 message, or not in its canonical form (the form siwe
+            re-serialises and checks the signature against).
     """
-    lines = text.split("\n")
-    if len(lines) < 7:
-        raise Unauthorized("not an EIP-4361 message")
-    header = _HEADER.match(lines[0])
-    if header is None or not re.fullmatch(r"0x[0-9a-fA-F]{40}", lines[1]) or lines[2] != "":
-        raise Unauthorized("not an EIP-4361 message")
-    i = 3
-    statement = None
-    if not lines[i].startswith("URI: "):
-        if lines[i] != "":
-            statement = lines[i]
-            i += 1
-        while i < len(lines) and lines[i] == "":
-            i += 1
-    values: dict[str, str] = {}
-    resources: list[str] = []
-    while i < len(lines):
-        line = lines[i]
-        i += 1
-        if line == "Resources:":
-            resources = [r[2:] for r in lines[i:] if r.startswith("- ")]
-            break
-        key, sep, value = line.partition(": ")
-        if not sep or key not in _FIELDS or _FIELDS[key] in values:
-            raise Unauthorized(f"unexpected line in EIP-4361 message: {line[:40]!r}")
-        values[_FIELDS[key]] = value
-    for required in ("uri", "version", "chain_id", "nonce", "issued_at"):
-        if required not in values:
-            raise Unauthorized(f"EIP-4361 message lacks {required}")
-    if values["version"] != "1" or not values["chain_id"].isdigit():
-        raise Unauthorized("EIP-4361 message has an unsupported version or chain ID")
-    if not re.fullmatch(r"[A-Za-z0-9]{8,}", values["nonce"]):
-        raise Unauthorized("EIP-4361 nonce must be at least 8 alphanumeric characters")
-    if not is_checksum_address(lines[1]):
-        raise Unauthorized("EIP-4361 address must be EIP-55 checksummed")
-    return SiweMessage(
-        domain=header["domain"],
-        address=lines[1],
-        statement=statement,
-        uri=values["uri"],
-        version=values["version"],
-        chain_id=int(values["chain_id"]),
-        nonce=values["nonce"],
-        issued_at=values["issued_at"],
-        expiration_time=values.get("expiration_time"),
-        not_before=values.get("not_before"),
-        request_id=values.get("request_id"),
-        resources=tuple(resources),
-    )
+    try:
+        message = siwe.SiweMessage.from_message(text)
+    except ValueError as exc:  # abnf.ParseError and pydantic's ValidationError both arrive as ValueError
+        raise Unauthorized("not an EIP-4361 message") from exc
+    if message.prepare_message() != text:
+        raise Unauthorized("EIP-4361 message is not in canonical form")
+    return message
 
 
-def recover_signer(message: str, signature: str) -> str:
-    """The address that signed `message` (EIP-191 personal_sign), refusing malformed and high-s signatures."""
+def check_signature_form(signature: str) -> str:
+    """The signature as 0x-hex after checking its form: 65 bytes and low s (EIP-2).
+
+    Raises:
+        Unauthorized: not hex, not 65 bytes, or a high-s signature.
+    """
     try:
         raw = bytes.fromhex(signature.removeprefix("0x"))
     except ValueError as exc:
@@ -129,10 +62,7 @@ def recover_signer(message: str, signature: str) -> str:
         raise Unauthorized("signature must be 65 bytes")
     if int.from_bytes(raw[32:64], "big") > SECP256K1_HALF_N:
         raise Unauthorized("high-s signatures are not accepted")
-    try:
-        return to_checksum_address(Account.recover_message(encode_defunct(text=message), signature=raw))
-    except Exception as exc:  # noqa: BLE001 - eth-account raises several types for bad signatures
-        raise Unauthorized("signature does not recover to an address") from exc
+    return "0x" + raw.hex()
 
 
 @dataclass
@@ -162,30 +92,30 @@ class NonceStore:
 def verify_login(message: str, signature: str, *, domain: str, chain_id: int, nonces: NonceStore) -> str:
     """Checks a sign-in and returns the signer's address.
 
+    The nonce is consumed only once everything else has passed, so a rejected attempt does not burn it.
+
     Raises:
-        Unauthorized: wrong domain or chain, unknown/used/expired nonce, outside the validity window,
-            or a signature from another address.
+        Unauthorized: malformed message or signature, high-s signature, wrong domain or chain,
+            outside the validity window, a signature from another address, or an unknown, used or
+            expired nonce.
     """
+    sig = check_signature_form(signature)
     msg = parse_message(message)
-    if msg.domain != domain:
-        raise Unauthorized("EIP-4361 domain does not match this server")
     if msg.chain_id != chain_id:
         raise Unauthorized("EIP-4361 chain ID does not match this chain")
-    now = datetime.now(UTC)
     try:
-        if msg.expiration_time and _time(msg.expiration_time) <= now:
-            raise Unauthorized("EIP-4361 message has expired")
-        if msg.not_before and _time(msg.not_before) > now:
-            raise Unauthorized("EIP-4361 message is not valid yet")
-        _time(msg.issued_at)
-    except ValueError as exc:
-        raise Unauthorized("EIP-4361 timestamps must be RFC 3339") from exc
-    signer = recover_signer(message, signature)
-    if signer != msg.address:
-        raise Unauthorized("signature was not made by the message's address")
+        msg.verify(sig, domain=domain, timestamp=datetime.now(UTC))
+    except siwe.DomainMismatch as exc:
+        raise Unauthorized("EIP-4361 domain does not match this server") from exc
+    except siwe.ExpiredMessage as exc:
+        raise Unauthorized("EIP-4361 message has expired") from exc
+    except siwe.NotYetValidMessage as exc:
+        raise Unauthorized("EIP-4361 message is not valid yet") from exc
+    except siwe.VerificationError as exc:  # InvalidSignature and the rest
+        raise Unauthorized("signature was not made by the message's address") from exc
     if not nonces.consume(msg.nonce):
         raise Unauthorized("nonce unknown, already used or expired")
-    return signer
+    return str(msg.address)
 
 
 def _b64(data: bytes) -> str:

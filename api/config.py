@@ -17,6 +17,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRACECHAIN_API_", extra="ignore")
 
     env: Literal["dev", "test", "prod"] = "dev"
+    host: str = "127.0.0.1"
+    """Where ``tracechain up`` (api.service) binds the server."""
+    port: int = Field(default=8000, ge=1, le=65_535)
+    workers: int = Field(default=1, ge=1, le=64)
+    """uvicorn worker processes. Each keeps its own caches and its own SIWE nonce store, so a sign-in
+    must reach the worker that issued its nonce: keep 1 where partners sign in."""
     database_url: str = "sqlite:///.data/tracechain.db"
     rpc_url: str = "http://127.0.0.1:8545"
     chain_id: int = 31337

@@ -344,7 +344,7 @@ def kills(system: System, results: dict[str, Any]) -> None:
     pub.close()
     engine = make_engine(url)
     with make_sessionmaker(engine)() as s:
-        stored = list(s.execute(select(TelemetryReading.device, TelemetryReading.counter)).tuples())
+        stored = [tuple(r) for r in s.execute(select(TelemetryReading.device, TelemetryReading.counter))]
         roots = list(s.scalars(select(TelemetryBatch.root)))
         unanchored = (
             s.scalar(

@@ -20,6 +20,7 @@ import functools
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -153,6 +154,8 @@ class TxSender:
         legacy: legacy ``gasPrice`` transactions (True), EIP-1559 (False), or decided from the
             latest block's base fee (None).
         batch_size: intents signed per pass.
+        broadcast_chunk: intents signed and committed together; each chunk is broadcast while
+            the next is signed.
         poll_interval: seconds between passes in :meth:`run` when idle.
     """
 
@@ -167,6 +170,7 @@ class TxSender:
         bump_pct: float = 12.5,
         legacy: bool | None = None,
         batch_size: int = 500,
+        broadcast_chunk: int = 100,
         poll_interval: float = 0.2,
     ) -> None:
         if bump_pct < 10:
@@ -180,6 +184,8 @@ class TxSender:
         self.bump_pct = bump_pct
         self._legacy = legacy
         self.batch_size = batch_size
+        self.broadcast_chunk = broadcast_chunk
+        self._executor: ThreadPoolExecutor | None = None
         self.poll_interval = poll_interval
         self._signer = _Signer(account)
         self._lock = threading.Lock()
@@ -332,6 +338,14 @@ class TxSender:
                 )
             if not self._busy:
                 stop_event.wait(delay)
+        self.close()
+
+    def close(self) -> None:
+        """Stops the broadcast worker thread (started again by the next :meth:`process`)."""
+        with self._lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
 
     # ------------------------------------------------------------------ nonce and fees
 
@@ -411,65 +425,92 @@ class TxSender:
             if not intents:
                 return
             self._busy = True
-            nonce = self._init_nonce(session)
             fees = self._current_fees()
-            now = utcnow()
-            attempts: list[dict[str, Any]] = []
-            updates: list[dict[str, Any]] = []
-            for intent in intents:
-                gas = intent.gas
-                if gas is None:
-                    try:
-                        call: Any = {
-                            "from": self.address,
-                            "to": intent.to_address,
-                            "data": intent.data,
-                            "value": intent.value,
-                        }
-                        estimate = self.w3.eth.estimate_gas(call, "pending")
-                    except ContractLogicError as exc:
-                        error = decode_revert(exc)
-                        updates.append(
-                            {
-                                "id": intent.id,
-                                "state": OutboxState.FAILED.value,
-                                "nonce": None,
-                                "tx_hash": None,
-                                "error": str(error),
-                                "updated_at": now,
-                            }
-                        )
-                        log.info("intent %s fails before sending: %s", intent.key, error)
-                        continue
-                    gas = estimate * 6 // 5 + 10_000
-                attempt = self._signed(intent.to_address, intent.data, intent.value, nonce, gas, fees)
-                attempts.append({"intent_id": intent.id, **attempt})
-                updates.append(
-                    {
-                        "id": intent.id,
-                        "state": OutboxState.SIGNED.value,
-                        "nonce": nonce,
-                        "tx_hash": attempt["tx_hash"],
-                        "error": None,
-                        "updated_at": now,
-                    }
-                )
-                nonce += 1
+            # Sign and commit in chunks; each committed chunk is broadcast by a worker while the
+            # next is signed, so that the node's work overlaps ours instead of following it.
+            broadcasts: list[Future[None]] = []
             try:
-                if attempts:
-                    session.execute(insert(OutboxAttempt), attempts)
-                session.execute(update(OutboxIntent), updates)
-                session.commit()
-            except BaseException:
-                self._next_nonce = None  # re-derived from the database and the node next pass
-                raise
-            self._next_nonce = nonce
+                for start in range(0, len(intents), self.broadcast_chunk):
+                    chunk = intents[start : start + self.broadcast_chunk]
+                    signed_ids = self._sign_chunk(session, chunk, fees)
+                    if signed_ids:
+                        broadcasts.append(self._broadcaster().submit(self._broadcast_ids, signed_ids))
+            finally:
+                for future in broadcasts:
+                    future.result()
+
+    def _broadcaster(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"broadcast-{self.address[:8]}"
+            )
+        return self._executor
+
+    def _sign_chunk(self, session: Session, intents: Sequence[Any], fees: _Fees) -> list[int]:
+        """Signs ``intents`` with the next nonces and commits them; returns the signed intents' IDs."""
+        nonce = self._init_nonce(session)
+        now = utcnow()
+        attempts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for intent in intents:
+            gas = intent.gas
+            if gas is None:
+                try:
+                    call: Any = {
+                        "from": self.address,
+                        "to": intent.to_address,
+                        "data": intent.data,
+                        "value": intent.value,
+                    }
+                    estimate = self.w3.eth.estimate_gas(call, "pending")
+                except ContractLogicError as exc:
+                    error = decode_revert(exc)
+                    updates.append(
+                        {
+                            "id": intent.id,
+                            "state": OutboxState.FAILED.value,
+                            "nonce": None,
+                            "tx_hash": None,
+                            "error": str(error),
+                            "updated_at": now,
+                        }
+                    )
+                    log.info("intent %s fails before sending: %s", intent.key, error)
+                    continue
+                gas = estimate * 6 // 5 + 10_000
+            attempt = self._signed(intent.to_address, intent.data, intent.value, nonce, gas, fees)
+            attempts.append({"intent_id": intent.id, **attempt})
+            updates.append(
+                {
+                    "id": intent.id,
+                    "state": OutboxState.SIGNED.value,
+                    "nonce": nonce,
+                    "tx_hash": attempt["tx_hash"],
+                    "error": None,
+                    "updated_at": now,
+                }
+            )
+            nonce += 1
+        try:
+            if attempts:
+                session.execute(insert(OutboxAttempt), attempts)
+            session.execute(update(OutboxIntent), updates)
+            session.commit()
+        except BaseException:
+            self._next_nonce = None  # re-derived from the database and the node next pass
+            raise
+        self._next_nonce = nonce
+        return [a["intent_id"] for a in attempts]
 
     # ------------------------------------------------------------------ 2. broadcast
 
     def _broadcast_signed(self) -> None:
+        """Broadcasts what is signed but not yet sent (left by a crash or a refusal)."""
+        self._broadcast_ids(None)
+
+    def _broadcast_ids(self, intent_ids: Sequence[int] | None) -> None:
         with self._sessions() as session:
-            rows = session.execute(
+            query = (
                 select(
                     OutboxIntent.id,
                     OutboxAttempt.id,
@@ -480,7 +521,10 @@ class TxSender:
                 .join(OutboxAttempt, OutboxAttempt.tx_hash == OutboxIntent.tx_hash)
                 .where(OutboxIntent.sender == self.address, OutboxIntent.state == OutboxState.SIGNED.value)
                 .order_by(OutboxIntent.nonce)
-            ).all()
+            )
+            if intent_ids is not None:
+                query = query.where(OutboxIntent.id.in_(intent_ids))
+            rows = session.execute(query).all()
             if not rows:
                 return
             self._busy = True

@@ -4,6 +4,7 @@ demo, the benchmarks and the tests."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +41,11 @@ class Journey:
         return self.item.removeprefix("https://id.gs1.org")
 
 
+def _serial(tag: str) -> int:
+    """A pallet serial derived from the tag, the same in every process (unlike ``hash``)."""
+    return int.from_bytes(hashlib.sha256(tag.encode()).digest()[:8], "big") % 10**9
+
+
 def document(events: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "@context": CONTEXT,
@@ -69,7 +75,7 @@ def journey(
     store = "https://id.gs1.org/414/" + gtin("0614141", "0003")
     inputs = [f"https://id.gs1.org/01/{gtin('4012345', '10001')}/21/{tag}-in{i}" for i in (1, 2)]
     item = f"https://id.gs1.org/01/{gtin('4012345', '20002')}/10/LOT-{tag}/21/{tag}-001"
-    pallet = f"https://id.gs1.org/00/{sscc('4012345', abs(hash(tag)) % 10**9)}"
+    pallet = f"https://id.gs1.org/00/{sscc('4012345', _serial(tag))}"
     upstream: list[dict[str, Any]] = []
     for i, inp in enumerate(inputs):
         base = t + timedelta(minutes=i)

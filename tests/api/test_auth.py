@@ -136,3 +136,47 @@ def test_login_extra_field_is_422(auth_client: TestClient) -> None:
         "/auth/login", json={"message": "x", "signature": "0x" + "00" * 65, "roles": ["admin"]}
     )
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/roles"
+
+
+def _verify(message: str, signature: str, nonces: Any) -> str:
+    from api.auth import verify_login
+
+    return verify_login(message, signature, domain="localhost", chain_id=31337, nonces=nonces)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "detail"),
+    [
+        (lambda m: m.replace(" wants you to sign in", " would like you to sign in"), "not an EIP-4361"),
+        (lambda m: m.replace("Version: 1", "Version: 2"), "not an EIP-4361"),
+        (lambda m: m.replace("Chain ID: 31337", "Chain ID: 031337"), "canonical"),
+        (lambda m: m.replace("\nIssued At:", "\nNot Before: 2999-01-01T00:00:00Z\nIssued At:"), "not an"),
+        (lambda m: m + "\n", "not an EIP-4361"),
+    ],
+)
+def test_verify_login_refuses_malformed_messages(mutate: Any, detail: str) -> None:
+    from api.auth import NonceStore
+    from api.errors import Unauthorized
+
+    account, nonces = Account.create(), NonceStore(ttl_s=60)
+    nonce, _ = nonces.issue()
+    msg = mutate(siwe(account.address, nonce))
+    with pytest.raises(Unauthorized, match=detail):
+        _verify(msg, sign(account, msg), nonces)
+    assert nonces.consume(nonce)  # a rejected attempt does not burn the nonce
+
+
+def test_verify_login_refuses_not_yet_valid_and_lowercase_address() -> None:
+    from api.auth import NonceStore
+    from api.errors import Unauthorized
+
+    account, nonces = Account.create(), NonceStore(ttl_s=60)
+    nonce, _ = nonces.issue()
+    msg = siwe(account.address, nonce) + "\nNot Before: 2999-01-01T00:00:00Z"
+    with pytest.raises(Unauthorized, match="not valid yet"):
+        _verify(msg, sign(account, msg), nonces)
+    msg = siwe(account.address.lower(), nonce)
+    with pytest.raises(Unauthorized, match="not an EIP-4361"):
+        _verify(msg, sign(account, msg), nonces)
+    msg = siwe(account.address, nonce)
+    assert _verify(msg, sign(account, msg), nonces) == account.address

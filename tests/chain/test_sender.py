@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from chain.contracts import TraceabilityLedger
 from chain.exceptions import IntentConflict, UnknownIntent
 from chain.outbox import OutboxAttempt, OutboxIntent, OutboxState
-from chain.sender import TxSender
+from chain.sender import Intent, TxSender
 from tests.chain.support import deployed, outbox_db, rpc, service
 from tests.fixtures.anvil import ROOT, AnvilNode
 
@@ -275,3 +275,23 @@ def test_stuck_transaction_replaced_with_same_nonce_and_higher_fees(
     assert sum(r is not None for r in receipts) == 1  # exactly one of the two is mined
     status = sender.status(key)
     assert status.state is OutboxState.FINAL and status.tx_hash == second.tx_hash
+
+
+def test_submit_many_is_one_commit_and_idempotent_per_key(
+    anvil: AnvilNode, ledger: TraceabilityLedger, db: tuple[str, sessionmaker[Session]]
+) -> None:
+    sender = TxSender(anvil.w3(), service(), db[1], confirmations=0, broadcast_chunk=2)
+    intents = [
+        Intent(f"many-{i}", ledger.address, anchor(ledger, f"many-{i}"), gas=100_000) for i in range(5)
+    ]
+    ids = sender.submit_many(intents[:3])
+    assert sender.submit_many(intents)[:3] == ids  # known keys: the same IDs, nothing added twice
+    assert len(set(sender.submit_many(intents))) == 5
+    with pytest.raises(IntentConflict):
+        sender.submit_many([Intent("many-0", ledger.address, anchor(ledger, "other"))])
+    drain(sender)
+    statuses = [sender.status(f"many-{i}") for i in range(5)]
+    assert all(s.state is OutboxState.FINAL for s in statuses)
+    assert sorted(s.nonce for s in statuses) == list(
+        range(statuses[0].nonce or 0, (statuses[0].nonce or 0) + 5)
+    )

@@ -1,0 +1,224 @@
+"""The demo supply chain: three partners, their assets, a cold-chain journey and a funded shipment.
+
+Seeded once per deployment (a marker in the data directory names the registry it was seeded on) and
+idempotent step by step, so a run interrupted half-way completes on the next start without repeating
+what is already on chain or in the store. Transactions go through chain's wrappers (pre-flight
+checks, then ``send_and_wait``); EPCIS documents through the API's own capture path, whose anchor
+intents the relayer's outbox sender puts on chain. Local development chains only: the partners are
+anvil's well-known dev accounts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+
+from api.epcis.anchoring import Anchorer
+from api.epcis.hashid import hash_event_id
+from api.epcis.models import StoredEvent
+from api.epcis.samples import Journey, journey
+from api.epcis.store import capture
+from api.gs1 import check_digit
+from chain.contracts import PartnerRegistry, ShipmentEscrow, ShipmentState, TestToken, TraceabilityLedger, role
+from chain.deploy import Deployment
+from chain.identifiers import asset_id
+from chain.manifest import Manifest, sign_manifest
+from chain.transact import TxRequest, send_and_wait
+
+log = logging.getLogger("tracechain.api.demo")
+
+MARKER_FILE = "demo-seed.json"
+DEMO_TAG = "DEMO"
+#: anvil dev-account indices of the demo partners (0 is the admin, 1 the service account).
+SUPPLIER_INDEX, CARRIER_INDEX, RETAILER_INDEX = 2, 3, 4
+SHIPMENT_AMOUNT = 1_000 * 10**18
+SHIPMENT_PENALTY = 100 * 10**18
+
+
+def gln(company: str, location: str) -> str:
+    """A 13-digit GLN: company prefix, location reference, check digit."""
+    body = company + location.zfill(12 - len(company))
+    return body + check_digit(body)
+
+
+@dataclass(frozen=True)
+class DemoPartner:
+    """A demo partner: name, GS1 key (GLN of its main site) and consortium role."""
+
+    name: str
+    gs1_key: str
+    role: str
+
+
+PARTNERS = {
+    "supplier": DemoPartner("Green Valley Farms", gln("4012345", "2"), "SUPPLIER_ROLE"),
+    "carrier": DemoPartner("Polar Cold Freight", gln("0012345", "1"), "CARRIER_ROLE"),
+    "retailer": DemoPartner("Corner Market", gln("0614141", "3"), "RETAILER_ROLE"),
+}
+
+
+@dataclass(frozen=True)
+class DemoSeed:
+    """What the demo consists of, and whether this run seeded it or found it seeded."""
+
+    item: str
+    consumer_url: str
+    qr_url: str
+    shipment_id: str
+    registry: str
+    seeded_now: bool = False
+
+
+def demo_journey() -> Journey:
+    return journey(DEMO_TAG, readings=10)
+
+
+def demo_links(base_url: str) -> tuple[str, str, str]:
+    """The demo item's Digital Link, consumer page URL and QR code URL on the resolver at ``base_url``."""
+    j = demo_journey()
+    base = base_url.rstrip("/")
+    return j.item, base + j.item_path, f"{base}/qr{j.item_path}?format=svg"
+
+
+def read_marker(data_dir: Path) -> dict[str, Any] | None:
+    path = Path(data_dir) / MARKER_FILE
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _write_marker(data_dir: Path, seed: DemoSeed) -> None:
+    path = Path(data_dir) / MARKER_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({k: v for k, v in asdict(seed).items() if k != "seeded_now"}, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+class DemoSeeder:
+    """Seeds the demo on one deployment; every step checks the chain or the store first."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        deployment: Deployment,
+        sessions: sessionmaker[Session],
+        anchorer: Anchorer | None,
+        *,
+        admin: LocalAccount,
+        supplier: LocalAccount,
+        carrier: LocalAccount,
+        retailer: LocalAccount,
+        legacy_gas: bool = False,
+        on_step: Callable[[str], None] | None = None,
+    ) -> None:
+        self.w3 = w3
+        self.chain_id = int(w3.eth.chain_id)
+        self.registry = PartnerRegistry(w3, deployment.address("PartnerRegistry"))
+        self.ledger = TraceabilityLedger(w3, deployment.address("TraceabilityLedger"))
+        self.escrow = ShipmentEscrow(w3, deployment.address("ShipmentEscrow"))
+        self.token = TestToken(w3, deployment.address("TestToken"))
+        self.sessions = sessions
+        self.anchorer = anchorer
+        self.admin = admin
+        self.accounts = {"supplier": supplier, "carrier": carrier, "retailer": retailer}
+        self.legacy = legacy_gas
+        self.step = on_step or (lambda message: log.info("demo: %s", message))
+        self.journey = demo_journey()
+
+    def _send(self, account: LocalAccount, request: TxRequest) -> None:
+        send_and_wait(self.w3, account, request, legacy=self.legacy)
+
+    def seed(self, data_dir: Path, base_url: str) -> DemoSeed:
+        """Seeds what is missing and writes the marker; a no-op when the marker names this registry."""
+        item, consumer_url, qr_url = demo_links(base_url)
+        marker = read_marker(data_dir)
+        if marker is not None and marker.get("registry") == self.registry.address:
+            return DemoSeed(**marker)
+        self.admit_partners()
+        self.register_assets()
+        self.capture_journey()
+        shipment_id = self.fund_shipment()
+        seed = DemoSeed(item, consumer_url, qr_url, "0x" + shipment_id.hex(), self.registry.address, True)
+        _write_marker(data_dir, seed)
+        return seed
+
+    def admit_partners(self) -> None:
+        for key, partner in PARTNERS.items():
+            account = self.accounts[key].address
+            if self.registry.partner(account).admitted:
+                continue
+            self.step(f"admit {partner.name} ({partner.role}, GLN {partner.gs1_key})")
+            request = self.registry.admit_partner(
+                account, partner.name, partner.gs1_key, [role(partner.role)], sender=self.admin.address
+            )
+            self._send(self.admin, request)
+
+    def register_assets(self) -> None:
+        """The item's lot, then the item in that lot, and the two ingredients, owned by the supplier."""
+        supplier = self.accounts["supplier"]
+        item = self.journey.item
+        lot_uri = item.rsplit("/21/", 1)[0]
+        lot = asset_id(lot_uri)
+        for uri, in_lot in ((lot_uri, bytes(32)), (item, lot), *((i, bytes(32)) for i in self.journey.inputs)):
+            if self.ledger.asset(asset_id(uri)).exists:
+                continue
+            self.step(f"register {uri}")
+            self._send(supplier, self.ledger.register_asset(asset_id(uri), in_lot, sender=supplier.address))
+
+    def capture_journey(self) -> None:
+        """Ingredients and production by the supplier, the trip by the carrier; each document once."""
+        submitters = ("supplier", "supplier", "carrier")
+        for doc, who in zip(self.journey.documents, submitters, strict=True):
+            events = doc["epcisBody"]["eventList"]
+            ids = [hash_event_id(e, doc["@context"]) for e in events]
+            with self.sessions() as session:
+                stored = set(session.scalars(select(StoredEvent.event_id).where(StoredEvent.event_id.in_(ids))))
+            if stored == set(ids):
+                continue
+            self.step(f"capture {len(events)} EPCIS events ({who})")
+            capture(self.sessions, doc, submitter=self.accounts[who].address, anchorer=self.anchorer)
+
+    def fund_shipment(self) -> bytes:
+        """The supplier signs the manifest and relays it; the retailer (buyer) funds it in TestToken."""
+        supplier, retailer = self.accounts["supplier"], self.accounts["retailer"]
+        shipment_id = keccak(text=f"tracechain-demo-shipment:{self.journey.item}")
+        if self.escrow.shipment(shipment_id).state == ShipmentState.NONE:
+            deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
+            manifest = Manifest(
+                shipment_id=shipment_id,
+                items_hash=keccak(text=self.journey.item),
+                supplier=supplier.address,
+                buyer=retailer.address,
+                carrier=self.accounts["carrier"].address,
+                token=self.token.address,
+                amount=SHIPMENT_AMOUNT,
+                penalty=SHIPMENT_PENALTY,
+                min_temp=200,  # hundredths of a degree Celsius: 2.00 to 8.00 °C
+                max_temp=800,
+                deadline=deadline,
+                dispute_window=86_400,
+                nonce=self.escrow.nonce_of(supplier.address),
+            )
+            signature = sign_manifest(supplier, manifest, self.chain_id, self.escrow.address)
+            self.step("create the shipment from the supplier-signed manifest")
+            self._send(supplier, self.escrow.create_shipment(manifest, signature))
+        if self.escrow.shipment(shipment_id).state == ShipmentState.CREATED:
+            if self.token.balance_of(retailer.address) < SHIPMENT_AMOUNT:
+                self._send(retailer, self.token.mint(retailer.address, SHIPMENT_AMOUNT))
+            if self.token.allowance(retailer.address, self.escrow.address) < SHIPMENT_AMOUNT:
+                self._send(retailer, self.token.approve(self.escrow.address, SHIPMENT_AMOUNT))
+            self.step("fund the shipment (buyer, TestToken)")
+            self._send(retailer, self.escrow.fund(shipment_id))
+        return shipment_id

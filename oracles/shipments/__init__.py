@@ -1,0 +1,1 @@
+"""Shipment (carrier) oracle: webhooks, geofence arrival. Only its tables exist so far (store.py)."""
