@@ -30,7 +30,14 @@ from api.epcis.models import StoredEvent
 from api.epcis.samples import Journey, journey
 from api.epcis.store import capture
 from api.gs1 import check_digit
-from chain.contracts import PartnerRegistry, ShipmentEscrow, ShipmentState, TestToken, TraceabilityLedger, role
+from chain.contracts import (
+    PartnerRegistry,
+    ShipmentEscrow,
+    ShipmentState,
+    TestToken,
+    TraceabilityLedger,
+    role,
+)
 from chain.deploy import Deployment
 from chain.identifiers import asset_id
 from chain.manifest import Manifest, sign_manifest
@@ -171,7 +178,11 @@ class DemoSeeder:
         item = self.journey.item
         lot_uri = item.rsplit("/21/", 1)[0]
         lot = asset_id(lot_uri)
-        for uri, in_lot in ((lot_uri, bytes(32)), (item, lot), *((i, bytes(32)) for i in self.journey.inputs)):
+        for uri, in_lot in (
+            (lot_uri, bytes(32)),
+            (item, lot),
+            *((i, bytes(32)) for i in self.journey.inputs),
+        ):
             if self.ledger.asset(asset_id(uri)).exists:
                 continue
             self.step(f"register {uri}")
@@ -184,7 +195,9 @@ class DemoSeeder:
             events = doc["epcisBody"]["eventList"]
             ids = [hash_event_id(e, doc["@context"]) for e in events]
             with self.sessions() as session:
-                stored = set(session.scalars(select(StoredEvent.event_id).where(StoredEvent.event_id.in_(ids))))
+                stored = set(
+                    session.scalars(select(StoredEvent.event_id).where(StoredEvent.event_id.in_(ids)))
+                )
             if stored == set(ids):
                 continue
             self.step(f"capture {len(events)} EPCIS events ({who})")

@@ -214,9 +214,7 @@ def capture(
             pk_of: dict[str, int] = dict(
                 session.execute(
                     select(StoredEvent.event_id, StoredEvent.pk).where(StoredEvent.capture_id == job_id)
-                )
-                .tuples()
-                .all()
+                ).all()
             )
             epc_rows = [
                 {"event_pk": pk_of[event_id], "epc_key": key, "role": role}
