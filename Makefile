@@ -10,7 +10,7 @@ STAMP := .cache/stamps
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
 export SOLCX_BINARY_PATH := $(CURDIR)/.cache/solcx
 SOLC_VERSION := 0.8.28
-APT_PACKAGES := mosquitto postgresql chromium
+APT_PACKAGES := mosquitto postgresql chromium wrk
 
 .PHONY: setup build run test test-contracts test-python lint bench clean
 .DEFAULT_GOAL := run

@@ -57,6 +57,8 @@ READINGS_PER_MESSAGE = 10
 PUBLISH_S = float(os.environ.get("BENCH_TELEMETRY_PUBLISH_S", "60"))
 TARGET_RATE = float(os.environ.get("BENCH_TELEMETRY_RATE", "8000"))
 BATCH_WINDOW_S = 2.0
+LATENCY_RATE = float(os.environ.get("BENCH_TELEMETRY_LATENCY_RATE", "1500"))
+LATENCY_S = float(os.environ.get("BENCH_TELEMETRY_LATENCY_S", "30"))
 KILLS = 10
 KILL_RATE = 2000.0
 
@@ -268,6 +270,56 @@ def _drained(url: str, expected: int, timeout: float) -> bool:
         engine.dispose()
 
 
+def _phase(
+    system: System, name: str, rate: float, seconds: float, start_counter: int
+) -> tuple[int, float, bool, float, list[Any], int, dict[tuple[bytes, int], float]]:
+    """Publish at `rate` for `seconds` to a fresh oracle and wait until all is anchored.
+
+    Returns (published, publish_s, drained, t0, [(device, counter, anchored_at)], batches, sent_at).
+    """
+    url = system.database(f"{name}.db")
+    messages = presign(system.fleet, int(rate * seconds), start_counter=start_counter)
+    total = sum(len(k) for _, _, k in messages)
+    oracle = OracleProc(system.oracle_env(url, f"bench-oracle-{name}"), system.tmp / f"oracle-{name}.log")
+    oracle.start()
+    pub = Publisher("127.0.0.1", system.broker.port, f"bench-sim-{name}")
+    sent_at: dict[tuple[bytes, int], float] = {}
+    t0 = time.time()
+    publish_s = _publish(pub, messages, rate, sent_at)
+    ok = _drained(url, total, 600)
+    oracle.stop()
+    pub.close()
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        rows = s.execute(
+            select(TelemetryReading.device, TelemetryReading.counter, TelemetryBatch.anchored_at).join(
+                TelemetryBatch, TelemetryBatch.id == TelemetryReading.batch_id
+            )
+        ).all()
+        batches = s.scalar(select(func.count()).select_from(TelemetryBatch)) or 0
+    engine.dispose()
+    return total, publish_s, ok, t0, list(rows), batches, sent_at
+
+
+def _p(latencies: list[float], q: float) -> float:
+    return latencies[max(0, int(len(latencies) * q) - 1)] if latencies else float("nan")
+
+
+def latency(system: System, results: dict[str, Any]) -> None:
+    """p99 publish → anchored at LATENCY_RATE, a rate the oracle sustains (no backlog)."""
+    _, _, _, _, rows, _, sent_at = _phase(system, "latency", LATENCY_RATE, LATENCY_S, 5 * 10**8)
+    latencies = sorted(a - sent_at[(d, c)] for d, c, a in rows if a is not None and (d, c) in sent_at)
+    results["telemetry_anchor_latency_p99_s"] = {
+        "value": round(_p(latencies, 0.99), 2),
+        "unit": "s",
+        "offered_rate": LATENCY_RATE,
+        "readings_per_message": READINGS_PER_MESSAGE,
+        "batch_window_s": BATCH_WINDOW_S,
+        "confirmations": 1,
+        "p50_s": round(statistics.median(latencies), 2) if latencies else None,
+    }
+
+
 def throughput(system: System, results: dict[str, Any]) -> None:
     url = system.database("throughput.db")
     total = int(TARGET_RATE * PUBLISH_S)
@@ -306,18 +358,15 @@ def throughput(system: System, results: dict[str, Any]) -> None:
         "drained": ok,
         "batches": batches,
         "readings_per_message": READINGS_PER_MESSAGE,
+        "batch_window_s": BATCH_WINDOW_S,
         "devices": DEVICES,
         "shipments": SHIPMENTS,
         "verify_workers": 1,
         "cores": os.cpu_count(),
     }
-    results["telemetry_anchor_latency_p99_s"] = {
-        "value": round(p99, 2),
-        "unit": "s",
-        "batch_window_s": BATCH_WINDOW_S,
-        "confirmations": 1,
-        "p50_s": round(statistics.median(latencies), 2) if latencies else None,
-    }
+    # Publish → anchored while the oracle runs at its limit (backlog included); the headline p99
+    # comes from `latency`, at a rate it sustains.
+    results["telemetry_readings_per_s"]["latency_p99_at_offered_rate_s"] = round(p99, 2)
 
 
 def kills(system: System, results: dict[str, Any]) -> None:
@@ -386,6 +435,7 @@ def run(results: dict[str, Any]) -> None:
             throughput(system, results)
             rate = results["telemetry_readings_per_s"]["value"]
             results["telemetry_vs_recover_ratio"] = {"value": round(rate / total, 3), "unit": "ratio"}
+            latency(system, results)
             kills(system, results)
         finally:
             system.close()

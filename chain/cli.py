@@ -227,12 +227,88 @@ def _print_outbox(settings: Any) -> None:
         engine.dispose()
 
 
+def _indexer(w3: Web3, settings: Any) -> Any:
+    """The read model's indexer for the deployment on ``w3``'s chain (the read model migrated)."""
+    from chain.db import make_engine, make_sessionmaker, upgrade
+    from chain.deploy import CORE_CONTRACTS, load_deployment
+    from chain.indexer import Indexer
+
+    deployment = load_deployment(w3, settings.data_dir)
+    upgrade(settings.database_url)
+    return Indexer(
+        w3,
+        make_sessionmaker(make_engine(settings.database_url)),
+        {name: deployment.address(name) for name in CORE_CONTRACTS},
+        min(deployment.contracts[name].block_number for name in CORE_CONTRACTS),
+        confirmations=settings.confirmations,
+    )
+
+
+@app.command()
+def index(
+    rpc_url: RpcOpt = None,
+    data_dir: DataOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="Catch up to the final head, then exit.")] = False,
+    poll: Annotated[float, typer.Option(help="Seconds between looks for new blocks.", min=0.1)] = 1.0,
+) -> None:
+    """Index the contracts' events into the read model (final blocks only) until Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from rich.progress import BarColumn, MofNCompleteColumn
+
+    settings = _settings(rpc_url, data_dir)
+    w3 = _connect(settings)
+    indexer = _indexer(w3, settings)
+    start = indexer.cursor()[0]
+    stop = threading.Event()
+    # Ctrl-C and SIGTERM end the loop after the window being applied: each window commits on its
+    # own, so the cursor always matches what the read model holds.
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    total = 0
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("blocks · {task.fields[events]:,} events"),
+            console=err,
+        ) as progress:
+            task = progress.add_task("catching up", total=None, events=0)
+
+            def on_window(cursor: int, target: int, applied: int) -> None:
+                progress.update(
+                    task,
+                    completed=max(cursor - start, 0),
+                    total=max(target - start, cursor - start, 0),
+                    events=total + applied,
+                    description=f"block {cursor} of {target}" if cursor < target else f"at block {cursor}",
+                )
+
+            while not stop.is_set():
+                total += indexer.run_once(stop, on_window)
+                if once:
+                    break
+                stop.wait(poll)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    cursor = indexer.cursor()[0]
+    head = w3.eth.block_number
+    out.print(
+        f"{'stopped' if stop.is_set() else 'caught up'}: {total} events indexed, cursor at block {cursor} "
+        f"(head {head}, {settings.confirmations} confirmations)"
+    )
+
+
 @app.command()
 def up(
     data_dir: DataOpt = None,
     port: Annotated[int, typer.Option(help="Port of the local node.")] = 8545,
 ) -> None:
-    """Start everything locally: anvil (state on disk), deployment if needed, the outbox sender."""
+    """Start everything locally: anvil (state on disk), deployment if needed, the outbox sender, the
+    indexer."""
     from chain.db import make_engine, make_sessionmaker, upgrade
     from chain.deploy import deploy as run_deploy
     from chain.keys import dev_account
@@ -267,6 +343,15 @@ def up(
                 legacy=settings.legacy_gas or None,
             )
             supervisor.start(ThreadService("sender", sender.run, f"outbox sender for {sender.address}"))
+            step("starting the indexer")
+            indexer = _indexer(w3, settings)
+            supervisor.start(
+                ThreadService(
+                    "indexer",
+                    indexer.run,
+                    f"indexer into {settings.database_url} ({settings.confirmations} confirmations)",
+                )
+            )
             for ep in entry_points(group="tracechain.services"):
                 step(f"starting {ep.name}")
                 supervisor.start(ep.load()(settings))

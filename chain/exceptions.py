@@ -48,6 +48,15 @@ class WrongChain(TracechainError):
         )
 
 
+class NodeRequestRefused(TracechainError):
+    """The node answered a JSON-RPC request with an error."""
+
+    def __init__(self, method: str, error: object) -> None:
+        self.method = method
+        self.error = error
+        super().__init__(f"the node refused {method}: {error}")
+
+
 class DeploymentMissing(TracechainError):
     """No deployment is recorded for this chain, or its contracts are gone."""
 

@@ -120,8 +120,18 @@ class Indexer:
                 return self._start_block - 1, None
             return row.block_number, row.block_hash
 
-    def run_once(self) -> int:
+    def run_once(
+        self,
+        stop_event: threading.Event | None = None,
+        on_window: Callable[[int, int, int], None] | None = None,
+    ) -> int:
         """Checks for a reorg, then applies every final block after the cursor.
+
+        Args:
+            stop_event: when set, returns after the window being applied (each window commits
+                on its own, so stopping between windows loses nothing).
+            on_window: called after each window with (cursor block, target block, events applied
+                so far), and once before the first with the starting cursor.
 
         Returns:
             The number of events applied.
@@ -133,7 +143,9 @@ class Indexer:
         number, _ = self._check_reorg()
         target = self._rpc("eth_blockNumber", []) - self.confirmations
         applied = 0
-        while number < target:
+        if on_window is not None:
+            on_window(number, target, applied)
+        while number < target and not (stop_event is not None and stop_event.is_set()):
             last = min(number + self._span, target)
             try:
                 logs, last_hash = self._read_window(number + 1, last)
@@ -143,6 +155,8 @@ class Indexer:
                 continue
             applied += self._apply_window(logs, last, last_hash)
             number = last
+            if on_window is not None:
+                on_window(number, target, applied)
         return applied
 
     def run(self, stop_event: threading.Event, poll_s: float = 1.0) -> None:
@@ -150,7 +164,7 @@ class Indexer:
         reached is logged and retried; every other error stops the loop."""
         while not stop_event.is_set():
             try:
-                applied = self.run_once()
+                applied = self.run_once(stop_event)
                 if applied:
                     log.info("applied %d events, cursor at %d", applied, self.cursor()[0])
             except (requests.RequestException, OSError) as exc:

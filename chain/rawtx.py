@@ -110,9 +110,18 @@ class RawTxSigner:
     def legacy(self, *, nonce: int, gas_price: int, gas: int, to: bytes, value: int, data: bytes) -> SignedTx:
         """An EIP-155 legacy transaction (``gasPrice``), for chains without a base fee."""
         body = b"".join(
-            (_rlp_int(nonce), _rlp_int(gas_price), _rlp_int(gas), _rlp_bytes(to), _rlp_int(value), _rlp_bytes(data))
+            (
+                _rlp_int(nonce),
+                _rlp_int(gas_price),
+                _rlp_int(gas),
+                _rlp_bytes(to),
+                _rlp_int(value),
+                _rlp_bytes(data),
+            )
         )
-        signature = self._key.sign_recoverable(keccak(_rlp_list(body + self._chain + b"\x80\x80")), hasher=None)
+        signature = self._key.sign_recoverable(
+            keccak(_rlp_list(body + self._chain + b"\x80\x80")), hasher=None
+        )
         v = signature[64] + 35 + 2 * self.chain_id
         raw = _rlp_list(body + _rlp_int(v) + _rlp_word(signature[:32]) + _rlp_word(signature[32:64]))
         return SignedTx(raw, keccak(raw))

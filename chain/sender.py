@@ -2,16 +2,23 @@
 
 ``submit`` only writes an intent (idempotent on its key). ``process`` makes one pass:
 
-1. sign pending intents with consecutive nonces and commit the signed raw transactions;
-2. broadcast what is signed (only after the commit, so a crash never loses a sent transaction);
-3. poll receipts for every attempt's hash, bump stuck transactions (same nonce, fees up by
-   ``bump_pct`` on both fields), and mark mined transactions final after ``confirmations`` blocks.
+1. sign pending intents with consecutive nonces, a chunk at a time: a chunk's raw transactions
+   are committed, then broadcast by a worker thread while the next chunk is signed; the node's
+   answers are recorded with a later commit (a crash before that leaves them ``signed``, and they
+   are broadcast again: the node answers "already known" or "nonce too low");
+2. broadcast what is still ``signed`` (left by a crash or a refusal);
+3. follow the chain (:mod:`chain.chainwatch`): each new block's receipts are fetched once and our
+   transactions in it are marked ``mined``; a transaction whose nonce is below the account's
+   mined count but was not seen in a block (first pass after a restart, a reorg, a node without
+   ``eth_getBlockReceipts``) is looked up by hash; stuck transactions are replaced (same nonce,
+   fees up by ``bump_pct`` on both fields); a block ``confirmations`` deep is checked against
+   the node's canonical hash: its transactions become final, or go back to ``broadcast`` when
+   the block was reorged away.
 
-Crash recovery is the same pass: signed rows are broadcast again (the node answers "already
-known" or "nonce too low" if they went out before the crash, and the receipt is then found by
-hash), and the nonce counter resumes above every nonce the outbox ever used. An intent is signed
-with a new nonce only when its old nonce is provably consumed by another transaction at the
-confirmation depth, so that no two transactions of one intent can both land.
+Crash recovery is the same pass: signed rows are broadcast again, and the nonce counter resumes
+above every nonce the outbox ever used. An intent is signed with a new nonce only when its old
+nonce is provably consumed by another transaction at the confirmation depth, so that no two
+transactions of one intent can both land.
 """
 
 from __future__ import annotations
@@ -19,31 +26,36 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-import coincurve
-import rlp
 from eth_account.signers.local import LocalAccount
-from eth_utils import is_address, keccak, to_checksum_address
-from sqlalchemy import Table, func, insert, select, update
+from eth_utils import is_address, to_checksum_address
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
+from chain.chainwatch import ChainWatch
 from chain.connection import NODE_UNAVAILABLE
 from chain.exceptions import IntentConflict, InvalidAddress, UnknownIntent, decode_revert
+from chain.jsonrpc import JsonRpc
 from chain.outbox import OutboxAttempt, OutboxIntent, OutboxState, OutboxStatus, utcnow
+from chain.rawtx import RawTxSigner
 
 log = logging.getLogger(__name__)
 
 _ALREADY_KNOWN = ("already known", "known transaction", "already imported", "alreadyknown")
 _NONCE_TOO_LOW = ("nonce too low", "nonce too small", "oldnonce", "nonce is too low")
 _UNDERPRICED = ("underpriced", "replacement fee too low")
+_PENDING = _ALREADY_KNOWN + _NONCE_TOO_LOW + _UNDERPRICED
+_MAX_QUEUED_CHUNKS = 10  # signed ahead of the node by at most this many chunks
+_WATCH_INTERVAL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -59,46 +71,6 @@ def _bumped(value: int, pct: float) -> int:
     return max(value + 1, -(-value * (10_000 + basis) // 10_000))
 
 
-class _Signer:
-    """Signs EIP-1559 and EIP-155 legacy transactions straight from their RLP fields.
-
-    The same bytes as ``LocalAccount.sign_transaction`` (libsecp256k1 through coincurve, low-s),
-    without its per-call validation and formatting layers, which cost more than the signature
-    itself and were the sender's largest per-transaction cost.
-    """
-
-    def __init__(self, account: LocalAccount) -> None:
-        self._key = coincurve.PrivateKey(bytes(account.key))
-
-    def sign(self, tx: dict[str, Any]) -> tuple[bytes, bytes]:
-        """(raw transaction, transaction hash) of ``tx`` (the fields ``TxSender._sign`` builds)."""
-        to = bytes.fromhex(str(tx["to"])[2:])
-        if "gasPrice" in tx:
-            chain_id = int(tx["chainId"])
-            fields = [tx["nonce"], tx["gasPrice"], tx["gas"], to, tx["value"], tx["data"]]
-            recid, r, s = self._signature(keccak(rlp.encode([*fields, chain_id, 0, 0])))
-            raw = rlp.encode([*fields, recid + 35 + 2 * chain_id, r, s])
-        else:
-            fields = [
-                tx["chainId"],
-                tx["nonce"],
-                tx["maxPriorityFeePerGas"],
-                tx["maxFeePerGas"],
-                tx["gas"],
-                to,
-                tx["value"],
-                tx["data"],
-                [],
-            ]
-            recid, r, s = self._signature(keccak(b"\x02" + rlp.encode(fields)))
-            raw = b"\x02" + rlp.encode([*fields, recid, r, s])
-        return raw, keccak(raw)
-
-    def _signature(self, digest: bytes) -> tuple[int, int, int]:
-        sig = self._key.sign_recoverable(digest, hasher=None)
-        return sig[64], int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:64], "big")
-
-
 @dataclass(frozen=True)
 class Intent:
     """One transaction to submit with :meth:`TxSender.submit_many` (see :meth:`TxSender.submit`)."""
@@ -110,19 +82,55 @@ class Intent:
     value: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Outgoing:
-    """A signed transaction about to be broadcast; ``first`` when its intent is still ``signed``."""
+    """A signed (and committed) transaction about to be broadcast; ``first`` when its intent is
+    still ``signed`` (a replacement's intent is already ``broadcast``)."""
 
     intent_id: int
-    attempt_id: int
     nonce: int
     tx_hash: str
     raw_tx: bytes
     first: bool
 
 
-_INSERT_INTENT = cast(Table, OutboxIntent.__table__).insert()
+@dataclass
+class _Answers:
+    """The node's answers to one broadcast, as the outbox rows they update."""
+
+    sent: list[dict[str, Any]]
+    first_sent: list[dict[str, Any]]
+    refused: list[dict[str, Any]]
+
+
+_INTENTS = cast(Table, OutboxIntent.__table__)
+_ATTEMPTS = cast(Table, OutboxAttempt.__table__)
+_INSERT_INTENT = _INTENTS.insert()
+_INSERT_INTENTS = _INTENTS.insert().returning(_INTENTS.c.id, sort_by_parameter_order=True)
+_INSERT_ATTEMPT = _ATTEMPTS.insert()
+_MARK_SIGNED = (
+    _INTENTS.update()
+    .where(_INTENTS.c.id == bindparam("b_id"))
+    .values(
+        state=bindparam("b_state"),
+        nonce=bindparam("b_nonce"),
+        tx_hash=bindparam("b_hash"),
+        error=bindparam("b_error"),
+        updated_at=bindparam("b_at"),
+    )
+)
+_RECORD_SENT = (
+    _ATTEMPTS.update()
+    .where(_ATTEMPTS.c.tx_hash == bindparam("b_hash"))
+    .values(broadcast_at=bindparam("b_at"))
+)
+# Only from ``signed``: the chain watch may already have seen the transaction mined.
+_MARK_BROADCAST = (
+    _INTENTS.update()
+    .where(_INTENTS.c.id == bindparam("b_id"), _INTENTS.c.state == OutboxState.SIGNED.value)
+    .values(state=OutboxState.BROADCAST.value, updated_at=bindparam("b_at"))
+)
+_MARK_REFUSED = _INTENTS.update().where(_INTENTS.c.id == bindparam("b_id")).values(error=bindparam("b_error"))
 
 
 @functools.lru_cache(maxsize=256)
@@ -135,6 +143,11 @@ def _checksum_target(to: str) -> str:
     if not is_address(to):
         raise InvalidAddress(to)
     return str(to_checksum_address(to))
+
+
+@functools.lru_cache(maxsize=256)
+def _address_bytes(to: str) -> bytes:
+    return bytes.fromhex(to[2:])
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -187,10 +200,20 @@ class TxSender:
         self.broadcast_chunk = broadcast_chunk
         self._executor: ThreadPoolExecutor | None = None
         self.poll_interval = poll_interval
-        self._signer = _Signer(account)
+        self._rpc = JsonRpc(w3)
+        self._watch = ChainWatch(
+            w3,
+            self._rpc,
+            self.address,
+            session_factory,
+            confirmations=confirmations,
+            stuck_after=self.stuck_after,
+            on_unmined=self._handle_unmined,
+        )
+        self._signer: RawTxSigner | None = None
         self._lock = threading.Lock()
+        self._queued: deque[Future[_Answers]] = deque()  # chunks handed to the worker, in order
         self._next_nonce: int | None = None
-        self._chain_id: int | None = None
         self._busy = False
 
     # ------------------------------------------------------------------ public API
@@ -218,17 +241,12 @@ class TxSender:
         with self._sessions() as session:
             # A Core insert with bound parameters (compiled once, cached): the ORM unit of work
             # and a per-call ``values()`` statement cost several times the commit itself.
-            row = {
-                "sender": self.address,
-                "key": key,
-                "to_address": target,
-                "data": bytes(data),
-                "value": value,
-                "gas": gas,
-                "state": OutboxState.INTENT.value,
-            }
             try:
-                inserted = session.connection().execute(_INSERT_INTENT, row).inserted_primary_key
+                inserted = (
+                    session.connection()
+                    .execute(_INSERT_INTENT, self._intent_row(key, target, data, gas, value))
+                    .inserted_primary_key
+                )
                 session.commit()
                 assert inserted is not None
                 return int(inserted[0])
@@ -254,34 +272,17 @@ class TxSender:
             InvalidAddress: a target is not an address.
             IntentConflict: a key was used before for another target, calldata or value.
         """
-        rows = [
-            {
-                "sender": self.address,
-                "key": i.key,
-                "to_address": _checksum_target(i.to),
-                "data": bytes(i.data),
-                "value": i.value,
-                "gas": i.gas,
-                "state": OutboxState.INTENT.value,
-            }
-            for i in intents
-        ]
+        rows = [self._intent_row(i.key, _checksum_target(i.to), i.data, i.gas, i.value) for i in intents]
         if not rows:
             return []
         with self._sessions() as session:
             try:
-                session.connection().execute(_INSERT_INTENT, rows)
+                ids = session.connection().execute(_INSERT_INTENTS, rows).scalars().all()
                 session.commit()
+                return [int(i) for i in ids]
             except IntegrityError:
                 session.rollback()  # some key exists: one by one, each checked for conflicts
-                return [self.submit(i.key, i.to, i.data, gas=i.gas, value=i.value) for i in intents]
-            found = session.execute(
-                select(OutboxIntent.key, OutboxIntent.id).where(
-                    OutboxIntent.sender == self.address, OutboxIntent.key.in_([i.key for i in intents])
-                )
-            ).all()
-        ids: dict[str, int] = {row[0]: row[1] for row in found}
-        return [ids[i.key] for i in intents]
+        return [self.submit(i.key, i.to, i.data, gas=i.gas, value=i.value) for i in intents]
 
     def status(self, key: str) -> OutboxStatus:
         """Where the intent with ``key`` is.
@@ -313,21 +314,22 @@ class TxSender:
             )
 
     def process(self) -> None:
-        """One pass: sign, broadcast, poll receipts, bump stuck transactions, finalize."""
+        """One pass: sign, broadcast, follow the chain (mined, stuck, final, reorged); returns once
+        everything it signed was broadcast and the node's answers recorded."""
         with self._lock:
-            self._busy = False
-            if self._chain_id is None:
-                self._chain_id = self.w3.eth.chain_id
-            self._sign_pending()
-            self._broadcast_signed()
-            self._poll_in_flight()
+            self._pass(wait=True)
 
     def run(self, stop_event: threading.Event) -> None:
-        """Calls :meth:`process` until ``stop_event`` is set; waits out node outages."""
+        """Makes passes until ``stop_event`` is set; waits out node outages.
+
+        Unlike :meth:`process`, a pass does not wait for its broadcasts: the worker sends while
+        the next pass signs and follows the chain, and the answers are recorded as they come.
+        """
         delay = self.poll_interval
         while not stop_event.is_set():
             try:
-                self.process()
+                with self._lock:
+                    self._pass(wait=False)
                 delay = self.poll_interval
             except NODE_UNAVAILABLE as exc:
                 delay = min(max(delay * 2, 0.5), 5.0)
@@ -337,17 +339,48 @@ class TxSender:
                     delay,
                 )
             if not self._busy:
-                stop_event.wait(delay)
+                # Transactions in flight: look for their block often (a look costs one request).
+                watching = delay == self.poll_interval and (self._queued or self._watch.in_flight)
+                stop_event.wait(min(delay, _WATCH_INTERVAL_S) if watching else delay)
         self.close()
 
     def close(self) -> None:
-        """Stops the broadcast worker thread (started again by the next :meth:`process`)."""
+        """Records the broadcasts still under way and stops the broadcast worker thread (started
+        again by the next pass)."""
         with self._lock:
-            if self._executor is not None:
-                self._executor.shutdown(wait=True)
-                self._executor = None
+            try:
+                if self._queued:
+                    with self._sessions() as session:
+                        self._record_answers(session, self._collect(wait=True))
+                        session.commit()
+            finally:
+                if self._executor is not None:
+                    self._executor.shutdown(wait=True)
+                    self._executor = None
+                self._queued.clear()
+
+    def _pass(self, wait: bool) -> None:
+        self._busy = False
+        if self._signer is None:
+            self._signer = RawTxSigner(bytes(self.account.key), int(self.w3.eth.chain_id))
+        self._sign_pending(wait)
+        if not self._queued:  # else the worker may still be sending those rows
+            self._broadcast_signed()
+        if self._watch.poll():
+            self._busy = True
 
     # ------------------------------------------------------------------ nonce and fees
+
+    def _intent_row(self, key: str, target: str, data: bytes, gas: int | None, value: int) -> dict[str, Any]:
+        return {
+            "sender": self.address,
+            "key": key,
+            "to_address": target,
+            "data": bytes(data),
+            "value": value,
+            "gas": gas,
+            "state": OutboxState.INTENT.value,
+        }
 
     def _init_nonce(self, session: Session) -> int:
         if self._next_nonce is None:
@@ -360,40 +393,43 @@ class TxSender:
             self._next_nonce = max(chain_next, -1 if used is None else int(used) + 1)
         return self._next_nonce
 
-    def _is_legacy(self) -> bool:
-        if self._legacy is None:
-            self._legacy = self.w3.eth.get_block("latest").get("baseFeePerGas") is None
-        return self._legacy
-
     def _current_fees(self) -> _Fees:
-        if self._is_legacy():
-            return _Fees(gas_price=int(self.w3.eth.gas_price))
-        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas") or 0)
-        tip = int(self.w3.eth.max_priority_fee)
-        return _Fees(max_fee_per_gas=2 * base + tip, max_priority_fee_per_gas=tip)
+        # Raw calls, not ``w3.eth.get_block``: web3 formats every transaction hash of a full
+        # block, which on a busy chain cost more than the request.
+        latest, tip = self._rpc.call_many(
+            [("eth_getBlockByNumber", ["latest", False]), ("eth_maxPriorityFeePerGas", [])]
+        )
+        base = (latest or {}).get("baseFeePerGas")
+        if self._legacy is None:
+            self._legacy = base is None
+        if self._legacy:
+            return _Fees(gas_price=int(self._rpc.call("eth_gasPrice", []), 16))
+        max_tip = int(tip, 16)
+        return _Fees(max_fee_per_gas=2 * int(base or "0x0", 16) + max_tip, max_priority_fee_per_gas=max_tip)
 
     def _signed(self, to: str, data: bytes, value: int, nonce: int, gas: int, fees: _Fees) -> dict[str, Any]:
         """The columns of an :class:`OutboxAttempt` for one signed transaction."""
-        tx: dict[str, Any] = {
-            "chainId": self._chain_id,
-            "nonce": nonce,
-            "to": to,
-            "data": data,
-            "value": value,
-            "gas": gas,
-        }
+        assert self._signer is not None
         if fees.gas_price is not None:
-            tx["gasPrice"] = fees.gas_price
-        else:
-            tx.update(
-                type=2, maxFeePerGas=fees.max_fee_per_gas, maxPriorityFeePerGas=fees.max_priority_fee_per_gas
+            signed = self._signer.legacy(
+                nonce=nonce, gas_price=fees.gas_price, gas=gas, to=_address_bytes(to), value=value, data=data
             )
-        raw, tx_hash = self._signer.sign(tx)
+        else:
+            assert fees.max_fee_per_gas is not None and fees.max_priority_fee_per_gas is not None
+            signed = self._signer.eip1559(
+                nonce=nonce,
+                max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
+                max_fee_per_gas=fees.max_fee_per_gas,
+                gas=gas,
+                to=_address_bytes(to),
+                value=value,
+                data=data,
+            )
         return {
-            "tx_hash": "0x" + tx_hash.hex(),
+            "tx_hash": "0x" + signed.tx_hash.hex(),
             "nonce": nonce,
             "gas": gas,
-            "raw_tx": raw,
+            "raw_tx": signed.raw,
             "max_fee_per_gas": fees.max_fee_per_gas,
             "max_priority_fee_per_gas": fees.max_priority_fee_per_gas,
             "gas_price": fees.gas_price,
@@ -405,7 +441,7 @@ class TxSender:
 
     # ------------------------------------------------------------------ 1. sign
 
-    def _sign_pending(self) -> None:
+    def _sign_pending(self, wait: bool) -> None:
         # Plain rows and bulk statements rather than ORM objects: on a busy sender the unit of
         # work's per-object bookkeeping cost more than signing.
         with self._sessions() as session:
@@ -422,22 +458,35 @@ class TxSender:
                 .order_by(OutboxIntent.id)
                 .limit(self.batch_size)
             ).all()
-            if not intents:
-                return
-            self._busy = True
-            fees = self._current_fees()
-            # Sign and commit in chunks; each committed chunk is broadcast by a worker while the
-            # next is signed, so that the node's work overlaps ours instead of following it.
-            broadcasts: list[Future[None]] = []
-            try:
+            if intents:
+                self._busy = True
+                fees = self._current_fees()
+                # Each committed chunk is broadcast by the worker while the next is signed, so
+                # that the node's work overlaps ours; answers ride along with a later commit.
                 for start in range(0, len(intents), self.broadcast_chunk):
-                    chunk = intents[start : start + self.broadcast_chunk]
-                    signed_ids = self._sign_chunk(session, chunk, fees)
-                    if signed_ids:
-                        broadcasts.append(self._broadcaster().submit(self._broadcast_ids, signed_ids))
-            finally:
-                for future in broadcasts:
-                    future.result()
+                    answered = self._collect(wait=False)
+                    while len(self._queued) >= _MAX_QUEUED_CHUNKS:  # the node is behind: wait
+                        answered.append(self._queued.popleft().result())
+                    outgoing = self._sign_chunk(
+                        session, intents[start : start + self.broadcast_chunk], fees, answered
+                    )
+                    if outgoing:
+                        self._queued.append(self._broadcaster().submit(self._send, outgoing))
+            answered = self._collect(wait)
+            if answered:
+                self._record_answers(session, answered)
+                session.commit()
+
+    def _collect(self, wait: bool) -> list[_Answers]:
+        """The answers of finished broadcasts (of all queued ones if ``wait``), oldest first.
+
+        Raises:
+            Whatever the broadcast raised (a node outage): those rows stay ``signed``.
+        """
+        answered: list[_Answers] = []
+        while self._queued and (wait or self._queued[0].done()):
+            answered.append(self._queued.popleft().result())
+        return answered
 
     def _broadcaster(self) -> ThreadPoolExecutor:
         if self._executor is None:
@@ -446,12 +495,16 @@ class TxSender:
             )
         return self._executor
 
-    def _sign_chunk(self, session: Session, intents: Sequence[Any], fees: _Fees) -> list[int]:
-        """Signs ``intents`` with the next nonces and commits them; returns the signed intents' IDs."""
+    def _sign_chunk(
+        self, session: Session, intents: Sequence[Any], fees: _Fees, answered: Sequence[_Answers]
+    ) -> list[_Outgoing]:
+        """Signs ``intents`` with the next nonces and commits them, with the node's ``answered``
+        broadcasts; returns what to broadcast."""
         nonce = self._init_nonce(session)
         now = utcnow()
         attempts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
+        outgoing: list[_Outgoing] = []
         for intent in intents:
             gas = intent.gas
             if gas is None:
@@ -467,53 +520,52 @@ class TxSender:
                     error = decode_revert(exc)
                     updates.append(
                         {
-                            "id": intent.id,
-                            "state": OutboxState.FAILED.value,
-                            "nonce": None,
-                            "tx_hash": None,
-                            "error": str(error),
-                            "updated_at": now,
+                            "b_id": intent.id,
+                            "b_state": OutboxState.FAILED.value,
+                            "b_nonce": None,
+                            "b_hash": None,
+                            "b_error": str(error),
+                            "b_at": now,
                         }
                     )
                     log.info("intent %s fails before sending: %s", intent.key, error)
                     continue
                 gas = estimate * 6 // 5 + 10_000
             attempt = self._signed(intent.to_address, intent.data, intent.value, nonce, gas, fees)
-            attempts.append({"intent_id": intent.id, **attempt})
+            attempt["intent_id"] = intent.id
+            attempts.append(attempt)
             updates.append(
                 {
-                    "id": intent.id,
-                    "state": OutboxState.SIGNED.value,
-                    "nonce": nonce,
-                    "tx_hash": attempt["tx_hash"],
-                    "error": None,
-                    "updated_at": now,
+                    "b_id": intent.id,
+                    "b_state": OutboxState.SIGNED.value,
+                    "b_nonce": nonce,
+                    "b_hash": attempt["tx_hash"],
+                    "b_error": None,
+                    "b_at": now,
                 }
             )
+            outgoing.append(_Outgoing(intent.id, nonce, attempt["tx_hash"], attempt["raw_tx"], True))
             nonce += 1
         try:
             if attempts:
-                session.execute(insert(OutboxAttempt), attempts)
-            session.execute(update(OutboxIntent), updates)
+                session.execute(_INSERT_ATTEMPT, attempts)
+            session.execute(_MARK_SIGNED, updates)
+            self._record_answers(session, answered)
             session.commit()
         except BaseException:
             self._next_nonce = None  # re-derived from the database and the node next pass
             raise
         self._next_nonce = nonce
-        return [a["intent_id"] for a in attempts]
+        return outgoing
 
     # ------------------------------------------------------------------ 2. broadcast
 
     def _broadcast_signed(self) -> None:
         """Broadcasts what is signed but not yet sent (left by a crash or a refusal)."""
-        self._broadcast_ids(None)
-
-    def _broadcast_ids(self, intent_ids: Sequence[int] | None) -> None:
         with self._sessions() as session:
-            query = (
+            rows = session.execute(
                 select(
                     OutboxIntent.id,
-                    OutboxAttempt.id,
                     OutboxAttempt.nonce,
                     OutboxAttempt.tx_hash,
                     OutboxAttempt.raw_tx,
@@ -521,147 +573,53 @@ class TxSender:
                 .join(OutboxAttempt, OutboxAttempt.tx_hash == OutboxIntent.tx_hash)
                 .where(OutboxIntent.sender == self.address, OutboxIntent.state == OutboxState.SIGNED.value)
                 .order_by(OutboxIntent.nonce)
-            )
-            if intent_ids is not None:
-                query = query.where(OutboxIntent.id.in_(intent_ids))
-            rows = session.execute(query).all()
+            ).all()
             if not rows:
                 return
             self._busy = True
-            try:
-                self._broadcast(session, [_Outgoing(*row, first=True) for row in rows])
-            finally:
-                session.commit()
+            self._broadcast(session, [_Outgoing(*row, first=True) for row in rows])
+            session.commit()
 
     def _broadcast(self, session: Session, outgoing: Sequence[_Outgoing]) -> None:
-        calls = [("eth_sendRawTransaction", ["0x" + o.raw_tx.hex()]) for o in outgoing]
-        responses = self._rpc_batch(calls)
+        """Broadcasts ``outgoing`` (already committed) and records the node's answers in ``session``."""
+        self._record_answers(session, [self._send(outgoing)])
+
+    def _send(self, outgoing: Sequence[_Outgoing]) -> _Answers:
+        """Sends ``outgoing`` to the node in batched requests; touches no database (worker thread)."""
+        responses = self._rpc.batch([("eth_sendRawTransaction", ["0x" + o.raw_tx.hex()]) for o in outgoing])
         now = utcnow()
-        sent: list[dict[str, Any]] = []
-        first_sent: list[dict[str, Any]] = []
-        refused: list[dict[str, Any]] = []
+        answers = _Answers([], [], [])
         for o, response in zip(outgoing, responses, strict=True):
             error = response.get("error")
-            message = str(error.get("message", error) if isinstance(error, dict) else error or "").lower()
-            if error is None or any(m in message for m in _ALREADY_KNOWN + _NONCE_TOO_LOW + _UNDERPRICED):
-                # Sent now, or sent before (ours: found by hash when polling), or a replacement the
-                # node refused: all "pending", never "failed".
-                sent.append({"id": o.attempt_id, "broadcast_at": now})
-                if o.first:
-                    first_sent.append(
-                        {"id": o.intent_id, "state": OutboxState.BROADCAST.value, "updated_at": now}
-                    )
-                if error is not None:
-                    log.info("broadcast of %s (nonce %s): %s", o.tx_hash, o.nonce, message)
-            else:
-                refused.append({"id": o.intent_id, "error": f"broadcast refused: {message}"})
-                log.warning("node refused %s (nonce %s): %s; kept to retry", o.tx_hash, o.nonce, message)
-        for entity, rows in ((OutboxAttempt, sent), (OutboxIntent, first_sent), (OutboxIntent, refused)):
+            if error is not None:
+                message = str(error.get("message", error) if isinstance(error, dict) else error).lower()
+                if not any(m in message for m in _PENDING):
+                    answers.refused.append({"b_id": o.intent_id, "b_error": f"broadcast refused: {message}"})
+                    log.warning("node refused %s (nonce %s): %s; kept to retry", o.tx_hash, o.nonce, message)
+                    continue
+                # Sent before (ours: found by hash when polling), or a replacement the node
+                # refused: "pending", never "failed".
+                log.info("broadcast of %s (nonce %s): %s", o.tx_hash, o.nonce, message)
+            answers.sent.append({"b_hash": o.tx_hash, "b_at": now})
+            if o.first:
+                answers.first_sent.append({"b_id": o.intent_id, "b_at": now})
+        return answers
+
+    @staticmethod
+    def _record_answers(session: Session, answered: Sequence[_Answers]) -> None:
+        for statement, rows in (
+            (_RECORD_SENT, [r for a in answered for r in a.sent]),
+            (_MARK_BROADCAST, [r for a in answered for r in a.first_sent]),
+            (_MARK_REFUSED, [r for a in answered for r in a.refused]),
+        ):
             if rows:
-                session.execute(update(entity), rows)
+                session.execute(statement, rows)
 
-    def _rpc_batch(self, calls: Sequence[tuple[str, list[Any]]], chunk: int = 200) -> list[dict[str, Any]]:
-        """Raw JSON-RPC responses (``result`` or ``error``), batched where the provider can."""
-        provider: Any = self.w3.provider
-        out: list[dict[str, Any]] = []
-        for start in range(0, len(calls), chunk):
-            part = list(calls[start : start + chunk])
-            responses: Any = None
-            if len(part) > 1:
-                try:
-                    responses = provider.make_batch_request(part)
-                except (NotImplementedError, AttributeError):
-                    responses = None
-            if not isinstance(responses, list) or len(responses) != len(part):
-                responses = [provider.make_request(method, params) for method, params in part]
-            out.extend(dict(r) for r in responses)
-        return out
+    # ------------------------------------------------------------------ 3. stuck transactions
 
-    # ------------------------------------------------------------------ 3. poll, bump, finalize
-
-    def _poll_in_flight(self) -> None:
-        in_flight = (
-            OutboxIntent.sender == self.address,
-            OutboxIntent.state.in_([OutboxState.BROADCAST.value, OutboxState.MINED.value]),
-        )
-        with self._sessions() as session:
-            if session.scalar(select(OutboxIntent.id).where(*in_flight).limit(1)) is None:
-                return
-            head = self.w3.eth.block_number
-            # Only a nonce below the account's mined count can have a receipt, and an unmined
-            # transaction needs attention only once it may be stuck: with thousands in flight,
-            # loading and polling all of them on every pass was most of the sender's cost.
-            mined_count = self.w3.eth.get_transaction_count(self.address, "latest")
-            quiet_since = utcnow() - self.stuck_after
-            intents = session.scalars(
-                select(OutboxIntent)
-                .where(
-                    *in_flight,
-                    (OutboxIntent.state == OutboxState.MINED.value)
-                    | (OutboxIntent.nonce < mined_count)
-                    | (OutboxIntent.updated_at <= quiet_since),
-                )
-                .order_by(OutboxIntent.nonce)
-            ).all()
-            if not intents:
-                return
-            try:
-                self._poll(session, intents, head, mined_count)
-            finally:
-                session.commit()
-
-    def _poll(self, session: Session, intents: Sequence[OutboxIntent], head: int, mined_count: int) -> None:
-        hashes = [a.tx_hash for i in intents if (i.nonce or 0) < mined_count for a in i.attempts]
-        receipts = {
-            h: r.get("result")
-            for h, r in zip(
-                hashes, self._rpc_batch([("eth_getTransactionReceipt", [h]) for h in hashes]), strict=True
-            )
-        }
-        unmined: list[OutboxIntent] = []
-        for intent in intents:
-            receipt = next((receipts[a.tx_hash] for a in intent.attempts if receipts.get(a.tx_hash)), None)
-            if receipt is None:
-                if intent.state == OutboxState.MINED.value:
-                    log.warning("receipt of %s vanished (reorg); back to broadcast", intent.tx_hash)
-                    intent.state, intent.block_number, intent.block_hash = (
-                        OutboxState.BROADCAST.value,
-                        None,
-                        None,
-                    )
-                unmined.append(intent)
-                continue
-            self._record_receipt(intent, receipt, head)
-        if unmined:
-            self._handle_unmined(session, unmined, head)
-
-    def _record_receipt(self, intent: OutboxIntent, receipt: dict[str, Any], head: int) -> None:
-        block_number = int(receipt["blockNumber"], 16)
-        block_hash = str(receipt["blockHash"])
-        reverted = int(receipt["status"], 16) == 0
-        if intent.block_hash != block_hash or intent.state == OutboxState.BROADCAST.value:
-            intent.tx_hash = str(receipt["transactionHash"])
-            intent.block_number, intent.block_hash = block_number, block_hash
-            intent.state = OutboxState.MINED.value
-            intent.error = self._revert_reason(intent, block_number) if reverted else None
-        if head - block_number >= self.confirmations:
-            intent.state = (OutboxState.FAILED if reverted else OutboxState.FINAL).value
-
-    def _revert_reason(self, intent: OutboxIntent, block_number: int) -> str:
-        call: Any = {
-            "from": self.address,
-            "to": intent.to_address,
-            "data": intent.data,
-            "value": intent.value,
-        }
-        for block in (max(block_number - 1, 0), block_number):
-            try:
-                self.w3.eth.call(call, block)
-            except ContractLogicError as exc:
-                return str(decode_revert(exc))
-        return "reverted (the reason could not be reproduced)"
-
-    def _handle_unmined(self, session: Session, intents: Sequence[OutboxIntent], head: int) -> None:
+    def _handle_unmined(self, session: Session, intents: Sequence[OutboxIntent], head: int) -> bool:
+        """Re-signs intents whose nonce another transaction consumed, replays or replaces stuck
+        ones; True when something was sent."""
         now = utcnow()
         consumed = self.w3.eth.get_transaction_count(self.address, max(head - self.confirmations, 0))
         stuck: list[OutboxIntent] = []
@@ -681,9 +639,8 @@ class TxSender:
             if last.broadcast_at is None or now - _as_utc(last.broadcast_at) >= self.stuck_after:
                 stuck.append(intent)
         if not stuck:
-            return
-        self._busy = True
-        known = self._rpc_batch([("eth_getTransactionByHash", [i.attempts[-1].tx_hash]) for i in stuck])
+            return False
+        known = self._rpc.batch([("eth_getTransactionByHash", [i.attempts[-1].tx_hash]) for i in stuck])
         fees = self._current_fees()
         replays: list[tuple[OutboxIntent, OutboxAttempt]] = []
         for intent, seen in zip(stuck, known, strict=True):
@@ -704,8 +661,9 @@ class TxSender:
             )
         session.commit()  # replacements are on disk before they can reach the node
         self._broadcast(
-            session, [_Outgoing(i.id, a.id, a.nonce, a.tx_hash, a.raw_tx, first=False) for i, a in replays]
+            session, [_Outgoing(i.id, a.nonce, a.tx_hash, a.raw_tx, first=False) for i, a in replays]
         )
+        return True
 
     def _replacement(self, intent: OutboxIntent, last: OutboxAttempt, fees: _Fees) -> OutboxAttempt:
         if last.gas_price is not None:

@@ -6,8 +6,10 @@ The oracles never send a transaction themselves: they encode calldata here and s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from eth_utils import keccak
 from web3 import Web3
 
 from chain.artifacts import load_artifact
@@ -26,16 +28,40 @@ class ChainUnavailable(RuntimeError):
     """The node did not answer; the caller retries later."""
 
 
-class ChainView:
-    """Reads of PartnerRegistry and ShipmentEscrow, and calldata for the oracle's transactions."""
+CARRIER_ROLE = keccak(text="CARRIER_ROLE")
+IN_TRANSIT = 3  # IShipmentEscrow.State.InTransit
 
-    def __init__(self, w3: Web3, escrow_address: str, registry_address: str) -> None:
+
+@dataclass(frozen=True)
+class ShipmentParties:
+    """What the shipment oracle needs of an on-chain shipment."""
+
+    state: int  # IShipmentEscrow.State
+    carrier: str
+    custodian: str
+    items_hash: bytes
+
+
+class ChainView:
+    """Reads of PartnerRegistry and ShipmentEscrow; calldata of the oracles' escrow and ledger calls."""
+
+    def __init__(
+        self, w3: Web3, escrow_address: str, registry_address: str, ledger_address: str = ""
+    ) -> None:
         self.w3 = w3
         self.escrow = w3.eth.contract(
             address=Web3.to_checksum_address(escrow_address), abi=load_artifact("ShipmentEscrow")["abi"]
         )
         self.registry = w3.eth.contract(
             address=Web3.to_checksum_address(registry_address), abi=load_artifact("PartnerRegistry")["abi"]
+        )
+        self.ledger = (
+            w3.eth.contract(
+                address=Web3.to_checksum_address(ledger_address),
+                abi=load_artifact("TraceabilityLedger")["abi"],
+            )
+            if ledger_address
+            else None
         )
         self._domain: bytes | None = None
 
@@ -103,3 +129,58 @@ class ChainView:
 
     def confirm_delivery_data(self, shipment_id: bytes) -> bytes:
         return bytes.fromhex(self.escrow.encode_abi("confirmDelivery", args=[shipment_id])[2:])
+
+    # ------------------------------------------------------------ shipment oracle
+
+    @property
+    def ledger_address(self) -> str:
+        if self.ledger is None:
+            raise ValueError("no TraceabilityLedger address configured")
+        return str(self.ledger.address)
+
+    def shipment_parties(self, shipment_id: bytes) -> ShipmentParties | None:
+        """State, carrier, custodian and itemsHash of a shipment, None when it does not exist.
+
+        Raises:
+            ChainUnavailable: the node did not answer.
+        """
+        try:
+            s = self.escrow.functions.shipment(shipment_id).call()
+        except (OSError, ValueError) as exc:
+            raise ChainUnavailable(str(exc)) from exc
+        if s[2] == 0:
+            return None
+        return ShipmentParties(int(s[2]), str(s[5]), str(s[7]), bytes(s[15]))
+
+    def is_active_carrier(self, account: str) -> bool:
+        """True when `account` is an active partner holding CARRIER_ROLE.
+
+        Raises:
+            ChainUnavailable: the node did not answer.
+        """
+        addr = Web3.to_checksum_address(account)
+        try:
+            return bool(self.registry.functions.hasRole(CARRIER_ROLE, addr).call()) and bool(
+                self.registry.functions.isActivePartner(addr).call()
+            )
+        except (OSError, ValueError) as exc:
+            raise ChainUnavailable(str(exc)) from exc
+
+    def event_anchored(self, event_key: bytes) -> bool:
+        """True when TraceabilityLedger has anchored the event singly (by anyone).
+
+        Raises:
+            ChainUnavailable: the node did not answer.
+        """
+        if self.ledger is None:
+            raise ValueError("no TraceabilityLedger address configured")
+        try:
+            return int(self.ledger.functions.anchorOf(event_key).call()[1]) != 0
+        except (OSError, ValueError) as exc:
+            raise ChainUnavailable(str(exc)) from exc
+
+    def anchor_event_data(self, event_key: bytes) -> bytes:
+        """Calldata of TraceabilityLedger.anchorEvent for an EPCIS event's 32-byte key."""
+        if self.ledger is None:
+            raise ValueError("no TraceabilityLedger address configured")
+        return bytes.fromhex(self.ledger.encode_abi("anchorEvent", args=[event_key])[2:])

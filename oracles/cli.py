@@ -1,8 +1,9 @@
 """CLI sub-commands contributed through the `tracechain.commands` entry-point group.
 
-    tracechain simulate --provision 100:10 --rate 2000     # local chain: register devices, create shipments
-    tracechain simulate --fleet .data/fleet.json --rate 500
-    tracechain oracle telemetry                            # settings from ORACLE_* variables
+tracechain simulate --provision 100:10 --rate 2000     # local chain: register devices, create shipments
+tracechain simulate --fleet .data/fleet.json --rate 500
+tracechain oracle telemetry                            # settings from ORACLE_* variables
+tracechain oracle shipments                            # carrier webhooks, geofence arrivals
 """
 
 from __future__ import annotations
@@ -84,5 +85,13 @@ def _provision(spec: str, rpc_url: str, data_dir: Path) -> Fleet:
 def telemetry() -> None:
     """Run the telemetry oracle (settings from ORACLE_* variables; see docs/telemetry.md)."""
     from oracles.telemetry.__main__ import main
+
+    main()
+
+
+@oracle.command("shipments")
+def shipments() -> None:
+    """Run the shipment oracle: carrier webhooks, geofence arrivals (ORACLE_* variables)."""
+    from oracles.shipments.__main__ import main
 
     main()

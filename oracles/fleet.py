@@ -193,17 +193,27 @@ class Provisioner:
         self._send(self.buyer, self.token, "approve", self.escrow.address, amount)
         self._send(self.buyer, self.escrow, "fund", shipment_id)
         if in_transit:
-            h = {
-                "shipmentId": shipment_id,
-                "from": self.supplier.address,
-                "to": self.carrier.address,
-                "seq": 0,
-                "deadline": deadline,
-            }
-            consent = _typed(self.carrier.key.hex(), dom, "CustodyHandover", HANDOVER_TYPE, h)
-            self._send(
-                self.supplier, self.escrow, "handOver", shipment_id, self.carrier.address, deadline, consent
-            )
+            self.hand_to_carrier(shipment_id)
+
+    def hand_to_carrier(self, shipment_id: bytes) -> None:
+        """The supplier hands a funded shipment to the carrier (with its consent): in transit."""
+        dom = {
+            "name": "Tracechain",
+            "version": "1",
+            "chainId": self.chain_id,
+            "verifyingContract": self.escrow.address,
+        }
+        deadline = int(time.time()) + 30 * 24 * 3600
+        h = {
+            "shipmentId": shipment_id,
+            "from": self.supplier.address,
+            "to": self.carrier.address,
+            "seq": 0,
+            "deadline": deadline,
+        }
+        consent = _typed(self.carrier.key.hex(), dom, "CustodyHandover", HANDOVER_TYPE, h)
+        carrier = self.carrier.address
+        self._send(self.supplier, self.escrow, "handOver", shipment_id, carrier, deadline, consent)
 
 
 def provision(

@@ -27,6 +27,15 @@ TOPIC = "tracechain/telemetry/0x{shipment}/0x{device}"
 ROUTE = ((52_520_000, 13_405_000), (48_137_000, 11_575_000))  # Berlin → Munich, micro-degrees
 
 
+def clock_counter() -> int:
+    """A device's first counter after a (re)start: milliseconds since the epoch.
+
+    Counters must rise across restarts (the oracle rejects an old one); a simulated device keeps no
+    state, so it starts above any counter it used before as long as it sends under 1000 readings/s.
+    """
+    return time.time_ns() // 1_000_000
+
+
 @dataclass
 class Device:
     key: bytes
@@ -45,19 +54,18 @@ class SimulatedDevices:
     excursion_probability: float = 0.001
     seed: int | None = None
     route_s: float = 3600.0
-    start_counter: int = 0
+    start_counter: int | None = None
     devices: list[Device] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.domain = codec.domain_separator(self.fleet.chain_id, self.fleet.escrow)
         mid = (self.fleet.min_temp + self.fleet.max_temp) / 2
+        start = clock_counter() if self.start_counter is None else self.start_counter
         shipments = self.fleet.shipment_ids()
         for i, key in enumerate(self.fleet.device_keys()):
             self.devices.append(
-                Device(
-                    key, codec.address_of(key), shipments[i % len(shipments)], mid, counter=self.start_counter
-                )
+                Device(key, codec.address_of(key), shipments[i % len(shipments)], mid, counter=start)
             )
         self.t0 = time.time()
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
+import orjson
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -47,4 +47,4 @@ async def _refresh(services: ServicesDep, identifier: str, anchorer: AnchorerDep
 
 def _render(services: ServicesDep, identifier: str, anchorer: AnchorerDep) -> bytes:
     with services.sessions() as session:
-        return json.dumps(trace(session, identifier, anchorer), separators=(",", ":")).encode()
+        return orjson.dumps(trace(session, identifier, anchorer))

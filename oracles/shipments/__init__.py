@@ -1,1 +1,2 @@
-"""Shipment (carrier) oracle: webhooks, geofence arrival. Only its tables exist so far (store.py)."""
+"""Shipment (carrier) oracle: carrier webhooks and geofence arrivals become EPCIS ObjectEvents,
+ledger anchors and the escrow's confirmDelivery (see service.py, milestones.py, webhooks.py)."""

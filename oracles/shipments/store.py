@@ -1,12 +1,14 @@
-"""Tables of the shipment oracle (created by migration 0003_telemetry).
+"""Tables of the shipment oracle (migrations 0003_telemetry and 0005_shipments).
 
 A milestone (picked up, handed over, arrived) happens at most once per shipment and custody
-step: the primary key makes a duplicate or late webhook a no-op.
+step, and once per EPCIS event (its CBV hash): the keys make a duplicate or late webhook a no-op.
+A carrier's event ID is stored once with the answer given, which a replay gets again. A shipment
+is delivered on chain at most once (`shipment_deliveries`, keyed by shipment).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chain.db import Base
@@ -15,6 +17,7 @@ from chain.db import Base
 class ShipmentMilestone(Base):
     """One carrier milestone of a shipment and its on-chain call.
 
+    event_id is the milestone's EPCIS event ID (CBV 2.0 hash); tx_key anchors it on the ledger.
     state: pending (intent handed to the sender) → final | failed.
     """
 
@@ -56,4 +59,44 @@ class ShipmentGeofence(Base):
     last_reading_id: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-TABLES = [ShipmentMilestone.__table__, ShipmentEpcisEvent.__table__, ShipmentGeofence.__table__]
+class CarrierWebhook(Base):
+    """A carrier event received once, and the answer given to it (a replay gets the same answer)."""
+
+    __tablename__ = "shipment_webhooks"
+    __table_args__ = (Index("ix_shipment_webhooks_shipment_id", "shipment_id"),)
+
+    carrier: Mapped[str] = mapped_column(String(64), primary_key=True)
+    carrier_event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    body_sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
+    shipment_id: Mapped[bytes] = mapped_column(LargeBinary(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    epcis_event_id: Mapped[str] = mapped_column(String(120))
+    response: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[float] = mapped_column(Float)
+
+
+class ShipmentDelivery(Base):
+    """The escrow's confirmDelivery for a shipment, from its first arrival (webhook or geofence).
+
+    state: waiting (the shipment is not in transit on chain yet) → submitted (intent handed to the
+    sender) → delivered (final on chain) | skipped (delivered or closed by someone else) | failed.
+    """
+
+    __tablename__ = "shipment_deliveries"
+
+    shipment_id: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(120))
+    source: Mapped[str] = mapped_column(String(16))
+    tx_key: Mapped[str] = mapped_column(String(120))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    detail: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+TABLES = [
+    ShipmentMilestone.__table__,
+    ShipmentEpcisEvent.__table__,
+    ShipmentGeofence.__table__,
+    CarrierWebhook.__table__,
+    ShipmentDelivery.__table__,
+]

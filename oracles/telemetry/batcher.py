@@ -21,7 +21,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from oracles.chainview import ChainView, TxSubmitter
 from oracles.telemetry import codec, epcis
 from oracles.telemetry.merkle import MerkleTree, pack_proof, unpack_proof
-from oracles.telemetry.store import TelemetryBatch, TelemetryBreach, TelemetryEpcisEvent, TelemetryReading
+from oracles.telemetry.store import (
+    TelemetryBatch,
+    TelemetryBreach,
+    TelemetryEpcisEvent,
+    TelemetryReading,
+    placeholder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +129,10 @@ class Batcher:
             )
             s.add(batch)
             s.flush()
-            s.execute(
-                update(TelemetryReading),
-                [
-                    {"id": r.id, "batch_id": batch.id, "leaf_index": i, "proof": pack_proof(tree.proof(i))}
-                    for i, r in enumerate(rows)
-                ],
+            p = placeholder(s)
+            s.connection().exec_driver_sql(
+                f"UPDATE telemetry_readings SET batch_id = {p}, leaf_index = {p}, proof = {p} WHERE id = {p}",
+                [(batch.id, i, pack_proof(tree.proof(i)), r.id) for i, r in enumerate(rows)],
             )
             if self.epcis_events:
                 self._add_events(s, batch, rows)

@@ -2,17 +2,16 @@
 
 One event per (batch, device): what = the shipment, when = the batch window, where = the last
 position, sensor data = one sensorElement with a Temperature (CEL) and a RelativeHumidity (P1,
-percent) report per reading, each with its time. The event ID is hash-based (ni:///sha-256;…)
-over the event's canonical JSON (sorted keys, no whitespace), so the same batch always produces
-the same ID.
+percent) report per reading, each with its time. The event ID is the CBV 2.0 hash-based ID
+(ni:///sha-256;…?ver=CBV2.0, chain/epcis_hash.py), so the same batch always produces the same ID.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import UTC, datetime
 from typing import Any
+
+from chain.epcis_hash import hash_event_id
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
@@ -30,10 +29,8 @@ def device_uri(device: bytes) -> str:
 
 
 def event_id(event: dict[str, Any]) -> str:
-    """Hash-based event ID over the canonical JSON of `event` without its eventID."""
-    body = {k: v for k, v in event.items() if k != "eventID"}
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return f"ni:///sha-256;{digest}?ver=CBV2.0"
+    """The CBV 2.0 hash-based event ID of `event` (its eventID is not hashed)."""
+    return hash_event_id(event)
 
 
 def sensor_event(

@@ -6,7 +6,7 @@ unpaired, so a tree of any size works and each proof has at most ceil(log2(n)) s
 
 from __future__ import annotations
 
-from eth_hash.auto import keccak
+from oracles.telemetry.codec import keccak
 
 
 def hash_pair(a: bytes, b: bytes) -> bytes:

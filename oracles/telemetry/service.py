@@ -88,7 +88,8 @@ class TelemetryOracle:
 
     def start(self) -> None:
         self.batcher.resubmit_sealed()
-        self._thread("sender", self.sender.run, self.stop_event)
+        if self.settings.run_sender:
+            self._thread("sender", self.sender.run, self.stop_event)
         self._thread("registry", self._refresh_registry)
         if self.settings.http_port:
             self._start_http()

@@ -31,6 +31,7 @@ class TelemetrySettings(BaseSettings):
     keystore_password: str = ""
     private_key: str = ""
     confirmations: int = 1
+    run_sender: bool = True  # False when another process (`tracechain up`) runs the sender of this key
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883

@@ -19,7 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from chain.db import Base
 
@@ -136,6 +136,11 @@ class TelemetryEpcisEvent(Base):
     device: Mapped[bytes] = mapped_column(LargeBinary(20))
     event_time: Mapped[str] = mapped_column(String(40))
     document: Mapped[str] = mapped_column(Text)
+
+
+def placeholder(s: Session) -> str:
+    """The bound-parameter marker of the session's DB-API driver (sqlite3: ?, psycopg2: %s)."""
+    return "?" if s.connection().dialect.paramstyle == "qmark" else "%s"
 
 
 TABLES = [

@@ -10,9 +10,9 @@ import enum
 from dataclasses import dataclass
 
 import coincurve
-from eth_hash.auto import keccak
 
 from oracles.telemetry import codec
+from oracles.telemetry.codec import keccak
 
 
 class Reason(enum.IntEnum):

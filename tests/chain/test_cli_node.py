@@ -7,6 +7,7 @@ own, and its anvil child's (read from /proc), never by name.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,12 +18,15 @@ from pathlib import Path
 
 import pytest
 from eth_utils import keccak
+from sqlalchemy import create_engine, select, text
 from web3 import HTTPProvider, Web3
 
 from chain.contracts import TraceabilityLedger
 from chain.deploy import load_deployment
 from chain.outbox import OutboxState
+from chain.readmodel import AnchoredEvent
 from chain.sender import TxSender
+from chain.transact import send_and_wait
 from tests.chain.support import deployed, outbox_db, rpc, service
 from tests.fixtures.anvil import ROOT, AnvilNode, free_port, start_anvil
 
@@ -166,6 +170,89 @@ def test_up_deploys_prints_urls_and_stops_on_sigint(
     assert f"RPC http://127.0.0.1:{port}" in output and "deployments.json" in output
     assert "running" in output and "stopped" in output
     assert not alive(anvil_pids[0])
+
+
+# ---------------------------------------------------------------- the indexer in `up` and `index`
+
+
+def anchored_in_read_model(data_dir: Path) -> list[str]:
+    """The event IDs in the read model's anchored_events (empty before the indexer made the table)."""
+    engine = create_engine(f"sqlite:///{data_dir / 'tracechain.db'}")
+    try:
+        with engine.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'anchored_events'")).first():
+                return []
+            return list(conn.scalars(select(AnchoredEvent.event_id)))
+    finally:
+        engine.dispose()
+
+
+def anchor(w3: Web3, data_dir: Path, label: str) -> str:
+    """Anchors an event as the service account (the recorder `up` deploys with); returns its ID."""
+    ledger = TraceabilityLedger(w3, load_deployment(w3, data_dir).address("TraceabilityLedger"))
+    event_id = keccak(text=label)
+    send_and_wait(w3, service(), ledger.anchor_event(event_id, sender=service().address))
+    return "0x" + event_id.hex()
+
+
+def test_up_indexes_a_transaction_made_while_it_runs(
+    tmp_path: Path, stopped: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    up = start_cli(tmp_path, port, "up")
+    stopped.append(up)
+    w3 = wait_for_node(port, up)
+    deadline = time.monotonic() + 90
+    while not (tmp_path / "deployments.json").is_file() or not anchored_in_read_model_ready(tmp_path):
+        assert up.poll() is None and time.monotonic() < deadline, up.communicate()[0]
+        time.sleep(0.2)
+    event_id = anchor(w3, tmp_path, "indexed-by-up")
+    time.sleep(3)  # the indexer looks every second, but the block is not 2 deep yet
+    assert event_id not in anchored_in_read_model(tmp_path)
+    for _ in range(2):  # anvil mines on demand: two blocks on top for the confirmation depth
+        rpc(w3, "evm_mine")
+    deadline = time.monotonic() + 15
+    while event_id not in anchored_in_read_model(tmp_path):
+        assert up.poll() is None and time.monotonic() < deadline, "up did not index the transaction"
+        time.sleep(0.3)
+    code, output = interrupt(up)
+    assert code == 0 and "indexer" in output, output
+
+
+def anchored_in_read_model_ready(data_dir: Path) -> bool:
+    """True once the read model holds the indexer's cursor (the indexer made its first pass)."""
+    engine = create_engine(f"sqlite:///{data_dir / 'tracechain.db'}")
+    try:
+        with engine.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'indexer_cursor'")).first():
+                return False
+            return conn.execute(text("SELECT count(*) FROM indexer_cursor")).scalar_one() > 0
+    finally:
+        engine.dispose()
+
+
+def test_index_once_catches_up_then_exits(node: AnvilNode, tmp_path: Path) -> None:
+    w3 = node.w3()
+    deployed(w3, tmp_path)
+    ids = [anchor(w3, tmp_path, f"index-once-{i}") for i in range(3)]
+    for _ in range(2):
+        rpc(w3, "evm_mine")
+    head = w3.eth.block_number
+    first = run_cli(tmp_path, node.port, "index", "--once", "--data-dir", str(tmp_path))
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert re.search(rf"caught up: \d+ events indexed, cursor at block {head - 2} ", first.stdout), (
+        first.stdout
+    )
+    assert set(ids) <= set(anchored_in_read_model(tmp_path))
+    again = run_cli(tmp_path, node.port, "index", "--once", "--data-dir", str(tmp_path))
+    assert again.returncode == 0 and "caught up: 0 events indexed" in again.stdout, again.stdout
+
+
+def test_index_without_deployment_is_one_line_error(node: AnvilNode, tmp_path: Path) -> None:
+    result = run_cli(tmp_path, node.port, "index", "--once", "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "tracechain deploy" in result.stderr, result.stderr
+    assert not (tmp_path / "tracechain.db").exists()  # nothing changed
 
 
 # ---------------------------------------------------------------- RELIABILITY 14

@@ -1,0 +1,328 @@
+"""The oracles' services for `tracechain up` (entry-point group `tracechain.services`).
+
+- `broker_service`: Mosquitto (Debian's /usr/sbin/mosquitto) configured by `oracles.mosquitto`,
+  its persistence in `<data_dir>/mosquitto`, on ORACLE_MQTT_PORT (default 1883).
+- `telemetry_service`: the telemetry oracle as a child process (`python -m oracles.telemetry`) on
+  chain's node, database and deployment, with its HTTP batch endpoint on ORACLE_HTTP_PORT
+  (default 8700). It only writes intents to the outbox: the sender `up` runs for the same service
+  account sends them (two senders of one key would race for nonces).
+- `simulator_service`: a small demo fleet publishing signed readings (local chains only).
+
+Each takes chain's settings; ORACLE_* variables override the rest (see docs/telemetry.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from chain.settings import ChainSettings
+from chain.supervisor import ProcessService, ThreadService
+from oracles.fleet import Fleet
+from oracles.mosquitto import MOSQUITTO, render_config
+
+log = logging.getLogger(__name__)
+
+#: anvil's dev accounts as `up` and the API's demo use them: 0 admin, 1 service account,
+#: 2 supplier, 3 carrier, 4 retailer.
+ADMIN_INDEX, SERVICE_INDEX, SUPPLIER_INDEX, CARRIER_INDEX, RETAILER_INDEX = 0, 1, 2, 3, 4
+FLEET_FILE = "simulator-fleet.json"
+DEMO_MARKER = "demo-seed.json"  # written by api.demo once the demo supply chain is seeded
+
+
+class ServiceStartFailed(RuntimeError):
+    """A service's process exited or did not answer during start-up."""
+
+    def __init__(self, name: str, detail: str) -> None:
+        self.name = name
+        super().__init__(f"{name} did not start: {detail}")
+
+
+class OracleServiceSettings(BaseSettings):
+    """Ports and the demo fleet's size and pace (environment, prefix ORACLE_)."""
+
+    model_config = SettingsConfigDict(env_prefix="ORACLE_", extra="ignore")
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    http_port: int = 8700
+    simulator_devices: int = 3
+    simulator_rate: float = 5.0  # readings per second, all devices together
+    simulator_excursions: float = 0.003  # probability per reading that an excursion starts
+
+
+# ---------------------------------------------------------------- broker
+
+
+class MosquittoBroker(ProcessService):
+    """Mosquitto with persistence in `data_dir`; `start` returns once the port accepts connections."""
+
+    def __init__(self, data_dir: Path, port: int, host: str = "127.0.0.1") -> None:
+        self.data_dir, self.port, self.host = Path(data_dir), port, host
+        self.config_path = self.data_dir / "mosquitto.conf"
+        super().__init__(
+            "broker",
+            [MOSQUITTO, "-c", str(self.config_path)],
+            f"MQTT broker at {host}:{port} (persistence in {self.data_dir})",
+        )
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(render_config(self.port, self.data_dir, self.host))
+        with open(self.data_dir / "mosquitto.log", "ab") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=out, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.proc = None
+                raise ServiceStartFailed(
+                    "broker",
+                    f"mosquitto exited; is port {self.port} in use? see {self.data_dir}/mosquitto.log",
+                )
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise ServiceStartFailed("broker", f"no connection on port {self.port} within 10 s")
+
+
+def broker_service(settings: ChainSettings) -> MosquittoBroker:
+    """The MQTT broker for `tracechain up` (ORACLE_MQTT_PORT, default 1883)."""
+    s = OracleServiceSettings()
+    return MosquittoBroker(settings.data_dir / "mosquitto", s.mqtt_port, s.mqtt_host)
+
+
+# ---------------------------------------------------------------- telemetry oracle
+
+
+class TelemetryProcess(ProcessService):
+    """`python -m oracles.telemetry` with its log in `log_path`; started once it reached the broker."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, description: str) -> None:
+        super().__init__("telemetry", [sys.executable, "-m", "oracles.telemetry"], description)
+        self.env, self.log_path = env, log_path
+
+    def _connections(self) -> int:
+        if not self.log_path.exists():
+            return 0
+        return self.log_path.read_text(errors="replace").count("MQTT connected")
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        before = self._connections()
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, stdout=out, stderr=out, start_new_session=True
+            )
+        deadline = time.monotonic() + 60
+        while self._connections() <= before:
+            if self.proc.poll() is not None:
+                self.proc = None
+                raise ServiceStartFailed("telemetry", f"the oracle exited; see {self.log_path}")
+            if time.monotonic() > deadline:
+                log.warning("telemetry oracle not connected to the broker yet; see %s", self.log_path)
+                return
+            time.sleep(0.1)
+
+
+def telemetry_env(settings: ChainSettings) -> dict[str, str]:
+    """The oracle's ORACLE_* environment: chain's node, database, deployment and service account.
+
+    Raises:
+        chain.exceptions.DeploymentMissing: nothing deployed on this chain in `settings.data_dir`.
+    """
+    from chain.deploy import read_deployment
+    from chain.exceptions import DeploymentMissing
+
+    deployment = read_deployment(settings.data_dir, settings.chain_id)
+    if deployment is None:
+        raise DeploymentMissing(settings.chain_id, str(settings.data_dir))
+    s = OracleServiceSettings()
+    env = {
+        **os.environ,
+        "ORACLE_DATABASE_URL": settings.database_url,
+        "ORACLE_RPC_URL": settings.rpc_url,
+        "ORACLE_ESCROW_ADDRESS": deployment.address("ShipmentEscrow"),
+        "ORACLE_REGISTRY_ADDRESS": deployment.address("PartnerRegistry"),
+        "ORACLE_CONFIRMATIONS": str(settings.confirmations),
+        "ORACLE_MQTT_HOST": s.mqtt_host,
+        "ORACLE_MQTT_PORT": str(s.mqtt_port),
+        "ORACLE_HTTP_PORT": str(s.http_port),
+        "ORACLE_RUN_SENDER": "false",
+    }
+    if settings.key:
+        from chain.keys import keystore_file
+
+        env["ORACLE_KEYSTORE"] = str(keystore_file(settings.keystore_path, settings.key))
+        env.setdefault("ORACLE_KEYSTORE_PASSWORD", os.environ.get("TRACECHAIN_PASSPHRASE", ""))
+    elif settings.is_local:
+        from chain.keys import dev_account
+
+        env["ORACLE_ENV"] = "dev"
+        env["ORACLE_PRIVATE_KEY"] = dev_account(SERVICE_INDEX).key.hex()
+    return env
+
+
+def telemetry_service(settings: ChainSettings) -> TelemetryProcess:
+    """The telemetry oracle for `tracechain up` (MQTT in, HTTP batch endpoint on ORACLE_HTTP_PORT)."""
+    env = telemetry_env(settings)
+    log_path = settings.data_dir / "logs" / "telemetry.log"
+    return TelemetryProcess(
+        env,
+        log_path,
+        f"telemetry oracle: MQTT {env['ORACLE_MQTT_HOST']}:{env['ORACLE_MQTT_PORT']}, "
+        f"HTTP batch endpoint http://127.0.0.1:{env['ORACLE_HTTP_PORT']}/readings (log {log_path})",
+    )
+
+
+# ---------------------------------------------------------------- simulator
+
+
+def demo_fleet(settings: ChainSettings, n_devices: int) -> Fleet:
+    """The simulator's fleet, provisioned once per deployment (marker `<data_dir>/simulator-fleet.json`).
+
+    Devices go on the API demo's shipment when it is seeded, else on a funded shipment of our own.
+    Local chains only: the partners are anvil's dev accounts.
+    """
+    from eth_utils import keccak
+
+    from chain.connection import connect
+    from chain.deploy import load_deployment
+    from chain.keys import dev_account
+    from oracles.fleet import Provisioner
+    from oracles.telemetry import codec
+
+    path = settings.data_dir / FLEET_FILE
+    w3 = connect(settings)
+    deployment = load_deployment(
+        w3, settings.data_dir, names=("PartnerRegistry", "ShipmentEscrow", "TestToken")
+    )
+    registry = deployment.address("PartnerRegistry")
+    if path.is_file():
+        fleet = Fleet.load(path)
+        if fleet.registry == registry and fleet.chain_id == settings.chain_id:
+            return fleet
+    p = Provisioner(
+        w3,
+        dev_account(ADMIN_INDEX),
+        registry,
+        deployment.address("ShipmentEscrow"),
+        deployment.address("TestToken"),
+        dev_account(SUPPLIER_INDEX),
+        dev_account(CARRIER_INDEX),
+        dev_account(RETAILER_INDEX),
+    )
+    p.admit_partners()
+    shipment = _demo_shipment(settings.data_dir, registry)
+    if shipment is None:
+        shipment = keccak(text=f"tracechain-simulator-shipment:{registry}")
+        if p.escrow.functions.shipment(shipment).call()[2] == 0:
+            p.create_shipment(shipment, 200, 800)
+    band = p.escrow.functions.shipment(shipment).call()
+    fleet = Fleet(
+        settings.chain_id,
+        p.escrow.address,
+        p.registry.address,
+        shipments=["0x" + shipment.hex()],
+        min_temp=int(band[10]),
+        max_temp=int(band[11]),
+        supplier=p.supplier.address,
+        buyer=p.buyer.address,
+        carrier=p.carrier.address,
+    )
+    for _ in range(n_devices):
+        key = os.urandom(32)
+        p.register_device(codec.address_of(key))
+        fleet.devices.append("0x" + key.hex())
+    fleet.save(path)
+    return fleet
+
+
+def _demo_shipment(data_dir: Path, registry: str) -> bytes | None:
+    marker = data_dir / DEMO_MARKER
+    if not marker.is_file():
+        return None
+    seed = json.loads(marker.read_text())
+    if str(seed.get("registry", "")).lower() != registry.lower() or not seed.get("shipment_id"):
+        return None
+    return bytes.fromhex(str(seed["shipment_id"]).removeprefix("0x"))
+
+
+def run_simulator(settings: ChainSettings, stop: threading.Event) -> None:
+    """Publish the demo fleet's readings until `stop` is set; broker outages are waited out."""
+    from oracles.simulator import Publisher, SimulatedDevices
+
+    s = OracleServiceSettings()
+    fleet = demo_fleet(settings, s.simulator_devices)
+    # Counters start from the clock (SimulatedDevices' default), so a restart continues above them.
+    devices = SimulatedDevices(fleet, s.simulator_excursions)
+    pub: Publisher | None = None
+    while pub is None and not stop.is_set():
+        try:
+            pub = Publisher(s.mqtt_host, s.mqtt_port, f"tracechain-demo-simulator-{fleet.registry[2:10]}")
+        except OSError as exc:
+            log.warning(
+                "simulator: broker at %s:%s not reachable (%s); retrying", s.mqtt_host, s.mqtt_port, exc
+            )
+            stop.wait(1.0)
+    if pub is None:
+        return
+    log.info(
+        "simulator: %d devices on %s at %.1f readings/s",
+        len(fleet.devices),
+        fleet.shipments,
+        s.simulator_rate,
+    )
+    try:
+        for topic, payload, readings in devices.stream(s.simulator_rate):
+            pub.publish(topic, payload, len(readings))
+            if stop.is_set():
+                break
+        pub.wait_acked(5.0)
+    finally:
+        pub.close()
+        log.info("simulator: published %d readings, %d acknowledged by the broker", pub.published, pub.acked)
+
+
+class SimulatorService(ThreadService):
+    """The demo fleet in a thread of `tracechain up`; nothing runs on a non-local chain."""
+
+    def __init__(self, settings: ChainSettings) -> None:
+        s = OracleServiceSettings()
+        super().__init__(
+            "simulator",
+            self._run,
+            f"device simulator: {s.simulator_devices} devices, {s.simulator_rate:g} readings/s "
+            f"(fleet in {settings.data_dir / FLEET_FILE})",
+        )
+        self.settings = settings
+        self.failed: BaseException | None = None
+
+    def _run(self, stop: threading.Event) -> None:
+        try:
+            run_simulator(self.settings, stop)
+        except Exception as exc:  # noqa: BLE001 - a halt: recorded and logged, the thread ends
+            self.failed = exc
+            log.exception("simulator halted")
+
+    def start(self) -> None:
+        if not self.settings.is_local:
+            self._description = "device simulator: skipped (not a local development chain)"
+            return
+        super().start()
+
+
+def simulator_service(settings: ChainSettings) -> SimulatorService:
+    """The demo device simulator for `tracechain up` (ORACLE_SIMULATOR_DEVICES, ORACLE_SIMULATOR_RATE)."""
+    return SimulatorService(settings)

@@ -1,0 +1,77 @@
+"""Settings of the shipment oracle (environment variables with the ORACLE_ prefix).
+
+Carrier secrets and destination geofences are JSON objects:
+
+    ORACLE_CARRIER_SECRETS='{"acme": "<shared secret>", "globex": "<shared secret>"}'
+    ORACLE_GEOFENCES='{"0x<shipment id>": {"latitude": 52.52, "longitude": 13.405, "radius_m": 500}}'
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+
+
+class GeofenceSpec(BaseModel):
+    """A destination: centre in degrees (WGS 84) and radius in metres."""
+
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    radius_m: int = Field(gt=0, le=1_000_000)
+
+
+class ShipmentSettings(BaseSettings):
+    """Where the oracle listens and keeps its data, the carriers' secrets, the geofences.
+
+    The signer is an encrypted keystore (`keystore` + `keystore_password`); `private_key` exists
+    for local runs and tests only and is refused when `env` is not "dev".
+    """
+
+    model_config = SettingsConfigDict(env_prefix="ORACLE_", extra="ignore")
+
+    env: str = "dev"
+    database_url: str = Field(
+        default="sqlite:///.data/tracechain.db",
+        validation_alias=AliasChoices("ORACLE_DATABASE_URL", "TRACECHAIN_DATABASE_URL"),
+    )
+    rpc_url: str = Field(
+        default="http://127.0.0.1:8545", validation_alias=AliasChoices("ORACLE_RPC_URL", "TRACECHAIN_RPC_URL")
+    )
+    escrow_address: str = ""
+    registry_address: str = ""
+    ledger_address: str = ""
+    keystore: str = ""
+    keystore_password: str = ""
+    private_key: str = ""
+    confirmations: int = 1
+
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8090
+    carrier_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    geofences: dict[str, GeofenceSpec] = Field(default_factory=dict)
+    poll_interval_s: float = 0.5
+    max_body_bytes: int = 64 * 1024
+
+    def check(self) -> None:
+        """Refuse a plain private key, or a short carrier secret, outside dev.
+
+        Raises:
+            ValueError: a production setting is unsafe or missing.
+        """
+        if not self.escrow_address or not self.registry_address or not self.ledger_address:
+            raise ValueError(
+                "ORACLE_ESCROW_ADDRESS, ORACLE_REGISTRY_ADDRESS and ORACLE_LEDGER_ADDRESS are required"
+            )
+        if self.env == "dev":
+            return
+        if self.private_key:
+            raise ValueError("ORACLE_PRIVATE_KEY is for dev only: use ORACLE_KEYSTORE")
+        short = [
+            name for name, s in self.carrier_secrets.items() if len(s.get_secret_value()) < MIN_SECRET_BYTES
+        ]
+        if short:
+            raise ValueError(
+                f"carrier secrets shorter than {MIN_SECRET_BYTES} characters: {', '.join(short)}"
+            )
