@@ -321,35 +321,11 @@ def latency(system: System, results: dict[str, Any]) -> None:
 
 
 def throughput(system: System, results: dict[str, Any]) -> None:
-    url = system.database("throughput.db")
-    total = int(TARGET_RATE * PUBLISH_S)
-    messages = presign(system.fleet, total)
-    total = sum(len(k) for _, _, k in messages)
-    oracle = OracleProc(system.oracle_env(url, "bench-oracle"), system.tmp / "oracle-throughput.log")
-    oracle.start()
-    pub = Publisher("127.0.0.1", system.broker.port, "bench-sim")
-    sent_at: dict[tuple[bytes, int], float] = {}
-    t0 = time.time()
-    publish_s = _publish(pub, messages, TARGET_RATE, sent_at)
-    ok = _drained(url, total, 600)
-    t_end = time.time()
-    oracle.stop()
-    pub.close()
-    engine = make_engine(url)
-    with make_sessionmaker(engine)() as s:
-        last_anchor = s.scalar(select(func.max(TelemetryBatch.anchored_at))) or t_end
-        rows = s.execute(
-            select(TelemetryReading.device, TelemetryReading.counter, TelemetryBatch.anchored_at).join(
-                TelemetryBatch, TelemetryBatch.id == TelemetryReading.batch_id
-            )
-        ).all()
-        batches = s.scalar(select(func.count()).select_from(TelemetryBatch)) or 0
-    engine.dispose()
+    total, publish_s, ok, t0, rows, batches, sent_at = _phase(system, "throughput", TARGET_RATE, PUBLISH_S, 0)
+    last_anchor = max((a for _, _, a in rows if a is not None), default=time.time())
     latencies = sorted(a - sent_at[(d, c)] for d, c, a in rows if a is not None and (d, c) in sent_at)
-    rate = len(rows) / (last_anchor - t0)
-    p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
     results["telemetry_readings_per_s"] = {
-        "value": round(rate),
+        "value": round(len(rows) / (last_anchor - t0)),
         "unit": "readings/s",
         "published": total,
         "anchored": len(rows),
@@ -363,10 +339,9 @@ def throughput(system: System, results: dict[str, Any]) -> None:
         "shipments": SHIPMENTS,
         "verify_workers": 1,
         "cores": os.cpu_count(),
+        # publish → anchored at the oracle's limit (backlog included); the headline p99 is `latency`'s
+        "latency_p99_at_offered_rate_s": round(_p(latencies, 0.99), 2),
     }
-    # Publish → anchored while the oracle runs at its limit (backlog included); the headline p99
-    # comes from `latency`, at a rate it sustains.
-    results["telemetry_readings_per_s"]["latency_p99_at_offered_rate_s"] = round(p99, 2)
 
 
 def kills(system: System, results: dict[str, Any]) -> None:
