@@ -22,14 +22,13 @@ from datetime import UTC, datetime
 import abnf
 
 from api.errors import Unauthorized
+from chain.eip712 import SECP256K1_HALF_N
 
 with warnings.catch_warnings():
     # siwe's grammar redefines RFC 5234's core rules (ALPHA, DIGIT, ...) the way abnf < 2.9 allows;
     # abnf warns about each one when the grammar loads. Scoped to this import only.
     warnings.simplefilter("ignore", abnf.GrammarWarning)
     import siwe
-
-SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 
 def parse_message(text: str) -> siwe.SiweMessage:

@@ -6,10 +6,11 @@ import threading
 import time
 from typing import Protocol
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from web3 import Web3
 
 from chain.artifacts import load_artifact
+from chain.contracts.registry import role as role_id
 
 ROLE_NAMES = (
     "SUPPLIER_ROLE",
@@ -21,10 +22,6 @@ ROLE_NAMES = (
     "RECORDER_ROLE",
     "DEFAULT_ADMIN_ROLE",
 )
-
-
-def role_id(name: str) -> bytes:
-    return bytes(32) if name == "DEFAULT_ADMIN_ROLE" else keccak(text=name)
 
 
 class RoleSource(Protocol):

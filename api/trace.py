@@ -16,11 +16,12 @@ from eth_utils import keccak
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.epcis import merkle
 from api.epcis.anchoring import Anchorer
 from api.epcis.hashid import hash_event_id
 from api.epcis.models import AnchorBatch, EventEpc, StoredEvent
 from api.gs1 import DigitalLink, canonical_key, full_link
+from chain import merkle
+from chain.identifiers import event_id
 
 INPUT_ROLES = ("input", "input_quantity")
 OUTPUT_ROLES = ("output", "output_quantity")
@@ -188,7 +189,7 @@ def _content_hash(body: str, context: str) -> str:
 
 @lru_cache(maxsize=100_000)
 def _proof_check(hash_id: str, root: str, proof: tuple[str, ...]) -> tuple[str, bool]:
-    leaf = merkle.leaf(bytes.fromhex(hash_id.split(";", 1)[1][:64]))
+    leaf = merkle.leaf(event_id(hash_id))
     ok = merkle.verify([bytes.fromhex(p[2:]) for p in proof], bytes.fromhex(root[2:]), leaf)
     return "0x" + leaf.hex(), ok
 

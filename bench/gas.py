@@ -11,11 +11,9 @@ missed goal says where the gas goes.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import encode
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -23,7 +21,10 @@ from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
+from chain import eip712
 from chain.artifacts import load_artifact
+from chain.hashing import keccak
+from chain.merkle import MerkleTree
 from tests.fixtures.anvil import MNEMONIC, start_anvil
 
 READINGS = 1_000
@@ -34,98 +35,7 @@ DAY = 86_400
 # than from the chain's clock, so that calldata, and with it the figures, are the same on every run.
 EPOCH = 4_000_000_000
 
-MANIFEST_FIELDS = (
-    ("shipmentId", "bytes32"),
-    ("itemsHash", "bytes32"),
-    ("supplier", "address"),
-    ("buyer", "address"),
-    ("carrier", "address"),
-    ("token", "address"),
-    ("amount", "uint256"),
-    ("penalty", "uint256"),
-    ("minTemp", "int32"),
-    ("maxTemp", "int32"),
-    ("deadline", "uint64"),
-    ("disputeWindow", "uint64"),
-    ("nonce", "uint256"),
-)
-HANDOVER_FIELDS = (
-    ("shipmentId", "bytes32"),
-    ("from", "address"),
-    ("to", "address"),
-    ("seq", "uint96"),
-    ("deadline", "uint64"),
-)
-READING_FIELDS = (
-    ("device", "address"),
-    ("counter", "uint64"),
-    ("timestamp", "uint64"),
-    ("shipmentId", "bytes32"),
-    ("temperature", "int32"),
-    ("humidity", "uint32"),
-    ("latitude", "int32"),
-    ("longitude", "int32"),
-)
 ROLE_NAMES = ("SUPPLIER_ROLE", "CARRIER_ROLE", "RETAILER_ROLE", "ORACLE_ROLE", "RECORDER_ROLE")
-
-
-# ------------------------------------------------------------------ EIP-712 and Merkle (kept small)
-
-
-def type_string(name: str, fields: Sequence[tuple[str, str]]) -> str:
-    return f"{name}({','.join(f'{t} {n}' for n, t in fields)})"
-
-
-def struct_hash(name: str, fields: Sequence[tuple[str, str]], message: dict[str, Any]) -> bytes:
-    """EIP-712 `hashStruct` of a struct whose fields are all atomic types."""
-    typehash = Web3.keccak(text=type_string(name, fields))
-    values = [message[n] for n, _ in fields]
-    return Web3.keccak(encode(["bytes32", *(t for _, t in fields)], [typehash, *values]))
-
-
-def sign_typed(
-    account: LocalAccount,
-    domain: dict[str, Any],
-    name: str,
-    fields: Sequence[tuple[str, str]],
-    message: dict[str, Any],
-) -> tuple[bytes, bytes]:
-    """(signature, digest) of `message` as EIP-712 type `name`."""
-    types = {name: [{"name": n, "type": t} for n, t in fields]}
-    signed = account.sign_typed_data(domain, types, message)
-    return bytes(signed.signature), bytes(signed.message_hash)
-
-
-def hash_pair(a: bytes, b: bytes) -> bytes:
-    return Web3.keccak(a + b if a < b else b + a)
-
-
-def merkle_layers(leaves: Sequence[bytes]) -> list[list[bytes]]:
-    """Layers of a sorted-pair Merkle tree (OpenZeppelin MerkleProof); an odd node moves up unpaired."""
-    layers = [list(leaves)]
-    while len(layers[-1]) > 1:
-        level = layers[-1]
-        layers.append(
-            [
-                hash_pair(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
-                for i in range(0, len(level), 2)
-            ]
-        )
-    return layers
-
-
-def merkle_proof(layers: Sequence[Sequence[bytes]], index: int) -> list[bytes]:
-    proof = []
-    for level in layers[:-1]:
-        if (index ^ 1) < len(level):
-            proof.append(level[index ^ 1])
-        index //= 2
-    return proof
-
-
-def reading_leaf(reading_struct_hash: bytes) -> bytes:
-    """The leaf the escrow checks: keccak256(bytes.concat(structHash)), i.e. double-hashed."""
-    return Web3.keccak(reading_struct_hash)
 
 
 # ------------------------------------------------------------------ gas breakdown
@@ -194,12 +104,7 @@ class Consortium:
 
     @property
     def domain(self) -> dict[str, Any]:
-        return {
-            "name": "Tracechain",
-            "version": "1",
-            "chainId": self.w3.eth.chain_id,
-            "verifyingContract": self.escrow.address,
-        }
+        return eip712.domain(self.w3.eth.chain_id, self.escrow.address)
 
 
 def send(w3: Web3, call: ContractFunction, sender: LocalAccount) -> TxReceipt:
@@ -250,10 +155,6 @@ def set_up(w3: Web3) -> Consortium:
     return Consortium(w3, registry, ledger, escrow, token, admin, supplier, buyer, carrier, oracle, device)
 
 
-def as_tuple(fields: Sequence[tuple[str, str]], message: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(message[n] for n, _ in fields)
-
-
 # ------------------------------------------------------------------ the measured walk
 
 
@@ -273,29 +174,25 @@ def telemetry_batch(c: Consortium, shipment_id: bytes, start: int, breach_index:
                 "longitude": 4_895_168 - i,
             }
         )
-    signatures, leaves = [], []
-    for reading in readings:
-        signature, _ = sign_typed(c.device, c.domain, "Reading", READING_FIELDS, reading)
-        signatures.append(signature)
-        leaves.append(reading_leaf(struct_hash("Reading", READING_FIELDS, reading)))
+    signatures = [eip712.sign(c.device.key, "Reading", c.domain, reading) for reading in readings]
+    leaves = [keccak(eip712.struct_hash("Reading", reading)) for reading in readings]
     # The leaf's struct hash must be the one the device signed: check one reading against the contract.
     sample = readings[breach_index]
-    if (
-        c.escrow.functions.readingDigest(as_tuple(READING_FIELDS, sample)).call()
-        != sign_typed(c.device, c.domain, "Reading", READING_FIELDS, sample)[1]
+    if c.escrow.functions.readingDigest(eip712.as_tuple("Reading", sample)).call() != eip712.digest(
+        "Reading", c.domain, sample
     ):
         raise RuntimeError("Reading EIP-712 digest differs from the contract's readingDigest")
     temps = [r["temperature"] for r in readings]
-    layers = merkle_layers(leaves)
+    tree = MerkleTree(leaves)
     batch = (
-        layers[-1][0],
+        tree.root,
         READINGS,
         readings[0]["timestamp"],
         readings[-1]["timestamp"],
         min(temps),
         max(temps),
     )
-    return {"readings": readings, "signatures": signatures, "layers": layers, "batch": batch}
+    return {"readings": readings, "signatures": signatures, "tree": tree, "batch": batch}
 
 
 def measure(c: Consortium) -> dict[str, dict[str, Any]]:
@@ -324,10 +221,13 @@ def measure(c: Consortium) -> dict[str, dict[str, Any]]:
         "disputeWindow": 2 * DAY,
         "nonce": escrow.functions.nonces(s.address).call(),
     }
-    signature, digest = sign_typed(s, c.domain, "Manifest", MANIFEST_FIELDS, manifest)
-    if escrow.functions.manifestDigest(as_tuple(MANIFEST_FIELDS, manifest)).call() != digest:
+    signature = eip712.sign(s.key, "Manifest", c.domain, manifest)
+    manifest_tuple = eip712.as_tuple("Manifest", manifest)
+    if escrow.functions.manifestDigest(manifest_tuple).call() != eip712.digest(
+        "Manifest", c.domain, manifest
+    ):
         raise RuntimeError("Manifest EIP-712 digest differs from the contract's manifestDigest")
-    create = send(w3, escrow.functions.createShipment(as_tuple(MANIFEST_FIELDS, manifest), signature), s)
+    create = send(w3, escrow.functions.createShipment(manifest_tuple, signature), s)
 
     send(w3, c.token.functions.mint(c.buyer.address, manifest["amount"]), c.admin)
     send(w3, c.token.functions.approve(escrow.address, manifest["amount"]), c.buyer)
@@ -342,7 +242,7 @@ def measure(c: Consortium) -> dict[str, dict[str, Any]]:
             "seq": seq,
             "deadline": t0 + DAY,
         }
-        sig, _ = sign_typed(to, c.domain, "CustodyHandover", HANDOVER_FIELDS, consent)
+        sig = eip712.sign(to.key, "CustodyHandover", c.domain, consent)
         return send(w3, escrow.functions.handOver(shipment_id, to.address, consent["deadline"], sig), frm)
 
     handoff = handover(s, c.carrier, 0)
@@ -353,13 +253,13 @@ def measure(c: Consortium) -> dict[str, dict[str, Any]]:
     post = send(w3, escrow.functions.postTelemetry(shipment_id, tb["batch"]), c.oracle)
 
     # Anyone (here the buyer) proves the out-of-band reading against the posted batch.
-    proof = merkle_proof(tb["layers"], breach_index)
+    proof = tb["tree"].proof(breach_index)
     breach = send(
         w3,
         escrow.functions.proveBreach(
             shipment_id,
             tb["batch"],
-            as_tuple(READING_FIELDS, tb["readings"][breach_index]),
+            eip712.as_tuple("Reading", tb["readings"][breach_index]),
             tb["signatures"][breach_index],
             proof,
         ),

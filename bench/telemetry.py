@@ -34,6 +34,7 @@ from eth_hash.auto import keccak
 from sqlalchemy import func, select
 from web3 import Web3
 
+from chain import eip712
 from chain.artifacts import load_artifact
 from chain.db import make_engine, make_sessionmaker, upgrade
 from chain.deploy import deploy
@@ -109,7 +110,7 @@ def presign(
     """Messages (topic, payload, [(device, counter)]) round-robin over devices, signed in a pool."""
     per_device = -(-total // len(fleet.devices))
     per_device = -(-per_device // READINGS_PER_MESSAGE) * READINGS_PER_MESSAGE
-    domain = codec.domain_separator(fleet.chain_id, fleet.escrow)
+    domain = eip712.domain_separator(fleet.chain_id, fleet.escrow)
     mid = (fleet.min_temp + fleet.max_temp) // 2
     jobs = [
         (k, fleet.shipments[i % len(fleet.shipments)], per_device, start_counter, domain, mid)

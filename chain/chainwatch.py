@@ -22,6 +22,7 @@ block's hash at that depth was read from the node in the same pass.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, cast
@@ -101,6 +102,8 @@ class ChainWatch:
         confirmations: blocks on top of a transaction's block before it is final.
         stuck_after: time without a receipt after which ``on_unmined`` gets a transaction.
         on_unmined: the sender's handling of transactions without a receipt.
+        write_lock: held while writing the outbox, shared with the sender's signing thread (so
+            that their transactions never interleave on the same rows).
         max_scan: the most new blocks scanned in one pass; after a longer gap the transactions
             are looked up by hash instead.
     """
@@ -115,6 +118,7 @@ class ChainWatch:
         confirmations: int,
         stuck_after: timedelta,
         on_unmined: UnminedHandler,
+        write_lock: threading.Lock,
         max_scan: int = 64,
     ) -> None:
         self._w3 = w3
@@ -125,6 +129,7 @@ class ChainWatch:
         self._confirmations = confirmations
         self._stuck_after = stuck_after
         self._on_unmined = on_unmined
+        self._write_lock = write_lock
         self._max_scan = max_scan
         self._scanned: int | None = None  # every block up to here was scanned (or looked up by hash)
         self._block_receipts = True
@@ -145,8 +150,9 @@ class ChainWatch:
                 return False
             head = int(self._rpc.call("eth_blockNumber", []), 16)
             if head == self._scanned:  # no new block: only stuck transactions can need anything
-                sent = self._look_up(session, head, self._mined_count)
-                session.commit()
+                with self._write_lock:
+                    sent = self._look_up(session, head, self._mined_count)
+                    session.commit()
                 return sent
             deep = head - self._confirmations
             scan = self._scan_range(head)
@@ -156,13 +162,15 @@ class ChainWatch:
             calls += [("eth_getBlockByNumber", [hex(n), False]) for n in depth_blocks]
             responses = self._rpc.batch(calls)
             mined_count = int(_result(responses[0], "eth_getTransactionCount"), 16)
-            canonical = self._mark_mined(session, scan, responses[1 : 1 + len(scan)])
+            canonical: dict[int, str | None] = {}
             for n, response in zip(depth_blocks, responses[1 + len(scan) :], strict=True):
                 block = _result(response, "eth_getBlockByNumber")
                 canonical[n] = None if block is None else str(block["hash"])
-            self._finalize(session, deep, canonical)
-            sent = self._look_up(session, head, mined_count)
-            session.commit()
+            with self._write_lock:
+                canonical.update(self._mark_mined(session, scan, responses[1 : 1 + len(scan)]))
+                self._finalize(session, deep, canonical)
+                sent = self._look_up(session, head, mined_count)
+                session.commit()
             self._scanned, self._mined_count = head, mined_count
             return sent
 

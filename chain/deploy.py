@@ -17,10 +17,11 @@ from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from web3 import Web3
 
 from chain.artifacts import load_artifact
+from chain.contracts.registry import role as role_id
 from chain.exceptions import DeploymentMismatch, DeploymentMissing
 from chain.transact import TxRequest, send_and_wait
 
@@ -29,11 +30,6 @@ CORE_CONTRACTS = ("PartnerRegistry", "TraceabilityLedger", "ShipmentEscrow")
 #: Roles the consortium's service account (oracles, API relayer) holds directly.
 SERVICE_ROLES = ("ORACLE_ROLE", "RELAYER_ROLE", "RECORDER_ROLE")
 TEST_TOKEN_ARGS = ("Tracechain Test Dollar", "tUSD")
-
-
-def role_id(name: str) -> bytes:
-    """The bytes32 ID of an AccessControl role (``DEFAULT_ADMIN_ROLE`` is zero)."""
-    return bytes(32) if name == "DEFAULT_ADMIN_ROLE" else keccak(text=name)
 
 
 @dataclass(frozen=True)

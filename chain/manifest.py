@@ -9,32 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
-from eth_utils import is_address, keccak, to_checksum_address
+from eth_utils import is_address, to_checksum_address
 
+from chain.eip712 import MANIFEST_TYPE, digest, domain, sign
 from chain.exceptions import InvalidAddress, TracechainError
-
-DOMAIN_NAME = "Tracechain"
-DOMAIN_VERSION = "1"
-
-MANIFEST_TYPES = {
-    "Manifest": [
-        {"name": "shipmentId", "type": "bytes32"},
-        {"name": "itemsHash", "type": "bytes32"},
-        {"name": "supplier", "type": "address"},
-        {"name": "buyer", "type": "address"},
-        {"name": "carrier", "type": "address"},
-        {"name": "token", "type": "address"},
-        {"name": "amount", "type": "uint256"},
-        {"name": "penalty", "type": "uint256"},
-        {"name": "minTemp", "type": "int32"},
-        {"name": "maxTemp", "type": "int32"},
-        {"name": "deadline", "type": "uint64"},
-        {"name": "disputeWindow", "type": "uint64"},
-        {"name": "nonce", "type": "uint256"},
-    ]
-}
 
 
 class InvalidManifest(TracechainError):
@@ -80,10 +59,7 @@ class Manifest:
 
     def message(self) -> dict[str, Any]:
         """The EIP-712 message (Solidity field names)."""
-        return {
-            spec["name"]: value
-            for spec, value in zip(MANIFEST_TYPES["Manifest"], self.as_tuple(), strict=True)
-        }
+        return {spec["name"]: value for spec, value in zip(MANIFEST_TYPE, self.as_tuple(), strict=True)}
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Manifest:
@@ -93,7 +69,7 @@ class Manifest:
             InvalidManifest: a field is missing or malformed.
         """
         values: list[Any] = []
-        for spec in MANIFEST_TYPES["Manifest"]:
+        for spec in MANIFEST_TYPE:
             name, typ = spec["name"], spec["type"]
             if name not in doc:
                 raise InvalidManifest(name, "missing")
@@ -125,20 +101,9 @@ def _bytes32(raw: Any) -> bytes:
     return bytes.fromhex(raw[2:])
 
 
-def domain(chain_id: int, escrow: str) -> dict[str, Any]:
-    """The escrow's EIP-712 domain."""
-    return {
-        "name": DOMAIN_NAME,
-        "version": DOMAIN_VERSION,
-        "chainId": chain_id,
-        "verifyingContract": to_checksum_address(escrow),
-    }
-
-
 def manifest_digest(manifest: Manifest, chain_id: int, escrow: str) -> bytes:
     """The EIP-712 digest of ``manifest`` (equals the contract's ``manifestDigest``)."""
-    signable = encode_typed_data(domain(chain_id, escrow), MANIFEST_TYPES, manifest.message())
-    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+    return digest("Manifest", domain(chain_id, escrow), manifest.message())
 
 
 def sign_manifest(account: LocalAccount, manifest: Manifest, chain_id: int, escrow: str) -> bytes:
@@ -149,5 +114,4 @@ def sign_manifest(account: LocalAccount, manifest: Manifest, chain_id: int, escr
     """
     if to_checksum_address(account.address) != manifest.supplier:
         raise SignerNotSupplier(account.address, manifest.supplier)
-    signed = account.sign_typed_data(domain(chain_id, escrow), MANIFEST_TYPES, manifest.message())
-    return bytes(signed.signature)
+    return sign(account.key, "Manifest", domain(chain_id, escrow), manifest.message())

@@ -26,9 +26,10 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -41,6 +42,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
+from chain import broadcast
+from chain.broadcast import Answers, Broadcaster, Outgoing
 from chain.chainwatch import ChainWatch
 from chain.connection import NODE_UNAVAILABLE
 from chain.exceptions import IntentConflict, InvalidAddress, UnknownIntent, decode_revert
@@ -50,11 +53,8 @@ from chain.rawtx import RawTxSigner
 
 log = logging.getLogger(__name__)
 
-_ALREADY_KNOWN = ("already known", "known transaction", "already imported", "alreadyknown")
-_NONCE_TOO_LOW = ("nonce too low", "nonce too small", "oldnonce", "nonce is too low")
-_UNDERPRICED = ("underpriced", "replacement fee too low")
-_PENDING = _ALREADY_KNOWN + _NONCE_TOO_LOW + _UNDERPRICED
 _MAX_QUEUED_CHUNKS = 10  # signed ahead of the node by at most this many chunks
+_MAX_BATCH = 500  # transactions in one broadcast request (nodes accept 1,000 calls a batch)
 _WATCH_INTERVAL_S = 0.05
 
 
@@ -82,27 +82,6 @@ class Intent:
     value: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Outgoing:
-    """A signed (and committed) transaction about to be broadcast; ``first`` when its intent is
-    still ``signed`` (a replacement's intent is already ``broadcast``)."""
-
-    intent_id: int
-    nonce: int
-    tx_hash: str
-    raw_tx: bytes
-    first: bool
-
-
-@dataclass
-class _Answers:
-    """The node's answers to one broadcast, as the outbox rows they update."""
-
-    sent: list[dict[str, Any]]
-    first_sent: list[dict[str, Any]]
-    refused: list[dict[str, Any]]
-
-
 _INTENTS = cast(Table, OutboxIntent.__table__)
 _ATTEMPTS = cast(Table, OutboxAttempt.__table__)
 _INSERT_INTENT = _INTENTS.insert()
@@ -119,18 +98,15 @@ _MARK_SIGNED = (
         updated_at=bindparam("b_at"),
     )
 )
-_RECORD_SENT = (
-    _ATTEMPTS.update()
-    .where(_ATTEMPTS.c.tx_hash == bindparam("b_hash"))
-    .values(broadcast_at=bindparam("b_at"))
-)
-# Only from ``signed``: the chain watch may already have seen the transaction mined.
-_MARK_BROADCAST = (
-    _INTENTS.update()
-    .where(_INTENTS.c.id == bindparam("b_id"), _INTENTS.c.state == OutboxState.SIGNED.value)
-    .values(state=OutboxState.BROADCAST.value, updated_at=bindparam("b_at"))
-)
-_MARK_REFUSED = _INTENTS.update().where(_INTENTS.c.id == bindparam("b_id")).values(error=bindparam("b_error"))
+
+
+def _backoff(delay: float, exc: BaseException) -> float:
+    """The next wait after a node outage (doubling, 0.5 to 5 s), logged."""
+    delay = min(max(delay * 2, 0.5), 5.0)
+    log.warning(
+        "node unavailable (%s); outbox keeps its intents, retrying in %.1fs", type(exc).__name__, delay
+    )
+    return delay
 
 
 @functools.lru_cache(maxsize=256)
@@ -198,9 +174,11 @@ class TxSender:
         self._legacy = legacy
         self.batch_size = batch_size
         self.broadcast_chunk = broadcast_chunk
-        self._executor: ThreadPoolExecutor | None = None
+        self._worker: Broadcaster | None = None
         self.poll_interval = poll_interval
         self._rpc = JsonRpc(w3)
+        self._write_lock = threading.Lock()  # outbox writes of the signing and watching threads
+        self._wake = threading.Event()  # set by submissions: the run loop signs at once
         self._watch = ChainWatch(
             w3,
             self._rpc,
@@ -209,10 +187,11 @@ class TxSender:
             confirmations=confirmations,
             stuck_after=self.stuck_after,
             on_unmined=self._handle_unmined,
+            write_lock=self._write_lock,
         )
         self._signer: RawTxSigner | None = None
         self._lock = threading.Lock()
-        self._queued: deque[Future[_Answers]] = deque()  # chunks handed to the worker, in order
+        self._queued: deque[Future[Answers]] = deque()  # chunks handed to the worker, in order
         self._next_nonce: int | None = None
         self._busy = False
 
@@ -248,6 +227,7 @@ class TxSender:
                     .inserted_primary_key
                 )
                 session.commit()
+                self._wake.set()
                 assert inserted is not None
                 return int(inserted[0])
             except IntegrityError:
@@ -279,6 +259,7 @@ class TxSender:
             try:
                 ids = session.connection().execute(_INSERT_INTENTS, rows).scalars().all()
                 session.commit()
+                self._wake.set()
                 return [int(i) for i in ids]
             except IntegrityError:
                 session.rollback()  # some key exists: one by one, each checked for conflicts
@@ -317,32 +298,44 @@ class TxSender:
         """One pass: sign, broadcast, follow the chain (mined, stuck, final, reorged); returns once
         everything it signed was broadcast and the node's answers recorded."""
         with self._lock:
-            self._pass(wait=True)
+            self._sign_and_send(wait=True)
+            if self._watch.poll():
+                self._busy = True
 
     def run(self, stop_event: threading.Event) -> None:
-        """Makes passes until ``stop_event`` is set; waits out node outages.
+        """Signs, broadcasts and follows the chain until ``stop_event`` is set; waits out node
+        outages.
 
-        Unlike :meth:`process`, a pass does not wait for its broadcasts: the worker sends while
-        the next pass signs and follows the chain, and the answers are recorded as they come.
+        Unlike :meth:`process`, nothing waits for anything else: this thread signs and commits
+        while a worker broadcasts what is committed (the answers are recorded as they come) and a
+        watcher thread follows the blocks.
         """
-        delay = self.poll_interval
-        while not stop_event.is_set():
-            try:
-                with self._lock:
-                    self._pass(wait=False)
-                delay = self.poll_interval
-            except NODE_UNAVAILABLE as exc:
-                delay = min(max(delay * 2, 0.5), 5.0)
-                log.warning(
-                    "node unavailable (%s); outbox keeps its intents, retrying in %.1fs",
-                    type(exc).__name__,
-                    delay,
-                )
-            if not self._busy:
-                # Transactions in flight: look for their block often (a look costs one request).
-                watching = delay == self.poll_interval and (self._queued or self._watch.in_flight)
-                stop_event.wait(min(delay, _WATCH_INTERVAL_S) if watching else delay)
-        self.close()
+        halt = threading.Event()  # stops the watcher when this loop ends, however it ends
+        failure: list[BaseException] = []
+        watcher = threading.Thread(
+            target=self._watch_loop,
+            args=(stop_event, halt, failure),
+            name=f"watch-{self.address[:8]}",
+            daemon=True,
+        )
+        watcher.start()
+        try:
+            delay = self.poll_interval
+            while not stop_event.is_set():
+                if failure:
+                    raise failure[0]  # the watcher died: so does the sender, as one unit
+                try:
+                    with self._lock:
+                        self._sign_and_send(wait=False)
+                    delay = self.poll_interval
+                except NODE_UNAVAILABLE as exc:
+                    delay = _backoff(delay, exc)
+                if not self._busy:
+                    self._idle(stop_event, _WATCH_INTERVAL_S if self._queued else delay)
+        finally:
+            halt.set()
+            watcher.join()
+            self.close()
 
     def close(self) -> None:
         """Records the broadcasts still under way and stops the broadcast worker thread (started
@@ -350,24 +343,52 @@ class TxSender:
         with self._lock:
             try:
                 if self._queued:
-                    with self._sessions() as session:
-                        self._record_answers(session, self._collect(wait=True))
+                    with self._sessions() as session, self._write_lock:
+                        broadcast.record(session, self._collect(wait=True))
                         session.commit()
             finally:
-                if self._executor is not None:
-                    self._executor.shutdown(wait=True)
-                    self._executor = None
+                if self._worker is not None:
+                    self._worker.close()
+                    self._worker = None
                 self._queued.clear()
 
-    def _pass(self, wait: bool) -> None:
+    def _watch_loop(
+        self, stop_event: threading.Event, halt: threading.Event, failure: list[BaseException]
+    ) -> None:
+        delay = self.poll_interval
+        try:
+            while not (stop_event.is_set() or halt.is_set()):
+                try:
+                    if self._watch.poll():
+                        continue  # replayed or replaced something: look again at once
+                    delay = self.poll_interval
+                except NODE_UNAVAILABLE as exc:
+                    delay = _backoff(delay, exc)
+                # While transactions are in flight, look for their block often: a look without a
+                # new block costs one request.
+                watching = delay == self.poll_interval and self._watch.in_flight
+                halt.wait(min(delay, _WATCH_INTERVAL_S) if watching else delay)
+        except BaseException as exc:
+            failure.append(exc)
+            raise
+
+    def _idle(self, stop_event: threading.Event, seconds: float) -> None:
+        """Waits ``seconds``, less if something is submitted or ``stop_event`` is set."""
+        deadline = time.monotonic() + seconds
+        while not stop_event.is_set() and not self._wake.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._wake.wait(min(left, _WATCH_INTERVAL_S))
+        self._wake.clear()
+
+    def _sign_and_send(self, wait: bool) -> None:
         self._busy = False
         if self._signer is None:
             self._signer = RawTxSigner(bytes(self.account.key), int(self.w3.eth.chain_id))
         self._sign_pending(wait)
         if not self._queued:  # else the worker may still be sending those rows
             self._broadcast_signed()
-        if self._watch.poll():
-            self._busy = True
 
     # ------------------------------------------------------------------ nonce and fees
 
@@ -471,40 +492,41 @@ class TxSender:
                         session, intents[start : start + self.broadcast_chunk], fees, answered
                     )
                     if outgoing:
-                        self._queued.append(self._broadcaster().submit(self._send, outgoing))
+                        self._queued.append(self._broadcaster().submit(outgoing))
             answered = self._collect(wait)
             if answered:
-                self._record_answers(session, answered)
-                session.commit()
+                with self._write_lock:
+                    broadcast.record(session, answered)
+                    session.commit()
 
-    def _collect(self, wait: bool) -> list[_Answers]:
+    def _collect(self, wait: bool) -> list[Answers]:
         """The answers of finished broadcasts (of all queued ones if ``wait``), oldest first.
 
         Raises:
             Whatever the broadcast raised (a node outage): those rows stay ``signed``.
         """
-        answered: list[_Answers] = []
+        answered: list[Answers] = []
         while self._queued and (wait or self._queued[0].done()):
             answered.append(self._queued.popleft().result())
         return answered
 
-    def _broadcaster(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(
-                max_workers=1, thread_name_prefix=f"broadcast-{self.address[:8]}"
+    def _broadcaster(self) -> Broadcaster:
+        if self._worker is None:
+            self._worker = Broadcaster(
+                lambda outgoing: self._send(outgoing), _MAX_BATCH, f"broadcast-{self.address[:8]}"
             )
-        return self._executor
+        return self._worker
 
     def _sign_chunk(
-        self, session: Session, intents: Sequence[Any], fees: _Fees, answered: Sequence[_Answers]
-    ) -> list[_Outgoing]:
+        self, session: Session, intents: Sequence[Any], fees: _Fees, answered: Sequence[Answers]
+    ) -> list[Outgoing]:
         """Signs ``intents`` with the next nonces and commits them, with the node's ``answered``
         broadcasts; returns what to broadcast."""
         nonce = self._init_nonce(session)
         now = utcnow()
         attempts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
-        outgoing: list[_Outgoing] = []
+        outgoing: list[Outgoing] = []
         for intent in intents:
             gas = intent.gas
             if gas is None:
@@ -544,14 +566,15 @@ class TxSender:
                     "b_at": now,
                 }
             )
-            outgoing.append(_Outgoing(intent.id, nonce, attempt["tx_hash"], attempt["raw_tx"], True))
+            outgoing.append(Outgoing(intent.id, nonce, attempt["tx_hash"], attempt["raw_tx"], True))
             nonce += 1
         try:
-            if attempts:
-                session.execute(_INSERT_ATTEMPT, attempts)
-            session.execute(_MARK_SIGNED, updates)
-            self._record_answers(session, answered)
-            session.commit()
+            with self._write_lock:
+                if attempts:
+                    session.execute(_INSERT_ATTEMPT, attempts)
+                session.execute(_MARK_SIGNED, updates)
+                broadcast.record(session, answered)
+                session.commit()
         except BaseException:
             self._next_nonce = None  # re-derived from the database and the node next pass
             raise
@@ -577,43 +600,17 @@ class TxSender:
             if not rows:
                 return
             self._busy = True
-            self._broadcast(session, [_Outgoing(*row, first=True) for row in rows])
-            session.commit()
+            answers = self._send([Outgoing(*row, first=True) for row in rows])
+            with self._write_lock:
+                broadcast.record(session, [answers])
+                session.commit()
 
-    def _broadcast(self, session: Session, outgoing: Sequence[_Outgoing]) -> None:
+    def _broadcast(self, session: Session, outgoing: Sequence[Outgoing]) -> None:
         """Broadcasts ``outgoing`` (already committed) and records the node's answers in ``session``."""
-        self._record_answers(session, [self._send(outgoing)])
+        broadcast.record(session, [self._send(outgoing)])
 
-    def _send(self, outgoing: Sequence[_Outgoing]) -> _Answers:
-        """Sends ``outgoing`` to the node in batched requests; touches no database (worker thread)."""
-        responses = self._rpc.batch([("eth_sendRawTransaction", ["0x" + o.raw_tx.hex()]) for o in outgoing])
-        now = utcnow()
-        answers = _Answers([], [], [])
-        for o, response in zip(outgoing, responses, strict=True):
-            error = response.get("error")
-            if error is not None:
-                message = str(error.get("message", error) if isinstance(error, dict) else error).lower()
-                if not any(m in message for m in _PENDING):
-                    answers.refused.append({"b_id": o.intent_id, "b_error": f"broadcast refused: {message}"})
-                    log.warning("node refused %s (nonce %s): %s; kept to retry", o.tx_hash, o.nonce, message)
-                    continue
-                # Sent before (ours: found by hash when polling), or a replacement the node
-                # refused: "pending", never "failed".
-                log.info("broadcast of %s (nonce %s): %s", o.tx_hash, o.nonce, message)
-            answers.sent.append({"b_hash": o.tx_hash, "b_at": now})
-            if o.first:
-                answers.first_sent.append({"b_id": o.intent_id, "b_at": now})
-        return answers
-
-    @staticmethod
-    def _record_answers(session: Session, answered: Sequence[_Answers]) -> None:
-        for statement, rows in (
-            (_RECORD_SENT, [r for a in answered for r in a.sent]),
-            (_MARK_BROADCAST, [r for a in answered for r in a.first_sent]),
-            (_MARK_REFUSED, [r for a in answered for r in a.refused]),
-        ):
-            if rows:
-                session.execute(statement, rows)
+    def _send(self, outgoing: Sequence[Outgoing]) -> Answers:
+        return broadcast.send(self._rpc, outgoing)
 
     # ------------------------------------------------------------------ 3. stuck transactions
 
@@ -661,7 +658,7 @@ class TxSender:
             )
         session.commit()  # replacements are on disk before they can reach the node
         self._broadcast(
-            session, [_Outgoing(i.id, a.nonce, a.tx_hash, a.raw_tx, first=False) for i, a in replays]
+            session, [Outgoing(i.id, a.nonce, a.tx_hash, a.raw_tx, first=False) for i, a in replays]
         )
         return True
 

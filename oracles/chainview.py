@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from eth_utils import keccak
 from web3 import Web3
 
+from chain import eip712
 from chain.artifacts import load_artifact
 from oracles.telemetry import codec
 
@@ -80,7 +81,7 @@ class ChainView:
                 chain_id = self.w3.eth.chain_id
             except (OSError, ValueError) as exc:
                 raise ChainUnavailable(str(exc)) from exc
-            self._domain = codec.domain_separator(chain_id, self.escrow.address)
+            self._domain = eip712.domain_separator(chain_id, self.escrow.address)
         return self._domain
 
     def device_status(self, device: bytes) -> tuple[bool, bool]:

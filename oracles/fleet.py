@@ -15,43 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
+from chain import eip712
 from chain.artifacts import load_artifact
 from chain.transact import TxRequest, send_and_wait
 from oracles.telemetry import codec
-
-MANIFEST_TYPE = [
-    {"name": "shipmentId", "type": "bytes32"},
-    {"name": "itemsHash", "type": "bytes32"},
-    {"name": "supplier", "type": "address"},
-    {"name": "buyer", "type": "address"},
-    {"name": "carrier", "type": "address"},
-    {"name": "token", "type": "address"},
-    {"name": "amount", "type": "uint256"},
-    {"name": "penalty", "type": "uint256"},
-    {"name": "minTemp", "type": "int32"},
-    {"name": "maxTemp", "type": "int32"},
-    {"name": "deadline", "type": "uint64"},
-    {"name": "disputeWindow", "type": "uint64"},
-    {"name": "nonce", "type": "uint256"},
-]
-HANDOVER_TYPE = [
-    {"name": "shipmentId", "type": "bytes32"},
-    {"name": "from", "type": "address"},
-    {"name": "to", "type": "address"},
-    {"name": "seq", "type": "uint96"},
-    {"name": "deadline", "type": "uint64"},
-]
-DOMAIN_TYPE = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
 
 
 @dataclass
@@ -83,18 +54,6 @@ class Fleet:
 
     def shipment_ids(self) -> list[bytes]:
         return [bytes.fromhex(s.removeprefix("0x")) for s in self.shipments]
-
-
-def _typed(
-    key: str, dom: dict[str, Any], primary: str, fields: list[dict[str, str]], msg: dict[str, Any]
-) -> bytes:
-    full = {
-        "types": {"EIP712Domain": DOMAIN_TYPE, primary: fields},
-        "primaryType": primary,
-        "domain": dom,
-        "message": msg,
-    }
-    return bytes(Account.sign_message(encode_typed_data(full_message=full), key).signature)
 
 
 class Provisioner:
@@ -164,12 +123,7 @@ class Provisioner:
         in_transit: bool = True,
     ) -> None:
         """Create (supplier-signed manifest), fund (buyer) and hand the shipment to the carrier."""
-        dom = {
-            "name": "Tracechain",
-            "version": "1",
-            "chainId": self.chain_id,
-            "verifyingContract": self.escrow.address,
-        }
+        dom = eip712.domain(self.chain_id, self.escrow.address)
         nonce = self.escrow.functions.nonces(self.supplier.address).call()
         deadline = int(time.time()) + 30 * 24 * 3600
         m = {
@@ -187,8 +141,8 @@ class Provisioner:
             "disputeWindow": 3600,
             "nonce": nonce,
         }
-        sig = _typed(self.supplier.key.hex(), dom, "Manifest", MANIFEST_TYPE, m)
-        self._send(self.admin, self.escrow, "createShipment", tuple(m[f["name"]] for f in MANIFEST_TYPE), sig)
+        sig = eip712.sign(self.supplier.key, "Manifest", dom, m)
+        self._send(self.admin, self.escrow, "createShipment", eip712.as_tuple("Manifest", m), sig)
         self._send(self.admin, self.token, "mint", self.buyer.address, amount)
         self._send(self.buyer, self.token, "approve", self.escrow.address, amount)
         self._send(self.buyer, self.escrow, "fund", shipment_id)
@@ -197,12 +151,7 @@ class Provisioner:
 
     def hand_to_carrier(self, shipment_id: bytes) -> None:
         """The supplier hands a funded shipment to the carrier (with its consent): in transit."""
-        dom = {
-            "name": "Tracechain",
-            "version": "1",
-            "chainId": self.chain_id,
-            "verifyingContract": self.escrow.address,
-        }
+        dom = eip712.domain(self.chain_id, self.escrow.address)
         deadline = int(time.time()) + 30 * 24 * 3600
         h = {
             "shipmentId": shipment_id,
@@ -211,7 +160,7 @@ class Provisioner:
             "seq": 0,
             "deadline": deadline,
         }
-        consent = _typed(self.carrier.key.hex(), dom, "CustodyHandover", HANDOVER_TYPE, h)
+        consent = eip712.sign(self.carrier.key, "CustodyHandover", dom, h)
         carrier = self.carrier.address
         self._send(self.supplier, self.escrow, "handOver", shipment_id, carrier, deadline, consent)
 

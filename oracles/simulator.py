@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from chain import eip712
 from oracles.fleet import Fleet
 from oracles.telemetry import codec
 
@@ -59,7 +60,7 @@ class SimulatedDevices:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        self.domain = codec.domain_separator(self.fleet.chain_id, self.fleet.escrow)
+        self.domain = eip712.domain_separator(self.fleet.chain_id, self.fleet.escrow)
         mid = (self.fleet.min_temp + self.fleet.max_temp) / 2
         start = clock_counter() if self.start_counter is None else self.start_counter
         shipments = self.fleet.shipment_ids()

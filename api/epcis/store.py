@@ -13,13 +13,14 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, and_, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.epcis import merkle
 from api.epcis.anchoring import Anchorer
 from api.epcis.hashid import CBV, format_time, hash_event_id
 from api.epcis.models import AnchorBatch, CaptureJob, EventEpc, StoredEvent
 from api.epcis.validation import FieldError, validate_document
 from api.errors import ApiProblem, NotFound, QueryParameterProblem, ValidationProblem
 from api.gs1 import canonical_key
+from chain import merkle
+from chain.identifiers import event_id as event_id_bytes
 
 EPC_ROLES = {"epcList": "epc", "childEPCs": "child", "inputEPCList": "input", "outputEPCList": "output"}
 QTY_ROLES = {
@@ -175,7 +176,7 @@ def capture(
         batch_id: int | None = None
         proofs: list[list[str] | None] = [None] * len(fresh)
         if fresh:
-            tree = merkle.build([merkle.leaf(bytes.fromhex(h.split(";", 1)[1][:64])) for _, _, h in fresh])
+            tree = merkle.MerkleTree([merkle.leaf(event_id_bytes(h)) for _, _, h in fresh], sort_leaves=True)
             batch = AnchorBatch(
                 root="0x" + tree.root.hex(), count=len(fresh), capture_id=job_id, created_at=datetime.now(UTC)
             )
@@ -185,7 +186,7 @@ def capture(
             session.add(batch)
             session.flush()
             batch_id = batch.id
-            proofs = [["0x" + p.hex() for p in proof] for proof in tree.proofs]
+            proofs = [["0x" + p.hex() for p in proof] for proof in tree.proofs()]
         rows = []
         for (event, event_id, hash_id), proof in zip(fresh, proofs, strict=True):
             rows.append(

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from eth_abi import encode
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Path
@@ -16,30 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth import SECP256K1_HALF_N
 from api.deps import CurrentPartner, Principal, SessionDep, SettingsDep
 from api.errors import Forbidden, NotFound, Unavailable, ValidationProblem
+from chain import eip712
 
 router = APIRouter(prefix="/shipments", tags=["shipments and escrow"])
 
 Bytes32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
 Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
 ShipmentId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
-MANIFEST_TYPES = [
-    ("shipmentId", "bytes32"),
-    ("itemsHash", "bytes32"),
-    ("supplier", "address"),
-    ("buyer", "address"),
-    ("carrier", "address"),
-    ("token", "address"),
-    ("amount", "uint256"),
-    ("penalty", "uint256"),
-    ("minTemp", "int32"),
-    ("maxTemp", "int32"),
-    ("deadline", "uint64"),
-    ("disputeWindow", "uint64"),
-    ("nonce", "uint256"),
-]
 
 
 class ManifestIn(BaseModel):
@@ -105,32 +89,19 @@ class ShipmentPublic(BaseModel):
     telemetry: TelemetrySummary
 
 
+def _message(m: ManifestIn) -> dict[str, Any]:
+    """The manifest as the EIP-712 message (bytes32 fields as bytes)."""
+    return {
+        f["name"]: (
+            bytes.fromhex(getattr(m, f["name"])[2:]) if f["type"] == "bytes32" else getattr(m, f["name"])
+        )
+        for f in eip712.MANIFEST_TYPE
+    }
+
+
 def manifest_digest(m: ManifestIn, chain_id: int, escrow: str) -> bytes:
     """The EIP-712 digest ShipmentEscrow.manifestDigest computes."""
-    data: dict[str, Any] = {
-        "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
-            "Manifest": [{"name": n, "type": t} for n, t in MANIFEST_TYPES],
-        },
-        "primaryType": "Manifest",
-        "domain": {
-            "name": "Tracechain",
-            "version": "1",
-            "chainId": chain_id,
-            "verifyingContract": to_checksum_address(escrow),
-        },
-        "message": {
-            n: (bytes.fromhex(getattr(m, n)[2:]) if t == "bytes32" else getattr(m, n))
-            for n, t in MANIFEST_TYPES
-        },
-    }
-    signable = encode_typed_data(full_message=data)
-    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+    return eip712.digest("Manifest", eip712.domain(chain_id, escrow), _message(m))
 
 
 def _visible(session: Session, shipment_id: str, partner: Principal) -> Any:
@@ -160,7 +131,7 @@ def create_shipment(
     if not (settings.escrow_address and settings.relayer_address):
         raise Unavailable("no escrow contract or relayer configured")
     sig = bytes.fromhex(body.signature[2:])
-    if int.from_bytes(sig[32:64], "big") > SECP256K1_HALF_N:
+    if int.from_bytes(sig[32:64], "big") > eip712.SECP256K1_HALF_N:
         raise ValidationProblem(
             "high-s signatures are not accepted", errors=[{"pointer": "/signature", "detail": "high-s"}]
         )
@@ -173,21 +144,9 @@ def create_shipment(
         )
     from chain.outbox import OutboxIntent, OutboxState
 
-    manifest_tuple = tuple(
-        bytes.fromhex(getattr(m, n)[2:]) if t == "bytes32" else getattr(m, n) for n, t in MANIFEST_TYPES
-    )
-    selector = keccak(
-        b"createShipment((bytes32,bytes32,address,address,address,address,uint256,uint256,int32,"
-        b"int32,uint64,uint64,uint256),bytes)"
-    )[:4]
-    data = selector + encode(
-        [
-            "(bytes32,bytes32,address,address,address,address,uint256,uint256,int32,int32,"
-            "uint64,uint64,uint256)",
-            "bytes",
-        ],
-        [manifest_tuple, sig],
-    )
+    manifest_type = eip712.abi_tuple_type("Manifest")
+    selector = keccak(f"createShipment({manifest_type},bytes)".encode())[:4]
+    data = selector + encode([manifest_type, "bytes"], [eip712.as_tuple("Manifest", _message(m)), sig])
     key = f"shipment-create:{m.shipmentId.lower()}"
     relayer = to_checksum_address(settings.relayer_address)
     exists = session.scalars(

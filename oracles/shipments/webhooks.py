@@ -28,6 +28,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from chain.eip712 import SECP256K1_HALF_N
 from chain.gs1 import check_digit
 from oracles.chainview import ChainUnavailable, ChainView
 from oracles.shipments.epcis import Place
@@ -43,7 +44,6 @@ from oracles.shipments.settings import GeofenceSpec
 
 SIGNATURE_HEADER = "X-Tracechain-Signature"
 SIGNER_HEADER = "X-Tracechain-Signer-Signature"
-SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 CARRIER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 SHIPMENT_ID = r"^0x[0-9a-fA-F]{64}$"
 

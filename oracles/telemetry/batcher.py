@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from chain.merkle import MerkleTree, pack_proof, unpack_proof
 from oracles.chainview import ChainView, TxSubmitter
 from oracles.telemetry import codec, epcis
-from oracles.telemetry.merkle import MerkleTree, pack_proof, unpack_proof
 from oracles.telemetry.store import (
     TelemetryBatch,
     TelemetryBreach,

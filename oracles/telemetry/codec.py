@@ -22,46 +22,17 @@ keccak256(structHash), the double hash OpenZeppelin's MerkleProof expects.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import coincurve
 
-
-def _fast_keccak() -> Callable[[bytes], bytes]:
-    # safe-pysha3's C keccak costs ~0.9 µs a hash where eth_hash's dispatch costs ~6 µs; a reading
-    # takes four (struct hash, digest, signer address, leaf) plus its share of the Merkle tree.
-    try:
-        from sha3 import keccak_256
-    except ImportError:
-        from eth_hash.auto import keccak as eth_keccak
-
-        return eth_keccak
-
-    def keccak(data: bytes) -> bytes:
-        return keccak_256(data).digest()
-
-    return keccak
-
-
-keccak = _fast_keccak()
-"""keccak256 of bytes."""
+from chain.eip712 import READING_TYPEHASH
+from chain.hashing import keccak
 
 VERSION = 1
 RECORD = struct.Struct(">B20sQQ32siIii65s")
 RECORD_SIZE = RECORD.size  # 150
 UNSIGNED = struct.Struct(">B20sQQ32siIii")
-
-READING_TYPE = (
-    "Reading(address device,uint64 counter,uint64 timestamp,bytes32 shipmentId,int32 temperature,"
-    "uint32 humidity,int32 latitude,int32 longitude)"
-)
-READING_TYPEHASH = keccak(READING_TYPE.encode())
-DOMAIN_TYPEHASH = keccak(
-    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-HALF_N = SECP256K1_N // 2
 
 _PAD12 = bytes(12)
 
@@ -100,16 +71,6 @@ class Reading:
             self.latitude,
             self.longitude,
         )
-
-
-def domain_separator(chain_id: int, verifying_contract: str | bytes) -> bytes:
-    """EIP-712 domain separator of ShipmentEscrow at `verifying_contract` on `chain_id`."""
-    addr = (
-        bytes.fromhex(verifying_contract[2:]) if isinstance(verifying_contract, str) else verifying_contract
-    )
-    return keccak(
-        DOMAIN_TYPEHASH + keccak(b"Tracechain") + keccak(b"1") + chain_id.to_bytes(32, "big") + _PAD12 + addr
-    )
 
 
 def struct_hash_fields(

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import coincurve
 
+from chain.eip712 import SECP256K1_HALF_N
+from chain.hashing import keccak
 from oracles.telemetry import codec
-from oracles.telemetry.codec import keccak
 
 
 class Reason(enum.IntEnum):
@@ -67,7 +68,7 @@ def recover_address(digest: bytes, signature: bytes) -> bytes | None:
     v = signature[64]
     if v >= 27:
         v -= 27
-    if v not in (0, 1) or int.from_bytes(signature[32:64], "big") > codec.HALF_N:
+    if v not in (0, 1) or int.from_bytes(signature[32:64], "big") > SECP256K1_HALF_N:
         return None
     try:
         pub = coincurve.PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)

@@ -8,9 +8,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api.epcis import merkle
 from api.epcis.anchoring import ANCHOR_BATCH_SELECTOR
 from api.epcis.models import AnchorBatch, StoredEvent
+from chain import merkle
+from chain.identifiers import event_id
 from chain.outbox import OutboxIntent
 from tests.api.conftest import LEDGER, document, load_example
 
@@ -93,7 +94,7 @@ def test_capture_computes_hash_ids_and_anchors_a_merkle_batch(
     assert intent.to_address.lower() == LEDGER and intent.data[:4] == ANCHOR_BATCH_SELECTOR
     assert intent.data[4:36].hex() == batch.root[2:]
     for row in rows:
-        leaf = merkle.leaf(bytes.fromhex(row.hash_id.split(";")[1][:64]))
+        leaf = merkle.leaf(event_id(row.hash_id))
         assert merkle.verify(
             [bytes.fromhex(p[2:]) for p in row.proof or []], bytes.fromhex(batch.root[2:]), leaf
         )

@@ -11,10 +11,10 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import encode
 from web3 import Web3
 from web3.contract import Contract
 
+from chain import eip712
 from chain.artifacts import load_artifact
 
 ROLES = {
@@ -28,38 +28,6 @@ ROLES = {
         "AUDITOR_ROLE",
     )
 }
-MANIFEST_TYPES = [
-    ("shipmentId", "bytes32"),
-    ("itemsHash", "bytes32"),
-    ("supplier", "address"),
-    ("buyer", "address"),
-    ("carrier", "address"),
-    ("token", "address"),
-    ("amount", "uint256"),
-    ("penalty", "uint256"),
-    ("minTemp", "int32"),
-    ("maxTemp", "int32"),
-    ("deadline", "uint64"),
-    ("disputeWindow", "uint64"),
-    ("nonce", "uint256"),
-]
-HANDOVER_TYPES = [
-    ("shipmentId", "bytes32"),
-    ("from", "address"),
-    ("to", "address"),
-    ("seq", "uint96"),
-    ("deadline", "uint64"),
-]
-READING_TYPES = [
-    ("device", "address"),
-    ("counter", "uint64"),
-    ("timestamp", "uint64"),
-    ("shipmentId", "bytes32"),
-    ("temperature", "int32"),
-    ("humidity", "uint32"),
-    ("latitude", "int32"),
-    ("longitude", "int32"),
-]
 
 
 def rand32() -> bytes:
@@ -121,28 +89,13 @@ class Consortium:
         data = self.ledger.encode_abi("anchorEvent", [event_id or rand32()])
         return {"from": self.supplier, "to": self.ledger.address, "data": data, "gas": 200_000}
 
-    def sign_typed(
-        self, signer: str, primary: str, types: list[tuple[str, str]], message: dict[str, Any]
-    ) -> bytes:
-        typed = {
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                primary: [{"name": n, "type": t} for n, t in types],
-            },
-            "primaryType": primary,
-            "domain": {
-                "name": "Tracechain",
-                "version": "1",
-                "chainId": self.w3.eth.chain_id,
-                "verifyingContract": self.escrow.address,
-            },
-            "message": {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in message.items()},
-        }
+    def sign_typed(self, signer: str, primary: str, message: dict[str, Any]) -> bytes:
+        """Signs with an unlocked anvil account through `eth_signTypedData_v4`."""
+        typed = eip712.typed_data(
+            primary,
+            eip712.domain(self.w3.eth.chain_id, self.escrow.address),
+            {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in message.items()},
+        )
         result = self.w3.provider.make_request("eth_signTypedData_v4", [signer, typed])  # type: ignore[arg-type]
         return bytes.fromhex(result["result"][2:])
 
@@ -196,9 +149,9 @@ class Consortium:
             "disputeWindow": dispute_window,
             "nonce": self.escrow.functions.nonces(self.supplier).call(),
         }
-        signature = self.sign_typed(self.supplier, "Manifest", MANIFEST_TYPES, manifest)
+        signature = self.sign_typed(self.supplier, "Manifest", manifest)
         self.send(
-            self.escrow.functions.createShipment(tuple(manifest[n] for n, _ in MANIFEST_TYPES), signature),
+            self.escrow.functions.createShipment(eip712.as_tuple("Manifest", manifest), signature),
             self.supplier,
         )
         return sid
@@ -247,7 +200,6 @@ class Consortium:
         consent = self.sign_typed(
             self.carrier,
             "CustodyHandover",
-            HANDOVER_TYPES,
             {
                 "shipmentId": sid,
                 "from": self.supplier,
@@ -268,17 +220,12 @@ class Consortium:
             "latitude": 52_000_000,
             "longitude": 4_000_000,
         }
-        struct_hash = Web3.keccak(
-            encode(
-                ["bytes32"] + [t for _, t in READING_TYPES],
-                [esc.READING_TYPEHASH().call()] + [reading[n] for n, _ in READING_TYPES],
-            )
-        )
+        struct_hash = eip712.struct_hash("Reading", reading)
         batch = (Web3.keccak(struct_hash), 1, now - 60, now + 60, 950, 950)  # one-leaf tree: root = leaf
         self.send(esc.postTelemetry(sid, batch), self.oracle)
-        signature = self.sign_typed(self.device, "Reading", READING_TYPES, reading)
+        signature = self.sign_typed(self.device, "Reading", reading)
         self.send(
-            esc.proveBreach(sid, batch, tuple(reading[n] for n, _ in READING_TYPES), signature, []),
+            esc.proveBreach(sid, batch, eip712.as_tuple("Reading", reading), signature, []),
             self.buyer,
         )
         self.send(esc.confirmDelivery(sid), self.buyer)

@@ -13,6 +13,7 @@ import pytest
 from eth_abi import encode
 from eth_utils import keccak
 
+from chain import merkle
 from chain.cli import main
 from chain.contracts import PartnerRegistry, TraceabilityLedger, role
 from chain.deploy import Deployment
@@ -33,31 +34,13 @@ def ni(label: str) -> str:
 
 def leaf(eid: bytes) -> bytes:
     """The ledger's batch leaf: keccak256(bytes.concat(keccak256(abi.encode(eventId))))."""
-    return keccak(keccak(encode(["bytes32"], [eid])))
+    return merkle.leaf(encode(["bytes32"], [eid]))
 
 
 def tree(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
     """Root and per-leaf proofs of a sorted-pair Merkle tree (OpenZeppelin MerkleProof)."""
-    layers = [list(leaves)]
-    while len(layers[-1]) > 1:
-        level = layers[-1]
-        layers.append(
-            [
-                keccak(min(level[i], level[i + 1]) + max(level[i], level[i + 1]))
-                if i + 1 < len(level)
-                else level[i]
-                for i in range(0, len(level), 2)
-            ]
-        )
-    proofs = []
-    for index in range(len(leaves)):
-        proof, i = [], index
-        for level in layers[:-1]:
-            if (i ^ 1) < len(level):
-                proof.append(level[i ^ 1])
-            i //= 2
-        proofs.append(proof)
-    return layers[-1][0], proofs
+    t = merkle.MerkleTree(leaves)
+    return t.root, t.proofs()
 
 
 @dataclass(frozen=True)

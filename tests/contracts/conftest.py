@@ -15,14 +15,9 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from tests.contracts.eip712 import (
-    HANDOVER_TYPE,
-    MANIFEST_TYPE,
-    MerkleTree,
-    Reading,
-    domain,
-    sign_typed,
-)
+from chain import eip712
+from chain.merkle import MerkleTree
+from tests.contracts.eip712 import Reading
 
 DEFAULT_ADMIN_ROLE = b"\x00" * 32
 SUPPLIER_ROLE = keccak(text="SUPPLIER_ROLE")
@@ -210,15 +205,17 @@ def sign_manifest(chain: Any, escrow: Any, supplier: Any) -> Callable[..., bytes
         chain_id: int | None = None,
         verifying_contract: str | None = None,
     ) -> bytes:
-        dom = domain(chain.chain_id if chain_id is None else chain_id, verifying_contract or escrow.address)
-        return sign_typed((signer or supplier).private_key, dom, "Manifest", MANIFEST_TYPE, manifest)
+        dom = eip712.domain(
+            chain.chain_id if chain_id is None else chain_id, verifying_contract or escrow.address
+        )
+        return eip712.sign((signer or supplier).private_key, "Manifest", dom, manifest)
 
     return sign
 
 
 def manifest_args(manifest: dict[str, Any]) -> tuple[Any, ...]:
     """The manifest as the contract's struct tuple."""
-    return tuple(manifest[f["name"]] for f in MANIFEST_TYPE)
+    return eip712.as_tuple("Manifest", manifest)
 
 
 @pytest.fixture(scope="module")
@@ -295,9 +292,11 @@ def sign_handover(chain: Any, escrow: Any) -> Callable[..., bytes]:
         chain_id: int | None = None,
         verifying_contract: str | None = None,
     ) -> bytes:
-        dom = domain(chain.chain_id if chain_id is None else chain_id, verifying_contract or escrow.address)
+        dom = eip712.domain(
+            chain.chain_id if chain_id is None else chain_id, verifying_contract or escrow.address
+        )
         msg = {"shipmentId": shipment_id, "from": str(frm), "to": str(to), "seq": seq, "deadline": deadline}
-        return sign_typed(signer.private_key, dom, "CustodyHandover", HANDOVER_TYPE, msg)
+        return eip712.sign(signer.private_key, "CustodyHandover", dom, msg)
 
     return sign
 

@@ -8,9 +8,10 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
+from chain.merkle import MerkleTree, verify
 from tests.contracts.asserts import emitted, ev, reverts
 from tests.contracts.conftest import AMOUNT, HOUR, PENALTY, State, state_bits
-from tests.contracts.eip712 import MerkleTree, Reading, verify
+from tests.contracts.eip712 import Reading
 from tests.contracts.test_shipment_escrow import batch_hash
 
 

@@ -12,6 +12,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
+from chain.eip712 import DOMAIN_TYPE, MANIFEST_TYPE, domain
 from tests.contracts.asserts import emitted, ev, reverts
 from tests.contracts.conftest import (
     AMOUNT,
@@ -27,7 +28,7 @@ from tests.contracts.conftest import (
     manifest_args,
     state_bits,
 )
-from tests.contracts.eip712 import DOMAIN_TYPE, MANIFEST_TYPE, Reading, domain
+from tests.contracts.eip712 import Reading
 
 ZERO = "0x" + "00" * 20
 ZERO32 = b"\x00" * 32

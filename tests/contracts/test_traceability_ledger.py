@@ -9,9 +9,9 @@ import pytest
 from eth_abi import encode
 from eth_utils import keccak
 
+from chain.merkle import MerkleTree, leaf
 from tests.contracts.asserts import emitted, ev, reverts
 from tests.contracts.conftest import RECORDER_ROLE, SUPPLIER_ROLE
-from tests.contracts.eip712 import MerkleTree
 
 ZERO32 = b"\x00" * 32
 
@@ -33,7 +33,7 @@ PALLET = gs1("https://id.gs1.org/00/095060001343520001")
 
 
 def event_leaf(eid: bytes) -> bytes:
-    return keccak(keccak(encode(["bytes32"], [eid])))
+    return leaf(encode(["bytes32"], [eid]))
 
 
 @pytest.fixture

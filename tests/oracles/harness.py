@@ -159,9 +159,9 @@ def audit(database_url: str, w3: Web3, escrow_address: str) -> dict[str, int]:
 
     from chain.artifacts import load_artifact
     from chain.db import make_engine, make_sessionmaker
+    from chain.merkle import unpack_proof, verify
     from oracles.telemetry import codec
     from oracles.telemetry.batcher import batch_tuple
-    from oracles.telemetry.merkle import unpack_proof, verify
     from oracles.telemetry.store import TelemetryBatch, TelemetryReading
 
     engine = make_engine(database_url)

@@ -9,14 +9,16 @@ from collections.abc import Callable
 import pytest
 from eth_account.signers.local import LocalAccount
 
+from chain import eip712
 from chain.artifacts import load_artifact
 from chain.deploy import Deployment
 from chain.exceptions import ContractError
+from chain.merkle import MerkleTree, verify
 from chain.transact import TxRequest, send_and_wait
 from oracles.fleet import Fleet
 from oracles.telemetry import codec
-from oracles.telemetry.merkle import MerkleTree, verify
 from oracles.telemetry.verifier import Limits, Reason, verify_records
+from tests.contracts.eip712 import high_s
 from tests.fixtures.anvil import AnvilNode
 
 pytestmark = pytest.mark.anvil
@@ -25,7 +27,7 @@ pytestmark = pytest.mark.anvil
 def _readings(fleet: Fleet, n: int, breach_at: int) -> list[codec.Reading]:
     key = fleet.device_keys()[0]
     dev, sid = codec.address_of(key), fleet.shipment_ids()[0]
-    dom = codec.domain_separator(fleet.chain_id, fleet.escrow)
+    dom = eip712.domain_separator(fleet.chain_id, fleet.escrow)
     now = int(time.time())
     out = []
     for i in range(n):
@@ -43,7 +45,7 @@ def _readings(fleet: Fleet, n: int, breach_at: int) -> list[codec.Reading]:
 def test_digest_matches_contract(anvil: AnvilNode, make_fleet: Callable[..., Fleet]) -> None:
     fleet = make_fleet(1, 1)
     escrow = anvil.w3().eth.contract(address=fleet.escrow, abi=load_artifact("ShipmentEscrow")["abi"])
-    dom = codec.domain_separator(fleet.chain_id, fleet.escrow)
+    dom = eip712.domain_separator(fleet.chain_id, fleet.escrow)
     for r in _readings(fleet, 3, breach_at=1):
         assert escrow.functions.readingDigest(r.as_struct()).call() == codec.typed_digest(
             dom, codec.struct_hash(r)
@@ -91,9 +93,8 @@ def test_proof_from_tree_proves_breach_on_chain(
 def test_verifier_rejects_high_s_and_foreign_domain(make_fleet: Callable[..., Fleet]) -> None:
     fleet = make_fleet(1, 1)
     r = _readings(fleet, 1, breach_at=-1)[0]
-    dom = codec.domain_separator(fleet.chain_id, fleet.escrow)
-    s = int.from_bytes(r.signature[32:64], "big")
-    high = r.signature[:32] + (codec.SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - r.signature[64]])
+    dom = eip712.domain_separator(fleet.chain_id, fleet.escrow)
+    high = high_s(r.signature)
     twin = codec.Reading(
         *[
             getattr(r, f)
@@ -110,7 +111,7 @@ def test_verifier_rejects_high_s_and_foreign_domain(make_fleet: Callable[..., Fl
         ],
         signature=high,
     )
-    other = codec.domain_separator(fleet.chain_id + 1, fleet.escrow)
+    other = eip712.domain_separator(fleet.chain_id + 1, fleet.escrow)
     now = int(time.time())
     got = verify_records(
         [codec.encode(r), codec.encode(twin), b"\x02" + os.urandom(149), codec.encode(r)[:-1]],

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from chain import eip712
 from chain.artifacts import load_artifact
 from chain.db import make_engine, make_sessionmaker
 from oracles.fleet import Fleet, Provisioner
@@ -35,7 +36,7 @@ def test_bad_readings_rejected_counted_rest_of_batch_anchored(
     d1, d2, d3 = (codec.address_of(k) for k in (k1, k2, k3))
     provisioner.set_device_active(d3, False)
     sid = fleet.shipment_ids()[0]
-    dom = codec.domain_separator(fleet.chain_id, fleet.escrow)
+    dom = eip712.domain_separator(fleet.chain_id, fleet.escrow)
     now = int(time.time())
 
     def reading(

@@ -1,0 +1,151 @@
+"""EIP-712 messages of the Tracechain contracts: the types, the domain, struct hashes and signing.
+
+Every contract that checks a signature (ShipmentEscrow: `Manifest`, `CustodyHandover`, `Reading`) uses
+the domain {name "Tracechain", version "1", chainId, verifyingContract}. Signing goes through
+eth_account; `domain_separator` is computed by hand because the telemetry path needs it fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_abi import encode
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_utils import to_checksum_address
+
+from chain.hashing import keccak
+
+DOMAIN_NAME = "Tracechain"
+DOMAIN_VERSION = "1"
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+SECP256K1_HALF_N = SECP256K1_N // 2
+"""The largest `s` a signature may carry (EIP-2: the low-s half; OpenZeppelin's ECDSA rejects the rest)."""
+
+DOMAIN_TYPE = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+MANIFEST_TYPE = [
+    {"name": "shipmentId", "type": "bytes32"},
+    {"name": "itemsHash", "type": "bytes32"},
+    {"name": "supplier", "type": "address"},
+    {"name": "buyer", "type": "address"},
+    {"name": "carrier", "type": "address"},
+    {"name": "token", "type": "address"},
+    {"name": "amount", "type": "uint256"},
+    {"name": "penalty", "type": "uint256"},
+    {"name": "minTemp", "type": "int32"},
+    {"name": "maxTemp", "type": "int32"},
+    {"name": "deadline", "type": "uint64"},
+    {"name": "disputeWindow", "type": "uint64"},
+    {"name": "nonce", "type": "uint256"},
+]
+HANDOVER_TYPE = [
+    {"name": "shipmentId", "type": "bytes32"},
+    {"name": "from", "type": "address"},
+    {"name": "to", "type": "address"},
+    {"name": "seq", "type": "uint96"},
+    {"name": "deadline", "type": "uint64"},
+]
+READING_TYPE = [
+    {"name": "device", "type": "address"},
+    {"name": "counter", "type": "uint64"},
+    {"name": "timestamp", "type": "uint64"},
+    {"name": "shipmentId", "type": "bytes32"},
+    {"name": "temperature", "type": "int32"},
+    {"name": "humidity", "type": "uint32"},
+    {"name": "latitude", "type": "int32"},
+    {"name": "longitude", "type": "int32"},
+]
+TYPES: dict[str, list[dict[str, str]]] = {
+    "EIP712Domain": DOMAIN_TYPE,
+    "Manifest": MANIFEST_TYPE,
+    "CustodyHandover": HANDOVER_TYPE,
+    "Reading": READING_TYPE,
+}
+"""The struct types by name (all their fields are atomic types)."""
+
+
+def type_string(primary: str) -> str:
+    """The EIP-712 `encodeType` of `primary`, e.g. ``CustodyHandover(bytes32 shipmentId,...)``."""
+    fields = ",".join(f"{f['type']} {f['name']}" for f in TYPES[primary])
+    return f"{primary}({fields})"
+
+
+def typehash(primary: str) -> bytes:
+    """keccak256 of `type_string(primary)` (the contract's `<PRIMARY>_TYPEHASH`)."""
+    return keccak(type_string(primary).encode())
+
+
+DOMAIN_TYPEHASH = typehash("EIP712Domain")
+READING_TYPEHASH = typehash("Reading")
+
+
+def domain(chain_id: int, verifying_contract: str) -> dict[str, Any]:
+    """The EIP-712 domain of the Tracechain contract at `verifying_contract` on `chain_id`."""
+    return {
+        "name": DOMAIN_NAME,
+        "version": DOMAIN_VERSION,
+        "chainId": chain_id,
+        "verifyingContract": to_checksum_address(verifying_contract),
+    }
+
+
+def domain_separator(chain_id: int, verifying_contract: str | bytes) -> bytes:
+    """The domain's `hashStruct` (the contract's `_domainSeparatorV4()`), computed by hand for speed."""
+    addr = (
+        bytes.fromhex(verifying_contract[2:]) if isinstance(verifying_contract, str) else verifying_contract
+    )
+    return keccak(
+        DOMAIN_TYPEHASH
+        + keccak(DOMAIN_NAME.encode())
+        + keccak(DOMAIN_VERSION.encode())
+        + chain_id.to_bytes(32, "big")
+        + bytes(12)
+        + addr
+    )
+
+
+def as_tuple(primary: str, message: dict[str, Any]) -> tuple[Any, ...]:
+    """The message's values in field order: the ABI tuple of the Solidity struct."""
+    return tuple(message[f["name"]] for f in TYPES[primary])
+
+
+def abi_tuple_type(primary: str) -> str:
+    """The ABI type of the Solidity struct, e.g. ``(bytes32,address,address,uint96,uint64)``."""
+    return f"({','.join(f['type'] for f in TYPES[primary])})"
+
+
+def struct_hash(primary: str, message: dict[str, Any]) -> bytes:
+    """EIP-712 `hashStruct(message)`: keccak256(abi.encode(typehash, ...fields))."""
+    return keccak(
+        encode(
+            ["bytes32", *(f["type"] for f in TYPES[primary])],
+            [typehash(primary), *as_tuple(primary, message)],
+        )
+    )
+
+
+def typed_data(primary: str, dom: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
+    """The full typed-data document (as `eth_signTypedData_v4` takes it)."""
+    return {
+        "types": {"EIP712Domain": DOMAIN_TYPE, primary: TYPES[primary]},
+        "primaryType": primary,
+        "domain": dom,
+        "message": message,
+    }
+
+
+def digest(primary: str, dom: dict[str, Any], message: dict[str, Any]) -> bytes:
+    """The digest a signer signs: keccak256(0x1901 | domainSeparator | hashStruct(message))."""
+    signable = encode_typed_data(full_message=typed_data(primary, dom, message))
+    return keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
+def sign(private_key: Any, primary: str, dom: dict[str, Any], message: dict[str, Any]) -> bytes:
+    """The 65-byte r | s | v (low s, v in {27, 28}) signature of `message` by `private_key`."""
+    signable = encode_typed_data(full_message=typed_data(primary, dom, message))
+    return bytes(Account.sign_message(signable, private_key).signature)
