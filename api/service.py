@@ -218,3 +218,8 @@ class DemoSeedService:
 def demo_service(settings: ChainSettings) -> DemoSeedService:
     """The one-shot demo seed for ``tracechain up`` (local chains only; anvil's dev accounts 0, 2, 3, 4)."""
     return DemoSeedService(settings)
+
+
+# `tracechain up` starts services in ascending `start_order` (chain.cli): the API before its demo seed.
+api_service.start_order = 30  # type: ignore[attr-defined]
+demo_service.start_order = 40  # type: ignore[attr-defined]

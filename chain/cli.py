@@ -306,9 +306,13 @@ def index(
 def up(
     data_dir: DataOpt = None,
     port: Annotated[int, typer.Option(help="Port of the local node.")] = 8545,
+    plugins: Annotated[
+        bool,
+        typer.Option(help="Also start the services other packages add (tracechain.services entry points)."),
+    ] = True,
 ) -> None:
     """Start everything locally: anvil (state on disk), deployment if needed, the outbox sender, the
-    indexer."""
+    indexer, then the services of the other packages (API, oracles)."""
     from chain.db import make_engine, make_sessionmaker, upgrade
     from chain.deploy import deploy as run_deploy
     from chain.keys import dev_account
@@ -352,7 +356,7 @@ def up(
                     f"indexer into {settings.database_url} ({settings.confirmations} confirmations)",
                 )
             )
-            for ep in entry_points(group="tracechain.services"):
+            for ep in entry_points(group="tracechain.services") if plugins else ():
                 step(f"starting {ep.name}")
                 supervisor.start(ep.load()(settings))
         for service in supervisor.services:

@@ -26,7 +26,7 @@ class JsonRpc:
         chunk: the most calls in one batched request.
     """
 
-    def __init__(self, w3: Web3, chunk: int = 200) -> None:
+    def __init__(self, w3: Web3, chunk: int = 500) -> None:
         self._w3 = w3
         self._chunk = chunk
 

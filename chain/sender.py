@@ -46,7 +46,7 @@ from chain import broadcast
 from chain.broadcast import Answers, Broadcaster, Outgoing
 from chain.chainwatch import ChainWatch
 from chain.connection import NODE_UNAVAILABLE
-from chain.exceptions import IntentConflict, InvalidAddress, UnknownIntent, decode_revert
+from chain.exceptions import IntentConflict, InvalidAddress, NodeRequestRefused, UnknownIntent, decode_revert
 from chain.jsonrpc import JsonRpc
 from chain.outbox import OutboxAttempt, OutboxIntent, OutboxState, OutboxStatus, utcnow
 from chain.rawtx import RawTxSigner
@@ -54,6 +54,7 @@ from chain.rawtx import RawTxSigner
 log = logging.getLogger(__name__)
 
 _MAX_QUEUED_CHUNKS = 10  # signed ahead of the node by at most this many chunks
+_FEES_MAX_AGE_S = 1.0
 _MAX_BATCH = 500  # transactions in one broadcast request (nodes accept 1,000 calls a batch)
 _WATCH_INTERVAL_S = 0.05
 
@@ -100,11 +101,18 @@ _MARK_SIGNED = (
 )
 
 
+#: Errors the run loops wait out: the node unreachable, or answering a request with an error.
+_RETRIED: tuple[type[BaseException], ...] = (*NODE_UNAVAILABLE, NodeRequestRefused)
+
+
 def _backoff(delay: float, exc: BaseException) -> float:
-    """The next wait after a node outage (doubling, 0.5 to 5 s), logged."""
+    """The next wait after a node outage or refusal (doubling, 0.5 to 5 s), logged."""
     delay = min(max(delay * 2, 0.5), 5.0)
     log.warning(
-        "node unavailable (%s); outbox keeps its intents, retrying in %.1fs", type(exc).__name__, delay
+        "node unavailable (%s: %s); outbox keeps its intents, retrying in %.1fs",
+        type(exc).__name__,
+        exc,
+        delay,
     )
     return delay
 
@@ -193,6 +201,7 @@ class TxSender:
         self._lock = threading.Lock()
         self._queued: deque[Future[Answers]] = deque()  # chunks handed to the worker, in order
         self._next_nonce: int | None = None
+        self._fees: tuple[float, _Fees] | None = None  # (when read, fees)
         self._busy = False
 
     # ------------------------------------------------------------------ public API
@@ -328,7 +337,7 @@ class TxSender:
                     with self._lock:
                         self._sign_and_send(wait=False)
                     delay = self.poll_interval
-                except NODE_UNAVAILABLE as exc:
+                except _RETRIED as exc:
                     delay = _backoff(delay, exc)
                 if not self._busy:
                     self._idle(stop_event, _WATCH_INTERVAL_S if self._queued else delay)
@@ -342,9 +351,15 @@ class TxSender:
         again by the next pass)."""
         with self._lock:
             try:
-                if self._queued:
+                answered = []
+                while self._queued:
+                    try:
+                        answered.append(self._queued.popleft().result())
+                    except _RETRIED as exc:  # those rows stay signed: broadcast again next time
+                        log.info("broadcast under way at close failed: %s", exc)
+                if answered:
                     with self._sessions() as session, self._write_lock:
-                        broadcast.record(session, self._collect(wait=True))
+                        broadcast.record(session, answered)
                         session.commit()
             finally:
                 if self._worker is not None:
@@ -362,7 +377,7 @@ class TxSender:
                     if self._watch.poll():
                         continue  # replayed or replaced something: look again at once
                     delay = self.poll_interval
-                except NODE_UNAVAILABLE as exc:
+                except _RETRIED as exc:
                     delay = _backoff(delay, exc)
                 # While transactions are in flight, look for their block often: a look without a
                 # new block costs one request.
@@ -415,18 +430,27 @@ class TxSender:
         return self._next_nonce
 
     def _current_fees(self) -> _Fees:
+        """The fees of the moment (twice the base fee plus the tip), read at most once a second:
+        a fee cap of twice the base fee outlasts several blocks of rising base fees."""
+        now = time.monotonic()
+        if self._fees is None or now - self._fees[0] > _FEES_MAX_AGE_S:
+            self._fees = (now, self._read_fees())
+        return self._fees[1]
+
+    def _read_fees(self) -> _Fees:
         # Raw calls, not ``w3.eth.get_block``: web3 formats every transaction hash of a full
         # block, which on a busy chain cost more than the request.
+        if self._legacy is None:
+            latest = self._rpc.call("eth_getBlockByNumber", ["latest", False])
+            self._legacy = (latest or {}).get("baseFeePerGas") is None
+        if self._legacy:
+            return _Fees(gas_price=int(self._rpc.call("eth_gasPrice", []), 16))
         latest, tip = self._rpc.call_many(
             [("eth_getBlockByNumber", ["latest", False]), ("eth_maxPriorityFeePerGas", [])]
         )
-        base = (latest or {}).get("baseFeePerGas")
-        if self._legacy is None:
-            self._legacy = base is None
-        if self._legacy:
-            return _Fees(gas_price=int(self._rpc.call("eth_gasPrice", []), 16))
         max_tip = int(tip, 16)
-        return _Fees(max_fee_per_gas=2 * int(base or "0x0", 16) + max_tip, max_priority_fee_per_gas=max_tip)
+        base = int((latest or {}).get("baseFeePerGas") or "0x0", 16)
+        return _Fees(max_fee_per_gas=2 * base + max_tip, max_priority_fee_per_gas=max_tip)
 
     def _signed(self, to: str, data: bytes, value: int, nonce: int, gas: int, fees: _Fees) -> dict[str, Any]:
         """The columns of an :class:`OutboxAttempt` for one signed transaction."""

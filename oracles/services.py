@@ -326,3 +326,10 @@ class SimulatorService(ThreadService):
 def simulator_service(settings: ChainSettings) -> SimulatorService:
     """The demo device simulator for `tracechain up` (ORACLE_SIMULATOR_DEVICES, ORACLE_SIMULATOR_RATE)."""
     return SimulatorService(settings)
+
+
+# `tracechain up` starts services in ascending `start_order` (chain.cli): the broker first, the
+# oracle subscribed before any device publishes, the simulator after the API's demo seed.
+broker_service.start_order = 10  # type: ignore[attr-defined]
+telemetry_service.start_order = 20  # type: ignore[attr-defined]
+simulator_service.start_order = 50  # type: ignore[attr-defined]

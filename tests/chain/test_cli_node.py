@@ -1,5 +1,8 @@
 """`tracechain node` and `tracechain up` as real subprocesses, and the sender across a node outage.
 
+`up` runs with `--no-plugins`: these tests are about chain's own services (node, sender, indexer);
+the API's and the oracles' services are tested by their packages.
+
 The processes are stopped with SIGINT (Ctrl-C) and checked by the PIDs these tests know: the CLI's
 own, and its anvil child's (read from /proc), never by name.
 """
@@ -153,7 +156,7 @@ def test_up_deploys_prints_urls_and_stops_on_sigint(
     tmp_path: Path, stopped: list[subprocess.Popen[str]]
 ) -> None:
     port = free_port()
-    up = start_cli(tmp_path, port, "up")
+    up = start_cli(tmp_path, port, "up", "--no-plugins")
     stopped.append(up)
     wait_for_node(port, up)
     deadline = time.monotonic() + 90
@@ -199,7 +202,7 @@ def test_up_indexes_a_transaction_made_while_it_runs(
     tmp_path: Path, stopped: list[subprocess.Popen[str]]
 ) -> None:
     port = free_port()
-    up = start_cli(tmp_path, port, "up")
+    up = start_cli(tmp_path, port, "up", "--no-plugins")
     stopped.append(up)
     w3 = wait_for_node(port, up)
     deadline = time.monotonic() + 90

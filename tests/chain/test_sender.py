@@ -295,3 +295,75 @@ def test_submit_many_is_one_commit_and_idempotent_per_key(
     assert sorted(s.nonce for s in statuses) == list(
         range(statuses[0].nonce or 0, (statuses[0].nonce or 0) + 5)
     )
+
+
+def test_block_scan_records_success_and_revert_without_receipt_lookups(
+    anvil: AnvilNode,
+    ledger: TraceabilityLedger,
+    db: tuple[str, sessionmaker[Session]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Transactions in blocks after the watch's first look are found by reading each block once
+    (hashes and logs); a success that logged needs no receipt, a revert is decoded."""
+    sender = TxSender(anvil.w3(), service(), db[1], confirmations=2)
+    sender.submit("scan-warm", ledger.address, anchor(ledger, "scan-warm"), gas=100_000)
+    sender.process()  # the first look goes by hash and sets where the block scan starts
+    by_hash: list[str] = []
+    record = sender._watch._record_receipt
+    monkeypatch.setattr(
+        sender._watch, "_record_receipt", lambda i, r, h: (by_hash.append(i.key), record(i, r, h))
+    )
+    data = anchor(ledger, "scan-dup")
+    sender.submit("scan-ok", ledger.address, data, gas=100_000)
+    sender.submit("scan-revert", ledger.address, data, gas=100_000)  # the same event: reverts
+    sender.process()
+    ok, reverted = sender.status("scan-ok"), sender.status("scan-revert")
+    assert ok.state is OutboxState.MINED and ok.error is None
+    assert reverted.state is OutboxState.MINED and reverted.error is not None
+    assert reverted.error.startswith("LedgerEventAlreadyAnchored(")
+    for _ in range(2):
+        rpc(anvil.w3(), "evm_mine")
+    sender.process()
+    assert sender.status("scan-ok").state is OutboxState.FINAL
+    assert sender.status("scan-revert").state is OutboxState.FAILED
+    assert by_hash == []
+
+
+def test_reorged_mined_transaction_is_pending_again_and_lands_with_the_same_bytes(
+    anvil: AnvilNode, ledger: TraceabilityLedger, db: tuple[str, sessionmaker[Session]]
+) -> None:
+    """RELIABILITY 12 for the sender: a block reorged away (`anvil_reorg`) before the confirmation
+    depth; the transaction is never final in it, goes back to broadcast, and lands again without
+    a new signature."""
+    w3 = anvil.w3()
+    sender = TxSender(w3, service(), db[1], confirmations=2, stuck_after_s=0.3)
+    sender.submit("reorg-1", ledger.address, anchor(ledger, "reorg-1"), gas=100_000)
+    sender.process()
+    first = sender.status("reorg-1")
+    assert first.state is OutboxState.MINED
+    with db[1]() as session:
+        old_block = session.scalars(select(OutboxIntent.block_hash)).one()
+    rpc(w3, "anvil_reorg", 1, [])  # the transaction's block is replaced by an empty one
+    rpc(w3, "evm_mine")
+    rpc(w3, "evm_mine")
+    deadline = time.monotonic() + 30
+    while sender.status("reorg-1").state is not OutboxState.FINAL:
+        assert time.monotonic() < deadline, sender.status("reorg-1")
+        sender.process()
+        with db[1]() as session:
+            assert session.scalars(select(OutboxIntent.block_hash)).one() != old_block or (
+                sender.status("reorg-1").state is not OutboxState.FINAL
+            )
+        time.sleep(0.35)
+        rpc(w3, "evm_mine")
+    final = sender.status("reorg-1")
+    assert (final.tx_hash, final.nonce) == (first.tx_hash, first.nonce)
+    assert final.block_number is not None
+    assert w3.eth.get_block(final.block_number)["hash"].to_0x_hex() == sender_block_hash(db[1])
+    assert len(attempts(db[1], "reorg-1")) == 1
+    assert w3.eth.get_transaction_count(sender.address) == (first.nonce or 0) + 1
+
+
+def sender_block_hash(sessions: sessionmaker[Session]) -> str:
+    with sessions() as session:
+        return str(session.scalars(select(OutboxIntent.block_hash)).one())
