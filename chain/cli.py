@@ -16,7 +16,7 @@ import sys
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from eth_account.signers.local import LocalAccount
@@ -27,6 +27,10 @@ from rich.table import Table
 from web3 import Web3
 
 from chain.exceptions import TracechainError
+
+if TYPE_CHECKING:
+    from chain.settings import ChainSettings
+    from chain.supervisor import AnvilNode
 
 app = typer.Typer(
     name="tracechain",
@@ -137,12 +141,12 @@ def node(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8545,
 ) -> None:
     """Run the local anvil node with its state on disk until Ctrl-C or SIGTERM."""
-    from chain.supervisor import AnvilNode, Supervisor
+    from chain.supervisor import Supervisor
 
     settings = _settings(data_dir=data_dir)
     supervisor = Supervisor()
     try:
-        supervisor.start(AnvilNode(settings.data_dir, port=port, chain_id=settings.chain_id))
+        supervisor.start(_local_node(settings, port))
         for service in supervisor.services:
             out.print(f"[green]running[/] {service.describe()} — Ctrl-C to stop")
         supervisor.wait()
@@ -317,14 +321,14 @@ def up(
     from chain.deploy import deploy as run_deploy
     from chain.keys import dev_account
     from chain.sender import TxSender
-    from chain.supervisor import AnvilNode, Supervisor, ThreadService
+    from chain.supervisor import Supervisor, ThreadService
 
     settings = _settings(f"http://127.0.0.1:{port}", data_dir)
     supervisor = Supervisor()
     try:
         with _progress() as step:
             step("starting anvil")
-            supervisor.start(AnvilNode(settings.data_dir, port=port, chain_id=settings.chain_id))
+            supervisor.start(_local_node(settings, port))
             w3 = _connect(settings)
             admin = _signer(settings)
             service_account = dev_account(1) if settings.is_local and not settings.key else admin
@@ -356,9 +360,13 @@ def up(
                     f"indexer into {settings.database_url} ({settings.confirmations} confirmations)",
                 )
             )
-            for ep in entry_points(group="tracechain.services") if plugins else ():
-                step(f"starting {ep.name}")
-                supervisor.start(ep.load()(settings))
+            group = entry_points(group="tracechain.services") if plugins else ()
+            factories = [(ep.name, ep.load()) for ep in group]
+            # Entry points come in no useful order; each factory may say where it belongs.
+            factories.sort(key=lambda item: getattr(item[1], "start_order", 100))
+            for name, factory in factories:
+                step(f"starting {name}")
+                supervisor.start(factory(settings))
         for service in supervisor.services:
             out.print(f"[green]running[/] {service.describe()}")
         out.print(
@@ -597,6 +605,12 @@ def _load_plugins() -> None:
             app.add_typer(obj, name=ep.name)
         else:
             app.command(ep.name)(obj)
+
+
+def _local_node(settings: ChainSettings, port: int) -> AnvilNode:
+    from chain.supervisor import AnvilNode
+
+    return AnvilNode(settings.data_dir, port=port, chain_id=settings.chain_id, block_time=settings.block_time)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,6 +23,8 @@ class ChainSettings(BaseSettings):
     data_dir: Path = Path(".data")
     database_url: str = ""
     confirmations: int = Field(default=2, ge=0)
+    #: Seconds between blocks of the local anvil node; 0 mines a block per transaction.
+    block_time: float = Field(default=0, ge=0)
     poa: bool = False
     legacy_gas: bool = False
     keystore_dir: Path | None = None

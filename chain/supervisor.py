@@ -53,9 +53,16 @@ class AnvilNode:
     """The local anvil node, its state kept in ``<data_dir>/anvil-state.json`` across restarts."""
 
     def __init__(
-        self, data_dir: Path, *, port: int = 8545, chain_id: int = 31337, host: str = "127.0.0.1"
+        self,
+        data_dir: Path,
+        *,
+        port: int = 8545,
+        chain_id: int = 31337,
+        host: str = "127.0.0.1",
+        block_time: float = 0,
     ) -> None:
         self.name = "anvil"
+        self.block_time = block_time
         self.data_dir = Path(data_dir)
         self.port = port
         self.chain_id = chain_id
@@ -86,6 +93,10 @@ class AnvilNode:
             "1",
             "--silent",
         ]
+        if self.block_time > 0:
+            # Interval mining, like a QBFT network's block period: blocks (and so confirmations) come
+            # by themselves instead of only when a transaction arrives.
+            args += ["--block-time", str(self.block_time)]
         log_file = open(self.data_dir / "anvil.log", "ab")  # noqa: SIM115 - owned by the child's lifetime
         self.proc = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         log_file.close()
