@@ -68,8 +68,9 @@ def _counts(database_url: str) -> tuple[int, int, int]:
     return int(readings), int(anchored), int(rejected)
 
 
-def _run_services(settings: ChainSettings, until: int) -> tuple[int, int, int]:
-    """Start broker, oracle and simulator; wait until `until` batches are anchored; stop them."""
+def _run_services(settings: ChainSettings, until: int, more_than: int = 0) -> tuple[int, int, int]:
+    """Start broker, oracle and simulator; wait until `until` batches are anchored and more than
+    `more_than` readings are stored; stop them."""
     broker, oracle, simulator = (
         broker_service(settings),
         telemetry_service(settings),
@@ -81,7 +82,12 @@ def _run_services(settings: ChainSettings, until: int) -> tuple[int, int, int]:
             service.start()
             started.append(service)
         assert "/readings" in oracle.describe()
-        ok = wait_until(lambda: _counts(settings.database_url)[1] >= until, 90, 0.5)
+
+        def done() -> bool:
+            stored, anchored, _ = _counts(settings.database_url)
+            return anchored >= until and stored > more_than
+
+        ok = wait_until(done, 90, 0.5)
         assert simulator.failed is None, simulator.failed
         assert ok, f"no anchored batch in time: {_counts(settings.database_url)}"
     finally:
@@ -97,7 +103,8 @@ def test_up_services_anchor_simulated_readings_and_resume_after_restart(settings
     fleet_file = (settings.data_dir / FLEET_FILE).read_text()
 
     # `make run` again: same fleet, counters continue above the earlier ones.
-    readings2, anchored2, rejected2 = _run_services(settings, until=anchored + 1)
+    # (A batch left open by the first run may be anchored first: wait for new readings too.)
+    readings2, anchored2, rejected2 = _run_services(settings, until=anchored + 1, more_than=readings)
     assert (settings.data_dir / FLEET_FILE).read_text() == fleet_file
     assert readings2 > readings and anchored2 > anchored
     assert rejected2 == 0
