@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -390,6 +391,16 @@ def _role_id(name: str) -> bytes:
         raise typer.BadParameter(str(exc)) from exc
 
 
+def _admin(
+    rpc_url: str | None, data_dir: Path | None, key: str | None, build: Callable[[Any, str], Any]
+) -> None:
+    """Build a registry transaction with `build(registry, admin_address)`, sign it as the admin, send it."""
+    settings = _settings(rpc_url, data_dir, key)
+    w3 = _connect(settings)
+    signer = _signer(settings)
+    _send(w3, signer, build(_registry(w3, settings), signer.address), settings)
+
+
 @admin_app.command("admit-partner")
 def admit_partner(
     account: str,
@@ -403,12 +414,10 @@ def admit_partner(
     key: KeyOpt = None,
 ) -> None:
     """Admit a partner with its roles."""
-    settings = _settings(rpc_url, data_dir, key)
-    w3 = _connect(settings)
-    signer = _signer(settings)
-    registry = _registry(w3, settings)
-    request = registry.admit_partner(account, name, gs1, [_role_id(r) for r in role], sender=signer.address)
-    _send(w3, signer, request, settings)
+    roles = [_role_id(r) for r in role]
+    _admin(
+        rpc_url, data_dir, key, lambda reg, admin: reg.admit_partner(account, name, gs1, roles, sender=admin)
+    )
 
 
 @admin_app.command("grant-role")
@@ -416,15 +425,8 @@ def grant_role(
     role: str, account: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
 ) -> None:
     """Grant ROLE to ACCOUNT."""
-    settings = _settings(rpc_url, data_dir, key)
-    w3 = _connect(settings)
-    signer = _signer(settings)
-    _send(
-        w3,
-        signer,
-        _registry(w3, settings).grant_role(_role_id(role), account, sender=signer.address),
-        settings,
-    )
+    role_id = _role_id(role)
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.grant_role(role_id, account, sender=admin))
 
 
 @admin_app.command("revoke-role")
@@ -432,15 +434,8 @@ def revoke_role(
     role: str, account: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
 ) -> None:
     """Revoke ROLE from ACCOUNT."""
-    settings = _settings(rpc_url, data_dir, key)
-    w3 = _connect(settings)
-    signer = _signer(settings)
-    _send(
-        w3,
-        signer,
-        _registry(w3, settings).revoke_role(_role_id(role), account, sender=signer.address),
-        settings,
-    )
+    role_id = _role_id(role)
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.revoke_role(role_id, account, sender=admin))
 
 
 @admin_app.command("register-device")
@@ -448,10 +443,7 @@ def register_device(
     device: str, owner: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
 ) -> None:
     """Register DEVICE (its signing address) as belonging to partner OWNER."""
-    settings = _settings(rpc_url, data_dir, key)
-    w3 = _connect(settings)
-    signer = _signer(settings)
-    _send(w3, signer, _registry(w3, settings).register_device(device, owner, sender=signer.address), settings)
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.register_device(device, owner, sender=admin))
 
 
 @admin_app.command("deactivate-device")
@@ -459,12 +451,7 @@ def deactivate_device(
     device: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
 ) -> None:
     """Deactivate DEVICE: its readings are no longer accepted."""
-    settings = _settings(rpc_url, data_dir, key)
-    w3 = _connect(settings)
-    signer = _signer(settings)
-    _send(
-        w3, signer, _registry(w3, settings).set_device_active(device, False, sender=signer.address), settings
-    )
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.set_device_active(device, False, sender=admin))
 
 
 # ---------------------------------------------------------------- keys and signatures
