@@ -8,8 +8,9 @@ Carrier secrets and destination geofences are JSON objects:
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, SecretStr
+
+from oracles.settings import OracleSettings
 
 MIN_SECRET_BYTES = 32
 
@@ -22,30 +23,11 @@ class GeofenceSpec(BaseModel):
     radius_m: int = Field(gt=0, le=1_000_000)
 
 
-class ShipmentSettings(BaseSettings):
-    """Where the oracle listens and keeps its data, the carriers' secrets, the geofences.
+class ShipmentSettings(OracleSettings):
+    """Where the shipment oracle listens, the carriers' secrets, the geofences (shared settings:
+    OracleSettings)."""
 
-    The signer is an encrypted keystore (`keystore` + `keystore_password`); `private_key` exists
-    for local runs and tests only and is refused when `env` is not "dev".
-    """
-
-    model_config = SettingsConfigDict(env_prefix="ORACLE_", extra="ignore")
-
-    env: str = "dev"
-    database_url: str = Field(
-        default="sqlite:///.data/tracechain.db",
-        validation_alias=AliasChoices("ORACLE_DATABASE_URL", "TRACECHAIN_DATABASE_URL"),
-    )
-    rpc_url: str = Field(
-        default="http://127.0.0.1:8545", validation_alias=AliasChoices("ORACLE_RPC_URL", "TRACECHAIN_RPC_URL")
-    )
-    escrow_address: str = ""
-    registry_address: str = ""
     ledger_address: str = ""
-    keystore: str = ""
-    keystore_password: str = ""
-    private_key: str = ""
-    confirmations: int = 1
 
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8090
@@ -64,10 +46,9 @@ class ShipmentSettings(BaseSettings):
             raise ValueError(
                 "ORACLE_ESCROW_ADDRESS, ORACLE_REGISTRY_ADDRESS and ORACLE_LEDGER_ADDRESS are required"
             )
+        self._check_signer()
         if self.env == "dev":
             return
-        if self.private_key:
-            raise ValueError("ORACLE_PRIVATE_KEY is for dev only: use ORACLE_KEYSTORE")
         short = [
             name for name, s in self.carrier_secrets.items() if len(s.get_secret_value()) < MIN_SECRET_BYTES
         ]

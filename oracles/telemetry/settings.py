@@ -4,33 +4,14 @@ from __future__ import annotations
 
 import os
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
+
+from oracles.settings import OracleSettings
 
 
-class TelemetrySettings(BaseSettings):
-    """Where the oracle listens, where it keeps its data, and how it batches.
+class TelemetrySettings(OracleSettings):
+    """Where the telemetry oracle listens and how it batches (shared settings: OracleSettings)."""
 
-    The signer is an encrypted keystore (`keystore` + `keystore_password`); `private_key` exists
-    for local runs and tests only and is refused when `env` is not "dev".
-    """
-
-    model_config = SettingsConfigDict(env_prefix="ORACLE_", extra="ignore")
-
-    env: str = "dev"
-    database_url: str = Field(
-        default="sqlite:///.data/tracechain.db",
-        validation_alias=AliasChoices("ORACLE_DATABASE_URL", "TRACECHAIN_DATABASE_URL"),
-    )
-    rpc_url: str = Field(
-        default="http://127.0.0.1:8545", validation_alias=AliasChoices("ORACLE_RPC_URL", "TRACECHAIN_RPC_URL")
-    )
-    escrow_address: str = ""
-    registry_address: str = ""
-    keystore: str = ""
-    keystore_password: str = ""
-    private_key: str = ""
-    confirmations: int = 1
     run_sender: bool = True  # False when another process (`tracechain up`) runs the sender of this key
 
     mqtt_host: str = "127.0.0.1"
@@ -58,7 +39,6 @@ class TelemetrySettings(BaseSettings):
         Raises:
             ValueError: a production setting is unsafe or missing.
         """
-        if self.env != "dev" and self.private_key:
-            raise ValueError("ORACLE_PRIVATE_KEY is for dev only: use ORACLE_KEYSTORE")
+        self._check_signer()
         if not self.escrow_address or not self.registry_address:
             raise ValueError("ORACLE_ESCROW_ADDRESS and ORACLE_REGISTRY_ADDRESS are required")
