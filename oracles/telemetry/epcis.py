@@ -8,6 +8,7 @@ percent) report per reading, each with its time. The event ID is the CBV 2.0 has
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from chain.epcis_hash import hash_event_id
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
 
+@functools.lru_cache(maxsize=4096)  # a batch repeats each reading's second many times
 def iso(ts: int | float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
 

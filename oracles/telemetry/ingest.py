@@ -10,18 +10,20 @@ second copy a counted duplicate.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from oracles.chainview import ChainUnavailable, ChainView
 from oracles.telemetry import codec
+from oracles.telemetry.pool import WorkerPool
 from oracles.telemetry.store import (
+    TelemetryBatch,
     TelemetryBreach,
     TelemetryDevice,
     TelemetryReading,
@@ -29,11 +31,12 @@ from oracles.telemetry.store import (
     TelemetryShipment,
     placeholder,
 )
-from oracles.telemetry.verifier import Limits, Reason, verify_records
+from oracles.telemetry.verifier import Reason
 
 log = logging.getLogger(__name__)
 
 BREACH_EPISODE_S = 3600
+OPEN = "open"
 READING_COLUMNS = (
     "device",
     "counter",
@@ -46,6 +49,8 @@ READING_COLUMNS = (
     "signature",
     "struct_hash",
     "received_at",
+    "batch_id",
+    "leaf_index",
 )
 
 
@@ -63,41 +68,19 @@ class Delivery:
     received_at: float = field(default_factory=time.time)
 
 
-class VerifierPool:
-    """Signature verification spread over worker processes (0 workers: in-process).
+@dataclass
+class Pending:
+    """Deliveries whose verification is under way (see `Ingestor.begin`)."""
 
-    Create it before starting any thread: workers are forked. They exit on their own when the
-    parent dies (their task pipe closes), so a SIGKILL of the service leaves no orphans.
-    """
-
-    def __init__(self, workers: int, limits: Limits) -> None:
-        self.workers = workers
-        self.limits = limits
-        self._pool: Any = None
-        if workers > 0:
-            self._pool = multiprocessing.get_context("fork").Pool(workers)
-
-    def verify(self, records: list[bytes], domain: bytes) -> list[tuple[int, bytes]]:
-        now = int(time.time())
-        if self._pool is None or len(records) < 64:
-            return verify_records(records, domain, now, self.limits)
-        n = self.workers
-        size = -(-len(records) // n)
-        parts = [records[i : i + size] for i in range(0, len(records), size)]
-        results = self._pool.starmap(verify_records, [(p, domain, now, self.limits) for p in parts])
-        return [r for part in results for r in part]
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+    deliveries: list[Delivery]
+    verdicts: Callable[[], list[tuple[int, bytes]]]
 
 
 @dataclass
 class _Chunk:
     """What one pass accepted so far, committed together."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)  # in READING_COLUMNS order
+    rows: list[tuple[Any, ...]] = field(default_factory=list)  # READING_COLUMNS but the batch's
     counters: dict[bytes, int] = field(default_factory=dict)
     hashes: dict[tuple[bytes, int], bytes] = field(default_factory=dict)
     breaches: list[dict[str, Any]] = field(default_factory=list)
@@ -110,6 +93,16 @@ class _Chunk:
         self.hashes.update(other.hashes)
         self.breaches += other.breaches
         self.episodes |= other.episodes
+
+
+@dataclass
+class OpenBatch:
+    """A shipment's batch that is still taking readings (state `open`, no root yet)."""
+
+    id: int
+    shipment_id: bytes
+    count: int
+    first_received_at: float
 
 
 @dataclass
@@ -127,15 +120,20 @@ class Ingestor:
         self,
         session_factory: sessionmaker[Session],
         chain: ChainView,
-        pool: VerifierPool,
+        pool: WorkerPool,
         registry_ttl_s: float = 30.0,
         counter_window: int = 4096,
+        batch_max_size: int = 4096,
     ) -> None:
         self.session_factory = session_factory
         self.chain = chain
         self.pool = pool
         self.registry_ttl_s = registry_ttl_s
         self.counter_window = counter_window
+        self.batch_max_size = batch_max_size
+        self.open_batches: dict[bytes, OpenBatch] = {}  # per shipment
+        self.full_batches: list[OpenBatch] = []  # full, waiting to be sealed
+        self.last_seq: dict[bytes, int] = {}
         self.devices: dict[bytes, DeviceState] = {}
         self.bands: dict[bytes, tuple[int, int] | None] = {}
         self.episodes: set[tuple[bytes, int]] = set()
@@ -153,6 +151,82 @@ class Ingestor:
                 self.bands[sh.shipment_id] = (sh.min_temp, sh.max_temp)
             for sid, ep in s.execute(select(TelemetryBreach.shipment_id, TelemetryBreach.episode)):
                 self.episodes.add((sid, ep))
+            for sid, seq in s.execute(
+                select(TelemetryBatch.shipment_id, func.max(TelemetryBatch.seq)).group_by(
+                    TelemetryBatch.shipment_id
+                )
+            ):
+                self.last_seq[sid] = seq
+            open_rows = s.execute(
+                select(TelemetryBatch.id, TelemetryBatch.shipment_id, TelemetryBatch.first_received_at)
+                .where(TelemetryBatch.state == OPEN)
+                .order_by(TelemetryBatch.id)
+            ).all()
+            for batch_id, sid, first in open_rows:
+                n = s.scalar(select(func.count()).where(TelemetryReading.batch_id == batch_id)) or 0
+                ob = OpenBatch(batch_id, sid, n, first)
+                if sid in self.open_batches or n >= self.batch_max_size:
+                    self.full_batches.append(ob)
+                else:
+                    self.open_batches[sid] = ob
+        self._adopt_unbatched()
+
+    def _adopt_unbatched(self) -> None:
+        """Readings an older oracle stored without a batch (before migration 0007) join open batches."""
+        with self.session_factory.begin() as s:
+            orphans = s.execute(
+                select(TelemetryReading.id, TelemetryReading.shipment_id, TelemetryReading.received_at)
+                .where(TelemetryReading.batch_id.is_(None))
+                .order_by(TelemetryReading.id)
+            ).all()
+            if not orphans:
+                return
+            p = placeholder(s)
+            assigned = [(*self._place(s, sid, at), rid) for rid, sid, at in orphans]
+            s.connection().exec_driver_sql(
+                f"UPDATE telemetry_readings SET batch_id = {p}, leaf_index = {p} WHERE id = {p}", assigned
+            )
+        log.info("%d readings stored before migration 0007 joined open batches", len(orphans))
+
+    # ------------------------------------------------------------ open batches
+
+    def _place(self, s: Session, shipment_id: bytes, received_at: float) -> tuple[int, int]:
+        """(batch id, leaf index) of the next reading of `shipment_id`; opens a batch if needed."""
+        ob = self.open_batches.get(shipment_id)
+        if ob is None:
+            seq = self.last_seq.get(shipment_id, 0) + 1
+            batch = TelemetryBatch(
+                shipment_id=shipment_id,
+                seq=seq,
+                root=None,
+                count=0,
+                window_start=0,
+                window_end=0,
+                min_temp=0,
+                max_temp=0,
+                state=OPEN,
+                tx_key=f"telemetry:0x{shipment_id.hex()}:{seq}",
+                first_received_at=received_at,
+                sealed_at=None,
+            )
+            s.add(batch)
+            s.flush()
+            self.last_seq[shipment_id] = seq
+            ob = self.open_batches[shipment_id] = OpenBatch(batch.id, shipment_id, 0, received_at)
+        place = (ob.id, ob.count)
+        ob.count += 1
+        if ob.count >= self.batch_max_size:
+            self.full_batches.append(self.open_batches.pop(shipment_id))
+        return place
+
+    def due_batches(self, now: float, window_s: float, force: bool = False) -> list[int]:
+        """Take the batches to seal now: full ones, and open ones whose first reading is `window_s` old."""
+        due = self.full_batches
+        self.full_batches = []
+        for sid, ob in list(self.open_batches.items()):
+            if force or now - ob.first_received_at >= window_s:
+                due.append(self.open_batches.pop(sid))
+        return [ob.id for ob in due]
 
     # ------------------------------------------------------------ registry cache
 
@@ -195,17 +269,37 @@ class Ingestor:
 
     def process(self, deliveries: list[Delivery]) -> int:
         """Verify, persist and acknowledge `deliveries` (after earlier deferred ones); returns accepted."""
+        return self.finish(self.begin(deliveries))
+
+    def begin(self, deliveries: list[Delivery]) -> Pending | None:
+        """Start verifying `deliveries` (after earlier deferred ones) in the pool; None if none.
+
+        Pipelined use: `begin` the next chunk, then `finish` the previous one while the workers
+        verify. Chunks must be finished in the order they were begun.
+        """
         todo = self.deferred + deliveries
         self.deferred = []
         if not todo:
-            return 0
+            return None
         try:
             domain = self.chain.domain()
         except ChainUnavailable:
             self.deferred = todo
-            return 0
+            return None
         flat = [rec for d in todo for rec in d.records]
-        verdicts = iter(self.pool.verify(flat, domain))
+        return Pending(todo, self.pool.verify_async(flat, domain))
+
+    def finish(self, pending: Pending | None, later: Pending | None = None) -> int:
+        """Check, persist and acknowledge a begun chunk; returns how many readings were accepted.
+
+        `later` is a chunk begun after this one: if the node is unavailable and part of this chunk
+        is deferred, `later`'s deliveries are deferred behind it (its verdicts are dropped) so that
+        readings are still taken in arrival order.
+        """
+        if pending is None:
+            return 0
+        todo = pending.deliveries
+        verdicts = iter(pending.verdicts())
         chunk = _Chunk()
         now = time.time()
         for i, delivery in enumerate(todo):
@@ -213,10 +307,13 @@ class Ingestor:
                 reasons = self._check_delivery(delivery, verdicts, now, chunk)
             except ChainUnavailable:
                 # Keep order: this delivery and every later one wait for the node.
-                self.deferred = todo[i:]
+                self.deferred = todo[i:] + self.deferred
                 log.warning("node unavailable: %d deliveries deferred", len(self.deferred))
                 break
             chunk.outcomes.append((delivery, reasons))
+        if self.deferred and later is not None:
+            self.deferred += later.deliveries
+            later.deliveries = []
         if not chunk.outcomes:
             return 0
         self._commit(chunk)
@@ -231,77 +328,73 @@ class Ingestor:
         mine = [next(verdicts) for _ in delivery.records]
         staged = _Chunk()
         reasons: list[Reason] = []
+        accepted = Reason.ACCEPTED
+        unpack = codec.RECORD.unpack  # the workers checked the format: plain tuples from here on
         for record, (code, sh) in zip(delivery.records, mine, strict=True):
-            if code != Reason.ACCEPTED:
+            if code != accepted:
                 reasons.append(Reason(code))
                 continue
-            r = codec.decode(record)
-            reason = self._check_reading(r, sh, now, chunk, staged)
+            _, device, counter, ts, shipment, temp, hum, lat, lon, sig = unpack(record)
+            reason = self._check_reading(device, counter, shipment, sh, now, chunk, staged)
             reasons.append(reason)
-            if reason != Reason.ACCEPTED:
+            if reason != accepted:
                 continue
-            staged.counters[r.device] = max(
-                r.counter,
-                staged.counters.get(r.device, 0),
-                chunk.counters.get(r.device, 0),
-                self.devices[r.device].last_counter,
+            # Each map holds the highest counter it has seen, at least that of the ones below it.
+            last = (
+                staged.counters.get(device) or chunk.counters.get(device) or self.devices[device].last_counter
             )
-            staged.hashes[(r.device, r.counter)] = sh
+            staged.counters[device] = counter if counter > last else last
+            staged.hashes[(device, counter)] = sh
             staged.rows.append(
-                (
-                    r.device,
-                    r.counter,
-                    r.timestamp,
-                    r.shipment_id,
-                    r.temperature,
-                    r.humidity,
-                    r.latitude,
-                    r.longitude,
-                    r.signature,
-                    sh,
-                    delivery.received_at,
-                )
+                (device, counter, ts, shipment, temp, hum, lat, lon, sig, sh, delivery.received_at)
             )
-            band = self.bands[r.shipment_id]
+            band = self.bands[shipment]
             assert band is not None
-            if not band[0] <= r.temperature <= band[1]:
-                key = (r.shipment_id, r.timestamp // BREACH_EPISODE_S)
+            if not band[0] <= temp <= band[1]:
+                key = (shipment, ts // BREACH_EPISODE_S)
                 if key not in self.episodes and key not in chunk.episodes and key not in staged.episodes:
                     staged.episodes.add(key)
                     staged.breaches.append(
                         {
-                            "shipment_id": key[0],
+                            "shipment_id": shipment,
                             "episode": key[1],
-                            "device": r.device,
-                            "counter": r.counter,
+                            "device": device,
+                            "counter": counter,
                             "state": "pending",
-                            "tx_key": f"breach:0x{key[0].hex()}:{key[1]}",
+                            "tx_key": f"breach:0x{shipment.hex()}:{key[1]}",
                         }
                     )
         chunk.merge(staged)
         return reasons
 
     def _check_reading(
-        self, r: codec.Reading, sh: bytes, now: float, chunk: _Chunk, staged: _Chunk
+        self,
+        device: bytes,
+        counter: int,
+        shipment: bytes,
+        sh: bytes,
+        now: float,
+        chunk: _Chunk,
+        staged: _Chunk,
     ) -> Reason:
-        st = self._device(r.device, now)
+        st = self._device(device, now)
         if not st.registered:
             return Reason.UNKNOWN_DEVICE
         if not st.active:
             return Reason.INACTIVE_DEVICE
-        last = max(staged.counters.get(r.device, 0), chunk.counters.get(r.device, 0), st.last_counter)
-        if r.counter <= last:
+        last = staged.counters.get(device) or chunk.counters.get(device) or st.last_counter
+        if counter <= last:
             # Anti-replay window (as IPsec's): a counter below the highest seen is accepted once if it
             # is within `counter_window` of it (the broker may reorder after a restart), never twice.
-            if r.counter <= last - self.counter_window:
+            if counter <= last - self.counter_window:
                 return Reason.OLD_COUNTER
-            key = (r.device, r.counter)
-            stored = staged.hashes.get(key) or chunk.hashes.get(key) or self._stored_hash(r.device, r.counter)
+            key = (device, counter)
+            stored = staged.hashes.get(key) or chunk.hashes.get(key) or self._stored_hash(device, counter)
             if stored == sh:
                 return Reason.DUPLICATE
             if stored is not None:
                 return Reason.REPEATED_COUNTER
-        if self._band(r.shipment_id) is None:
+        if self._band(shipment) is None:
             return Reason.UNKNOWN_SHIPMENT
         return Reason.ACCEPTED
 
@@ -314,12 +407,12 @@ class Ingestor:
             )
 
     def _commit(self, chunk: _Chunk) -> None:
+        tally = Counter(reason for _, reasons in chunk.outcomes for reason in reasons)
         rejected: dict[str, int] = {}
-        for _, reasons in chunk.outcomes:
-            for reason in reasons:
-                self.counts[reason.label] += 1
-                if reason != Reason.ACCEPTED:
-                    rejected[reason.label] = rejected.get(reason.label, 0) + 1
+        for reason, n in tally.items():
+            self.counts[reason.label] += n
+            if reason != Reason.ACCEPTED:
+                rejected[reason.label] = n
         for dev, counter in chunk.counters.items():
             self.devices[dev].last_counter = counter
         self.episodes |= chunk.episodes
@@ -328,9 +421,11 @@ class Ingestor:
         new_bands, self._new_bands = self._new_bands, []
         with self.session_factory.begin() as s:
             if chunk.rows:
-                # Plain tuples through the driver's executemany: the ORM's bulk insert cost more
-                # per row than everything else in the chunk.
-                s.connection().exec_driver_sql(_insert_readings_sql(s), chunk.rows)
+                # Each reading joins its shipment's open batch as it is stored (one write per
+                # reading), as plain tuples through the driver's executemany: the ORM's bulk
+                # insert cost more per row than everything else in the chunk.
+                rows = [(*row, *self._place(s, row[3], row[10])) for row in chunk.rows]
+                s.connection().exec_driver_sql(_insert_readings_sql(s), rows)
             self._save_devices(s, touched)
             if chunk.breaches:
                 s.execute(insert(TelemetryBreach), chunk.breaches)

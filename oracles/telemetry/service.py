@@ -22,8 +22,9 @@ from web3 import HTTPProvider, Web3
 from chain.db import make_engine, make_sessionmaker
 from oracles.chainview import ChainView
 from oracles.telemetry.batcher import Batcher
-from oracles.telemetry.ingest import Delivery, Ingestor, VerifierPool
+from oracles.telemetry.ingest import Delivery, Ingestor
 from oracles.telemetry.mqtt import MqttIngress
+from oracles.telemetry.pool import WorkerPool
 from oracles.telemetry.settings import TelemetrySettings
 from oracles.telemetry.verifier import Limits
 
@@ -55,7 +56,7 @@ class TelemetryOracle:
         self.settings = settings
         limits = Limits(max_age_s=settings.max_age_s, max_skew_s=settings.max_skew_s)
         # Fork the verifier workers before any thread exists.
-        self.pool = VerifierPool(settings.verify_workers, limits)
+        self.pool = WorkerPool(settings.verify_workers, limits)
         self.engine = make_engine(settings.database_url)
         self.sessions = make_sessionmaker(self.engine)
         self.w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 5}))
@@ -66,15 +67,19 @@ class TelemetryOracle:
             self.w3, load_signer(settings), self.sessions, confirmations=settings.confirmations
         )
         self.ingestor = Ingestor(
-            self.sessions, self.chain, self.pool, settings.registry_ttl_s, settings.counter_window
+            self.sessions,
+            self.chain,
+            self.pool,
+            settings.registry_ttl_s,
+            settings.counter_window,
+            settings.batch_max_size,
         )
         self.batcher = Batcher(
             self.sessions,
             self.chain,
             self.sender,
-            settings.batch_window_s,
-            settings.batch_max_size,
             settings.epcis_events,
+            self.pool,
         )
         self.inbox: queue.Queue[Delivery] = queue.Queue()
         self.mqtt = MqttIngress(
@@ -110,8 +115,13 @@ class TelemetryOracle:
         self.start()
         try:
             next_tick = 0.0
+            pending = None
             while not self.stop_event.is_set():
-                self.ingestor.process(self._take())
+                # Pipelined: the workers verify the chunk just taken while this thread commits
+                # (and acknowledges) the previous one and runs the timers.
+                taken = self.ingestor.begin(self._take())
+                self.ingestor.finish(pending, later=taken)
+                pending = taken
                 now = time.monotonic()
                 if now >= next_tick:
                     self.tick()
@@ -121,7 +131,7 @@ class TelemetryOracle:
 
     def tick(self) -> None:
         """Timers: seal due batches, track anchoring, submit breach proofs."""
-        self.batcher.seal_due()
+        self.batcher.seal(self.ingestor.due_batches(time.time(), self.settings.batch_window_s))
         self.batcher.track()
         self.batcher.submit_breaches()
 

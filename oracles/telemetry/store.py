@@ -1,7 +1,8 @@
 """Tables of the telemetry oracle (created by migration 0003_telemetry).
 
-Readings are stored once per (device, counter); a batch owns its readings, each with its leaf
-index and Merkle proof. EPCIS sensor events produced for the read model live in
+Readings are stored once per (device, counter), written once: each joins its shipment's open
+batch (with its leaf index) when it is stored; proofs are computed from a batch's leaves when
+asked for (`batcher.reading_proof`). EPCIS sensor events produced for the read model live in
 `telemetry_epcis_events`.
 """
 
@@ -30,7 +31,7 @@ class TelemetryReading(Base):
     __tablename__ = "telemetry_readings"
     __table_args__ = (
         UniqueConstraint("device", "counter", name="uq_telemetry_readings_device_counter"),
-        Index("ix_telemetry_readings_unbatched", "shipment_id", "batch_id"),
+        Index("ix_telemetry_readings_batch", "batch_id", "leaf_index"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -47,14 +48,13 @@ class TelemetryReading(Base):
     received_at: Mapped[float] = mapped_column(Float)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("telemetry_batches.id"), nullable=True)
     leaf_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    proof: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class TelemetryBatch(Base):
-    """A sealed batch: Merkle root, count, window and range, and its anchoring state.
+    """A batch of one shipment's readings: Merkle root, count, window and range, anchoring state.
 
-    state: sealed (tree built) → submitted (intent in the sender's outbox) → anchored (final on
-    chain) | failed.
+    state: open (taking readings; no root yet) → sealed (tree built) → submitted (intent in the
+    sender's outbox) → anchored (final on chain) | failed.
     """
 
     __tablename__ = "telemetry_batches"
@@ -63,7 +63,7 @@ class TelemetryBatch(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     shipment_id: Mapped[bytes] = mapped_column(LargeBinary(32))
     seq: Mapped[int] = mapped_column(Integer)
-    root: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    root: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True, nullable=True)
     count: Mapped[int] = mapped_column(Integer)
     window_start: Mapped[int] = mapped_column(BigInteger)
     window_end: Mapped[int] = mapped_column(BigInteger)
@@ -74,7 +74,7 @@ class TelemetryBatch(Base):
     tx_hash: Mapped[str | None] = mapped_column(String(66), nullable=True)
     block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     first_received_at: Mapped[float] = mapped_column(Float)
-    sealed_at: Mapped[float] = mapped_column(Float)
+    sealed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     anchored_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 

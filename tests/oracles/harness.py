@@ -159,9 +159,9 @@ def audit(database_url: str, w3: Web3, escrow_address: str) -> dict[str, int]:
 
     from chain.artifacts import load_artifact
     from chain.db import make_engine, make_sessionmaker
-    from chain.merkle import unpack_proof, verify
+    from chain.merkle import MerkleTree, verify
     from oracles.telemetry import codec
-    from oracles.telemetry.batcher import batch_tuple
+    from oracles.telemetry.batcher import batch_tuple, reading_proof
     from oracles.telemetry.store import TelemetryBatch, TelemetryReading
 
     engine = make_engine(database_url)
@@ -180,23 +180,36 @@ def audit(database_url: str, w3: Web3, escrow_address: str) -> dict[str, int]:
     with make_sessionmaker(engine)() as s:
         batches = {b.id: b for b in s.scalars(select(TelemetryBatch))}
         out["batches"] = len(batches)
-        per_batch: dict[int, int] = {}
+        per_batch: dict[int, list[TelemetryReading]] = {}
         for r in s.scalars(select(TelemetryReading)):
             out["readings"] += 1
             if r.batch_id is None:
                 out["unbatched"] += 1
                 continue
-            per_batch[r.batch_id] = per_batch.get(r.batch_id, 0) + 1
-            b = batches[r.batch_id]
-            assert r.proof is not None
-            if not verify(unpack_proof(r.proof), b.root, codec.leaf(r.struct_hash)):
+            per_batch.setdefault(r.batch_id, []).append(r)
+        for batch_id, readings in per_batch.items():
+            b = batches[batch_id]
+            if b.root is None:  # still open: no proofs yet
+                continue
+            readings.sort(key=lambda r: r.leaf_index or 0)
+            if [r.leaf_index for r in readings] != list(range(len(readings))):
+                out["bad_proofs"] += len(readings)  # leaf indexes must be 0..n-1
+                continue
+            # One tree per batch (reading_proof rebuilds it per call); reading_proof is checked
+            # against it on the batch's last reading.
+            tree = MerkleTree([codec.leaf(r.struct_hash) for r in readings])
+            proofs = [tree.proof(i) for i in range(len(readings))]
+            if reading_proof(s, batch_id, len(readings) - 1) != proofs[-1]:
                 out["bad_proofs"] += 1
+            for r, proof in zip(readings, proofs, strict=True):
+                if not verify(proof, b.root, codec.leaf(r.struct_hash)):
+                    out["bad_proofs"] += 1
         for b in batches.values():
             if b.state != "anchored":
                 out["unanchored_batches"] += 1
             elif not escrow.functions.isBatchPosted(b.shipment_id, batch_tuple(b)).call():
                 out["not_on_chain"] += 1
-            if per_batch.get(b.id, 0) != b.count:
+            if len(per_batch.get(b.id, [])) != b.count:
                 out["count_mismatch"] += 1
     engine.dispose()
     return out
