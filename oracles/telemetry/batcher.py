@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from chain.merkle import MerkleTree
 from oracles.chainview import ChainView, TxSubmitter
 from oracles.telemetry import codec, epcis
+from oracles.telemetry.ingest import OpenBatch
 from oracles.telemetry.pool import Job, WorkerPool
 from oracles.telemetry.store import (
     TelemetryBatch,
@@ -68,7 +69,7 @@ class Batcher:
 
     # ------------------------------------------------------------ sealing
 
-    def seal(self, batch_ids: Sequence[int]) -> int:
+    def seal(self, batches: Sequence[OpenBatch]) -> int:
         """Start sealing the given open batches (the ingestor says which are due), then store the
         seals that are ready; returns how many batches were sealed.
 
@@ -76,35 +77,34 @@ class Batcher:
         IDs and the tree's hashes were most of this thread's sealing time); its root, figures,
         state and events are then written in one transaction, in the order the seals began.
         """
-        for batch_id in batch_ids:
-            with self.session_factory() as s:
-                head = s.execute(
-                    select(TelemetryBatch.shipment_id, TelemetryBatch.tx_key).where(
-                        TelemetryBatch.id == batch_id, TelemetryBatch.state == OPEN
-                    )
-                ).first()
-                if head is None:
-                    continue
-                rows = s.execute(
-                    select(
-                        TelemetryReading.struct_hash,
-                        TelemetryReading.timestamp,
-                        TelemetryReading.temperature,
-                        TelemetryReading.humidity,
-                        TelemetryReading.latitude,
-                        TelemetryReading.longitude,
-                        TelemetryReading.device,
-                    )
-                    .where(TelemetryReading.batch_id == batch_id)
-                    .order_by(TelemetryReading.leaf_index)
-                ).all()
-            leaves: list[Any] = [tuple(r) for r in rows]
-            args = (batch_id, head.shipment_id, head.tx_key, leaves, self.epcis_events)
+        for ob in batches:
+            leaves = ob.leaves if ob.leaves is not None and len(ob.leaves) == ob.count else None
+            if leaves is None:
+                leaves = self._leaves(ob.id)
+            args = (ob.id, ob.shipment_id, ob.tx_key, leaves, self.epcis_events)
             if self.pool is None:
                 self._seals.append(Job.done(seal_batch(*args)))
             else:
                 self._seals.append(self.pool.run_async(seal_batch, args))
         return self.finish_seals()
+
+    def _leaves(self, batch_id: int) -> list[Any]:
+        """A batch's readings as `seal_batch` takes them, read back from the database."""
+        with self.session_factory() as s:
+            rows = s.execute(
+                select(
+                    TelemetryReading.struct_hash,
+                    TelemetryReading.timestamp,
+                    TelemetryReading.temperature,
+                    TelemetryReading.humidity,
+                    TelemetryReading.latitude,
+                    TelemetryReading.longitude,
+                    TelemetryReading.device,
+                )
+                .where(TelemetryReading.batch_id == batch_id)
+                .order_by(TelemetryReading.leaf_index)
+            ).all()
+        return [tuple(r) for r in rows]
 
     def finish_seals(self, wait: bool = False) -> int:
         """Store the seals that are ready (all of them if `wait`) and hand them to the sender."""

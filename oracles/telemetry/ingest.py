@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -97,12 +97,19 @@ class _Chunk:
 
 @dataclass
 class OpenBatch:
-    """A shipment's batch that is still taking readings (state `open`, no root yet)."""
+    """A shipment's batch that is still taking readings (state `open`, no root yet).
+
+    `leaves` keeps what sealing needs of each reading, (struct hash, timestamp, temperature,
+    humidity, latitude, longitude, device) in leaf order, so that sealing does not read the batch
+    back; None for a batch found open at start-up (sealing reads it from the database then).
+    """
 
     id: int
     shipment_id: bytes
+    tx_key: str
     count: int
     first_received_at: float
+    leaves: list[tuple[bytes, int, int, int, int, int, bytes]] | None = None
 
 
 @dataclass
@@ -158,13 +165,18 @@ class Ingestor:
             ):
                 self.last_seq[sid] = seq
             open_rows = s.execute(
-                select(TelemetryBatch.id, TelemetryBatch.shipment_id, TelemetryBatch.first_received_at)
+                select(
+                    TelemetryBatch.id,
+                    TelemetryBatch.shipment_id,
+                    TelemetryBatch.tx_key,
+                    TelemetryBatch.first_received_at,
+                )
                 .where(TelemetryBatch.state == OPEN)
                 .order_by(TelemetryBatch.id)
             ).all()
-            for batch_id, sid, first in open_rows:
+            for batch_id, sid, tx_key, first in open_rows:
                 n = s.scalar(select(func.count()).where(TelemetryReading.batch_id == batch_id)) or 0
-                ob = OpenBatch(batch_id, sid, n, first)
+                ob = OpenBatch(batch_id, sid, tx_key, n, first)
                 if sid in self.open_batches or n >= self.batch_max_size:
                     self.full_batches.append(ob)
                 else:
@@ -182,7 +194,7 @@ class Ingestor:
             if not orphans:
                 return
             p = placeholder(s)
-            assigned = [(*self._place(s, sid, at), rid) for rid, sid, at in orphans]
+            assigned = [(*self._place(s, sid, at, None), rid) for rid, sid, at in orphans]
             s.connection().exec_driver_sql(
                 f"UPDATE telemetry_readings SET batch_id = {p}, leaf_index = {p} WHERE id = {p}", assigned
             )
@@ -190,8 +202,13 @@ class Ingestor:
 
     # ------------------------------------------------------------ open batches
 
-    def _place(self, s: Session, shipment_id: bytes, received_at: float) -> tuple[int, int]:
-        """(batch id, leaf index) of the next reading of `shipment_id`; opens a batch if needed."""
+    def _place(
+        self, s: Session, shipment_id: bytes, received_at: float, leaf: tuple[Any, ...] | None
+    ) -> tuple[int, int]:
+        """(batch id, leaf index) of the next reading of `shipment_id`; opens a batch if needed.
+
+        `leaf` is the reading as `OpenBatch.leaves` keeps it (None: not known, read it back).
+        """
         ob = self.open_batches.get(shipment_id)
         if ob is None:
             seq = self.last_seq.get(shipment_id, 0) + 1
@@ -212,21 +229,27 @@ class Ingestor:
             s.add(batch)
             s.flush()
             self.last_seq[shipment_id] = seq
-            ob = self.open_batches[shipment_id] = OpenBatch(batch.id, shipment_id, 0, received_at)
+            ob = OpenBatch(batch.id, shipment_id, batch.tx_key, 0, received_at, [])
+            self.open_batches[shipment_id] = ob
         place = (ob.id, ob.count)
         ob.count += 1
+        if ob.leaves is not None:
+            if leaf is None:
+                ob.leaves = None
+            else:
+                ob.leaves.append(cast(Any, leaf))
         if ob.count >= self.batch_max_size:
             self.full_batches.append(self.open_batches.pop(shipment_id))
         return place
 
-    def due_batches(self, now: float, window_s: float, force: bool = False) -> list[int]:
+    def due_batches(self, now: float, window_s: float, force: bool = False) -> list[OpenBatch]:
         """Take the batches to seal now: full ones, and open ones whose first reading is `window_s` old."""
         due = self.full_batches
         self.full_batches = []
         for sid, ob in list(self.open_batches.items()):
             if force or now - ob.first_received_at >= window_s:
                 due.append(self.open_batches.pop(sid))
-        return [ob.id for ob in due]
+        return due
 
     # ------------------------------------------------------------ registry cache
 
@@ -424,7 +447,14 @@ class Ingestor:
                 # Each reading joins its shipment's open batch as it is stored (one write per
                 # reading), as plain tuples through the driver's executemany: the ORM's bulk
                 # insert cost more per row than everything else in the chunk.
-                rows = [(*row, *self._place(s, row[3], row[10])) for row in chunk.rows]
+                place = self._place
+                rows = [
+                    (
+                        *row,
+                        *place(s, row[3], row[10], (row[9], row[2], row[4], row[5], row[6], row[7], row[0])),
+                    )
+                    for row in chunk.rows
+                ]
                 s.connection().exec_driver_sql(_insert_readings_sql(s), rows)
             self._save_devices(s, touched)
             if chunk.breaches:

@@ -51,14 +51,24 @@ class Limits:
 
 
 def in_range(r: codec.Reading, limits: Limits) -> bool:
+    return _in_range(r.counter, r.shipment_id, r.temperature, r.humidity, r.latitude, r.longitude, limits)
+
+
+def _in_range(counter: int, shipment: bytes, temp: int, hum: int, lat: int, lon: int, limits: Limits) -> bool:
     return (
-        limits.min_temperature <= r.temperature <= limits.max_temperature
-        and 0 <= r.humidity <= limits.max_humidity
-        and -90_000_000 <= r.latitude <= 90_000_000
-        and -180_000_000 <= r.longitude <= 180_000_000
-        and r.counter > 0
-        and any(r.shipment_id)
+        limits.min_temperature <= temp <= limits.max_temperature
+        and 0 <= hum <= limits.max_humidity
+        and -90_000_000 <= lat <= 90_000_000
+        and -180_000_000 <= lon <= 180_000_000
+        and counter > 0
+        and shipment != _ZERO32
     )
+
+
+_ZERO32 = bytes(32)
+# Public key → address, per worker process: a device signs with one key, so after its first
+# reading the address costs a lookup rather than a keccak (bounded: cleared when it grows large).
+_ADDRESSES: dict[bytes, bytes] = {}
 
 
 def recover_address(digest: bytes, signature: bytes) -> bytes | None:
@@ -74,26 +84,36 @@ def recover_address(digest: bytes, signature: bytes) -> bytes | None:
         pub = coincurve.PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
     except ValueError:
         return None
-    return keccak(pub.format(compressed=False)[1:])[12:]
+    raw = pub.format(compressed=False)
+    address = _ADDRESSES.get(raw)
+    if address is None:
+        if len(_ADDRESSES) > 100_000:
+            _ADDRESSES.clear()
+        address = _ADDRESSES[raw] = keccak(raw[1:])[12:]
+    return address
 
 
 def verify_records(records: list[bytes], domain: bytes, now: int, limits: Limits) -> list[tuple[int, bytes]]:
     """Check each record; returns (Reason, structHash or b"") per record, in order."""
     out: list[tuple[int, bytes]] = []
+    unpack, size, version = codec.RECORD.unpack, codec.RECORD_SIZE, codec.VERSION
+    oldest, newest = now - limits.max_age_s, now + limits.max_skew_s
     for record in records:
-        try:
-            r = codec.decode(record)
-        except codec.CodecError:
+        if len(record) != size:
             out.append((Reason.MALFORMED, b""))
             continue
-        if not in_range(r, limits):
+        ver, device, counter, ts, shipment, temp, hum, lat, lon, sig = unpack(record)
+        if ver != version:
+            out.append((Reason.MALFORMED, b""))
+            continue
+        if not _in_range(counter, shipment, temp, hum, lat, lon, limits):
             out.append((Reason.OUT_OF_RANGE, b""))
             continue
-        if not now - limits.max_age_s <= r.timestamp <= now + limits.max_skew_s:
+        if not oldest <= ts <= newest:
             out.append((Reason.TIMESTAMP_OUT_OF_WINDOW, b""))
             continue
-        sh = codec.struct_hash(r)
-        if recover_address(codec.typed_digest(domain, sh), r.signature) != r.device:
+        sh = codec.struct_hash_fields(device, counter, ts, shipment, temp, hum, lat, lon)
+        if recover_address(codec.typed_digest(domain, sh), sig) != device:
             out.append((Reason.BAD_SIGNATURE, b""))
             continue
         out.append((Reason.ACCEPTED, sh))
