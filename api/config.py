@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-insecure-token-secret-change-me"
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the platform tells), at most 64."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 64))
 
 
 class Settings(BaseSettings):
@@ -20,9 +30,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     """Where ``tracechain up`` (api.service) binds the server."""
     port: int = Field(default=8000, ge=1, le=65_535)
-    workers: int = Field(default=1, ge=1, le=64)
-    """uvicorn worker processes. Each keeps its own caches and its own SIWE nonce store, so a sign-in
-    must reach the worker that issued its nonce: keep 1 where partners sign in."""
+    workers: int = Field(default_factory=cpu_cores, ge=1, le=64)
+    """uvicorn worker processes (default: one per CPU core). They share sign-in nonces through the
+    database; each keeps its own trace cache and enforces 1/workers of the rate limit."""
     database_url: str = "sqlite:///.data/tracechain.db"
     rpc_url: str = "http://127.0.0.1:8545"
     chain_id: int = 31337
@@ -40,11 +50,22 @@ class Settings(BaseSettings):
     resolver_name: str = "Tracechain resolver"
 
     rate_limit_per_s: float = Field(default=50.0, gt=0)
+    """Requests per second per client (bearer token, else IP address) for the whole server: each of
+    the ``workers`` processes allows its share, so a client never gets more than this."""
     rate_limit_burst: int = Field(default=100, ge=1)
     capture_max_events: int = Field(default=10_000, ge=1)
     capture_max_bytes: int = Field(default=20_000_000, ge=1024)
     max_per_page: int = Field(default=1000, ge=1)
-    trace_cache_ttl_s: float = Field(default=1.0, ge=0)
+    trace_cache_max_age_s: float = Field(default=1.0, gt=0)
+    """A cached trace is valid while the read model's version is unchanged; one older than this is
+    rendered again all the same (api/trace_cache.py says what the version does not see)."""
+    trace_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    """Rendered traces kept per worker process."""
+    readiness_timeout_s: float = Field(default=2.0, gt=0)
+    """How long /readyz waits for the database and for the chain node."""
+    epcis_feed_interval_s: float = Field(default=1.0, ge=0)
+    """Seconds between imports of the oracles' EPCIS events into the event store (api/epcis/feed.py,
+    run in each worker process); 0: none."""
     default_min_temp_c: float = 2.0
     default_max_temp_c: float = 8.0
 

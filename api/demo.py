@@ -1,4 +1,6 @@
-"""The demo supply chain: three partners, their assets, a cold-chain journey and a funded shipment.
+"""The demo supply chain: three partners, their assets, a cold-chain journey, and a funded shipment in
+the carrier's custody that the item's pallet is loaded into (so the consumer page charts its live
+telemetry against the manifest's band).
 
 Seeded once per deployment (a marker in the data directory names the registry it was seeded on) and
 idempotent step by step, so a run interrupted half-way completes on the next start without repeating
@@ -13,8 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ from api.epcis.models import StoredEvent
 from api.epcis.samples import Journey, journey
 from api.epcis.store import capture
 from api.gs1 import check_digit
+from chain import eip712
 from chain.contracts import (
     PartnerRegistry,
     ShipmentEscrow,
@@ -46,6 +50,8 @@ from chain.transact import TxRequest, send_and_wait
 log = logging.getLogger("tracechain.api.demo")
 
 MARKER_FILE = "demo-seed.json"
+#: Bumped when a step is added: a marker of an older version re-runs the (idempotent) steps.
+SEED_VERSION = 2
 DEMO_TAG = "DEMO"
 #: anvil dev-account indices of the demo partners (0 is the admin, 1 the service account).
 SUPPLIER_INDEX, CARRIER_INDEX, RETAILER_INDEX = 2, 3, 4
@@ -85,10 +91,50 @@ class DemoSeed:
     shipment_id: str
     registry: str
     seeded_now: bool = False
+    version: int = 1
 
 
 def demo_journey() -> Journey:
     return journey(DEMO_TAG, readings=10)
+
+
+def demo_shipment_id(j: Journey) -> bytes:
+    """The demo shipment's ID (deterministic, so each step can find it again)."""
+    return keccak(text=f"tracechain-demo-shipment:{j.item}")
+
+
+def shipment_urn(shipment_id: bytes) -> str:
+    """The URI naming a ShipmentEscrow shipment in EPCIS events (as the oracles use it)."""
+    return f"urn:tracechain:shipment:0x{shipment_id.hex()}"
+
+
+def loading_document(j: Journey, shipment_id: bytes) -> dict[str, Any]:
+    """The EPCIS document linking the item to its shipment: the AggregationEvent loading the item's
+    pallet into the shipment, just before the pallet departs (captured by the supplier, a party)."""
+    trip = j.documents[-1]["epcisBody"]["eventList"]
+    departing = next(e for e in trip if e.get("bizStep") == "departing")
+    at = datetime.fromisoformat(departing["eventTime"].replace("Z", "+00:00")) - timedelta(minutes=5)
+    event = {
+        "type": "AggregationEvent",
+        "eventTime": at.isoformat().replace("+00:00", "Z"),
+        "eventTimeZoneOffset": "+00:00",
+        "parentID": shipment_urn(shipment_id),
+        "childEPCs": [j.pallet],
+        "action": "ADD",
+        "bizStep": "loading",
+        "disposition": "in_transit",
+        "readPoint": departing["readPoint"],
+    }
+    return {**j.documents[-1], "epcisBody": {"eventList": [event]}}
+
+
+def is_current(marker: dict[str, Any] | None, registry: str | None) -> bool:
+    """Whether ``marker`` records a complete seed of the current version on ``registry``."""
+    return (
+        marker is not None
+        and marker.get("registry") == registry
+        and int(marker.get("version", 1)) >= SEED_VERSION
+    )
 
 
 def demo_links(base_url: str) -> tuple[str, str, str]:
@@ -151,13 +197,17 @@ class DemoSeeder:
         """Seeds what is missing and writes the marker; a no-op when the marker names this registry."""
         item, consumer_url, qr_url = demo_links(base_url)
         marker = read_marker(data_dir)
-        if marker is not None and marker.get("registry") == self.registry.address:
+        if marker is not None and is_current(marker, self.registry.address):
             return DemoSeed(**marker)
         self.admit_partners()
         self.register_assets()
         self.capture_journey()
         shipment_id = self.fund_shipment()
-        seed = DemoSeed(item, consumer_url, qr_url, "0x" + shipment_id.hex(), self.registry.address, True)
+        self.hand_to_carrier(shipment_id)
+        self.link_shipment(shipment_id)
+        seed = DemoSeed(
+            item, consumer_url, qr_url, "0x" + shipment_id.hex(), self.registry.address, True, SEED_VERSION
+        )
         _write_marker(data_dir, seed)
         return seed
 
@@ -190,8 +240,14 @@ class DemoSeeder:
 
     def capture_journey(self) -> None:
         """Ingredients and production by the supplier, the trip by the carrier; each document once."""
-        submitters = ("supplier", "supplier", "carrier")
-        for doc, who in zip(self.journey.documents, submitters, strict=True):
+        self._capture_once(zip(self.journey.documents, ("supplier", "supplier", "carrier"), strict=True))
+
+    def link_shipment(self, shipment_id: bytes) -> None:
+        """The supplier records the pallet's loading into the shipment (the item-shipment link)."""
+        self._capture_once([(loading_document(self.journey, shipment_id), "supplier")])
+
+    def _capture_once(self, documents: Iterable[tuple[dict[str, Any], str]]) -> None:
+        for doc, who in documents:
             events = doc["epcisBody"]["eventList"]
             ids = [hash_event_id(e, doc["@context"]) for e in events]
             with self.sessions() as session:
@@ -206,7 +262,7 @@ class DemoSeeder:
     def fund_shipment(self) -> bytes:
         """The supplier signs the manifest and relays it; the retailer (buyer) funds it in TestToken."""
         supplier, retailer = self.accounts["supplier"], self.accounts["retailer"]
-        shipment_id = keccak(text=f"tracechain-demo-shipment:{self.journey.item}")
+        shipment_id = demo_shipment_id(self.journey)
         if self.escrow.shipment(shipment_id).state == ShipmentState.NONE:
             deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
             manifest = Manifest(
@@ -235,3 +291,26 @@ class DemoSeeder:
             self.step("fund the shipment (buyer, TestToken)")
             self._send(retailer, self.escrow.fund(shipment_id))
         return shipment_id
+
+    def hand_to_carrier(self, shipment_id: bytes) -> None:
+        """The supplier hands the funded shipment to the carrier, with the carrier's EIP-712 consent."""
+        shipment = self.escrow.shipment(shipment_id)
+        supplier, carrier = self.accounts["supplier"], self.accounts["carrier"]
+        if shipment.state != ShipmentState.FUNDED or shipment.custodian != supplier.address:
+            return
+        deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + 3_600
+        consent = eip712.sign(
+            carrier.key,
+            "CustodyHandover",
+            eip712.domain(self.chain_id, self.escrow.address),
+            {
+                "shipmentId": shipment_id,
+                "from": supplier.address,
+                "to": carrier.address,
+                "seq": shipment.custody_seq,
+                "deadline": deadline,
+            },
+        )
+        self.step("hand the shipment to the carrier (carrier's consent)")
+        data = self.escrow.calldata("handOver", shipment_id, carrier.address, deadline, consent)
+        self._send(supplier, TxRequest(self.escrow.address, data))

@@ -20,11 +20,17 @@ EXEMPT = ("/healthz", "/readyz", "/metrics")
 
 
 class TokenBuckets:
-    """One bucket per client: `rate` tokens per second, up to `burst`."""
+    """One bucket per client: `rate` tokens per second, up to `burst`, for a server of `workers` processes.
 
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
+    Each process keeps its own buckets (no shared store on the request path), so each allows its share:
+    `rate / workers` per second, up to `burst / workers` (at least one request). A client never gets
+    more than `rate` from the whole server; one whose requests all reach the same process (a single
+    keep-alive connection) gets that process's share.
+    """
+
+    def __init__(self, rate: float, burst: int, workers: int = 1) -> None:
+        self.rate = rate / workers
+        self.burst = max(1.0, burst / workers)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -152,3 +152,251 @@ class Linkset(Output):
     """RFC 9264 linkset."""
 
     linkset: list[dict[str, Any]]
+
+
+# --------------------------------------------------------------------------------- shipments and escrow
+
+Bytes32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
+Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
+Signature = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="65 bytes r‖s‖v, v 27 or 28")]
+SignedTx = Annotated[
+    str,
+    Field(
+        pattern=r"^0x(?:[0-9a-fA-F]{2}){1,16384}$",
+        description="a signed raw transaction (EIP-1559, EIP-2930 or EIP-155 legacy) as for "
+        "eth_sendRawTransaction",
+    ),
+]
+
+
+class ManifestIn(Input):
+    """IShipmentEscrow.Manifest as the supplier signed it (EIP-712, domain "Tracechain" v1)."""
+
+    shipmentId: Bytes32  # noqa: N815
+    itemsHash: Bytes32  # noqa: N815
+    supplier: Address
+    buyer: Address
+    carrier: Address
+    token: Address
+    amount: int = Field(gt=0, lt=2**256)
+    penalty: int = Field(ge=0, lt=2**256)
+    minTemp: int = Field(ge=-(2**31), lt=2**31)  # noqa: N815
+    maxTemp: int = Field(ge=-(2**31), lt=2**31)  # noqa: N815
+    deadline: int = Field(gt=0, lt=2**64)
+    disputeWindow: int = Field(ge=0, lt=2**64)  # noqa: N815
+    nonce: int = Field(ge=0, lt=2**256)
+
+
+class ShipmentCreate(Input):
+    manifest: ManifestIn
+    signature: Signature
+
+
+class RelayPublic(Output):
+    shipment_id: str
+    outbox_key: str
+    state: str
+
+
+class FundCreate(Input):
+    """The buyer's own signed transactions: optionally ``token.approve(escrow, ≥ amount)``, then
+    ``escrow.fund(shipmentId)`` (consecutive nonces)."""
+
+    transactions: list[SignedTx] = Field(min_length=1, max_length=2)
+
+
+class ConsentIn(Input):
+    """The other party's EIP-712 ``CustodyHandover`` consent (shipmentId, from, to, seq, deadline);
+    ``from`` and ``seq`` are the shipment's current custodian and custody sequence number on chain."""
+
+    to: Address
+    deadline: int = Field(gt=0, lt=2**64)
+    signature: Signature
+
+
+class HandoverCreate(Input):
+    """A custody hand-over: the counterparty's consent and the sending party's own signed
+    ``escrow.handOver(shipmentId, to, deadline, consent)`` transaction."""
+
+    consent: ConsentIn
+    transaction: SignedTx
+
+
+class DeliveryCreate(Input):
+    """The buyer's own signed ``escrow.confirmDelivery(shipmentId)`` transaction."""
+
+    transaction: SignedTx
+
+
+class TxPublic(Output):
+    tx_hash: str
+    state: Literal["pending", "mined", "reverted", "refused"]
+    block_number: int | None = None
+    error: str | None = None
+
+
+class TransactionsPublic(Output):
+    """What became of relayed partner-signed transactions (``pending`` until mined)."""
+
+    shipment_id: str
+    action: Literal["fund", "hand-over", "confirm-delivery"]
+    transactions: list[TxPublic]
+
+
+class UnsignedTxPublic(Output):
+    """A transaction for the partner's wallet to sign as is (fees are the node's current suggestion)."""
+
+    chain_id: int = Field(alias="chainId")
+    sender: str = Field(alias="from")
+    to: str
+    data: str
+    value: int = 0
+    nonce: int
+    gas: int | None = None
+    max_fee_per_gas: int = Field(alias="maxFeePerGas")
+    max_priority_fee_per_gas: int = Field(alias="maxPriorityFeePerGas")
+
+
+class ConsentRequest(Output):
+    """The EIP-712 ``CustodyHandover`` message the counterparty signs (``eth_signTypedData_v4``)."""
+
+    signer: str
+    sender: str
+    digest: str
+    typed_data: dict[str, Any]
+
+
+class TelemetrySummary(Output):
+    batches: int
+    readings: int
+    min_temp_c: float | None
+    max_temp_c: float | None
+    window_start: int | None
+    window_end: int | None
+    breaches: int
+    readings_received: int = 0
+    readings_out_of_band: int = 0
+    readings_unbatched: int = 0
+    last_reading_at: int | None = None
+
+
+class HandoverPublic(Output):
+    from_account: str
+    to_account: str
+    seq: int
+    tx_hash: str
+    block_number: int
+
+
+class CustodyPublic(Output):
+    custodian: str
+    seq: int
+    handovers: list[HandoverPublic]
+
+
+class BreachPublic(Output):
+    episode: int
+    episode_start: int
+    device: str
+    counter: int
+    temperature_c: float
+    penalty: str
+    tx_hash: str
+
+
+class PaymentSchedule(Output):
+    """Where the money is and when it moves (token base units as decimal strings, unix seconds)."""
+
+    token: str
+    amount: str
+    funded: str
+    penalties: str
+    to_supplier: str
+    to_buyer: str
+    fund_by: int | None
+    deliver_by: int
+    delivered_at: int | None
+    dispute_window: int
+    release_from: int | None
+    refund_from: int | None
+    released_to_supplier: str
+    released_to_buyer: str
+    next_step: str
+
+
+class ShipmentPublic(Output):
+    shipment_id: str
+    state: str
+    supplier: str
+    buyer: str
+    carrier: str
+    custodian: str
+    token: str
+    amount: str
+    funded: str
+    penalty: str
+    penalties: str
+    min_temp_c: float
+    max_temp_c: float
+    deadline: int
+    dispute_window: int
+    delivered_at: int | None
+    released_to_supplier: str
+    released_to_buyer: str
+    telemetry: TelemetrySummary
+    custody: CustodyPublic
+    breaches: list[BreachPublic]
+    payment_schedule: PaymentSchedule
+
+
+class TelemetryBatchPublic(Output):
+    """A sealed telemetry batch (contract units: centi-°C) and whether its root is on chain."""
+
+    seq: int
+    root: str
+    count: int
+    window_start: int
+    window_end: int
+    min_temp: int
+    max_temp: int
+    state: str
+    tx_hash: str | None
+    block_number: int | None
+    posted_on_chain: bool
+
+
+class ReadingPublic(Output):
+    device: str
+    counter: int
+    timestamp: int
+    temperature_c: float
+    humidity_pct: float
+    latitude: float
+    longitude: float
+    in_band: bool
+    status: Literal["unbatched", "tampered", "invalid-proof", "failed", "pending", "verified"]
+    batch_seq: int | None
+
+
+class ReadingsPage(Output):
+    shipment_id: str
+    readings: list[ReadingPublic]
+    next_after: int | None = Field(description="pass as `after` for the next page; null on the last")
+
+
+class ReadingProof(Output):
+    """Everything needed to check one reading without trusting the API: the device-signed struct,
+    its Merkle proof and the batch, which ``ShipmentEscrow.isBatchPosted`` confirms and
+    ``proveBreach`` accepts as is."""
+
+    shipment_id: str
+    status: Literal["unbatched", "tampered", "invalid-proof", "failed", "pending", "verified"]
+    escrow: str | None
+    chain_id: int
+    reading: dict[str, Any] = Field(description="IShipmentEscrow.Reading, contract units")
+    signature: str
+    signature_valid: bool
+    struct_hash: str
+    leaf: str
+    proof: list[str]
+    batch: TelemetryBatchPublic | None

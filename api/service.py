@@ -161,6 +161,7 @@ class DemoSeedService:
             SUPPLIER_INDEX,
             DemoSeeder,
             demo_links,
+            is_current,
             read_marker,
         )
 
@@ -169,8 +170,7 @@ class DemoSeedService:
             self._description = "demo supply chain: skipped (not a local development chain)"
             return
         api = api_settings(s)
-        marker = read_marker(s.data_dir)
-        if marker is not None and marker.get("registry") == api.registry_address:
+        if is_current(read_marker(s.data_dir), api.registry_address):
             _, page, qr = demo_links(api.public_base_url)
             self._describe(page, qr, "seeded before")
             return

@@ -5,10 +5,8 @@ on-chain anchor and verification status."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +18,7 @@ from api.epcis.anchoring import Anchorer
 from api.epcis.hashid import hash_event_id
 from api.epcis.models import AnchorBatch, EventEpc, StoredEvent
 from api.gs1 import DigitalLink, canonical_key, full_link
+from api.trace_cache import TraceCache as TraceCache  # where api.deps finds it
 from chain import merkle
 from chain.identifiers import event_id
 
@@ -31,41 +30,6 @@ CHILD_ROLES = ("child", "child_quantity")
 def asset_id(link: DigitalLink) -> str:
     """The ledger's key of an item or lot: keccak-256 of its canonical Digital Link URI (id.gs1.org)."""
     return "0x" + keccak(text=link.uri()).hex()
-
-
-@dataclass
-class TraceCache:
-    """Rendered traces for a short time; a capture in this process clears it at once."""
-
-    ttl_s: float = 1.0
-    _entries: dict[str, tuple[float, int, bytes]] = field(default_factory=dict)
-    _generation: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def get(self, key: str) -> bytes | None:
-        """A fresh rendering of `key`, or None."""
-        entry = self._entries.get(key)
-        if entry is None or entry[0] < time.monotonic() or entry[1] != self._generation:
-            return None
-        return entry[2]
-
-    def stale(self, key: str) -> bytes | None:
-        """The last rendering of `key` since the last capture in this process, even if expired."""
-        entry = self._entries.get(key)
-        return entry[2] if entry is not None and entry[1] == self._generation else None
-
-    def put(self, key: str, value: bytes) -> None:
-        if self.ttl_s <= 0:
-            return
-        with self._lock:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[key] = (time.monotonic() + self.ttl_s, self._generation, value)
-
-    def invalidate(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._entries.clear()
 
 
 @dataclass(frozen=True)

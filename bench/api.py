@@ -1,17 +1,18 @@
 """API figures: baseline and trace throughput, trace p99 at 64 connections, EPCIS capture rate.
 
-A real uvicorn server (``WORKERS`` processes, uvloop + httptools) on a migrated SQLite store. The load
-comes from wrk (C, 2 threads, keep-alive; Debian's ``wrk``), or, where wrk is missing, from asyncio
-clients in this process, which take a CPU share from the server on this 2-core machine (the results'
+The server `make run` starts (api.service.ApiServer: uvicorn with ``TRACECHAIN_API_WORKERS`` worker
+processes, default one per core, uvloop + httptools) on a migrated SQLite store. The load comes from
+wrk (C, 2 threads, keep-alive; Debian's ``wrk``), or, where wrk is missing, from asyncio clients in
+this process; either takes a CPU share from the server on a 2-core machine (the results'
 ``load_generator`` says which). Baseline and trace are measured alternately, ``REPEATS`` times each,
 against the same server; the figures are the medians. `api_trace_rps` traces an item with a 20-event
 history (4 own events, 16 on its pallet) across a transformation and an aggregation, plus 6 upstream
 events of its two ingredients.
 
-The trace endpoint serves each worker's rendering of the trace for up to 1 s (stale-while-revalidate,
-cleared by a capture in that worker): every second each worker re-reads the item's events and anchors
-from the database and re-renders them; requests in between do token verification, routing and a
-dictionary lookup. Nothing is cached at the load generator.
+Each trace request reads the read model's version stamp (one query shared by the requests that
+arrive together) and serves the worker's rendering of the trace when the version is unchanged
+(api/trace_cache.py); a rendering older than 1 s is rendered again in the background. Nothing is
+cached at the load generator, which sends no If-None-Match: every answer is a full 200.
 """
 
 from __future__ import annotations
@@ -22,20 +23,18 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
-ROOT = Path(__file__).resolve().parents[1]
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 CONNECTIONS = 64
 DURATION_S = 5.0
 REPEATS = 3
-WORKERS = int(os.environ.get("BENCH_API_WORKERS", "1"))
 WRK = shutil.which("wrk")
 
 
@@ -131,55 +130,31 @@ def run(results: dict[str, Any]) -> None:
     from eth_account import Account
 
     from api.auth import issue_token
+    from api.config import Settings
     from api.epcis.samples import bulk_document, journey
+    from api.service import ApiServer
     from chain.db import upgrade
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-api-"))
     url = f"sqlite:///{tmp / 'api.db'}"
     upgrade(url)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "TRACECHAIN_API_ENV": "test",
-        "TRACECHAIN_API_DATABASE_URL": url,
-        "TRACECHAIN_API_TOKEN_SECRET": SECRET,
-        "TRACECHAIN_API_RATE_LIMIT_PER_S": "1000000",
-        "TRACECHAIN_API_RATE_LIMIT_BURST": "1000000",
-        "TRACECHAIN_API_LEDGER_ADDRESS": "0x" + "11" * 20,
-        "TRACECHAIN_API_RELAYER_ADDRESS": "0x" + "22" * 20,
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.asgi:app",
-            "--port",
-            str(port),
-            "--workers",
-            str(WORKERS),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
+    # What `make run` serves (api.service.api_service builds the same ApiServer), with a bench secret,
+    # a store of its own and no rate limit; workers and everything else from TRACECHAIN_API_*.
+    settings = Settings(
+        env="test",
+        port=_free_port(),
+        database_url=url,
+        token_secret=SecretStr(SECRET),
+        rate_limit_per_s=1_000_000,
+        rate_limit_burst=1_000_000,
+        ledger_address="0x" + "11" * 20,
+        relayer_address="0x" + "22" * 20,
     )
+    server = ApiServer(settings)
+    base = server.url
+    port = settings.port
+    server.start()
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
         token, _ = issue_token(SECRET.encode(), Account.create().address, ["SUPPLIER_ROLE"], 3600)
         auth = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=base, headers=auth, timeout=120) as client:
@@ -211,8 +186,7 @@ def run(results: dict[str, Any]) -> None:
             traced.append(_measure(port, trace_path, auth))
         load_after = os.getloadavg()[0]
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        server.stop()
     baseline_rps = statistics.median(r for r, _ in baseline)
     baseline_p99 = statistics.median(p for _, p in baseline)
     trace_rps = statistics.median(r for r, _ in traced)
@@ -222,15 +196,16 @@ def run(results: dict[str, Any]) -> None:
         "duration_s": DURATION_S,
         "repeats": REPEATS,
         "statistic": "median of the repeats",
-        "server": f"uvicorn, {WORKERS} worker(s), uvloop + httptools, SQLite WAL, same host",
+        "server": f"api.service.ApiServer (as make run): uvicorn, {settings.workers} worker(s), "
+        "uvloop + httptools, SQLite WAL, same host",
         "load_generator": "wrk 2 threads (C)" if WRK else "python asyncio in the bench process",
         "cpus": os.cpu_count(),
         "load_average_1m": [round(load_before, 2), round(load_after, 2)],
     }
     trace_ctx = {
         **ctx,
-        "trace_cache": "per worker, TTL 1 s, stale-while-revalidate, cleared by captures in that worker; "
-        "re-rendered from the database at most once per second per worker",
+        "trace_cache": "per worker, keyed by the read model's version (one shared query per batch of "
+        "requests); re-rendered when the version changes, and in the background after 1 s",
     }
     results["api_baseline_rps"] = {
         "value": baseline_rps,

@@ -4,8 +4,14 @@
   its persistence in `<data_dir>/mosquitto`, on ORACLE_MQTT_PORT (default 1883).
 - `telemetry_service`: the telemetry oracle as a child process (`python -m oracles.telemetry`) on
   chain's node, database and deployment, with its HTTP batch endpoint on ORACLE_HTTP_PORT
-  (default 8700). It only writes intents to the outbox: the sender `up` runs for the same service
-  account sends them (two senders of one key would race for nonces).
+  (default 8700).
+- `shipments_service`: the shipment oracle as a child process (`python -m oracles.shipments`), its
+  carrier webhooks on ORACLE_WEBHOOK_PORT (default 8090); carrier secrets come from
+  ORACLE_CARRIER_SECRETS in the environment only.
+
+Both oracles sign as the service account (which `deploy` grants ORACLE_ROLE and RECORDER_ROLE) and
+only write intents to the outbox: the sender `up` runs for that account sends them, one nonce
+sequence (two senders of one key would race for nonces).
 - `simulator_service`: a small demo fleet publishing signed readings (local chains only).
 
 Each takes chain's settings; ORACLE_* variables override the rest (see docs/telemetry.md).
@@ -55,6 +61,8 @@ class OracleServiceSettings(BaseSettings):
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
     http_port: int = 8700
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = 8090
     simulator_devices: int = 3
     simulator_rate: float = 5.0  # readings per second, all devices together
     simulator_excursions: float = 0.003  # probability per reading that an excursion starts
@@ -103,41 +111,104 @@ def broker_service(settings: ChainSettings) -> MosquittoBroker:
     return MosquittoBroker(settings.data_dir / "mosquitto", s.mqtt_port, s.mqtt_host)
 
 
-# ---------------------------------------------------------------- telemetry oracle
+# ---------------------------------------------------------------- oracle processes
 
 
-class TelemetryProcess(ProcessService):
-    """`python -m oracles.telemetry` with its log in `log_path`; started once it reached the broker."""
+class OracleProcess(ProcessService):
+    """`python -m <module>` with its log in `log_path`; `start` returns once `ready()` says so.
+
+    A process that exits during start-up is a ServiceStartFailed. One that is not ready within
+    `ready_timeout_s` is one too when `must_be_ready`, else a warning (it keeps trying).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        module: str,
+        env: dict[str, str],
+        log_path: Path,
+        description: str,
+        *,
+        ready_timeout_s: float = 60,
+        must_be_ready: bool = False,
+    ) -> None:
+        super().__init__(name, [sys.executable, "-m", module], description)
+        self.env, self.log_path = env, log_path
+        self.ready_timeout_s, self.must_be_ready = ready_timeout_s, must_be_ready
+
+    def ready(self) -> bool:
+        return True
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, stdout=out, stderr=out, start_new_session=True
+            )
+        deadline = time.monotonic() + self.ready_timeout_s
+        while not self.ready():
+            if self.proc.poll() is not None:
+                self.proc = None
+                raise ServiceStartFailed(self.name, f"the oracle exited; see {self.log_path}")
+            if time.monotonic() > deadline:
+                if self.must_be_ready:
+                    self.stop()
+                    raise ServiceStartFailed(
+                        self.name, f"not ready within {self.ready_timeout_s:.0f} s; see {self.log_path}"
+                    )
+                log.warning("%s oracle not ready yet; see %s", self.name, self.log_path)
+                return
+            time.sleep(0.1)
+
+
+class TelemetryProcess(OracleProcess):
+    """The telemetry oracle; ready once it (re)connected to the broker (its log says so)."""
 
     def __init__(self, env: dict[str, str], log_path: Path, description: str) -> None:
-        super().__init__("telemetry", [sys.executable, "-m", "oracles.telemetry"], description)
-        self.env, self.log_path = env, log_path
+        super().__init__("telemetry", "oracles.telemetry", env, log_path, description)
+        self._before = 0
 
     def _connections(self) -> int:
         if not self.log_path.exists():
             return 0
         return self.log_path.read_text(errors="replace").count("MQTT connected")
 
+    def ready(self) -> bool:
+        return self._connections() > self._before
+
     def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        before = self._connections()
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                self.argv, env=self.env, stdout=out, stderr=out, start_new_session=True
-            )
-        deadline = time.monotonic() + 60
-        while self._connections() <= before:
-            if self.proc.poll() is not None:
-                self.proc = None
-                raise ServiceStartFailed("telemetry", f"the oracle exited; see {self.log_path}")
-            if time.monotonic() > deadline:
-                log.warning("telemetry oracle not connected to the broker yet; see %s", self.log_path)
-                return
-            time.sleep(0.1)
+        self._before = self._connections()
+        super().start()
 
 
-def telemetry_env(settings: ChainSettings) -> dict[str, str]:
-    """The oracle's ORACLE_* environment: chain's node, database, deployment and service account.
+class ShipmentsProcess(OracleProcess):
+    """The shipment oracle; ready once its webhook endpoint answers (a port in use fails the start)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, description: str, url: str) -> None:
+        super().__init__(
+            "shipments",
+            "oracles.shipments",
+            env,
+            log_path,
+            description,
+            ready_timeout_s=30,
+            must_be_ready=True,
+        )
+        self.url = url
+
+    def ready(self) -> bool:
+        import httpx
+
+        try:
+            return httpx.get(f"{self.url}/stats", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+def oracle_env(settings: ChainSettings) -> dict[str, str]:
+    """The ORACLE_* environment both oracles share: chain's node, database, deployment and service
+    account. `ORACLE_RUN_SENDER=false`: they only write intents to the outbox, and the sender `up`
+    runs for the service account sends them (two senders of one key would race for nonces).
 
     Raises:
         chain.exceptions.DeploymentMissing: nothing deployed on this chain in `settings.data_dir`.
@@ -148,17 +219,14 @@ def telemetry_env(settings: ChainSettings) -> dict[str, str]:
     deployment = read_deployment(settings.data_dir, settings.chain_id)
     if deployment is None:
         raise DeploymentMissing(settings.chain_id, str(settings.data_dir))
-    s = OracleServiceSettings()
     env = {
         **os.environ,
         "ORACLE_DATABASE_URL": settings.database_url,
         "ORACLE_RPC_URL": settings.rpc_url,
         "ORACLE_ESCROW_ADDRESS": deployment.address("ShipmentEscrow"),
         "ORACLE_REGISTRY_ADDRESS": deployment.address("PartnerRegistry"),
+        "ORACLE_LEDGER_ADDRESS": deployment.address("TraceabilityLedger"),
         "ORACLE_CONFIRMATIONS": str(settings.confirmations),
-        "ORACLE_MQTT_HOST": s.mqtt_host,
-        "ORACLE_MQTT_PORT": str(s.mqtt_port),
-        "ORACLE_HTTP_PORT": str(s.http_port),
         "ORACLE_RUN_SENDER": "false",
     }
     if settings.key:
@@ -174,6 +242,24 @@ def telemetry_env(settings: ChainSettings) -> dict[str, str]:
     return env
 
 
+# ---------------------------------------------------------------- telemetry oracle
+
+
+def telemetry_env(settings: ChainSettings) -> dict[str, str]:
+    """The telemetry oracle's environment: `oracle_env` with the broker and the HTTP batch port.
+
+    Raises:
+        chain.exceptions.DeploymentMissing: nothing deployed on this chain in `settings.data_dir`.
+    """
+    s = OracleServiceSettings()
+    return {
+        **oracle_env(settings),
+        "ORACLE_MQTT_HOST": s.mqtt_host,
+        "ORACLE_MQTT_PORT": str(s.mqtt_port),
+        "ORACLE_HTTP_PORT": str(s.http_port),
+    }
+
+
 def telemetry_service(settings: ChainSettings) -> TelemetryProcess:
     """The telemetry oracle for `tracechain up` (MQTT in, HTTP batch endpoint on ORACLE_HTTP_PORT)."""
     env = telemetry_env(settings)
@@ -183,6 +269,47 @@ def telemetry_service(settings: ChainSettings) -> TelemetryProcess:
         log_path,
         f"telemetry oracle: MQTT {env['ORACLE_MQTT_HOST']}:{env['ORACLE_MQTT_PORT']}, "
         f"HTTP batch endpoint http://127.0.0.1:{env['ORACLE_HTTP_PORT']}/readings (log {log_path})",
+    )
+
+
+# ---------------------------------------------------------------- shipment oracle
+
+
+def shipments_env(settings: ChainSettings) -> dict[str, str]:
+    """The shipment oracle's environment: `oracle_env` with its webhook address. Carrier secrets
+    (ORACLE_CARRIER_SECRETS) and geofences (ORACLE_GEOFENCES) pass through from the environment.
+
+    Raises:
+        chain.exceptions.DeploymentMissing: nothing deployed on this chain in `settings.data_dir`.
+    """
+    s = OracleServiceSettings()
+    return {
+        **oracle_env(settings),
+        "ORACLE_WEBHOOK_HOST": s.webhook_host,
+        "ORACLE_WEBHOOK_PORT": str(s.webhook_port),
+    }
+
+
+def _carrier_names(env: dict[str, str]) -> str:
+    """The carriers with an HMAC secret (names only: secrets never reach a log or the console)."""
+    try:
+        names = sorted(json.loads(env.get("ORACLE_CARRIER_SECRETS") or "{}"))
+    except (ValueError, TypeError):
+        return "ORACLE_CARRIER_SECRETS is not a JSON object"
+    return ", ".join(names) if names else "none (set ORACLE_CARRIER_SECRETS)"
+
+
+def shipments_service(settings: ChainSettings) -> ShipmentsProcess:
+    """The shipment oracle for `tracechain up`: carrier webhooks on ORACLE_WEBHOOK_PORT (default 8090)."""
+    env = shipments_env(settings)
+    log_path = settings.data_dir / "logs" / "shipments.log"
+    url = f"http://{env['ORACLE_WEBHOOK_HOST']}:{env['ORACLE_WEBHOOK_PORT']}"
+    return ShipmentsProcess(
+        env,
+        log_path,
+        f"shipment oracle: carrier webhooks {url}/webhooks/<carrier> (HMAC carriers: "
+        f"{_carrier_names(env)}; registered carriers may sign instead) (log {log_path})",
+        url,
     )
 
 
@@ -329,7 +456,9 @@ def simulator_service(settings: ChainSettings) -> SimulatorService:
 
 
 # `tracechain up` starts services in ascending `start_order` (chain.cli): the broker first, the
-# oracle subscribed before any device publishes, the simulator after the API's demo seed.
+# telemetry oracle subscribed before any device publishes, the shipment oracle (whose geofences read
+# the telemetry oracle's readings), the simulator after the API's demo seed.
 broker_service.start_order = 10  # type: ignore[attr-defined]
 telemetry_service.start_order = 20  # type: ignore[attr-defined]
+shipments_service.start_order = 25  # type: ignore[attr-defined]
 simulator_service.start_order = 50  # type: ignore[attr-defined]

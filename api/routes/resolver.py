@@ -91,7 +91,11 @@ def _resolve(
     result = trace(session, link.uri(), anchorer)
     s = services.settings
     html = render_page(
-        link, result, (s.default_min_temp_c, s.default_max_temp_c), f"/qr{link.uri('')}?format=svg"
+        link,
+        result,
+        (s.default_min_temp_c, s.default_max_temp_c),
+        f"/qr{link.uri('')}?format=svg",
+        session=session,
     )
     return HTMLResponse(
         html, headers={"Link": f'<{base}{link.uri("")}?linkType=linkset>; rel="linkset"', "Vary": "Accept"}

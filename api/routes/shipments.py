@@ -1,117 +1,57 @@
-"""Shipments and escrow: relay a supplier-signed manifest, and read a shipment's status, money,
-breaches and telemetry. Only the shipment's supplier, buyer and carrier (and auditors) see it; to
-anyone else it does not exist (404)."""
+"""Shipments: relay a supplier-signed manifest, and read a shipment's status, money, custody, breaches,
+payment schedule and telemetry.
+
+Only the shipment's supplier, buyer, carrier and current custodian (and auditors) see it; to anyone
+else it does not exist (404). The escrow actions (fund, hand-over, delivery) are in
+api.routes.escrow, the readings in api.routes.readings; both are mounted under this router.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from eth_abi import encode
-from eth_account import Account
-from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import CurrentPartner, Principal, SessionDep, SettingsDep
-from api.errors import Forbidden, NotFound, Unavailable, ValidationProblem
+from api.deps import CurrentPartner, SessionDep, SettingsDep
+from api.errors import Forbidden, Unavailable
+from api.escrow import recover_typed, require_signer, visible_shipment
+from api.models import (
+    BreachPublic,
+    CustodyPublic,
+    HandoverPublic,
+    PaymentSchedule,
+    RelayPublic,
+    ShipmentCreate,
+    ShipmentPublic,
+    TelemetrySummary,
+)
+from api.routes import escrow, readings
+from api.telemetry import reading_counts
 from chain import eip712
+from chain.hashing import keccak
 
 router = APIRouter(prefix="/shipments", tags=["shipments and escrow"])
 
-Bytes32 = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
-Address = Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{40}$")]
 ShipmentId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
+NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such shipment, or not one of the caller's"}
+}
 
 
-class ManifestIn(BaseModel):
-    """IShipmentEscrow.Manifest as the supplier signed it (EIP-712, domain "Tracechain" v1)."""
-
-    model_config = ConfigDict(extra="forbid")
-    shipmentId: Bytes32  # noqa: N815
-    itemsHash: Bytes32  # noqa: N815
-    supplier: Address
-    buyer: Address
-    carrier: Address
-    token: Address
-    amount: int = Field(gt=0, lt=2**256)
-    penalty: int = Field(ge=0, lt=2**256)
-    minTemp: int = Field(ge=-(2**31), lt=2**31)  # noqa: N815
-    maxTemp: int = Field(ge=-(2**31), lt=2**31)  # noqa: N815
-    deadline: int = Field(gt=0, lt=2**64)
-    disputeWindow: int = Field(ge=0, lt=2**64)  # noqa: N815
-    nonce: int = Field(ge=0, lt=2**256)
-
-
-class ShipmentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    manifest: ManifestIn
-    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$")
-
-
-class RelayPublic(BaseModel):
-    shipment_id: str
-    outbox_key: str
-    state: str
-
-
-class TelemetrySummary(BaseModel):
-    batches: int
-    readings: int
-    min_temp_c: float | None
-    max_temp_c: float | None
-    window_start: int | None
-    window_end: int | None
-    breaches: int
-
-
-class ShipmentPublic(BaseModel):
-    shipment_id: str
-    state: str
-    supplier: str
-    buyer: str
-    carrier: str
-    custodian: str
-    token: str
-    amount: str
-    funded: str
-    penalty: str
-    penalties: str
-    min_temp_c: float
-    max_temp_c: float
-    deadline: int
-    dispute_window: int
-    delivered_at: int | None
-    released_to_supplier: str
-    released_to_buyer: str
-    telemetry: TelemetrySummary
-
-
-def _message(m: ManifestIn) -> dict[str, Any]:
+def _manifest_message(body: ShipmentCreate) -> dict[str, Any]:
     """The manifest as the EIP-712 message (bytes32 fields as bytes)."""
+    m = body.manifest
     return {
         f["name"]: (
             bytes.fromhex(getattr(m, f["name"])[2:]) if f["type"] == "bytes32" else getattr(m, f["name"])
         )
         for f in eip712.MANIFEST_TYPE
     }
-
-
-def manifest_digest(m: ManifestIn, chain_id: int, escrow: str) -> bytes:
-    """The EIP-712 digest ShipmentEscrow.manifestDigest computes."""
-    return eip712.digest("Manifest", eip712.domain(chain_id, escrow), _message(m))
-
-
-def _visible(session: Session, shipment_id: str, partner: Principal) -> Any:
-    from chain.readmodel import Shipment
-
-    row = session.get(Shipment, shipment_id.lower())
-    parties = set() if row is None else {row.supplier, row.buyer, row.carrier}
-    if row is None or (partner.address not in parties and not partner.is_auditor):
-        raise NotFound(f"no shipment {shipment_id}")
-    return row
 
 
 @router.post(
@@ -123,30 +63,32 @@ def _visible(session: Session, shipment_id: str, partner: Principal) -> Any:
 def create_shipment(
     body: ShipmentCreate, session: SessionDep, settings: SettingsDep, partner: CurrentPartner
 ) -> RelayPublic:
-    """Relays a supplier-signed manifest to ShipmentEscrow.createShipment through the relayer's outbox.
-    The caller must be the manifest's supplier or buyer; the signature must recover to the supplier."""
+    """Relays a supplier-signed manifest to ShipmentEscrow.createShipment through the relayer's outbox
+    (anyone may relay a manifest, so the API's service account sends it). The caller must be the
+    manifest's supplier or buyer; the signature must recover to the supplier."""
     m = body.manifest
-    if partner.address not in (to_checksum_address(m.supplier), to_checksum_address(m.buyer)):
+    if to_checksum_address(partner.address) not in (
+        to_checksum_address(m.supplier),
+        to_checksum_address(m.buyer),
+    ):
         raise Forbidden("only the manifest's supplier or buyer may relay it")
     if not (settings.escrow_address and settings.relayer_address):
         raise Unavailable("no escrow contract or relayer configured")
-    sig = bytes.fromhex(body.signature[2:])
-    if int.from_bytes(sig[32:64], "big") > eip712.SECP256K1_HALF_N:
-        raise ValidationProblem(
-            "high-s signatures are not accepted", errors=[{"pointer": "/signature", "detail": "high-s"}]
-        )
-    digest = manifest_digest(m, settings.chain_id, settings.escrow_address)
-    signer = Account._recover_hash(digest, signature=sig)
-    if signer != to_checksum_address(m.supplier):
-        raise ValidationProblem(
-            "the signature was not made by the manifest's supplier",
-            errors=[{"pointer": "/signature", "detail": f"recovers to {signer}"}],
-        )
+    message = _manifest_message(body)
+    signer = recover_typed(
+        "Manifest",
+        eip712.domain(settings.chain_id, settings.escrow_address),
+        message,
+        body.signature,
+        "/signature",
+    )
+    require_signer(signer, m.supplier, "the manifest's supplier", "/signature")
     from chain.outbox import OutboxIntent, OutboxState
 
     manifest_type = eip712.abi_tuple_type("Manifest")
     selector = keccak(f"createShipment({manifest_type},bytes)".encode())[:4]
-    data = selector + encode([manifest_type, "bytes"], [eip712.as_tuple("Manifest", _message(m)), sig])
+    sig = bytes.fromhex(body.signature[2:])
+    data = selector + encode([manifest_type, "bytes"], [eip712.as_tuple("Manifest", message), sig])
     key = f"shipment-create:{m.shipmentId.lower()}"
     relayer = to_checksum_address(settings.relayer_address)
     exists = session.scalars(
@@ -167,29 +109,91 @@ def create_shipment(
     return RelayPublic(shipment_id=m.shipmentId.lower(), outbox_key=key, state=exists or "intent")
 
 
-@router.get(
-    "/{shipment_id}", response_model=ShipmentPublic, responses={404: {"description": "No such shipment"}}
-)
-def shipment_status(shipment_id: ShipmentId, session: SessionDep, partner: CurrentPartner) -> ShipmentPublic:
-    """State, amounts, penalties, payments and the telemetry summary (parties and auditors only)."""
-    from chain.readmodel import Breach
-    from chain.readmodel import TelemetryBatchPosted as TelemetryBatch
+# ------------------------------------------------------------------------------------------------ status
 
-    s = _visible(session, shipment_id, partner)
-    batches = session.scalars(select(TelemetryBatch).where(TelemetryBatch.shipment_id == s.shipment_id)).all()
-    breaches = session.scalars(select(Breach.episode).where(Breach.shipment_id == s.shipment_id)).all()
-    summary = TelemetrySummary(
+
+def _payment_schedule(s: Any, now: float) -> PaymentSchedule:
+    state = s.state
+    amount, penalties = int(s.amount), int(s.penalties)
+    to_supplier, to_buyer = amount - penalties, penalties
+    if state == "Refunded":
+        to_supplier, to_buyer = 0, amount
+    elif state == "Cancelled":
+        to_supplier = to_buyer = 0
+    release_from = None if s.delivered_at is None else int(s.delivered_at) + int(s.dispute_window)
+    open_ = state in ("Created", "Funded", "InTransit")
+    if open_ and now > int(s.deadline):
+        step = "refund"
+    elif state == "Created":
+        step = "fund"
+    elif state == "Funded":
+        step = "hand-over"
+    elif state == "InTransit":
+        step = "confirm-delivery"
+    elif state == "Delivered":
+        step = "release" if release_from is not None and now >= release_from else "dispute-window"
+    elif state in ("Released", "Refunded"):
+        step = "withdraw"
+    else:
+        step = "none"
+    return PaymentSchedule(
+        token=s.token,
+        amount=str(amount),
+        funded=str(s.funded),
+        penalties=str(penalties),
+        to_supplier=str(to_supplier),
+        to_buyer=str(to_buyer),
+        fund_by=int(s.deadline) if state == "Created" else None,
+        deliver_by=int(s.deadline),
+        delivered_at=s.delivered_at,
+        dispute_window=int(s.dispute_window),
+        release_from=release_from,
+        refund_from=int(s.deadline) + 1 if open_ else None,
+        released_to_supplier=str(s.released_to_supplier),
+        released_to_buyer=str(s.released_to_buyer),
+        next_step=step,
+    )
+
+
+def _telemetry(session: Session, s: Any, breaches: int) -> TelemetrySummary:
+    from chain.readmodel import TelemetryBatchPosted
+
+    batches = session.scalars(
+        select(TelemetryBatchPosted).where(TelemetryBatchPosted.shipment_id == s.shipment_id)
+    ).all()
+    counts = reading_counts(session, bytes.fromhex(s.shipment_id[2:]), s.min_temp, s.max_temp)
+    low = min((b.min_temp for b in batches), default=None)
+    high = max((b.max_temp for b in batches), default=None)
+    return TelemetrySummary(
         batches=len(batches),
         readings=sum(b.count for b in batches),
-        min_temp_c=min((b.min_temp for b in batches), default=None),
-        max_temp_c=max((b.max_temp for b in batches), default=None),
+        min_temp_c=None if low is None else low / 100,
+        max_temp_c=None if high is None else high / 100,
         window_start=min((b.window_start for b in batches), default=None),
         window_end=max((b.window_end for b in batches), default=None),
-        breaches=len(breaches),
+        breaches=breaches,
+        readings_received=counts.received,
+        readings_out_of_band=counts.out_of_band,
+        readings_unbatched=counts.unbatched,
+        last_reading_at=counts.last_reading_at,
     )
-    if summary.min_temp_c is not None and summary.max_temp_c is not None:
-        summary.min_temp_c /= 100
-        summary.max_temp_c /= 100
+
+
+@router.get("/{shipment_id}", response_model=ShipmentPublic, responses=NOT_VISIBLE)
+def shipment_status(shipment_id: ShipmentId, session: SessionDep, partner: CurrentPartner) -> ShipmentPublic:
+    """State, amounts, custody, breaches, the payment schedule and the telemetry summary, from the read
+    model (what the indexer has seen final on chain) and the telemetry oracle's store."""
+    from chain.readmodel import Breach, CustodyHandover
+
+    s = visible_shipment(session, shipment_id, partner)
+    handovers = session.scalars(
+        select(CustodyHandover)
+        .where(CustodyHandover.shipment_id == s.shipment_id)
+        .order_by(CustodyHandover.seq)
+    ).all()
+    breaches = session.scalars(
+        select(Breach).where(Breach.shipment_id == s.shipment_id).order_by(Breach.episode)
+    ).all()
     return ShipmentPublic(
         shipment_id=s.shipment_id,
         state=s.state,
@@ -209,5 +213,36 @@ def shipment_status(shipment_id: ShipmentId, session: SessionDep, partner: Curre
         delivered_at=s.delivered_at,
         released_to_supplier=str(s.released_to_supplier),
         released_to_buyer=str(s.released_to_buyer),
-        telemetry=summary,
+        telemetry=_telemetry(session, s, len(breaches)),
+        custody=CustodyPublic(
+            custodian=s.custodian,
+            seq=int(s.custody_seq),
+            handovers=[
+                HandoverPublic(
+                    from_account=h.from_account,
+                    to_account=h.to_account,
+                    seq=int(h.seq),
+                    tx_hash=h.tx_hash,
+                    block_number=h.block_number,
+                )
+                for h in handovers
+            ],
+        ),
+        breaches=[
+            BreachPublic(
+                episode=int(b.episode),
+                episode_start=int(b.episode) * 3600,  # ShipmentEscrow.BREACH_EPISODE
+                device=b.device,
+                counter=int(b.counter),
+                temperature_c=b.temperature / 100,
+                penalty=str(b.penalty),
+                tx_hash=b.tx_hash,
+            )
+            for b in breaches
+        ],
+        payment_schedule=_payment_schedule(s, time.time()),
     )
+
+
+router.include_router(escrow.router)
+router.include_router(readings.router)

@@ -1,7 +1,9 @@
 """The shipment oracle: wiring, start-up, the timer loop, shut-down.
 
 Threads: uvicorn (webhooks in, optional: `webhook_port` 0 runs none, as the tests do with their
-own client), the sender (chain out), and the service loop: every `poll_interval_s` scan the
+own client), the sender (chain out; not with `run_sender` off, where the oracle only writes intents
+to the outbox and another process sends them for the same key, as under `tracechain up`), and the
+service loop: every `poll_interval_s` scan the
 geofences and follow anchors and deliveries. A refused webhook is an HTTP error for its carrier;
 anything else in the loop halts the service (restarted, it resumes from the database).
 """
@@ -59,7 +61,8 @@ class ShipmentOracle:
 
     def start(self) -> None:
         self.geofences.register_all((bytes32(k), v) for k, v in self.settings.geofences.items())
-        self._thread("sender", self.sender.run, self.stop_event)
+        if self.settings.run_sender:
+            self._thread("sender", self.sender.run, self.stop_event)
         if self.settings.webhook_port:
             import uvicorn
 

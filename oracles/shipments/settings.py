@@ -28,6 +28,7 @@ class ShipmentSettings(OracleSettings):
     OracleSettings)."""
 
     ledger_address: str = ""
+    run_sender: bool = True  # False when another process (`tracechain up`) runs the sender of this key
 
     webhook_host: str = "127.0.0.1"
     webhook_port: int = 8090

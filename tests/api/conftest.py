@@ -61,6 +61,7 @@ def settings(tmp_path: Path) -> Settings:
         rate_limit_per_s=1000,
         rate_limit_burst=1000,
         public_base_url="http://testserver",
+        workers=1,  # one app in one process: the whole rate limit is this process's
     )
 
 

@@ -138,6 +138,17 @@ def test_login_extra_field_is_422(auth_client: TestClient) -> None:
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "/body/roles"
 
 
+@pytest.fixture
+def nonces(settings: Settings) -> Iterator[Any]:
+    """The nonce store on the test's migrated database."""
+    from api.auth import NonceStore
+    from chain.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    yield NonceStore(engine, ttl_s=60)
+    engine.dispose()
+
+
 def _verify(message: str, signature: str, nonces: Any) -> str:
     from api.auth import verify_login
 
@@ -154,11 +165,10 @@ def _verify(message: str, signature: str, nonces: Any) -> str:
         (lambda m: m + "\n", "not an EIP-4361"),
     ],
 )
-def test_verify_login_refuses_malformed_messages(mutate: Any, detail: str) -> None:
-    from api.auth import NonceStore
+def test_verify_login_refuses_malformed_messages(mutate: Any, detail: str, nonces: Any) -> None:
     from api.errors import Unauthorized
 
-    account, nonces = Account.create(), NonceStore(ttl_s=60)
+    account = Account.create()
     nonce, _ = nonces.issue()
     msg = mutate(siwe(account.address, nonce))
     with pytest.raises(Unauthorized, match=detail):
@@ -166,11 +176,10 @@ def test_verify_login_refuses_malformed_messages(mutate: Any, detail: str) -> No
     assert nonces.consume(nonce)  # a rejected attempt does not burn the nonce
 
 
-def test_verify_login_refuses_not_yet_valid_and_lowercase_address() -> None:
-    from api.auth import NonceStore
+def test_verify_login_refuses_not_yet_valid_and_lowercase_address(nonces: Any) -> None:
     from api.errors import Unauthorized
 
-    account, nonces = Account.create(), NonceStore(ttl_s=60)
+    account = Account.create()
     nonce, _ = nonces.issue()
     msg = siwe(account.address, nonce) + "\nNot Before: 2999-01-01T00:00:00Z"
     with pytest.raises(Unauthorized, match="not valid yet"):
@@ -180,3 +189,21 @@ def test_verify_login_refuses_not_yet_valid_and_lowercase_address() -> None:
         _verify(msg, sign(account, msg), nonces)
     msg = siwe(account.address, nonce)
     assert _verify(msg, sign(account, msg), nonces) == account.address
+
+
+def test_cached_token_still_expires_and_forgery_is_still_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from api import auth
+    from api.errors import Unauthorized
+
+    secret = b"s" * 32
+    token, expires = auth.issue_token(secret, "0x" + "ab" * 20, ["SUPPLIER_ROLE"], 60)
+    assert auth.read_token(secret, token) == ("0x" + "ab" * 20, ["SUPPLIER_ROLE"])
+    assert auth.read_token(secret, token)[1] == ["SUPPLIER_ROLE"]  # the cached verification
+    header, payload, signature = token.split(".")
+    with pytest.raises(Unauthorized, match="invalid access token"):
+        auth.read_token(secret, f"{header}.{payload}.{signature[:-2]}AA")
+    with pytest.raises(Unauthorized, match="invalid access token"):
+        auth.read_token(b"t" * 32, token)  # another secret: not the cached verification
+    monkeypatch.setattr(auth.time, "time", lambda: expires + 1)
+    with pytest.raises(Unauthorized, match="expired"):
+        auth.read_token(secret, token)

@@ -76,10 +76,11 @@ def test_demo_seed_admits_partners_and_funds_shipment(
     deployment = read_deployment(chain_settings.data_dir, 31337)
     assert deployment is not None
     escrow = ShipmentEscrow(w3, deployment.address("ShipmentEscrow"))
-    assert escrow.shipment(bytes.fromhex(seeded.shipment_id[2:])).state == ShipmentState.FUNDED
+    shipment = escrow.shipment(bytes.fromhex(seeded.shipment_id[2:]))
+    assert shipment.state == ShipmentState.IN_TRANSIT and shipment.custodian == dev_account(3).address
     _, counts = _snapshot(chain_settings, anvil)
-    events = sum(len(d["epcisBody"]["eventList"]) for d in demo_journey().documents)
-    assert counts == (events, 3, 3, 3)  # every event stored once, one anchor intent per document
+    events = sum(len(d["epcisBody"]["eventList"]) for d in demo_journey().documents) + 1  # + the loading
+    assert counts == (events, 4, 4, 4)  # every event stored once, one anchor intent per document
 
 
 def test_demo_seed_second_run_changes_nothing(

@@ -1,4 +1,6 @@
-"""A phone opens the URL of a pack's QR code on a live server: the journey and the chart are there."""
+"""A phone opens the URL of a pack's QR code on a live server: the journey is there, and the cold-chain
+chart shows the item's shipment's own device readings (verified on chain or awaiting it) against the
+band of the shipment's supplier-signed manifest (contracts on anvil, read model indexed)."""
 
 from __future__ import annotations
 
@@ -11,14 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from eth_account import Account
 
 from api.auth import issue_token
+from api.demo import loading_document
 from api.epcis.samples import journey
-from chain.db import upgrade
-from tests.fixtures.anvil import free_port
+from tests.api.shipment_support import EscrowWorld, build_world
+from tests.fixtures.anvil import AnvilNode, free_port
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.anvil]
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 SECRET = "e2e-secret-0123456789abcdef0123456789abcdef"
@@ -34,15 +36,22 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    db = tmp_path_factory.mktemp("e2e") / "api.db"
-    upgrade(f"sqlite:///{db}")
+def world(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EscrowWorld]:
+    """Contracts on anvil and the store the server reads (read model, EPCIS, telemetry tables)."""
+    w = build_world(anvil.url, tmp_path_factory.mktemp("e2e"))
+    yield w
+    w.client.close()
+
+
+@pytest.fixture(scope="module")
+def server(world: EscrowWorld) -> Iterator[str]:
+    db_url = world.settings.database_url
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "TRACECHAIN_API_ENV": "test",
-        "TRACECHAIN_API_DATABASE_URL": f"sqlite:///{db}",
+        "TRACECHAIN_API_DATABASE_URL": db_url,
         "TRACECHAIN_API_TOKEN_SECRET": SECRET,
         "TRACECHAIN_API_PUBLIC_BASE_URL": base,
     }
@@ -78,14 +87,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.wait(timeout=20)
 
 
-def test_qr_code_url_opens_journey_and_temperature_chart(server: str) -> None:
+def test_qr_code_url_opens_journey_and_the_shipments_temperature_chart(
+    server: str, world: EscrowWorld
+) -> None:
     from playwright.sync_api import sync_playwright
 
-    token, _ = issue_token(SECRET.encode(), Account.create().address, ["SUPPLIER_ROLE"], 300)
+    supplier = world.parties.supplier
+    token, _ = issue_token(SECRET.encode(), supplier.address, ["SUPPLIER_ROLE"], 300)
     j = journey("E2E", readings=8, temps=[3.5, 4.0, 4.5, 5.0, 8.6, 6.0, 5.0, 4.5])
-    for doc in j.documents:
+    sid = world.banded_shipment(0, 500)  # the manifest's band: 0 to 5 °C (the default is 2 to 8)
+    for doc in [*j.documents, loading_document(j, sid)]:
         r = httpx.post(f"{server}/epcis/capture", json=doc, headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 202, r.text
+    temps = [2.0 + (i % 7) * 0.3 for i in range(40)]
+    temps[23] = 7.2  # one excursion
+    start = int(world.w3.eth.get_block("latest")["timestamp"]) - 3_600
+    first = world.readings(sid, temps[:20], start=start)  # two batches anchored on chain
+    second = world.readings(sid, temps[20:34], start=first[-1]["timestamp"] + 60)
+    world.readings(sid, temps[34:], start=second[-1]["timestamp"] + 60, post=False)  # not on chain yet
     qr = httpx.get(f"{server}/qr{j.item_path}", params={"format": "png"})
     assert qr.status_code == 200 and qr.content.startswith(b"\x89PNG")
     url = qr.headers["X-QR-Content"]
@@ -99,14 +118,20 @@ def test_qr_code_url_opens_journey_and_temperature_chart(server: str) -> None:
             )
             page.goto(url)
             steps = page.locator("#journey li.step")
-            assert steps.count() == 4 + 1 + 8 + 2
+            assert steps.count() == 4 + 1 + 1 + 8 + 2  # own events, loading, departure, readings, arrival
             assert "Produced" in steps.first.inner_text()
             assert "Received" in steps.last.inner_text()
             chart = page.locator("#temperature-chart")
             assert chart.is_visible()
-            assert page.locator("#temperature-chart circle.reading").count() == 8 + 2
+            assert chart.get_attribute("data-band-min") == "0" and chart.get_attribute("data-band-max") == "5"
+            assert "Allowed: 0 °C to 5 °C (shipment contract)" in page.locator("#cold-chain").inner_text()
+            # The shipment's 40 device readings, not the journey's 8 + 2 EPCIS sensor reports:
+            assert page.locator("#temperature-chart circle.reading").count() == 40
             assert page.locator("#temperature-chart circle.breach").count() == 1
+            assert page.locator("#temperature-chart circle.reading[data-status=verified]").count() == 34
+            assert page.locator("#temperature-chart circle.reading[data-status=pending]").count() == 6
             assert page.locator("#temperature-chart rect.band").count() == 1
+            assert "34 verified on chain, 6 awaiting anchoring" in page.locator("#cold-chain").inner_text()
             box = chart.bounding_box()
             assert box is not None and box["width"] <= 390
             width = page.evaluate("document.documentElement.scrollWidth")

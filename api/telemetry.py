@@ -1,0 +1,488 @@
+"""A shipment's device readings as the telemetry oracle stored them, each with the Merkle proof of its
+batch and whether that proof holds against a root the indexer saw posted on chain.
+
+The oracle owns the tables (``telemetry_readings``, ``telemetry_batches``; migrations 0003 and 0007)
+and `api/` does not import `oracles/`, so the columns read here are declared again on a private
+``MetaData``; ``tests/api/test_shipments_telemetry.py`` checks them against the oracle's models.
+Proofs are not stored: a batch's tree is rebuilt from its readings' struct hashes in leaf order
+(leaf = keccak256(structHash)), as the oracle built it when it sealed the batch.
+
+A reading's status, from the stored rows alone plus the read model:
+
+| status | meaning |
+|---|---|
+| ``unbatched`` | accepted (device signature checked), its batch not sealed yet |
+| ``tampered`` | its fields no longer hash to the struct hash it was batched under |
+| ``invalid-proof`` | its batch's stored leaves no longer lead to the batch's root |
+| ``failed`` | the batch's anchoring transaction failed |
+| ``pending`` | sealed, the root not (yet) seen on chain |
+| ``verified`` | its proof leads to a root the indexer saw posted on chain for this shipment |
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from eth_utils import to_checksum_address
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    and_,
+    func,
+    select,
+)
+from sqlalchemy.orm import Session
+
+from chain import eip712, merkle
+from chain.hashing import keccak
+from chain.readmodel import TelemetryBatchPosted
+
+ReadingStatus = Literal["unbatched", "tampered", "invalid-proof", "failed", "pending", "verified"]
+STATUS_RANK: dict[str, int] = {
+    "tampered": 0,
+    "invalid-proof": 1,
+    "failed": 2,
+    "unbatched": 3,
+    "pending": 4,
+    "verified": 5,
+}
+"""Worst first: a group of readings is as good as its worst one."""
+
+_metadata = MetaData()
+readings_table = Table(
+    "telemetry_readings",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("device", LargeBinary(20)),
+    Column("counter", BigInteger),
+    Column("timestamp", BigInteger),
+    Column("shipment_id", LargeBinary(32)),
+    Column("temperature", Integer),
+    Column("humidity", BigInteger),
+    Column("latitude", Integer),
+    Column("longitude", Integer),
+    Column("signature", LargeBinary(65)),
+    Column("struct_hash", LargeBinary(32)),
+    Column("received_at", Float),
+    Column("batch_id", Integer),
+    Column("leaf_index", Integer),
+)
+batches_table = Table(
+    "telemetry_batches",
+    _metadata,
+    Column("id", Integer, primary_key=True),
+    Column("shipment_id", LargeBinary(32)),
+    Column("seq", Integer),
+    Column("root", LargeBinary(32)),
+    Column("count", Integer),
+    Column("window_start", BigInteger),
+    Column("window_end", BigInteger),
+    Column("min_temp", Integer),
+    Column("max_temp", Integer),
+    Column("state", String(16)),
+    Column("tx_hash", String(66)),
+    Column("block_number", BigInteger),
+)
+R, B = readings_table.c, batches_table.c
+_PAD12 = bytes(12)
+
+
+@dataclass(frozen=True)
+class StoredBatch:
+    """A batch as the oracle stored it, the tree of its stored leaves, and its posting on chain as the
+    indexer saw it. ``root`` is None while the batch is open (still taking readings)."""
+
+    id: int
+    seq: int
+    root: bytes | None
+    count: int
+    window_start: int
+    window_end: int
+    min_temp: int
+    max_temp: int
+    state: str  # the oracle's: open | sealed | submitted | anchored | failed
+    tx_hash: str | None
+    block_number: int | None
+    onchain_tx: str | None  # the indexed TelemetryBatchPosted log's transaction, None if not seen
+    tree: merkle.MerkleTree | None = None  # over the stored leaves in leaf order; None while open
+    positions: dict[int, int] = field(default_factory=dict)  # leaf index -> position in the tree
+
+    @property
+    def leaves_hold(self) -> bool:
+        """Whether the stored leaves still rebuild the batch's root."""
+        return self.tree is not None and len(self.tree) == self.count and self.tree.root == self.root
+
+    def as_tuple(self) -> tuple[bytes, int, int, int, int, int]:
+        """The batch as IShipmentEscrow.TelemetryBatch (what isBatchPosted and proveBreach take)."""
+        assert self.root is not None
+        return (self.root, self.count, self.window_start, self.window_end, self.min_temp, self.max_temp)
+
+
+@dataclass(frozen=True)
+class StoredReading:
+    """One accepted device reading (contract units: centi-°C, centi-%, micro-degrees)."""
+
+    id: int
+    device: bytes
+    counter: int
+    timestamp: int
+    shipment_id: bytes
+    temperature: int
+    humidity: int
+    latitude: int
+    longitude: int
+    signature: bytes
+    struct_hash: bytes
+    leaf_index: int | None
+    batch: StoredBatch | None
+    status: ReadingStatus
+
+    @property
+    def proof(self) -> list[bytes]:
+        """The Merkle proof from the reading's leaf to its batch's root (empty while unbatched)."""
+        b = self.batch
+        if b is None or b.tree is None or self.leaf_index not in b.positions:
+            return []
+        return b.tree.proof(b.positions[self.leaf_index])
+
+    @property
+    def device_address(self) -> str:
+        return to_checksum_address(self.device)
+
+    @property
+    def leaf(self) -> bytes:
+        """The Merkle leaf: keccak256(structHash), as ShipmentEscrow.proveBreach hashes it."""
+        return keccak(self.struct_hash)
+
+    def message(self) -> dict[str, Any]:
+        """The reading as the EIP-712 ``Reading`` message (and the contract's struct)."""
+        return {
+            "device": self.device_address,
+            "counter": self.counter,
+            "timestamp": self.timestamp,
+            "shipmentId": self.shipment_id,
+            "temperature": self.temperature,
+            "humidity": self.humidity,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+        }
+
+
+def reading_struct_hash(
+    device: bytes,
+    counter: int,
+    timestamp: int,
+    shipment_id: bytes,
+    temperature: int,
+    humidity: int,
+    latitude: int,
+    longitude: int,
+) -> bytes:
+    """EIP-712 hashStruct of a ``Reading`` from its fields (equals ``eip712.struct_hash``, faster)."""
+    return keccak(
+        eip712.READING_TYPEHASH
+        + _PAD12
+        + device
+        + counter.to_bytes(32, "big")
+        + timestamp.to_bytes(32, "big")
+        + shipment_id
+        + temperature.to_bytes(32, "big", signed=True)
+        + humidity.to_bytes(32, "big")
+        + latitude.to_bytes(32, "big", signed=True)
+        + longitude.to_bytes(32, "big", signed=True)
+    )
+
+
+def _verify(
+    batch: StoredBatch | None,
+    leaf_index: int | None,
+    stored_hash: bytes,
+    device: bytes,
+    counter: int,
+    timestamp: int,
+    shipment_id: bytes,
+    temperature: int,
+    humidity: int,
+    latitude: int,
+    longitude: int,
+) -> ReadingStatus:
+    """A reading's status (see the module docstring) from its stored fields and its batch."""
+    if batch is None or batch.root is None:
+        return "unbatched"
+    recomputed = reading_struct_hash(
+        device, counter, timestamp, shipment_id, temperature, humidity, latitude, longitude
+    )
+    if recomputed != stored_hash:
+        return "tampered"
+    if not batch.leaves_hold or leaf_index not in batch.positions:
+        return "invalid-proof"
+    if batch.onchain_tx is not None:
+        return "verified"
+    return "failed" if batch.state == "failed" else "pending"
+
+
+def _status(row: Any, batch: StoredBatch | None) -> ReadingStatus:
+    return _verify(
+        batch,
+        row.leaf_index,
+        bytes(row.struct_hash),
+        bytes(row.device),
+        row.counter,
+        row.timestamp,
+        bytes(row.shipment_id),
+        row.temperature,
+        row.humidity,
+        row.latitude,
+        row.longitude,
+    )
+
+
+def batches_of(
+    session: Session, shipment_ids: Iterable[bytes], batch_ids: Iterable[int] | None = None
+) -> dict[int, StoredBatch]:
+    """The shipments' batches (or only ``batch_ids`` of them) by ID, each sealed one with the tree
+    of its stored leaves and its indexed posting on chain (if any)."""
+    ids = list(shipment_ids)
+    if not ids:
+        return {}
+    query = select(batches_table).where(B.shipment_id.in_(ids))
+    if batch_ids is not None:
+        query = query.where(B.id.in_(list(batch_ids)))
+    rows = [row._mapping for row in session.execute(query)]  # a Row's own ``count`` is tuple.count
+    sealed = [r["id"] for r in rows if r["root"] is not None]
+    leaves: dict[int, list[tuple[int, bytes]]] = {}
+    posted: dict[tuple[str, str], str] = {}
+    if sealed:
+        for batch_id, leaf_index, struct_hash in session.execute(
+            select(R.batch_id, R.leaf_index, R.struct_hash)
+            .where(R.batch_id.in_(sealed))
+            .order_by(R.batch_id, R.leaf_index)
+        ):
+            leaves.setdefault(batch_id, []).append((leaf_index, keccak(bytes(struct_hash))))
+        for sid, posted_root, count, tx in session.execute(
+            select(
+                TelemetryBatchPosted.shipment_id,
+                TelemetryBatchPosted.root,
+                TelemetryBatchPosted.count,
+                TelemetryBatchPosted.tx_hash,
+            ).where(TelemetryBatchPosted.shipment_id.in_(["0x" + i.hex() for i in ids]))
+        ):
+            posted[(sid, f"{posted_root}:{count}")] = tx
+    out = {}
+    for r in rows:
+        root = None if r["root"] is None else bytes(r["root"])
+        ordered = leaves.get(r["id"], [])
+        out[r["id"]] = StoredBatch(
+            r["id"],
+            r["seq"],
+            root,
+            r["count"],
+            r["window_start"],
+            r["window_end"],
+            r["min_temp"],
+            r["max_temp"],
+            r["state"],
+            r["tx_hash"],
+            r["block_number"],
+            None
+            if root is None
+            else posted.get(("0x" + bytes(r["shipment_id"]).hex(), f"0x{root.hex()}:{r['count']}")),
+            merkle.MerkleTree([leaf for _, leaf in ordered]) if root is not None and ordered else None,
+            {index: pos for pos, (index, _) in enumerate(ordered)},
+        )
+    return out
+
+
+def _reading(row: Any, batches: dict[int, StoredBatch]) -> StoredReading:
+    batch = batches.get(row.batch_id) if row.batch_id is not None else None
+    return StoredReading(
+        row.id,
+        bytes(row.device),
+        row.counter,
+        row.timestamp,
+        bytes(row.shipment_id),
+        row.temperature,
+        row.humidity,
+        row.latitude,
+        row.longitude,
+        bytes(row.signature),
+        bytes(row.struct_hash),
+        row.leaf_index,
+        batch,
+        _status(row, batch),
+    )
+
+
+def _batches_for(
+    session: Session, shipment_ids: Iterable[bytes], rows: Sequence[Any]
+) -> dict[int, StoredBatch]:
+    wanted = {r.batch_id for r in rows if r.batch_id is not None}
+    return batches_of(session, shipment_ids, wanted) if wanted else {}
+
+
+def list_readings(
+    session: Session,
+    shipment_id: bytes,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    since: int | None = None,
+    until: int | None = None,
+) -> list[StoredReading]:
+    """The shipment's readings with ``id > after`` in storage order, at most ``limit``."""
+    query = select(readings_table).where(R.shipment_id == shipment_id, R.id > after)
+    if since is not None:
+        query = query.where(R.timestamp >= since)
+    if until is not None:
+        query = query.where(R.timestamp <= until)
+    rows = session.execute(query.order_by(R.id).limit(limit)).all()
+    batches = _batches_for(session, [shipment_id], rows)
+    return [_reading(r, batches) for r in rows]
+
+
+def get_reading(session: Session, shipment_id: bytes, device: bytes, counter: int) -> StoredReading | None:
+    """One reading of the shipment by its device and counter (unique per device), or None."""
+    row = session.execute(
+        select(readings_table).where(
+            and_(R.device == device, R.counter == counter, R.shipment_id == shipment_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    return _reading(row, _batches_for(session, [shipment_id], [row]))
+
+
+@dataclass(frozen=True)
+class ReadingCounts:
+    """What the oracle holds for a shipment: readings received, out of band, batched; the last time."""
+
+    received: int
+    out_of_band: int
+    unbatched: int
+    last_reading_at: int | None
+
+
+def reading_counts(session: Session, shipment_id: bytes, min_temp: int, max_temp: int) -> ReadingCounts:
+    """Counts over the shipment's stored readings against the band [min_temp, max_temp] (centi-°C)."""
+    out_of_band = (R.temperature < min_temp) | (R.temperature > max_temp)
+    row = session.execute(
+        select(
+            func.count(),
+            func.count().filter(out_of_band),
+            func.count().filter(R.batch_id.is_(None)),
+            func.max(R.timestamp),
+        ).where(R.shipment_id == shipment_id)
+    ).one()
+    return ReadingCounts(int(row[0]), int(row[1]), int(row[2]), row[3])
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    """Readings of one time slot: when, lowest and highest (°C), how many, the worst status."""
+
+    at: int
+    low: float
+    high: float
+    count: int
+    status: ReadingStatus
+
+
+@dataclass(frozen=True)
+class ChartSeries:
+    """A chart's points, the readings per status, and whether older readings were left out."""
+
+    points: list[ChartPoint]
+    counts: dict[str, int]
+    truncated: bool
+
+
+_CHART_TTL_S = 5.0
+_chart_cache: dict[tuple[bytes, ...], tuple[float, ChartSeries]] = {}
+_chart_lock = threading.Lock()
+
+
+def chart_points(
+    session: Session, shipment_ids: Sequence[bytes], *, max_points: int = 96, max_readings: int = 20_000
+) -> ChartSeries:
+    """The shipments' latest ``max_readings`` readings in at most ``max_points`` equal time slots,
+    and how many readings have each status.
+
+    Every pack of a shipment shows the same chart, so it is kept for a few seconds per shipment.
+    """
+    key = tuple(sorted(shipment_ids))
+    now = time.monotonic()
+    hit = _chart_cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    result = _chart_points(session, key, max_points, max_readings)
+    with _chart_lock:
+        if len(_chart_cache) > 1_000:
+            _chart_cache.clear()
+        _chart_cache[key] = (now + _CHART_TTL_S, result)
+    return result
+
+
+def _chart_points(
+    session: Session, shipment_ids: Sequence[bytes], max_points: int, max_readings: int
+) -> ChartSeries:
+    if not shipment_ids:
+        return ChartSeries([], {}, False)
+    rows = session.execute(
+        select(
+            R.batch_id,
+            R.leaf_index,
+            R.struct_hash,
+            R.timestamp,
+            R.temperature,
+            R.device,
+            R.counter,
+            R.shipment_id,
+            R.humidity,
+            R.latitude,
+            R.longitude,
+        )
+        .where(R.shipment_id.in_(list(shipment_ids)))
+        .order_by(R.timestamp.desc(), R.id.desc())
+        .limit(max_readings)
+    ).all()
+    if not rows:
+        return ChartSeries([], {}, False)
+    batches = _batches_for(session, shipment_ids, rows)
+    series: list[tuple[int, int, ReadingStatus]] = [
+        (
+            ts,
+            temp,
+            _verify(batches.get(b) if b is not None else None, li, h, dev, n, ts, sid, temp, hum, lat, lon),
+        )
+        for b, li, h, ts, temp, dev, n, sid, hum, lat, lon in rows
+    ]
+    series.sort(key=lambda r: r[0])
+    counts: dict[str, int] = {}
+    for _, _, status in series:
+        counts[status] = counts.get(status, 0) + 1
+    t0, t1 = series[0][0], series[-1][0]
+    width = max(1, -(-(t1 - t0 + 1) // max_points))  # seconds per slot, rounded up
+    slots: dict[int, list[tuple[int, int, ReadingStatus]]] = {}
+    for r in series:
+        slots.setdefault((r[0] - t0) // width, []).append(r)
+    points = [
+        ChartPoint(
+            at=group[0][0] if len(group) == 1 else (group[0][0] + group[-1][0]) // 2,
+            low=min(r[1] for r in group) / 100,
+            high=max(r[1] for r in group) / 100,
+            count=len(group),
+            status=min((r[2] for r in group), key=STATUS_RANK.__getitem__),
+        )
+        for _, group in sorted(slots.items())
+    ]
+    return ChartSeries(points, counts, truncated=len(rows) == max_readings)
