@@ -94,7 +94,6 @@ batches_table = Table(
     Column("block_number", BigInteger),
 )
 R, B = readings_table.c, batches_table.c
-_PAD12 = bytes(12)
 
 
 @dataclass(frozen=True)
@@ -178,31 +177,6 @@ class StoredReading:
         }
 
 
-def reading_struct_hash(
-    device: bytes,
-    counter: int,
-    timestamp: int,
-    shipment_id: bytes,
-    temperature: int,
-    humidity: int,
-    latitude: int,
-    longitude: int,
-) -> bytes:
-    """EIP-712 hashStruct of a ``Reading`` from its fields (equals ``eip712.struct_hash``, faster)."""
-    return keccak(
-        eip712.READING_TYPEHASH
-        + _PAD12
-        + device
-        + counter.to_bytes(32, "big")
-        + timestamp.to_bytes(32, "big")
-        + shipment_id
-        + temperature.to_bytes(32, "big", signed=True)
-        + humidity.to_bytes(32, "big")
-        + latitude.to_bytes(32, "big", signed=True)
-        + longitude.to_bytes(32, "big", signed=True)
-    )
-
-
 def _verify(
     batch: StoredBatch | None,
     leaf_index: int | None,
@@ -219,7 +193,7 @@ def _verify(
     """A reading's status (see the module docstring) from its stored fields and its batch."""
     if batch is None or batch.root is None:
         return "unbatched"
-    recomputed = reading_struct_hash(
+    recomputed = eip712.reading_struct_hash(
         device, counter, timestamp, shipment_id, temperature, humidity, latitude, longitude
     )
     if recomputed != stored_hash:

@@ -14,6 +14,7 @@ from eth_utils import keccak
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.epcis import feed
 from api.epcis.anchoring import Anchorer
 from api.epcis.hashid import hash_event_id
 from api.epcis.models import AnchorBatch, EventEpc, StoredEvent
@@ -114,6 +115,8 @@ def _batch_info(
     if not batch_ids:
         return {}
     batches = session.scalars(select(AnchorBatch).where(AnchorBatch.id.in_(batch_ids))).all()
+    info: dict[int, dict[str, Any]] = feed.anchor_states(session, batches)  # the oracles' own anchors
+    batches = [b for b in batches if b.id not in info]
     onchain: dict[str, tuple[str, int]] = {}
     try:
         from chain.readmodel import AnchoredBatch
@@ -126,7 +129,6 @@ def _batch_info(
             onchain[root] = (tx, block)
     except Exception:  # noqa: BLE001 - a store without the read model tables: nothing indexed yet
         session.rollback()
-    info: dict[int, dict[str, Any]] = {}
     for b in batches:
         entry: dict[str, Any] = {
             "root": b.root,
@@ -146,7 +148,7 @@ def _batch_info(
 
 
 @lru_cache(maxsize=100_000)
-def _content_hash(body: str, context: str) -> str:
+def content_hash(body: str, context: str) -> str:
     """The hash ID recomputed from the stored JSON (what a verifier would compute)."""
     return hash_event_id(json.loads(body), json.loads(context))
 
@@ -158,6 +160,21 @@ def _proof_check(hash_id: str, root: str, proof: tuple[str, ...]) -> tuple[str, 
     return "0x" + leaf.hex(), ok
 
 
+def anchor_status(content_ok: bool, proof_ok: bool, batch_state: str) -> str:
+    """An event's anchor status: tampered (its JSON no longer hashes to its ID), invalid-proof (it
+    does not lead to its anchor), then as its anchor is: verified (seen on chain by the indexer),
+    anchored (the transaction is mined), failed, or pending."""
+    if not content_ok:
+        return "tampered"
+    if not proof_ok:
+        return "invalid-proof"
+    if batch_state == "onchain":
+        return "verified"
+    if batch_state in ("mined", "final"):
+        return "anchored"
+    return "failed" if batch_state == "failed" else "pending"
+
+
 def anchor_view(
     row: StoredEvent, event: dict[str, Any], batches: dict[int, dict[str, Any]]
 ) -> dict[str, Any]:
@@ -166,20 +183,11 @@ def anchor_view(
     if row.batch_id is None or row.batch_id not in batches:
         return {"status": "unanchored", "hashId": row.hash_id}
     batch = batches[row.batch_id]
-    recomputed = _content_hash(row.body, row.context)
+    if "kind" in batch:  # an oracle's event, anchored by the oracle (api/epcis/feed.py)
+        return feed.anchor_view(row, batch)
+    recomputed = content_hash(row.body, row.context)
     leaf, proof_ok = _proof_check(row.hash_id, batch["root"], tuple(row.proof or ()))
-    if recomputed != row.hash_id:
-        status = "tampered"
-    elif not proof_ok:
-        status = "invalid-proof"
-    elif batch["state"] == "onchain":
-        status = "verified"
-    elif batch["state"] in ("mined", "final"):
-        status = "anchored"
-    elif batch["state"] == "failed":
-        status = "failed"
-    else:
-        status = "pending"
+    status = anchor_status(recomputed == row.hash_id, proof_ok, batch["state"])
     return {
         "status": status,
         "hashId": row.hash_id,

@@ -38,7 +38,7 @@ class ReadModelVersion:
     """A stamp of everything a trace is rendered from, read in one indexed query.
 
     It keeps a database connection of its own outside the engine's pool (its use is serialised by
-    :class:`VersionWatch`): a bare DBAPI query costs a fifth of a pooled SQLAlchemy one.
+    :class:`VersionWatch`): a bare DBAPI query costs a tenth of a pooled SQLAlchemy one.
     """
 
     def __init__(self, engine: Engine, chain_id: int) -> None:
@@ -78,8 +78,8 @@ class ReadModelVersion:
         parts = ["(SELECT max(pk) FROM epcis_events)", "(SELECT max(id) FROM epcis_anchor_batches)"]
         # A store without the indexer's tables (the API alone) has no cursor to follow.
         if "indexer_cursor" in inspect(self.engine).get_table_names():
-            cursor = f"FROM indexer_cursor WHERE chain_id = {self.chain_id}"
-            parts += [f"(SELECT block_number {cursor})", f"(SELECT block_hash {cursor})"]
+            row = f"FROM indexer_cursor WHERE chain_id = {self.chain_id}"
+            parts += [f"(SELECT block_number {row})", f"(SELECT block_hash {row})"]
         return "SELECT " + ", ".join(parts)
 
 
@@ -87,7 +87,7 @@ class VersionWatch:
     """Reads the version for the requests that wait for it, one reading for all those waiting at once.
 
     A request joins the next reading that has not started yet, so the reading it gets started after
-    it arrived. On SQLite the reading runs on the event loop (a local read of three index ends,
+    it arrived. On SQLite the reading runs on the event loop (a local read of a few index ends,
     cheaper than a thread hand-off); elsewhere in the thread pool, one at a time.
     """
 

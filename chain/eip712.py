@@ -82,6 +82,36 @@ def typehash(primary: str) -> bytes:
 
 DOMAIN_TYPEHASH = typehash("EIP712Domain")
 READING_TYPEHASH = typehash("Reading")
+_PAD12 = bytes(12)
+
+
+def reading_struct_hash(
+    device: bytes,
+    counter: int,
+    timestamp: int,
+    shipment_id: bytes,
+    temperature: int,
+    humidity: int,
+    latitude: int,
+    longitude: int,
+) -> bytes:
+    """hashStruct of a `Reading` from its fields: keccak256(abi.encode(READING_TYPEHASH, ...)).
+
+    Equals `struct_hash("Reading", ...)`, encoded by hand: the telemetry oracle hashes every reading
+    it receives, and eth_abi's generic encoder cost more than the signature check.
+    """
+    return keccak(
+        READING_TYPEHASH
+        + _PAD12
+        + device
+        + counter.to_bytes(32, "big")
+        + timestamp.to_bytes(32, "big")
+        + shipment_id
+        + temperature.to_bytes(32, "big", signed=True)
+        + humidity.to_bytes(32, "big")
+        + latitude.to_bytes(32, "big", signed=True)
+        + longitude.to_bytes(32, "big", signed=True)
+    )
 
 
 def domain(chain_id: int, verifying_contract: str) -> dict[str, Any]:

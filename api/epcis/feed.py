@@ -44,7 +44,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any, cast
 
 from eth_utils import keccak
@@ -67,7 +66,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Insert
 
-from api.epcis.hashid import hash_event_id
 from api.epcis.models import AnchorBatch, CaptureJob, EventEpc, StoredEvent
 from api.epcis.store import SCHEMA_CONTEXT, _epc_rows, utc_text, vocab_short
 from api.gs1 import canonical_key
@@ -561,11 +559,6 @@ def anchor_states(session: Session, batches: Iterable[AnchorBatch]) -> dict[int,
     return out
 
 
-@lru_cache(maxsize=100_000)
-def _content_hash(body: str, context: str) -> str:
-    return hash_event_id(json.loads(body), json.loads(context))
-
-
 def _names_anchor(event: Mapping[str, Any], hash_id: str, kind: str, root: str) -> bool:
     """Whether the event is the one its anchor is for: the ledger key is its hash ID's sha-256;
     a telemetry root is the rawData of one of its sensor elements."""
@@ -586,19 +579,14 @@ def anchor_view(row: StoredEvent, batch: Mapping[str, Any]) -> dict[str, Any]:
     when its stored JSON no longer hashes to its ID, ``invalid-proof`` when it does not name its
     anchor, then verified / anchored / failed / pending as the anchor is. A single anchor has no
     batch root; a telemetry event's batch root is the one on ShipmentEscrow. Neither has a proof."""
+    from api.trace import anchor_status, content_hash  # api.trace imports this module
+
     event = json.loads(row.body)
-    if _content_hash(row.body, row.context) != row.hash_id:
-        status = "tampered"
-    elif not _names_anchor(event, row.hash_id, batch["kind"], batch["root"]):
-        status = "invalid-proof"
-    elif batch["state"] == "onchain":
-        status = "verified"
-    elif batch["state"] in ("mined", "final"):
-        status = "anchored"
-    elif batch["state"] == "failed":
-        status = "failed"
-    else:
-        status = "pending"
+    status = anchor_status(
+        content_hash(row.body, row.context) == row.hash_id,
+        _names_anchor(event, row.hash_id, batch["kind"], batch["root"]),
+        batch["state"],
+    )
     return {
         "status": status,
         "hashId": row.hash_id,

@@ -26,15 +26,13 @@ from dataclasses import dataclass
 
 import coincurve
 
-from chain.eip712 import READING_TYPEHASH
+from chain.eip712 import reading_struct_hash
 from chain.hashing import keccak
 
 VERSION = 1
 RECORD = struct.Struct(">B20sQQ32siIii65s")
 RECORD_SIZE = RECORD.size  # 150
 UNSIGNED = struct.Struct(">B20sQQ32siIii")
-
-_PAD12 = bytes(12)
 
 
 class CodecError(ValueError):
@@ -73,29 +71,7 @@ class Reading:
         )
 
 
-def struct_hash_fields(
-    device: bytes,
-    counter: int,
-    timestamp: int,
-    shipment_id: bytes,
-    temperature: int,
-    humidity: int,
-    latitude: int,
-    longitude: int,
-) -> bytes:
-    """keccak256(abi.encode(READING_TYPEHASH, ...fields)), computed by hand for speed."""
-    return keccak(
-        READING_TYPEHASH
-        + _PAD12
-        + device
-        + counter.to_bytes(32, "big")
-        + timestamp.to_bytes(32, "big")
-        + shipment_id
-        + temperature.to_bytes(32, "big", signed=True)
-        + humidity.to_bytes(32, "big")
-        + latitude.to_bytes(32, "big", signed=True)
-        + longitude.to_bytes(32, "big", signed=True)
-    )
+struct_hash_fields = reading_struct_hash  # the fields' hashStruct, see chain.eip712
 
 
 def struct_hash(r: Reading) -> bytes:

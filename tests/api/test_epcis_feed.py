@@ -458,9 +458,6 @@ def test_anchors_follow_the_oracles_intents_then_the_chain(
     assert got[sensor_id]["status"] == "invalid-proof"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="api/trace.py does not dispatch oracle anchors to api/epcis/feed.py yet"
-)
 def test_trace_reports_the_oracle_anchors(
     database_url: str, sessions: sessionmaker[Session], client: TestClient, supplier: dict[str, str]
 ) -> None:

@@ -11,8 +11,9 @@ from eth_account import Account
 from sqlalchemy import update
 from web3 import Web3
 
-from api.telemetry import batches_table, reading_struct_hash, readings_table
+from api.telemetry import batches_table, readings_table
 from chain import eip712, merkle
+from chain.eip712 import reading_struct_hash
 from tests.api.shipment_support import EscrowWorld, build_world, unique_id
 from tests.fixtures.anvil import AnvilNode
 

@@ -16,6 +16,7 @@ from api.config import Settings
 from api.epcis.samples import Journey, journey
 from api.main import build_services, create_app
 from api.trace_cache import ReadModelVersion, TraceCache, Version, VersionWatch, etag_matches
+from chain.db import upgrade
 from tests.api.conftest import document
 
 
@@ -42,12 +43,23 @@ def _sold(item: str) -> dict[str, Any]:
     )
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The API's test settings on SQLite (the version read on the event loop) or on PostgreSQL (read
+    in the thread pool)."""
+    if request.param == "postgresql":
+        settings.database_url = request.getfixturevalue("postgres").create_database("trace")
+        upgrade(settings.database_url)
+    return settings
+
+
 @pytest.fixture
-def two_workers(settings: Settings) -> Iterator[tuple[TestClient, TestClient]]:
+def two_workers(backend_settings: Settings) -> Iterator[tuple[TestClient, TestClient]]:
     """Two apps on one database, as two uvicorn workers are."""
+    s = backend_settings
     with (
-        TestClient(create_app(settings, build_services(settings))) as first,
-        TestClient(create_app(settings, build_services(settings))) as second,
+        TestClient(create_app(s, build_services(s))) as first,
+        TestClient(create_app(s, build_services(s))) as second,
     ):
         yield first, second
 
