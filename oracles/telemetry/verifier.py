@@ -9,7 +9,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-import coincurve
+from coincurve._libsecp256k1 import ffi, lib
+from coincurve.context import GLOBAL_CONTEXT
+from coincurve.flags import EC_UNCOMPRESSED
 
 from chain.eip712 import SECP256K1_HALF_N
 from chain.hashing import keccak
@@ -66,13 +68,19 @@ def _in_range(counter: int, shipment: bytes, temp: int, hum: int, lat: int, lon:
 
 
 _ZERO32 = bytes(32)
-# Public key → address, per worker process: a device signs with one key, so after its first
-# reading the address costs a lookup rather than a keccak (bounded: cleared when it grows large).
+# Public key → address, per process: a device signs with one key, so after its first reading the
+# address costs a lookup rather than a serialisation and a keccak (cleared when it grows large).
 _ADDRESSES: dict[bytes, bytes] = {}
+_CTX = GLOBAL_CONTEXT.ctx
 
 
 def recover_address(digest: bytes, signature: bytes) -> bytes | None:
-    """The signer of `digest`, or None for a malformed, high-s or unrecoverable signature."""
+    """The signer of `digest`, or None for a malformed, high-s or unrecoverable signature.
+
+    Calls libsecp256k1 through coincurve's own CFFI binding (the functions
+    `PublicKey.from_signature_and_message` calls) without building its Python objects: this runs
+    once per reading, and the wrappers cost ~7% of the verification.
+    """
     if len(signature) != 65:
         return None
     v = signature[64]
@@ -80,16 +88,20 @@ def recover_address(digest: bytes, signature: bytes) -> bytes | None:
         v -= 27
     if v not in (0, 1) or int.from_bytes(signature[32:64], "big") > SECP256K1_HALF_N:
         return None
-    try:
-        pub = coincurve.PublicKey.from_signature_and_message(signature[:64] + bytes([v]), digest, hasher=None)
-    except ValueError:
+    sig = ffi.new("secp256k1_ecdsa_recoverable_signature *")
+    if not lib.secp256k1_ecdsa_recoverable_signature_parse_compact(_CTX, sig, signature[:64], v):
         return None
-    raw = pub.format(compressed=False)
-    address = _ADDRESSES.get(raw)
+    pub = ffi.new("secp256k1_pubkey *")
+    if not lib.secp256k1_ecdsa_recover(_CTX, pub, sig, digest):
+        return None
+    key = bytes(ffi.buffer(pub, 64))  # libsecp256k1's own form of the point: a cache key
+    address = _ADDRESSES.get(key)
     if address is None:
+        out, out_len = ffi.new("unsigned char [65]"), ffi.new("size_t *", 65)
+        lib.secp256k1_ec_pubkey_serialize(_CTX, out, out_len, pub, EC_UNCOMPRESSED)
         if len(_ADDRESSES) > 100_000:
             _ADDRESSES.clear()
-        address = _ADDRESSES[raw] = keccak(raw[1:])[12:]
+        address = _ADDRESSES[key] = keccak(bytes(ffi.buffer(out, 65))[1:])[12:]
     return address
 
 
