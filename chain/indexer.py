@@ -193,9 +193,16 @@ class Indexer:
         before = self._block_hash(last)
         while True:
             try:
-                raw = self._rpc("eth_getLogs", [{
-                    "fromBlock": hex(first), "toBlock": hex(last), "address": self._decoder.addresses,
-                }])
+                raw = self._rpc(
+                    "eth_getLogs",
+                    [
+                        {
+                            "fromBlock": hex(first),
+                            "toBlock": hex(last),
+                            "address": self._decoder.addresses,
+                        }
+                    ],
+                )
                 break
             except NodeRequestFailed:
                 if last == first:
@@ -245,8 +252,9 @@ class Indexer:
         if block_hash is None or self._block_hash(number) == block_hash:
             return number, block_hash
         with self._sessions() as session:
-            kept = session.execute(select(IndexedBlock.number, IndexedBlock.hash)
-                                   .order_by(IndexedBlock.number.desc())).all()
+            kept = session.execute(
+                select(IndexedBlock.number, IndexedBlock.hash).order_by(IndexedBlock.number.desc())
+            ).all()
         for kept_number, kept_hash in kept:
             if kept_number < number and self._block_hash(kept_number) == kept_hash:
                 log.warning("reorg: block %d changed; rolling back to block %d", number, kept_number)
@@ -261,13 +269,17 @@ class Indexer:
     def _rollback(self, fork: int, fork_hash: str | None) -> None:
         """Deletes everything applied above block `fork` and restores the state tables as they were."""
         with self._sessions() as session, session.begin():
-            undo = session.scalars(select(StateUndo).where(StateUndo.block_number > fork)
-                                   .order_by(StateUndo.id.desc())).all()
+            undo = session.scalars(
+                select(StateUndo).where(StateUndo.block_number > fork).order_by(StateUndo.id.desc())
+            ).all()
             for entry in undo:
                 table = Base.metadata.tables[entry.table_name]
                 key = json.loads(entry.key)
-                session.execute(delete(table).where(and_(*(
-                    c == v for c, v in zip(table.primary_key.columns, key, strict=True)))))
+                session.execute(
+                    delete(table).where(
+                        and_(*(c == v for c, v in zip(table.primary_key.columns, key, strict=True)))
+                    )
+                )
                 if entry.before is not None:
                     session.execute(insert(table).values(json.loads(entry.before)))
             session.execute(delete(StateUndo).where(StateUndo.block_number > fork))

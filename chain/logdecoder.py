@@ -52,7 +52,7 @@ def _abi_type(param: Mapping[str, Any]) -> str:
     """The canonical type of an ABI parameter, tuples spelled out."""
     kind: str = param["type"]
     if kind.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple"):]
+        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + kind[len("tuple") :]
     return kind
 
 

@@ -32,7 +32,12 @@ HASH = String(66)
 ROLE_NAMES: dict[str, str] = {"0x" + "00" * 32: "DEFAULT_ADMIN_ROLE"} | {
     "0x" + keccak(text=name).hex(): name
     for name in (
-        "SUPPLIER_ROLE", "CARRIER_ROLE", "RETAILER_ROLE", "AUDITOR_ROLE", "ORACLE_ROLE", "RELAYER_ROLE",
+        "SUPPLIER_ROLE",
+        "CARRIER_ROLE",
+        "RETAILER_ROLE",
+        "AUDITOR_ROLE",
+        "ORACLE_ROLE",
+        "RELAYER_ROLE",
         "RECORDER_ROLE",
     )
 }
@@ -240,9 +245,22 @@ class Withdrawal(LogRow, Base):
 
 
 LOG_TABLES: tuple[type[LogRow], ...] = (
-    RoleChange, RoleAdminChange, PartnerChange, DeviceChange, ContractChange, AnchoredEvent, AnchoredBatch,
-    AssetChange, TransformationLink, AggregationLink, ShipmentChange, CustodyHandover, TelemetryBatchPosted,
-    Breach, Payment, Withdrawal,
+    RoleChange,
+    RoleAdminChange,
+    PartnerChange,
+    DeviceChange,
+    ContractChange,
+    AnchoredEvent,
+    AnchoredBatch,
+    AssetChange,
+    TransformationLink,
+    AggregationLink,
+    ShipmentChange,
+    CustodyHandover,
+    TelemetryBatchPosted,
+    Breach,
+    Payment,
+    Withdrawal,
 )
 
 # -------------------------------------------------------------------------------------------- state tables
@@ -337,7 +355,13 @@ class ContractStatus(Base):
 
 
 STATE_TABLES: tuple[type[Base], ...] = (
-    Partner, RoleMember, Device, Asset, Shipment, EscrowBalance, ContractStatus,
+    Partner,
+    RoleMember,
+    Device,
+    Asset,
+    Shipment,
+    EscrowBalance,
+    ContractStatus,
 )
 
 # ---------------------------------------------------------------------------------- indexer bookkeeping
@@ -372,9 +396,35 @@ class StateUndo(Base):
 
 
 __all__ = [
-    "ROLE_NAMES", "BigUint", "LogRow", "LOG_TABLES", "STATE_TABLES", "RoleChange", "RoleAdminChange",
-    "PartnerChange", "DeviceChange", "ContractChange", "AnchoredEvent", "AnchoredBatch", "AssetChange",
-    "TransformationLink", "AggregationLink", "ShipmentChange", "CustodyHandover", "TelemetryBatchPosted",
-    "Breach", "Payment", "Withdrawal", "Partner", "RoleMember", "Device", "Asset", "Shipment",
-    "EscrowBalance", "ContractStatus", "IndexerCursor", "IndexedBlock", "StateUndo",
+    "ROLE_NAMES",
+    "BigUint",
+    "LogRow",
+    "LOG_TABLES",
+    "STATE_TABLES",
+    "RoleChange",
+    "RoleAdminChange",
+    "PartnerChange",
+    "DeviceChange",
+    "ContractChange",
+    "AnchoredEvent",
+    "AnchoredBatch",
+    "AssetChange",
+    "TransformationLink",
+    "AggregationLink",
+    "ShipmentChange",
+    "CustodyHandover",
+    "TelemetryBatchPosted",
+    "Breach",
+    "Payment",
+    "Withdrawal",
+    "Partner",
+    "RoleMember",
+    "Device",
+    "Asset",
+    "Shipment",
+    "EscrowBalance",
+    "ContractStatus",
+    "IndexerCursor",
+    "IndexedBlock",
+    "StateUndo",
 ]

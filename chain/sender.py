@@ -288,6 +288,27 @@ class TxSender:
                 raise UnknownIntent(key)
             return OutboxStatus(OutboxState(row.state), row.tx_hash, row.nonce, row.block_number, row.error)
 
+    def statuses(self, keys: Sequence[str]) -> dict[str, OutboxStatus]:
+        """Where each of the intents with ``keys`` is (one query; unknown keys are left out)."""
+        out: dict[str, OutboxStatus] = {}
+        with self._sessions() as session:
+            for start in range(0, len(keys), 500):
+                rows = session.execute(
+                    select(
+                        OutboxIntent.key,
+                        OutboxIntent.state,
+                        OutboxIntent.tx_hash,
+                        OutboxIntent.nonce,
+                        OutboxIntent.block_number,
+                        OutboxIntent.error,
+                    ).where(
+                        OutboxIntent.sender == self.address, OutboxIntent.key.in_(keys[start : start + 500])
+                    )
+                ).all()
+                for key, state, tx_hash, nonce, block, error in rows:
+                    out[key] = OutboxStatus(OutboxState(state), tx_hash, nonce, block, error)
+        return out
+
     def pending_count(self) -> int:
         """Intents not yet final or failed."""
         with self._sessions() as session:

@@ -167,8 +167,9 @@ class Batcher:
             ).all()
         changes: list[dict[str, Any]] = []
         now = time.time()
+        found = self.sender.statuses([key for _, key in open_]) if open_ else {}
         for batch_id, key in open_:
-            st = self.sender.status(key)
+            st = found.get(key)
             if st is None:
                 continue
             if st.state == FINAL:

@@ -141,6 +141,7 @@ class Ingestor:
         self.open_batches: dict[bytes, OpenBatch] = {}  # per shipment
         self.full_batches: list[OpenBatch] = []  # full, waiting to be sealed
         self.last_seq: dict[bytes, int] = {}
+        self._stored_devices: set[bytes] = set()  # devices with a telemetry_devices row
         self.devices: dict[bytes, DeviceState] = {}
         self.bands: dict[bytes, tuple[int, int] | None] = {}
         self.episodes: set[tuple[bytes, int]] = set()
@@ -154,6 +155,7 @@ class Ingestor:
         with self.session_factory() as s:
             for d in s.scalars(select(TelemetryDevice)):
                 self.devices[d.device] = DeviceState(d.last_counter, True, d.active, d.checked_at)
+                self._stored_devices.add(d.device)
             for sh in s.scalars(select(TelemetryShipment)):
                 self.bands[sh.shipment_id] = (sh.min_temp, sh.max_temp)
             for sid, ep in s.execute(select(TelemetryBreach.shipment_id, TelemetryBreach.episode)):
@@ -259,12 +261,14 @@ class Ingestor:
         stale = [d for d, st in self.devices.items() if now - st.checked_at >= self.registry_ttl_s][
             :max_calls
         ]
+        if not stale:
+            return 0
+        try:
+            answers = self.chain.device_statuses(stale)
+        except ChainUnavailable:
+            return 0
         changed: list[tuple[bytes, bool]] = []
-        for dev in stale:
-            try:
-                registered, active = self.chain.device_status(dev)
-            except ChainUnavailable:
-                return 0
+        for dev, (registered, active) in zip(stale, answers, strict=True):
             st = self.devices[dev]
             st.registered, st.active, st.checked_at = registered, active, now
             changed.append((dev, active))
@@ -475,20 +479,25 @@ class Ingestor:
         devices = {d: st for d, st in devices.items() if st.registered}
         if not devices:
             return
-        existing = set(
-            s.scalars(select(TelemetryDevice.device).where(TelemetryDevice.device.in_(list(devices))))
-        )
+        # Which rows exist is remembered (`_stored_devices`), not asked for on every commit.
+        unknown = [d for d in devices if d not in self._stored_devices]
+        if unknown:
+            self._stored_devices.update(
+                s.scalars(select(TelemetryDevice.device).where(TelemetryDevice.device.in_(unknown)))
+            )
+        existing = self._stored_devices
         new = [
             {"device": d, "last_counter": st.last_counter, "active": st.active, "checked_at": st.checked_at}
             for d, st in devices.items()
             if d not in existing
         ]
-        if new:
-            s.execute(insert(TelemetryDevice), new)
         old = [
             {"device": d, "last_counter": st.last_counter, "active": st.active, "checked_at": st.checked_at}
             for d, st in devices.items()
             if d in existing
         ]
+        if new:
+            s.execute(insert(TelemetryDevice), new)
+            self._stored_devices.update(d for d in devices if d not in existing)
         if old:
             s.execute(update(TelemetryDevice), old)

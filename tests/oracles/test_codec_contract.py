@@ -15,7 +15,7 @@ from chain.deploy import Deployment
 from chain.exceptions import ContractError
 from chain.merkle import MerkleTree, verify
 from chain.transact import TxRequest, send_and_wait
-from oracles.fleet import Fleet
+from oracles.fleet import Fleet, Provisioner
 from oracles.telemetry import codec
 from oracles.telemetry.verifier import Limits, Reason, verify_records
 from tests.contracts.eip712 import high_s
@@ -121,3 +121,18 @@ def test_verifier_rejects_high_s_and_foreign_domain(make_fleet: Callable[..., Fl
     )
     assert [c for c, _ in got] == [Reason.ACCEPTED, Reason.BAD_SIGNATURE, Reason.MALFORMED, Reason.MALFORMED]
     assert verify_records([codec.encode(r)], other, now, Limits())[0][0] == Reason.BAD_SIGNATURE
+
+
+def test_batched_device_statuses_agree_with_single_calls(
+    anvil: AnvilNode, make_fleet: Callable[..., Fleet], provisioner: Provisioner
+) -> None:
+    from oracles.chainview import ChainView
+
+    fleet = make_fleet(3, 1)
+    view = ChainView(anvil.w3(), fleet.escrow, fleet.registry)
+    devices = [codec.address_of(k) for k in fleet.device_keys()]
+    provisioner.set_device_active(devices[1], False)
+    asked = [*devices, os.urandom(20)]
+    got = view.device_statuses(asked)
+    assert got == [view.device_status(d) for d in asked]
+    assert got == [(True, True), (True, False), (True, True), (False, False)]
