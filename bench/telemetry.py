@@ -56,7 +56,9 @@ DEV_KEYS = (
 DEVICES, SHIPMENTS = 100, 10
 READINGS_PER_MESSAGE = 10
 PUBLISH_S = float(os.environ.get("BENCH_TELEMETRY_PUBLISH_S", "60"))
-TARGET_RATE = float(os.environ.get("BENCH_TELEMETRY_RATE", "8000"))
+# Offered just above what the oracle sustains on this machine (it keeps up to ~13,500/s), so
+# that the figure is its capacity; the result carries the offered rate and the p99 latency at it.
+TARGET_RATE = float(os.environ.get("BENCH_TELEMETRY_RATE", "14000"))
 BATCH_WINDOW_S = 2.0
 LATENCY_RATE = float(os.environ.get("BENCH_TELEMETRY_LATENCY_RATE", "1500"))
 LATENCY_S = float(os.environ.get("BENCH_TELEMETRY_LATENCY_S", "30"))
