@@ -56,9 +56,11 @@ DEV_KEYS = (
 DEVICES, SHIPMENTS = 100, 10
 READINGS_PER_MESSAGE = 10
 PUBLISH_S = float(os.environ.get("BENCH_TELEMETRY_PUBLISH_S", "60"))
-# Offered just above what the oracle sustains on this machine (it keeps up to ~13,500/s), so
-# that the figure is its capacity; the result carries the offered rate and the p99 latency at it.
-TARGET_RATE = float(os.environ.get("BENCH_TELEMETRY_RATE", "14000"))
+# Offered at a rate the oracle sustains on this machine when nothing else runs (p99 ~3 s at 13,000
+# and 13,300/s; at 14,000 it sometimes falls behind). Past its capacity the backlog makes each
+# reading cost ~20% more CPU (at 16,000 offered: ~11,000-12,500/s), so a rate above capacity
+# measures the overload, not the capacity. The result carries the offered rate and p99 at it.
+TARGET_RATE = float(os.environ.get("BENCH_TELEMETRY_RATE", "13000"))
 BATCH_WINDOW_S = 2.0
 LATENCY_RATE = float(os.environ.get("BENCH_TELEMETRY_LATENCY_RATE", "1500"))
 LATENCY_S = float(os.environ.get("BENCH_TELEMETRY_LATENCY_S", "30"))
