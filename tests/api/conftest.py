@@ -108,7 +108,12 @@ def load_example(name: str) -> dict[str, Any]:
 
 
 def example_names() -> list[str]:
-    return sorted(p.name for p in EXAMPLES.glob("*.jsonld"))
+    """The GS1 examples in ../shared/epcis/examples; refuses to return none (that would skip the
+    field-for-field test silently)."""
+    names = sorted(p.name for p in EXAMPLES.glob("*.jsonld"))
+    if not names:
+        raise FileNotFoundError(f"no GS1 EPCIS examples in {EXAMPLES} (the checkout must sit beside shared/)")
+    return names
 
 
 def document(events: list[dict[str, Any]], extra_context: dict[str, str] | None = None) -> dict[str, Any]:
