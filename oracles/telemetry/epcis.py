@@ -13,7 +13,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from chain.epcis_hash import CBV, GS1_VOC, VERSION, hash_event_id
+from chain.epcis_hash import CBV, GS1_VOC, VERSION
 
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
@@ -29,11 +29,6 @@ def shipment_uri(shipment_id: bytes) -> str:
 
 def device_uri(device: bytes) -> str:
     return f"urn:tracechain:device:0x{device.hex()}"
-
-
-def event_id(event: dict[str, Any]) -> str:
-    """The CBV 2.0 hash-based event ID of `event` (its eventID is not hashed)."""
-    return hash_event_id(event)
 
 
 def sensor_event(

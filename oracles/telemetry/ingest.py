@@ -294,10 +294,6 @@ class Ingestor:
 
     # ------------------------------------------------------------ the hot path
 
-    def process(self, deliveries: list[Delivery]) -> int:
-        """Verify, persist and acknowledge `deliveries` (after earlier deferred ones); returns accepted."""
-        return self.finish(self.begin(deliveries))
-
     def begin(self, deliveries: list[Delivery]) -> Pending | None:
         """Start verifying `deliveries` (after earlier deferred ones) in the pool; None if none.
 

@@ -42,10 +42,6 @@ class WorkerPool:
         if workers > 0:
             self._pool = multiprocessing.get_context("fork").Pool(workers)
 
-    def verify(self, records: list[bytes], domain: bytes) -> list[tuple[int, bytes]]:
-        verdicts: list[tuple[int, bytes]] = self.verify_async(records, domain)()
-        return verdicts
-
     def verify_async(self, records: list[bytes], domain: bytes) -> Job:
         """Start verifying `records`; the job's result is the verdicts, in order."""
         now = int(time.time())

@@ -52,11 +52,7 @@ class Limits:
     max_skew_s: int = 300
 
 
-def in_range(r: codec.Reading, limits: Limits) -> bool:
-    return _in_range(r.counter, r.shipment_id, r.temperature, r.humidity, r.latitude, r.longitude, limits)
-
-
-def _in_range(counter: int, shipment: bytes, temp: int, hum: int, lat: int, lon: int, limits: Limits) -> bool:
+def in_range(counter: int, shipment: bytes, temp: int, hum: int, lat: int, lon: int, limits: Limits) -> bool:
     return (
         limits.min_temperature <= temp <= limits.max_temperature
         and 0 <= hum <= limits.max_humidity
@@ -118,7 +114,7 @@ def verify_records(records: list[bytes], domain: bytes, now: int, limits: Limits
         if ver != version:
             out.append((Reason.MALFORMED, b""))
             continue
-        if not _in_range(counter, shipment, temp, hum, lat, lon, limits):
+        if not in_range(counter, shipment, temp, hum, lat, lon, limits):
             out.append((Reason.OUT_OF_RANGE, b""))
             continue
         if not oldest <= ts <= newest:
