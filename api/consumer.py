@@ -25,8 +25,8 @@ from eth_utils import to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.gs1 import DigitalLink
 from api.telemetry import chart_points
+from chain.gs1 import DigitalLink
 
 SHIPMENT_URN = re.compile(r"^urn:tracechain:shipment:(0x[0-9a-fA-F]{64})$")
 TEMPLATE = Template((Path(__file__).resolve().parent / "templates" / "consumer.html").read_text())

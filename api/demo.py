@@ -32,7 +32,6 @@ from api.epcis.hashid import hash_event_id
 from api.epcis.models import StoredEvent
 from api.epcis.samples import Journey, journey
 from api.epcis.store import capture
-from api.gs1 import check_digit
 from chain import eip712
 from chain.contracts import (
     PartnerRegistry,
@@ -43,7 +42,7 @@ from chain.contracts import (
     role,
 )
 from chain.deploy import Deployment
-from chain.identifiers import asset_id
+from chain.gs1 import asset_id, check_digit
 from chain.manifest import Manifest, sign_manifest
 from chain.transact import TxRequest, send_and_wait
 

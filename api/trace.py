@@ -10,27 +10,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from eth_utils import keccak
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from api.epcis import feed
 from api.epcis.anchoring import Anchorer
 from api.epcis.hashid import hash_event_id
 from api.epcis.models import AnchorBatch, EventEpc, StoredEvent
-from api.gs1 import DigitalLink, canonical_key, full_link
 from api.trace_cache import TraceCache as TraceCache  # where api.deps finds it
 from chain import merkle
+from chain.gs1 import DigitalLink, asset_id, canonical_key, full_link
 from chain.identifiers import event_id
 
 INPUT_ROLES = ("input", "input_quantity")
 OUTPUT_ROLES = ("output", "output_quantity")
 CHILD_ROLES = ("child", "child_quantity")
-
-
-def asset_id(link: DigitalLink) -> str:
-    """The ledger's key of an item or lot: keccak-256 of its canonical Digital Link URI (id.gs1.org)."""
-    return "0x" + keccak(text=link.uri()).hex()
 
 
 @dataclass(frozen=True)
@@ -240,15 +234,22 @@ def _recalled(session: Session, link: DigitalLink | None, rows: Sequence[StoredE
         return True
     if link is None:
         return False
-    ids = [asset_id(link)]
+    # The item's ledger key does not depend on the link naming its lot (chain.gs1): the lot is the
+    # one the link names or the one the item was registered in.
+    ids = ["0x" + asset_id(link).hex()]
     lot = link.lot_link()
     if lot is not None:
-        ids.append(asset_id(lot))
+        ids.append("0x" + asset_id(lot).hex())
     try:
         from chain.readmodel import Asset
 
+        recalled_lots = select(Asset.asset_id).where(Asset.recalled)
         return bool(
-            session.scalars(select(Asset.asset_id).where(Asset.asset_id.in_(ids), Asset.recalled)).first()
+            session.scalars(
+                select(Asset.asset_id).where(
+                    Asset.asset_id.in_(ids), or_(Asset.recalled, Asset.lot.in_(recalled_lots))
+                )
+            ).first()
         )
     except Exception:  # noqa: BLE001 - a store without the read model tables
         session.rollback()

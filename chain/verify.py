@@ -17,7 +17,8 @@ from typing import Any
 
 from chain.contracts import PartnerRegistry, TraceabilityLedger
 from chain.contracts.ledger import RECORDER_ROLE
-from chain.identifiers import IdentifierError, asset_id, bytes32, event_id
+from chain.gs1 import asset_id
+from chain.identifiers import IdentifierError, bytes32, event_id
 
 ZERO_ADDRESS = "0x" + "00" * 20
 

@@ -68,7 +68,7 @@ from sqlalchemy.sql.dml import Insert
 
 from api.epcis.models import AnchorBatch, CaptureJob, EventEpc, StoredEvent
 from api.epcis.store import SCHEMA_CONTEXT, _epc_rows, utc_text, vocab_short
-from api.gs1 import canonical_key
+from chain.gs1 import canonical_key
 from chain.identifiers import IdentifierError
 from chain.identifiers import event_id as ledger_key
 

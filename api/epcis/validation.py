@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from api.gs1 import CANONICAL_HOST, IdentifierError, epc_urn_to_digital_link, parse_digital_link_path
+from chain.gs1 import CANONICAL_HOST, IdentifierError, epc_urn_to_digital_link, parse_digital_link_path
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "EPCIS-JSON-Schema.json"
 CBV = "https://ref.gs1.org/cbv/"

@@ -15,9 +15,9 @@ from api.consumer import render_page
 from api.deps import AnchorerDep, ServicesDep, SessionDep
 from api.epcis.store import get_event
 from api.errors import NotFound, QueryParameterProblem
-from api.gs1 import DigitalLink, IdentifierError, parse_digital_link_path
 from api.models import Anchor, Linkset, ResolverDescription
 from api.trace import _batch_info, anchor_view, trace
+from chain.gs1 import DigitalLink, IdentifierError, parse_digital_link_path
 
 router = APIRouter(tags=["digital link"])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.epcis.hashid import format_number, format_time, hash_event_id, pre_hash_string
-from api.gs1 import canonical_key, epc_urn_to_digital_link
+from chain.gs1 import canonical_key, epc_urn_to_digital_link
 
 CTX = [
     "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld",

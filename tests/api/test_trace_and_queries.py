@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from api.epcis.samples import journey
-from api.gs1 import canonical_key
+from chain.gs1 import canonical_key
 
 
 def _capture(client: TestClient, headers: dict[str, str], docs: list[dict[str, Any]]) -> None:

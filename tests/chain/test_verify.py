@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 from eth_abi import encode
-from eth_utils import keccak
 
 from chain import merkle
 from chain.cli import main
 from chain.contracts import PartnerRegistry, TraceabilityLedger, role
 from chain.deploy import Deployment
-from chain.identifiers import IdentifierError, asset_id, canonical_digital_link, event_id
+from chain.gs1 import asset_id
+from chain.identifiers import event_id
 from chain.keys import dev_account
 from chain.transact import TxRequest, send_and_wait
 from tests.chain.support import admin, deployed, service
@@ -111,11 +111,8 @@ def proof_file(tmp_path: Path, events: list[dict[str, object]]) -> str:
     return str(path)
 
 
-def test_canonical_digital_link_pads_gtin_and_drops_host_and_query() -> None:
-    assert canonical_digital_link(ITEM) == "https://id.gs1.org/01/09506000134352/10/LOT42/21/0001"
-    assert asset_id(ITEM) == keccak(text="https://id.gs1.org/01/09506000134352/10/LOT42/21/0001")
-    with pytest.raises(IdentifierError):
-        canonical_digital_link("https://id.gs1.org/01/09506000134353/21/1")  # wrong check digit
+def test_event_id_is_the_sha256_in_the_ni_uri() -> None:
+    # The item's key is tested with the other GS1 keys: tests/chain/test_gs1.py.
     assert event_id(ni("x")) == hashlib.sha256(b"x").digest()
 
 
