@@ -13,7 +13,13 @@ from typing import Any
 
 import jsonschema_rs
 
-from chain.gs1 import CANONICAL_HOST, IdentifierError, epc_urn_to_digital_link, parse_digital_link_path
+from chain.gs1 import (
+    CANONICAL_HOST,
+    EPC_SCHEMES,
+    IdentifierError,
+    epc_urn_to_digital_link,
+    parse_digital_link_path,
+)
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "EPCIS-JSON-Schema.json"
 CBV = "https://ref.gs1.org/cbv/"
@@ -97,24 +103,7 @@ def _check_identifier(value: object, pointer: str, errors: list[FieldError]) -> 
         if value.startswith("urn:epc:"):
             if value.startswith(("urn:epc:id:", "urn:epc:class:", "urn:epc:idpat:sgtin:")):
                 scheme = value.split(":")[3] if value.count(":") >= 4 else ""
-                if scheme in (
-                    "sgtin",
-                    "sscc",
-                    "sgln",
-                    "pgln",
-                    "grai",
-                    "giai",
-                    "gsrn",
-                    "gsrnp",
-                    "gdti",
-                    "sgcn",
-                    "ginc",
-                    "gsin",
-                    "cpi",
-                    "itip",
-                    "upui",
-                    "lgtin",
-                ):
+                if scheme in EPC_SCHEMES:
                     epc_urn_to_digital_link(value)
         elif value.startswith(CANONICAL_HOST + "/"):
             parse_digital_link_path(value[len(CANONICAL_HOST) :])

@@ -11,6 +11,7 @@ from api.errors import Unauthorized
 from api.models import TracePublic
 from api.trace import trace
 from api.trace_cache import etag_matches
+from chain.gs1 import CANONICAL_HOST, PRIMARY_KEYS
 
 router = APIRouter(tags=["traceability"])
 
@@ -51,8 +52,8 @@ async def trace_item(identifier: str, request: Request) -> Response:
 
     The response carries a strong ETag; send it back in If-None-Match to get 304 while the trace is
     unchanged. A trace reflects every change committed before the request arrived."""
-    if identifier.startswith(("01/", "00/", "414/", "8003/", "8004/")):
-        identifier = "https://id.gs1.org/" + identifier
+    if identifier.split("/", 1)[0] in PRIMARY_KEYS:
+        identifier = f"{CANONICAL_HOST}/{identifier}"
     services = _authenticated(request)
 
     def render() -> bytes:

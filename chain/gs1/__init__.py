@@ -42,11 +42,12 @@ from chain.gs1.digital_link import (
     parse_digital_link,
     parse_digital_link_path,
 )
-from chain.gs1.epc import digital_link_to_epc_urn, epc_urn_to_digital_link
+from chain.gs1.epc import EPC_SCHEMES, digital_link_to_epc_urn, epc_urn_to_digital_link
 from chain.gs1.keys import PRIMARY_KEYS, IdentifierError, check_digit, normalise_key
 
 __all__ = [
     "CANONICAL_HOST",
+    "EPC_SCHEMES",
     "PRIMARY_KEYS",
     "DigitalLink",
     "IdentifierError",

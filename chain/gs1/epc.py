@@ -16,6 +16,10 @@ from chain.gs1.keys import IdentifierError, with_check_digit
 # TDS 2.0 §6.3: these characters of a URN component are percent-escaped, every other one is literal.
 _URN_ESCAPED = frozenset('"%&/<>?')
 COMPANY_PREFIX_LENGTHS = range(6, 13)
+#: The EPC schemes (pure identity, and ``lgtin`` for classes) this module translates.
+EPC_SCHEMES = frozenset(
+    "sgtin sscc sgln pgln grai giai gsrn gsrnp gdti sgcn ginc gsin cpi itip upui lgtin".split()
+)
 
 
 def _digits(value: str, what: str) -> str:

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chain.gs1 import (
+    EPC_SCHEMES,
     IdentifierError,
     asset_id,
     canonical_key,
@@ -282,3 +283,29 @@ def test_spellings_are_many_but_keys_are_one() -> None:
         for order in itertools.permutations(pairs)
     }
     assert keys == {keccak(text="https://id.gs1.org/01/09506000134352/21/S")}
+
+
+SCHEME_EXAMPLES = {
+    "sgtin": "urn:epc:id:sgtin:0614141.112345.400",
+    "sscc": "urn:epc:id:sscc:0614141.1234567890",
+    "sgln": "urn:epc:id:sgln:0614141.12345.0",
+    "pgln": "urn:epc:id:pgln:0614141.00000",
+    "grai": "urn:epc:id:grai:0614141.12345.400",
+    "giai": "urn:epc:id:giai:0614141.12345400",
+    "gsrn": "urn:epc:id:gsrn:0614141.1234567890",
+    "gsrnp": "urn:epc:id:gsrnp:0614141.1234567890",
+    "gdti": "urn:epc:id:gdti:0614141.12345.400",
+    "sgcn": "urn:epc:id:sgcn:4012345.67890.04711",
+    "ginc": "urn:epc:id:ginc:0614141.xyz3311cba",
+    "gsin": "urn:epc:id:gsin:0614141.123456789",
+    "cpi": "urn:epc:id:cpi:0614141.123ABC.123456789",
+    "itip": "urn:epc:id:itip:4012345.012345.01.02.987",
+    "upui": "urn:epc:id:upui:1234567.089456.51qIgY)%3C%26Jp3*j7'SDB",
+    "lgtin": "urn:epc:class:lgtin:4012345.012345.998877",
+}
+
+
+@pytest.mark.parametrize("scheme", sorted(EPC_SCHEMES))
+def test_every_listed_epc_scheme_translates_to_a_valid_link(scheme: str) -> None:
+    link = epc_urn_to_digital_link(SCHEME_EXAMPLES[scheme])
+    assert parse_identifier(link).uri() == link
