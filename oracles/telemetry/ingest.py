@@ -35,6 +35,8 @@ from oracles.telemetry.verifier import Reason
 
 log = logging.getLogger(__name__)
 
+_DEVICE = slice(1, 21)  # where a record (codec.RECORD) carries its device address
+
 BREACH_EPISODE_S = 3600
 OPEN = "open"
 READING_COLUMNS = (
@@ -66,6 +68,13 @@ class Delivery:
     records: list[bytes]
     done: Callable[[list[Reason]], None]
     received_at: float = field(default_factory=time.time)
+    seq: int = 0  # arrival order, given by `Ingestor.begin`
+    waiting: bool = False  # deferred until the node answers (see `Ingestor.finish`)
+
+    @property
+    def devices(self) -> set[bytes]:
+        """The device addresses its well-formed records name."""
+        return {r[_DEVICE] for r in self.records if len(r) == codec.RECORD_SIZE}
 
 
 @dataclass
@@ -147,6 +156,8 @@ class Ingestor:
         self.episodes: set[tuple[bytes, int]] = set()
         self.counts: dict[str, int] = {r.label: 0 for r in Reason}
         self.deferred: list[Delivery] = []
+        self._waiting: dict[bytes, set[int]] = {}  # seqs of deferred deliveries, per device
+        self._seq = 0
         self._new_devices: list[bytes] = []
         self._new_bands: list[bytes] = []
         self._load()
@@ -300,24 +311,30 @@ class Ingestor:
         Pipelined use: `begin` the next chunk, then `finish` the previous one while the workers
         verify. Chunks must be finished in the order they were begun.
         """
-        todo = self.deferred + deliveries
+        for delivery in deliveries:
+            self._seq += 1
+            delivery.seq = self._seq
+        # Deferred ones go first, oldest first (a pipelined chunk may have deferred younger ones).
+        todo = sorted(self.deferred, key=lambda d: d.seq) + deliveries
         self.deferred = []
         if not todo:
             return None
         try:
             domain = self.chain.domain()
         except ChainUnavailable:
-            self.deferred = todo
+            for delivery in todo:
+                self._defer(delivery)
             return None
         flat = [rec for d in todo for rec in d.records]
         return Pending(todo, self.pool.verify_async(flat, domain))
 
-    def finish(self, pending: Pending | None, later: Pending | None = None) -> int:
+    def finish(self, pending: Pending | None) -> int:
         """Check, persist and acknowledge a begun chunk; returns how many readings were accepted.
 
-        `later` is a chunk begun after this one: if the node is unavailable and part of this chunk
-        is deferred, `later`'s deliveries are deferred behind it (its verdicts are dropped) so that
-        readings are still taken in arrival order.
+        Order is kept per device (its counters are checked in arrival order), not across devices:
+        when the node is unavailable and a delivery needs it (a device or a shipment not seen
+        before), that delivery and every later one naming one of its devices wait in `deferred`,
+        while the readings of devices already known are still taken.
         """
         if pending is None:
             return 0
@@ -325,24 +342,69 @@ class Ingestor:
         verdicts = iter(pending.verdicts())
         chunk = _Chunk()
         now = time.time()
-        for i, delivery in enumerate(todo):
+        self._learn_devices(todo, now)
+        deferred_before = len(self.deferred)
+        for delivery in todo:
+            self._resume(delivery)
+            if self._waiting and self._behind(delivery):
+                for _ in delivery.records:  # its verdicts are dropped: it is verified again later
+                    next(verdicts)
+                self._defer(delivery)
+                continue
             try:
                 reasons = self._check_delivery(delivery, verdicts, now, chunk)
             except ChainUnavailable:
-                # Keep order: this delivery and every later one wait for the node.
-                self.deferred = todo[i:] + self.deferred
-                log.warning("node unavailable: %d deliveries deferred", len(self.deferred))
-                break
+                self._defer(delivery)
+                continue
             chunk.outcomes.append((delivery, reasons))
-        if self.deferred and later is not None:
-            self.deferred += later.deliveries
-            later.deliveries = []
+        if len(self.deferred) > deferred_before:
+            log.warning("node unavailable: %d deliveries deferred", len(self.deferred))
         if not chunk.outcomes:
             return 0
         self._commit(chunk)
         for delivery, reasons in chunk.outcomes:
             delivery.done(reasons)
         return len(chunk.rows)
+
+    def _behind(self, delivery: Delivery) -> bool:
+        """Whether an older delivery of one of its devices waits for the node."""
+        return any(
+            seq < delivery.seq for d in delivery.devices for seq in self._waiting.get(d, ())
+        )
+
+    def _defer(self, delivery: Delivery) -> None:
+        """`delivery` waits for the node; so will every younger delivery of its devices."""
+        delivery.waiting = True
+        for d in delivery.devices:
+            self._waiting.setdefault(d, set()).add(delivery.seq)
+        self.deferred.append(delivery)
+
+    def _resume(self, delivery: Delivery) -> None:
+        """`delivery`, deferred before, has its turn again: it no longer holds its devices back."""
+        if delivery.waiting:
+            delivery.waiting = False
+            for d in delivery.devices:
+                seqs = self._waiting[d]
+                seqs.discard(delivery.seq)
+                if not seqs:
+                    del self._waiting[d]
+
+    def _learn_devices(self, deliveries: list[Delivery], now: float) -> None:
+        """Ask the registry about the devices of `deliveries` not seen before, in one request.
+
+        Otherwise each new device costs two sequential calls on the hot path (a fleet's first
+        seconds). A node outage leaves them unknown: `_device` asks again, and defers if it must.
+        """
+        unknown = list({d for delivery in deliveries for d in delivery.devices} - self.devices.keys())
+        if not unknown:
+            return
+        try:
+            answers = self.chain.device_statuses(unknown)
+        except ChainUnavailable:
+            return
+        for dev, (registered, active) in zip(unknown, answers, strict=True):
+            self.devices[dev] = DeviceState(0, registered, active, now)
+            self._new_devices.append(dev)
 
     def _check_delivery(
         self, delivery: Delivery, verdicts: Iterator[tuple[int, bytes]], now: float, chunk: _Chunk

@@ -120,7 +120,7 @@ class TelemetryOracle:
                 # Pipelined: the workers verify the chunk just taken while this thread commits
                 # (and acknowledges) the previous one and runs the timers.
                 taken = self.ingestor.begin(self._take())
-                self.ingestor.finish(pending, later=taken)
+                self.ingestor.finish(pending)
                 pending = taken
                 now = time.monotonic()
                 if now >= next_tick:
