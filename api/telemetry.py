@@ -5,7 +5,7 @@ The oracle owns the tables (``telemetry_readings``, ``telemetry_batches``; migra
 and `api/` does not import `oracles/`, so the columns read here are declared again on a private
 ``MetaData``; ``tests/api/test_shipments_telemetry.py`` checks them against the oracle's models.
 Proofs are not stored: a batch's tree is rebuilt from its readings' struct hashes in leaf order
-(leaf = keccak256(structHash)), as the oracle built it when it sealed the batch.
+(leaf = keccak256(structHash)), in the layout the oracle sealed it in (`chain.merkle.sealed_tree`).
 
 A reading's status, from the stored rows alone plus the read model:
 
@@ -113,7 +113,7 @@ class StoredBatch:
     tx_hash: str | None
     block_number: int | None
     onchain_tx: str | None  # the indexed TelemetryBatchPosted log's transaction, None if not seen
-    tree: merkle.MerkleTree | None = None  # over the stored leaves in leaf order; None while open
+    tree: merkle.Tree | None = None  # over the stored leaves in leaf order; None while open
     positions: dict[int, int] = field(default_factory=dict)  # leaf index -> position in the tree
 
     @property
@@ -271,7 +271,7 @@ def batches_of(
             None
             if root is None
             else posted.get(("0x" + bytes(r["shipment_id"]).hex(), f"0x{root.hex()}:{r['count']}")),
-            merkle.MerkleTree([leaf for _, leaf in ordered]) if root is not None and ordered else None,
+            merkle.sealed_tree([leaf for _, leaf in ordered], root) if root is not None and ordered else None,
             {index: pos for pos, (index, _) in enumerate(ordered)},
         )
     return out

@@ -1,16 +1,27 @@
-"""Merkle trees as OpenZeppelin's `MerkleProof` verifies them: sorted-pair hashing, double-hashed leaves.
+"""Merkle trees exactly as OpenZeppelin's `StandardMerkleTree` (`@openzeppelin/merkle-tree`) builds them.
 
-Used for TraceabilityLedger's event batches and ShipmentEscrow's telemetry batches. An odd node at the
-end of a level is carried up unpaired, so a tree of any size works and each proof has at most
-ceil(log2(n)) siblings.
+Used for TraceabilityLedger's event batches and ShipmentEscrow's telemetry batches; the contracts
+verify proofs with OpenZeppelin's `MerkleProof` (sorted-pair hashing). The layout:
 
-No maintained Python library builds trees in OpenZeppelin's StandardMerkleTree conventions (the
-`@openzeppelin/merkle-tree` package is JavaScript only), which is why this one is hand-written.
+- a leaf is double-hashed, keccak256(bytes.concat(keccak256(abi.encode(...)))) (`leaf`; a telemetry
+  reading's leaf is keccak256(structHash), its struct hash being keccak256(abi.encode(TYPEHASH, ...)));
+- leaves are sorted by hash (StandardMerkleTree's default `sortLeaves: true`);
+- the tree is a complete binary tree in one array of 2n-1 nodes: tree[i] = hashPair(tree[2i+1],
+  tree[2i+2]), the root at tree[0], the sorted leaves at the end of the array in reverse order;
+- a leaf's proof is its sibling, then its parent's sibling, ... up to the root.
+
+So an auditor who runs `StandardMerkleTree.of(values, encoding)` over a batch's values gets the root
+and proofs this module gives, byte for byte (tests/chain/test_merkle_openzeppelin.py checks it against
+the npm package). No maintained Python library builds this layout, which is why it is hand-written.
+
+Batches sealed before this layout (telemetry, until issue 9) carried an odd node up a level unpaired;
+`PromotedOddTree` rebuilds those so that their proofs still lead to the roots posted on chain.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from chain.hashing import keccak
 
@@ -28,30 +39,95 @@ def leaf(encoded: bytes) -> bytes:
     return keccak(keccak(encoded))
 
 
+class Tree(Protocol):
+    """What readers of a stored batch need of its tree, whichever layout it was sealed in."""
+
+    @property
+    def root(self) -> bytes: ...
+
+    def __len__(self) -> int: ...
+
+    def proof(self, index: int) -> list[bytes]: ...
+
+
 class MerkleTree:
-    """A tree over `leaves` with the proof of each leaf.
+    """OpenZeppelin's StandardMerkleTree over `leaves`, with the proof of each leaf.
 
     Args:
         leaves: the (already hashed) leaves; proofs are indexed in this order.
-        sort_leaves: build the tree over the leaves in sorted order, so that the root does not
-            depend on their order (proofs stay indexed by the given order).
+        sort_leaves: sort the leaves by hash before building, as OpenZeppelin does by default, so
+            that the root does not depend on their order. False matches `{sortLeaves: false}`.
 
     Raises:
         ValueError: no leaves.
     """
 
-    def __init__(self, leaves: Sequence[bytes], *, sort_leaves: bool = False) -> None:
+    def __init__(self, leaves: Sequence[bytes], *, sort_leaves: bool = True) -> None:
+        n = len(leaves)
+        if not n:
+            raise ValueError("a Merkle tree needs at least one leaf")
+        self._leaves = list(leaves)
+        self._sorted = sort_leaves
+        self._nodes: list[int] | None = None  # tree index of each leaf, worked out on the first proof
+        tree: list[bytes] = [b""] * (n - 1)
+        tree += sorted(self._leaves, reverse=True) if sort_leaves else self._leaves[::-1]
+        h = keccak  # the batcher seals up to ~4k leaves a batch: hash_pair's call cost as much as a hash
+        first = (n - 1) // 2  # the first node whose children are both leaves
+        if sort_leaves:
+            # Leaves sit in descending order, so a leaf pair's smaller hash is always the right one.
+            kids = tree[2 * first + 1 :]
+            tree[first : n - 1] = [h(b + a) for a, b in zip(kids[::2], kids[1::2], strict=True)]
+        else:
+            first = n - 1
+        for i in range(first - 1, -1, -1):
+            a, b = tree[2 * i + 1], tree[2 * i + 2]
+            tree[i] = h(a + b) if a < b else h(b + a)
+        self.tree = tree
+        """The nodes in OpenZeppelin's array order (the `tree` of its `dump()`)."""
+
+    @property
+    def root(self) -> bytes:
+        return self.tree[0]
+
+    def __len__(self) -> int:
+        return len(self._leaves)
+
+    def _tree_index(self, index: int) -> int:
+        if self._nodes is None:
+            # OpenZeppelin's stable sort: equal leaves keep their given order.
+            n = len(self._leaves)
+            order = sorted(range(n), key=self._leaves.__getitem__) if self._sorted else range(n)
+            self._nodes = [0] * n
+            for k, i in enumerate(order):
+                self._nodes[i] = 2 * n - 2 - k
+        return self._nodes[index]
+
+    def proof(self, index: int) -> list[bytes]:
+        """Sibling hashes from leaf `index` (in the given order) up to the root (OZ `getProof`)."""
+        out: list[bytes] = []
+        node = self._tree_index(index)
+        while node > 0:
+            out.append(self.tree[node + 1 if node % 2 else node - 1])
+            node = (node - 1) // 2
+        return out
+
+    def proofs(self) -> list[list[bytes]]:
+        """The proof of every leaf, in the given order."""
+        return [self.proof(i) for i in range(len(self))]
+
+
+class PromotedOddTree:
+    """The layout telemetry batches were sealed in before `MerkleTree` followed OpenZeppelin's.
+
+    Leaves in their given order, paired level by level, an odd node at the end of a level carried up
+    unpaired. Kept to rebuild the proofs of batches sealed in it: their roots are on chain and
+    cannot change. Build new trees with `MerkleTree`.
+    """
+
+    def __init__(self, leaves: Sequence[bytes]) -> None:
         if not leaves:
             raise ValueError("a Merkle tree needs at least one leaf")
-        if sort_leaves:
-            order = sorted(range(len(leaves)), key=lambda i: leaves[i])
-            self._position = [0] * len(leaves)
-            for pos, idx in enumerate(order):
-                self._position[idx] = pos
-            level = [leaves[i] for i in order]
-        else:
-            self._position = list(range(len(leaves)))
-            level = list(leaves)
+        level = list(leaves)
         self.levels: list[list[bytes]] = [level]
         while len(level) > 1:
             nxt = [hash_pair(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
@@ -68,9 +144,8 @@ class MerkleTree:
         return len(self.levels[0])
 
     def proof(self, index: int) -> list[bytes]:
-        """Sibling hashes from leaf `index` (in the given order) up to the root."""
+        """Sibling hashes from leaf `index` up to the root."""
         out: list[bytes] = []
-        index = self._position[index]
         for level in self.levels[:-1]:
             sibling = index ^ 1
             if sibling < len(level):
@@ -78,24 +153,29 @@ class MerkleTree:
             index //= 2
         return out
 
-    def proofs(self) -> list[list[bytes]]:
-        """The proof of every leaf, in the given order."""
-        return [self.proof(i) for i in range(len(self))]
+
+def sealed_tree(leaves: Sequence[bytes], root: bytes) -> Tree:
+    """The tree of a stored batch over its `leaves` (in leaf order), in the layout that gives `root`.
+
+    `MerkleTree` for batches sealed since it follows OpenZeppelin's layout; `PromotedOddTree` for a
+    batch sealed before whose root only that layout gives. If neither gives `root` (the stored
+    leaves changed), the `MerkleTree`, whose root then differs from the stored one.
+    """
+    tree = MerkleTree(leaves)
+    if tree.root == root:
+        return tree
+    old = PromotedOddTree(leaves)
+    return old if old.root == root else tree
 
 
 def verify(proof: Sequence[bytes], root: bytes, leaf_hash: bytes) -> bool:
-    """`MerkleProof.verify` in Python."""
+    """`MerkleProof.verify` in Python.
+
+    Pairs are hashed sorted, so a proof needs no left/right flags and holds in either layout: proofs
+    stored before the OpenZeppelin layout (the EPCIS anchor batches' `proof` column) still verify
+    against the roots they were built for.
+    """
     node = leaf_hash
     for sibling in proof:
         node = hash_pair(node, sibling)
     return node == root
-
-
-def pack_proof(proof: Sequence[bytes]) -> bytes:
-    """A proof as one blob of concatenated 32-byte siblings (how the telemetry store keeps it)."""
-    return b"".join(proof)
-
-
-def unpack_proof(blob: bytes) -> list[bytes]:
-    """The inverse of `pack_proof`."""
-    return [blob[i : i + 32] for i in range(0, len(blob), 32)]

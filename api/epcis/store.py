@@ -176,6 +176,9 @@ def capture(
         batch_id: int | None = None
         proofs: list[list[str] | None] = [None] * len(fresh)
         if fresh:
+            # Proofs are stored with the events. Those stored before chain.merkle followed
+            # OpenZeppelin's layout (batches of 3, 5, 6, 7... events had other roots) keep their
+            # meaning: MerkleProof hashes pairs sorted, so they still verify against their own roots.
             tree = merkle.MerkleTree([merkle.leaf(event_id_bytes(h)) for _, _, h in fresh], sort_leaves=True)
             batch = AnchorBatch(
                 root="0x" + tree.root.hex(), count=len(fresh), capture_id=job_id, created_at=datetime.now(UTC)

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from chain.merkle import MerkleTree
+from chain.merkle import MerkleTree, sealed_tree
 from oracles.chainview import ChainView, TxSubmitter
 from oracles.telemetry import codec, epcis
 from oracles.telemetry.ingest import OpenBatch
@@ -266,14 +266,18 @@ def reading_proof(s: Session, batch_id: int, leaf_index: int) -> list[bytes]:
     """The Merkle proof of the reading at `leaf_index` of a sealed batch, from the batch's leaves.
 
     Proofs are not stored: computing one costs a read of the batch's struct hashes and one tree
-    (~4k hashes at most), where storing them cost a second write of every reading.
+    (~4k hashes at most), where storing them cost a second write of every reading. The tree is
+    built in the layout the batch was sealed in (see `chain.merkle.sealed_tree`), so batches sealed
+    before the OpenZeppelin layout still get proofs of the root posted for them.
     """
+    root = s.scalar(select(TelemetryBatch.root).where(TelemetryBatch.id == batch_id))
+    assert root is not None, "an open batch has no proofs yet"
     hashes = s.scalars(
         select(TelemetryReading.struct_hash)
         .where(TelemetryReading.batch_id == batch_id)
         .order_by(TelemetryReading.leaf_index)
     ).all()
-    return MerkleTree([codec.leaf(h) for h in hashes]).proof(leaf_index)
+    return sealed_tree([codec.leaf(h) for h in hashes], bytes(root)).proof(leaf_index)
 
 
 class EventRow(NamedTuple):
@@ -305,7 +309,11 @@ def seal_batch(
     with_events: bool,
 ) -> Sealed:
     """Tree, figures and EPCIS events of a batch's `rows` = (struct hash, timestamp, temperature,
-    humidity, latitude, longitude, device) in leaf order. Runs in a worker process."""
+    humidity, latitude, longitude, device) in leaf order. Runs in a worker process.
+
+    The root is OpenZeppelin's StandardMerkleTree root of the readings (leaves sorted by hash), so it
+    does not depend on the leaf order; `reading_proof` rebuilds the same tree.
+    """
     root = MerkleTree([codec.leaf(r[0]) for r in rows]).root
     temps = [r[2] for r in rows]
     stamps = [r[1] for r in rows]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from api.main import build_services, create_app
 from chain.db import Base, make_engine, upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT.parent / "shared" / "epcis" / "examples"
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 LEDGER = "0x" + "11" * 20
 RELAYER = "0x" + "22" * 20
@@ -100,20 +98,6 @@ def retailer(token_for: Callable[..., dict[str, str]]) -> dict[str, str]:
 @pytest.fixture
 def stranger(token_for: Callable[..., dict[str, str]]) -> dict[str, str]:
     return token_for(Account.create().address)
-
-
-def load_example(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((EXAMPLES / name).read_text())
-    return data
-
-
-def example_names() -> list[str]:
-    """The GS1 examples in ../shared/epcis/examples; refuses to return none (that would skip the
-    field-for-field test silently)."""
-    names = sorted(p.name for p in EXAMPLES.glob("*.jsonld"))
-    if not names:
-        raise FileNotFoundError(f"no GS1 EPCIS examples in {EXAMPLES} (the checkout must sit beside shared/)")
-    return names
 
 
 def document(events: list[dict[str, Any]], extra_context: dict[str, str] | None = None) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from api.epcis.models import AnchorBatch, StoredEvent
 from chain import merkle
 from chain.identifiers import event_id
 from chain.outbox import OutboxIntent
-from tests.api.conftest import LEDGER, document, load_example
+from tests.api.conftest import LEDGER, document
+from tests.epcis_files import load_example
 
 
 def _count(app: Any, model: Any) -> int:

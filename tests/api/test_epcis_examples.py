@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import example_names, load_example
+from tests.epcis_files import example_names, load_example
 
 
 @pytest.mark.parametrize("name", example_names())

@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from api.config import Settings
 from api.main import build_services, create_app
-from tests.api.conftest import SECRET, load_example
+from tests.api.conftest import SECRET
+from tests.epcis_files import load_example
 
 SHIPMENT = "0x" + "ab" * 32
 

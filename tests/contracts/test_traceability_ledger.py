@@ -85,6 +85,18 @@ def test_anchor_batch_proves_each_event(ledger: Any, supplier: Any) -> None:
     assert not ledger.isInAnchoredBatch(ids[0], tree.root, tree.proof(1))
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 6, 7, 8, 13])
+def test_anchor_batch_proves_each_event_of_any_size(ledger: Any, supplier: Any, n: int) -> None:
+    # OpenZeppelin's MerkleProof checks the proofs of chain.merkle's OpenZeppelin layout at every
+    # size, including those where an unbalanced tree's leaves sit on two levels.
+    ids = [event_id(100 + i) for i in range(n)]
+    tree = MerkleTree([event_leaf(e) for e in ids])
+    ledger.anchorBatch(tree.root, n, sender=supplier)
+    for i, e in enumerate(ids):
+        assert ledger.isInAnchoredBatch(e, tree.root, tree.proof(i))
+    assert not ledger.isInAnchoredBatch(event_id(99), tree.root, tree.proof(0))
+
+
 def test_is_event_anchored_unknown_root_false(ledger: Any) -> None:
     tree = MerkleTree([event_leaf(event_id(1)), event_leaf(event_id(2))])
     assert not ledger.isInAnchoredBatch(event_id(1), tree.root, tree.proof(0))

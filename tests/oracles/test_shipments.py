@@ -11,7 +11,6 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -43,13 +42,13 @@ from oracles.shipments.store import (
 )
 from oracles.shipments.webhooks import SECP256K1_HALF_N
 from oracles.telemetry.store import TelemetryReading
+from tests.epcis_files import load_schema
 from tests.fixtures.anvil import AnvilNode
 from tests.oracles.conftest import CARRIER_KEY, ORACLE_KEY
 from tests.oracles.harness import BlockPusher, wait_until
 
 pytestmark = pytest.mark.anvil
 
-SCHEMA_PATH = Path(__file__).resolve().parents[3] / "shared" / "epcis" / "schema" / "EPCIS-JSON-Schema.json"
 SECRET = "acme-shared-secret-0123456789abcdef"
 GLN = "4012345000009"
 DELIVERED = 4
@@ -57,7 +56,7 @@ DELIVERED = 4
 
 @pytest.fixture(scope="module")
 def epcis_validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(SCHEMA_PATH.read_text())
+    schema = load_schema()
     cls = jsonschema.validators.validator_for(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 

@@ -1,20 +1,45 @@
 """Read model: log tables, state tables and indexer bookkeeping (chain/readmodel.py).
 
+`BigUint` is a frozen copy of the column type `chain.readmodel` declared at this revision, not an
+import: a migration is history and must create the columns of its time whatever the live code becomes.
+
 Revision ID: 0001_readmodel
 Revises:
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
-
-from chain.readmodel import BigUint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 revision = "0001_readmodel"
 down_revision = None
 branch_labels = None
 depends_on = None
+
+
+class BigUint(TypeDecorator[int]):
+    """An unsigned integer up to 2**256 - 1: NUMERIC(78, 0) on PostgreSQL, decimal text on SQLite."""
+
+    impl = sa.Numeric(78, 0)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(78))
+        return dialect.type_descriptor(sa.Numeric(78, 0))
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        return str(value) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        return None if value is None else int(value)
 
 
 def upgrade() -> None:
