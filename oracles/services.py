@@ -223,6 +223,8 @@ def oracle_env(settings: ChainSettings) -> dict[str, str]:
         **os.environ,
         "ORACLE_DATABASE_URL": settings.database_url,
         "ORACLE_RPC_URL": settings.rpc_url,
+        "ORACLE_CHAIN_ID": str(settings.chain_id),  # checked by chain.connection.connect
+        "ORACLE_POA": str(settings.poa).lower(),
         "ORACLE_ESCROW_ADDRESS": deployment.address("ShipmentEscrow"),
         "ORACLE_REGISTRY_ADDRESS": deployment.address("PartnerRegistry"),
         "ORACLE_LEDGER_ADDRESS": deployment.address("TraceabilityLedger"),
