@@ -55,6 +55,13 @@ def create_key(directory: Path, name: str, passphrase: str) -> str:
     return _save(directory, name, bytes(Account.create().key), passphrase)
 
 
+def _key_bytes(private_key: str) -> bytes:
+    digits = private_key.strip().removeprefix("0x")
+    if not re.fullmatch(r"[0-9a-fA-F]{64}", digits):
+        raise InvalidPrivateKey()
+    return bytes.fromhex(digits)
+
+
 def import_key(directory: Path, name: str, private_key: str, passphrase: str) -> str:
     """Stores an existing private key (64 hex digits) encrypted; returns its address.
 
@@ -62,10 +69,7 @@ def import_key(directory: Path, name: str, private_key: str, passphrase: str) ->
         InvalidPrivateKey: malformed key.
         KeyExists: a key of that name exists.
     """
-    digits = private_key.strip().removeprefix("0x")
-    if not re.fullmatch(r"[0-9a-fA-F]{64}", digits):
-        raise InvalidPrivateKey()
-    return _save(directory, name, bytes.fromhex(digits), passphrase)
+    return _save(directory, name, _key_bytes(private_key), passphrase)
 
 
 def load_key(directory: Path, name: str, passphrase: str) -> LocalAccount:
@@ -75,14 +79,34 @@ def load_key(directory: Path, name: str, passphrase: str) -> LocalAccount:
         KeyNotFound: no such keystore.
         WrongPassphrase: the passphrase does not decrypt it.
     """
-    path = keystore_file(directory, name)
+    return read_keystore(keystore_file(directory, name), passphrase)
+
+
+def read_keystore(path: Path, passphrase: str) -> LocalAccount:
+    """Decrypts the keystore file at ``path`` (a service's key, configured by its path).
+
+    Raises:
+        KeyNotFound: no such file.
+        WrongPassphrase: the passphrase does not decrypt it.
+    """
+    path = Path(path)
     if not path.is_file():
-        raise KeyNotFound(name, str(directory))
+        raise KeyNotFound(path.stem, str(path.parent))
     try:
         key = Account.decrypt(json.loads(path.read_text()), passphrase)
     except ValueError as exc:
         raise WrongPassphrase(str(path)) from exc
     account: LocalAccount = Account.from_key(key)
+    return account
+
+
+def plain_account(private_key: str) -> LocalAccount:
+    """The account of an unencrypted private key (64 hex digits): local chains and tests only.
+
+    Raises:
+        InvalidPrivateKey: malformed key.
+    """
+    account: LocalAccount = Account.from_key(_key_bytes(private_key))
     return account
 
 

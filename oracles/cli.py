@@ -14,18 +14,20 @@ from typing import Annotated
 
 import typer
 from eth_account import Account
-from web3 import HTTPProvider, Web3
 
+from chain.settings import LOCAL_CHAIN_ID
 from oracles.fleet import Fleet, provision
 
-# anvil's well-known dev keys (standard test mnemonic): admin, supplier, carrier, buyer. Local chains only.
+# The demo partners' keys: admin, supplier, carrier, buyer. Local chains only. Admin, supplier and
+# buyer are anvil's dev accounts 0, 1 and 3; the carrier's is not anvil's account 2 (it only signs
+# its consent to hand-overs and needs no funds), which keeps it apart from the supplier that
+# `tracechain up` makes of account 2 (chain.keys.dev_account).
 DEV_KEYS = (
     "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
     "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
     "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fa9ad9fb7f7ba9f",
     "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
 )
-LOCAL_CHAIN_ID = 31337
 
 oracle = typer.Typer(help="Run an oracle service.", no_args_is_help=True)
 
@@ -62,15 +64,19 @@ def simulate(
 
 
 def _provision(spec: str, rpc_url: str, data_dir: Path) -> Fleet:
+    from chain.connection import connect
     from chain.deploy import read_deployment
+    from chain.exceptions import WrongChain
+    from chain.settings import ChainSettings
 
     try:
         n_devices, n_shipments = (int(x) for x in spec.split(":"))
     except ValueError as exc:
         raise typer.BadParameter("--provision takes DEVICES:SHIPMENTS, e.g. 100:10") from exc
-    w3 = Web3(HTTPProvider(rpc_url))
-    if w3.eth.chain_id != LOCAL_CHAIN_ID:
-        raise typer.BadParameter("--provision uses the dev keys: local chain (31337) only")
+    try:
+        w3 = connect(ChainSettings(rpc_url=rpc_url, chain_id=LOCAL_CHAIN_ID))
+    except WrongChain as exc:
+        raise typer.BadParameter(f"--provision uses dev keys: local chain ({LOCAL_CHAIN_ID}) only") from exc
     deployment = read_deployment(data_dir, LOCAL_CHAIN_ID)
     if deployment is None or "TestToken" not in deployment.contracts:
         raise typer.BadParameter(f"no local deployment with TestToken in {data_dir}: run `tracechain up`")

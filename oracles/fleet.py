@@ -12,7 +12,6 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -20,7 +19,8 @@ from eth_utils import keccak
 from web3 import Web3
 
 from chain import eip712
-from chain.artifacts import load_artifact
+from chain.contracts import PartnerRegistry, ShipmentEscrow, TestToken, role
+from chain.manifest import Manifest, sign_manifest
 from chain.transact import TxRequest, send_and_wait
 from oracles.telemetry import codec
 
@@ -57,7 +57,7 @@ class Fleet:
 
 
 class Provisioner:
-    """Sends the setup transactions of a demo fleet."""
+    """Sends the setup transactions of a demo fleet, through the contract wrappers."""
 
     def __init__(
         self,
@@ -71,46 +71,38 @@ class Provisioner:
         buyer: LocalAccount,
     ) -> None:
         self.w3, self.admin = w3, admin
-        self.registry = w3.eth.contract(
-            address=Web3.to_checksum_address(registry), abi=load_artifact("PartnerRegistry")["abi"]
-        )
-        self.escrow = w3.eth.contract(
-            address=Web3.to_checksum_address(escrow), abi=load_artifact("ShipmentEscrow")["abi"]
-        )
-        self.token = w3.eth.contract(
-            address=Web3.to_checksum_address(token), abi=load_artifact("TestToken")["abi"]
-        )
+        self.registry = PartnerRegistry(w3, registry)
+        self.escrow = ShipmentEscrow(w3, escrow)
+        self.token = TestToken(w3, token)
         self.supplier, self.carrier, self.buyer = supplier, carrier, buyer
         self.chain_id = w3.eth.chain_id
 
-    def _send(self, account: LocalAccount, contract: Any, fn: str, *args: Any) -> None:
-        data = bytes.fromhex(contract.encode_abi(fn, args=list(args))[2:])
-        send_and_wait(self.w3, account, TxRequest(contract.address, data))
+    def _send(self, account: LocalAccount, request: TxRequest) -> None:
+        send_and_wait(self.w3, account, request)
 
     def admit_partners(self) -> None:
-        for acct, name, role in (
+        for acct, name, role_name in (
             (self.supplier, "Demo Supplier", "SUPPLIER_ROLE"),
             (self.carrier, "Demo Carrier", "CARRIER_ROLE"),
             (self.buyer, "Demo Retailer", "RETAILER_ROLE"),
         ):
-            if self.registry.functions.partner(acct.address).call()[3] == 0:
-                self._send(
-                    self.admin,
-                    self.registry,
-                    "admitPartner",
-                    acct.address,
-                    name,
-                    "4012345000009",
-                    [keccak(text=role)],
+            if not self.registry.partner(acct.address).admitted:
+                request = self.registry.admit_partner(
+                    acct.address, name, "4012345000009", [role(role_name)], sender=self.admin.address
                 )
+                self._send(self.admin, request)
 
     def register_device(self, device: bytes) -> None:
-        self._send(
-            self.admin, self.registry, "registerDevice", codec.to_checksum(device), self.carrier.address
+        request = self.registry.register_device(
+            codec.to_checksum(device), self.carrier.address, sender=self.admin.address
         )
+        self._send(self.admin, request)
 
     def set_device_active(self, device: bytes, active: bool) -> None:
-        self._send(self.admin, self.registry, "setDeviceActive", codec.to_checksum(device), active)
+        request = self.registry.set_device_active(
+            codec.to_checksum(device), active, sender=self.admin.address
+        )
+        self._send(self.admin, request)
 
     def create_shipment(
         self,
@@ -123,29 +115,26 @@ class Provisioner:
         in_transit: bool = True,
     ) -> None:
         """Create (supplier-signed manifest), fund (buyer) and hand the shipment to the carrier."""
-        dom = eip712.domain(self.chain_id, self.escrow.address)
-        nonce = self.escrow.functions.nonces(self.supplier.address).call()
-        deadline = int(time.time()) + 30 * 24 * 3600
-        m = {
-            "shipmentId": shipment_id,
-            "itemsHash": keccak(shipment_id),
-            "supplier": self.supplier.address,
-            "buyer": self.buyer.address,
-            "carrier": self.carrier.address,
-            "token": self.token.address,
-            "amount": amount,
-            "penalty": penalty,
-            "minTemp": min_temp,
-            "maxTemp": max_temp,
-            "deadline": deadline,
-            "disputeWindow": 3600,
-            "nonce": nonce,
-        }
-        sig = eip712.sign(self.supplier.key, "Manifest", dom, m)
-        self._send(self.admin, self.escrow, "createShipment", eip712.as_tuple("Manifest", m), sig)
-        self._send(self.admin, self.token, "mint", self.buyer.address, amount)
-        self._send(self.buyer, self.token, "approve", self.escrow.address, amount)
-        self._send(self.buyer, self.escrow, "fund", shipment_id)
+        manifest = Manifest(
+            shipment_id=shipment_id,
+            items_hash=keccak(shipment_id),
+            supplier=self.supplier.address,
+            buyer=self.buyer.address,
+            carrier=self.carrier.address,
+            token=self.token.address,
+            amount=amount,
+            penalty=penalty,
+            min_temp=min_temp,
+            max_temp=max_temp,
+            deadline=int(time.time()) + 30 * 24 * 3600,
+            dispute_window=3600,
+            nonce=self.escrow.nonce_of(self.supplier.address),
+        )
+        sig = sign_manifest(self.supplier, manifest, self.chain_id, self.escrow.address)
+        self._send(self.admin, self.escrow.create_shipment(manifest, sig))
+        self._send(self.admin, self.token.mint(self.buyer.address, amount))
+        self._send(self.buyer, self.token.approve(self.escrow.address, amount))
+        self._send(self.buyer, self.escrow.fund(shipment_id))
         if in_transit:
             self.hand_to_carrier(shipment_id)
 
@@ -161,8 +150,8 @@ class Provisioner:
             "deadline": deadline,
         }
         consent = eip712.sign(self.carrier.key, "CustodyHandover", dom, h)
-        carrier = self.carrier.address
-        self._send(self.supplier, self.escrow, "handOver", shipment_id, carrier, deadline, consent)
+        data = self.escrow.calldata("handOver", shipment_id, self.carrier.address, deadline, consent)
+        self._send(self.supplier, TxRequest(self.escrow.address, data))
 
 
 def provision(

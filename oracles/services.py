@@ -223,6 +223,8 @@ def oracle_env(settings: ChainSettings) -> dict[str, str]:
         **os.environ,
         "ORACLE_DATABASE_URL": settings.database_url,
         "ORACLE_RPC_URL": settings.rpc_url,
+        "ORACLE_CHAIN_ID": str(settings.chain_id),  # checked by chain.connection.connect
+        "ORACLE_POA": str(settings.poa).lower(),
         "ORACLE_ESCROW_ADDRESS": deployment.address("ShipmentEscrow"),
         "ORACLE_REGISTRY_ADDRESS": deployment.address("PartnerRegistry"),
         "ORACLE_LEDGER_ADDRESS": deployment.address("TraceabilityLedger"),
@@ -325,6 +327,7 @@ def demo_fleet(settings: ChainSettings, n_devices: int) -> Fleet:
     from eth_utils import keccak
 
     from chain.connection import connect
+    from chain.contracts import ShipmentState
     from chain.deploy import load_deployment
     from chain.keys import dev_account
     from oracles.fleet import Provisioner
@@ -354,16 +357,16 @@ def demo_fleet(settings: ChainSettings, n_devices: int) -> Fleet:
     shipment = _demo_shipment(settings.data_dir, registry)
     if shipment is None:
         shipment = keccak(text=f"tracechain-simulator-shipment:{registry}")
-        if p.escrow.functions.shipment(shipment).call()[2] == 0:
+        if p.escrow.shipment(shipment).state == ShipmentState.NONE:
             p.create_shipment(shipment, 200, 800)
-    band = p.escrow.functions.shipment(shipment).call()
+    band = p.escrow.shipment(shipment)
     fleet = Fleet(
         settings.chain_id,
         p.escrow.address,
         p.registry.address,
         shipments=["0x" + shipment.hex()],
-        min_temp=int(band[10]),
-        max_temp=int(band[11]),
+        min_temp=band.min_temp,
+        max_temp=band.max_temp,
         supplier=p.supplier.address,
         buyer=p.buyer.address,
         carrier=p.carrier.address,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_utils import keccak
@@ -66,31 +67,57 @@ class TelemetryBatch:
         return (self.root, self.count, self.window_start, self.window_end, self.min_temp, self.max_temp)
 
 
+@dataclass(frozen=True)
+class Reading:
+    """A device's reading as IShipmentEscrow.Reading: what a breach proof shows the contract."""
+
+    device: str
+    counter: int
+    timestamp: int
+    shipment_id: bytes
+    temperature: int  # centi-°C
+    humidity: int  # centi-%
+    latitude: int  # micro-degrees
+    longitude: int  # micro-degrees
+
+    def as_tuple(self) -> tuple[str, int, int, bytes, int, int, int, int]:
+        return (
+            self.device,
+            self.counter,
+            self.timestamp,
+            self.shipment_id,
+            self.temperature,
+            self.humidity,
+            self.latitude,
+            self.longitude,
+        )
+
+
 class ShipmentEscrow(RegistryGatedWrapper):
     """ShipmentEscrow at a validated address; writes return :class:`TxRequest` after pre-flight checks."""
 
     NAME = "ShipmentEscrow"
 
     def shipment(self, shipment_id: bytes) -> Shipment:
-        f = self._call("shipment", shipment_id)
+        f = self._struct("shipment", shipment_id)
         return Shipment(
-            shipment_id,
-            checksum(f[0]),
-            int(f[1]),
-            ShipmentState(f[2]),
-            checksum(f[3]),
-            int(f[4]),
-            checksum(f[5]),
-            int(f[6]),
-            checksum(f[7]),
-            int(f[8]),
-            checksum(f[9]),
-            int(f[10]),
-            int(f[11]),
-            int(f[12]),
-            int(f[13]),
-            int(f[14]),
-            bytes(f[15]),
+            id=shipment_id,
+            supplier=checksum(f["supplier"]),
+            deadline=int(f["deadline"]),
+            state=ShipmentState(f["state"]),
+            buyer=checksum(f["buyer"]),
+            dispute_window=int(f["disputeWindow"]),
+            carrier=checksum(f["carrier"]),
+            delivered_at=int(f["deliveredAt"]),
+            custodian=checksum(f["custodian"]),
+            custody_seq=int(f["custodySeq"]),
+            token=checksum(f["token"]),
+            min_temp=int(f["minTemp"]),
+            max_temp=int(f["maxTemp"]),
+            amount=int(f["amount"]),
+            penalty=int(f["penalty"]),
+            penalties=int(f["penalties"]),
+            items_hash=bytes(f["itemsHash"]),
         )
 
     def owed(self, account: str, token: str) -> int:
@@ -142,6 +169,32 @@ class ShipmentEscrow(RegistryGatedWrapper):
             raise ShipmentInvalidBatch(shipment_id=shipment_id, root=batch.root)
         self._require_role(ORACLE_ROLE, sender)
         return self._request("postTelemetry", shipment_id, batch.as_tuple())
+
+    # ------------------------------------------------ calldata for the oracles' outbox (no pre-flight)
+    # The oracles write intents while the node may be down, behind intents not yet mined: a
+    # pre-flight read would fail or see the state before them, so they take the calldata alone.
+
+    def post_telemetry_calldata(self, shipment_id: bytes, batch: TelemetryBatch) -> bytes:
+        """Calldata of ``postTelemetry(shipment_id, batch)``, without pre-flight checks."""
+        return self.calldata("postTelemetry", shipment_id, batch.as_tuple())
+
+    def prove_breach_calldata(
+        self,
+        shipment_id: bytes,
+        batch: TelemetryBatch,
+        reading: Reading,
+        signature: bytes,
+        proof: Sequence[bytes],
+    ) -> bytes:
+        """Calldata of ``proveBreach``: ``reading`` (signed by its device) is in ``batch`` by ``proof``
+        and outside the shipment's band; without pre-flight checks."""
+        return self.calldata(
+            "proveBreach", shipment_id, batch.as_tuple(), reading.as_tuple(), signature, list(proof)
+        )
+
+    def confirm_delivery_calldata(self, shipment_id: bytes) -> bytes:
+        """Calldata of ``confirmDelivery(shipment_id)``, without pre-flight checks."""
+        return self.calldata("confirmDelivery", shipment_id)
 
     def withdraw(self, token: str, *, sender: str) -> TxRequest:
         """Withdraws everything ``sender`` is owed in ``token``.

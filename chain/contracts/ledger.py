@@ -129,6 +129,11 @@ class TraceabilityLedger(RegistryGatedWrapper):
         self._require_role(SUPPLIER_ROLE, sender)
         return self._request("registerAsset", asset_id, lot)
 
+    def anchor_event_calldata(self, event_id: bytes) -> bytes:
+        """Calldata of ``anchorEvent(event_id)`` without pre-flight checks, for a service's outbox
+        (the node may be down, and an intent ahead of it may anchor the same event)."""
+        return self.calldata("anchorEvent", _b32(event_id))
+
     def recall_lot(self, lot: bytes, reason: str) -> TxRequest:
         """Recalls ``lot``.
 

@@ -71,6 +71,16 @@ class Device:
         return int(self.owner, 16) != 0
 
 
+@dataclass(frozen=True)
+class DeviceStatus:
+    """Whether a device is registered, and whether its readings count (``isActiveDevice``: the
+    device and its owner both active)."""
+
+    address: str
+    registered: bool
+    active: bool
+
+
 class PartnerRegistry(ContractWrapper):
     """PartnerRegistry at a validated address; writes return :class:`TxRequest` after pre-flight checks."""
 
@@ -91,6 +101,23 @@ class PartnerRegistry(ContractWrapper):
 
     def is_active_device(self, device: str) -> bool:
         return bool(self._call("isActiveDevice", checksum(device)))
+
+    def is_active_partner(self, account: str) -> bool:
+        return bool(self._call("isActivePartner", checksum(account)))
+
+    def device_statuses(self, devices: Sequence[str]) -> list[DeviceStatus]:
+        """Each device's :class:`DeviceStatus`, all in one batched JSON-RPC request (the telemetry
+        oracle refreshes hundreds of devices at once).
+
+        Raises:
+            NodeRequestRefused: the node refused one of the calls.
+        """
+        addresses = [checksum(d) for d in devices]
+        results = self.call_many([(fn, (a,)) for a in addresses for fn in ("device", "isActiveDevice")])
+        return [
+            DeviceStatus(a, int(results[2 * i][0], 16) != 0, bool(results[2 * i + 1]))  # (owner, active)
+            for i, a in enumerate(addresses)
+        ]
 
     def _require_admin(self, sender: str) -> None:
         if not self.has_role(DEFAULT_ADMIN_ROLE, sender):

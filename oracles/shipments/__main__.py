@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import logging
-import signal
-from types import FrameType
 
+from oracles.lifecycle import serve
 from oracles.shipments.service import ShipmentOracle
 from oracles.shipments.settings import ShipmentSettings
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    oracle = ShipmentOracle(ShipmentSettings())
-
-    def _stop(_sig: int, _frame: FrameType | None) -> None:
-        oracle.stop_event.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    oracle.run()
+    serve(lambda stop_event: ShipmentOracle(ShipmentSettings(), stop_event))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chain.identifiers import event_id as ledger_key
 from chain.outbox import OutboxState
-from oracles.chainview import IN_TRANSIT, ChainUnavailable, ChainView, ShipmentParties, TxSubmitter
+from oracles.chainview import ChainUnavailable, TxSubmitter
+from oracles.shipments.chain import IN_TRANSIT, ShipmentChain, ShipmentParties
 from oracles.shipments.epcis import Place, milestone_event
 from oracles.shipments.store import CarrierWebhook, ShipmentDelivery, ShipmentEpcisEvent, ShipmentMilestone
 
@@ -113,7 +114,7 @@ def delivery_key(shipment_id: bytes) -> str:
 class MilestoneRecorder:
     """Records milestones and drives their transactions (anchors, deliveries) through the sender."""
 
-    def __init__(self, sessions: sessionmaker[Session], chain: ChainView, sender: TxSubmitter) -> None:
+    def __init__(self, sessions: sessionmaker[Session], chain: ShipmentChain, sender: TxSubmitter) -> None:
         self.sessions = sessions
         self.chain = chain
         self.sender = sender

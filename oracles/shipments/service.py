@@ -3,49 +3,51 @@
 Threads: uvicorn (webhooks in, optional: `webhook_port` 0 runs none, as the tests do with their
 own client), the sender (chain out; not with `run_sender` off, where the oracle only writes intents
 to the outbox and another process sends them for the same key, as under `tracechain up`), and the
-service loop: every `poll_interval_s` scan the
-geofences and follow anchors and deliveries. A refused webhook is an HTTP error for its carrier;
-anything else in the loop halts the service (restarted, it resumes from the database).
+service loop: every `poll_interval_s` scan the geofences and follow anchors and deliveries. A
+refused webhook is an HTTP error for its carrier; anything else in the loop halts the service
+(restarted, it resumes from the database). The lifecycle (signals, halts, the node connection at
+start-up) is :class:`oracles.lifecycle.OracleService`'s.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
 
 from fastapi import FastAPI
-from web3 import HTTPProvider, Web3
 
 from chain.db import make_engine, make_sessionmaker
 from chain.identifiers import bytes32
-from oracles.chainview import ChainView
+from chain.sender import TxSender
+from oracles.lifecycle import OracleService, load_signer
+from oracles.shipments.chain import ShipmentChain
 from oracles.shipments.geofence import GeofenceWatcher
 from oracles.shipments.milestones import MilestoneRecorder
 from oracles.shipments.settings import ShipmentSettings
 from oracles.shipments.webhooks import CarrierAuth, build_app
-from oracles.telemetry.service import load_signer
 
 log = logging.getLogger(__name__)
 
 
-class ShipmentOracle:
-    """Owns every resource of the service; `run()` until `stop_event` is set."""
+class ShipmentOracle(OracleService):
+    """Owns every resource of the service; `run()` until `stop_event` is set.
 
-    def __init__(self, settings: ShipmentSettings) -> None:
+    Construction waits for the node (see `OracleService.connect_chain`).
+    """
+
+    def __init__(self, settings: ShipmentSettings, stop_event: threading.Event | None = None) -> None:
+        super().__init__("shipments", stop_event)
         settings.check()
         self.settings = settings
-        self.engine = make_engine(settings.database_url)
-        self.sessions = make_sessionmaker(self.engine)
-        self.w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 5}))
-        self.chain = ChainView(
+        signer = load_signer(settings)
+        self.w3 = self.connect_chain(settings.chain_settings())
+        self.chain = ShipmentChain(
             self.w3, settings.escrow_address, settings.registry_address, settings.ledger_address
         )
-        from chain.sender import TxSender
-
-        self.sender = TxSender(
-            self.w3, load_signer(settings), self.sessions, confirmations=settings.confirmations
-        )
+        self.engine = make_engine(settings.database_url)
+        self.closing(self.engine.dispose)
+        self.sessions = make_sessionmaker(self.engine)
+        self.sender = TxSender(self.w3, signer, self.sessions, confirmations=settings.confirmations)
         self.recorder = MilestoneRecorder(self.sessions, self.chain, self.sender)
         self.geofences = GeofenceWatcher(self.sessions, self.recorder)
         self.app: FastAPI = build_app(
@@ -55,14 +57,11 @@ class ShipmentOracle:
             self.stats,
             settings.max_body_bytes,
         )
-        self.stop_event = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self._http: Any = None
 
     def start(self) -> None:
         self.geofences.register_all((bytes32(k), v) for k, v in self.settings.geofences.items())
         if self.settings.run_sender:
-            self._thread("sender", self.sender.run, self.stop_event)
+            self.spawn("sender", self.sender.run, self.stop_event)
         if self.settings.webhook_port:
             import uvicorn
 
@@ -73,25 +72,13 @@ class ShipmentOracle:
                 log_level="warning",
                 lifespan="off",
             )
-            self._http = uvicorn.Server(config)
-            self._thread("http", self._http.run)
+            server = uvicorn.Server(config)
+            self.spawn("http", server.run, wake=lambda: setattr(server, "should_exit", True))
 
-    def stop(self) -> None:
-        self.stop_event.set()
-        if self._http is not None:
-            self._http.should_exit = True
-        for t in self.threads:
-            t.join(timeout=10)
-        self.engine.dispose()
-
-    def run(self) -> None:
-        """The service loop, until `stop_event` is set."""
-        self.start()
-        try:
-            while not self.stop_event.wait(self.settings.poll_interval_s):
-                self.tick()
-        finally:
-            self.stop()
+    def step(self) -> None:
+        """Every `poll_interval_s`, the timers."""
+        if not self.stop_event.wait(self.settings.poll_interval_s):
+            self.tick()
 
     def tick(self) -> None:
         """Timers: geofence arrivals, then anchors and deliveries."""
@@ -100,8 +87,3 @@ class ShipmentOracle:
 
     def stats(self) -> dict[str, int]:
         return {**self.recorder.counts, "geofence_arrivals": self.geofences.arrivals}
-
-    def _thread(self, name: str, target: Any, *args: Any) -> None:
-        t = threading.Thread(target=target, args=args, name=f"shipments-{name}", daemon=True)
-        t.start()
-        self.threads.append(t)

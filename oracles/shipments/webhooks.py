@@ -30,7 +30,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, Val
 
 from chain.eip712 import SECP256K1_HALF_N
 from chain.gs1 import check_digit
-from oracles.chainview import ChainUnavailable, ChainView
+from oracles.chainview import ChainUnavailable
+from oracles.shipments.chain import ShipmentChain
 from oracles.shipments.epcis import Place
 from oracles.shipments.geofence import GeofenceWatcher
 from oracles.shipments.milestones import (
@@ -155,7 +156,7 @@ def _parse(model: type[BaseModel], body: bytes) -> Any:
 class CarrierAuth:
     """Checks a request's HMAC (per-carrier secret) or its carrier signature (registry)."""
 
-    def __init__(self, secrets: Mapping[str, SecretStr], chain: ChainView) -> None:
+    def __init__(self, secrets: Mapping[str, SecretStr], chain: ShipmentChain) -> None:
         self._secrets = {k: v.get_secret_value().encode() for k, v in secrets.items()}
         self.chain = chain
 

@@ -22,8 +22,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chain.merkle import MerkleTree, sealed_tree
-from oracles.chainview import ChainView, TxSubmitter
+from oracles.chainview import TxSubmitter
 from oracles.telemetry import codec, epcis
+from oracles.telemetry.chain import TelemetryChain
 from oracles.telemetry.ingest import OpenBatch
 from oracles.telemetry.pool import Job, WorkerPool
 from oracles.telemetry.store import (
@@ -53,7 +54,7 @@ class Batcher:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        chain: ChainView,
+        chain: TelemetryChain,
         sender: TxSubmitter,
         epcis_events: bool = True,
         pool: WorkerPool | None = None,

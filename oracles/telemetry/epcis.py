@@ -14,21 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chain.epcis_hash import CBV, GS1_VOC, VERSION
-
-EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+from oracles.epcis import EPCIS_CONTEXT, device_uri, shipment_uri
 
 
 @functools.lru_cache(maxsize=4096)  # a batch repeats each reading's second many times
 def iso(ts: int | float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(ts * 1000) % 1000:03d}Z"
-
-
-def shipment_uri(shipment_id: bytes) -> str:
-    return f"urn:tracechain:shipment:0x{shipment_id.hex()}"
-
-
-def device_uri(device: bytes) -> str:
-    return f"urn:tracechain:device:0x{device.hex()}"
 
 
 def sensor_event(

@@ -19,8 +19,9 @@ from typing import Any, cast
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from oracles.chainview import ChainUnavailable, ChainView
+from oracles.chainview import ChainUnavailable
 from oracles.telemetry import codec
+from oracles.telemetry.chain import TelemetryChain
 from oracles.telemetry.pool import WorkerPool
 from oracles.telemetry.store import (
     TelemetryBatch,
@@ -135,7 +136,7 @@ class Ingestor:
     def __init__(
         self,
         session_factory: sessionmaker[Session],
-        chain: ChainView,
+        chain: TelemetryChain,
         pool: WorkerPool,
         registry_ttl_s: float = 30.0,
         counter_window: int = 4096,

@@ -4,7 +4,8 @@ Threads: paho's network loop (MQTT in), uvicorn (HTTP in, optional), the sender 
 registry refresher (chain reads), and the service loop, the only writer of telemetry tables:
 ingest a chunk → every `poll_interval_s` seal due batches, track anchoring, submit breaches.
 A per-reading problem is a counted rejection; anything else halts the service (it is restarted
-and resumes from the database and the broker's session).
+and resumes from the database and the broker's session). The lifecycle (signals, halts, the
+node connection at start-up) is :class:`oracles.lifecycle.OracleService`'s.
 """
 
 from __future__ import annotations
@@ -13,16 +14,13 @@ import logging
 import queue
 import threading
 import time
-from typing import Any
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from web3 import HTTPProvider, Web3
 
 from chain.db import make_engine, make_sessionmaker
-from oracles.chainview import ChainView
+from chain.sender import TxSender
+from oracles.lifecycle import OracleService, load_signer
 from oracles.telemetry.batcher import Batcher
-from oracles.telemetry.ingest import Delivery, Ingestor
+from oracles.telemetry.chain import TelemetryChain
+from oracles.telemetry.ingest import Delivery, Ingestor, Pending
 from oracles.telemetry.mqtt import MqttIngress
 from oracles.telemetry.pool import WorkerPool
 from oracles.telemetry.settings import TelemetrySettings
@@ -31,41 +29,29 @@ from oracles.telemetry.verifier import Limits
 log = logging.getLogger(__name__)
 
 
-def load_signer(settings: Any) -> LocalAccount:
-    """The oracle's account: an encrypted keystore, or (dev only) a plain private key.
+class TelemetryOracle(OracleService):
+    """Owns every resource of the service; `run()` until `stop_event` is set.
 
-    Raises:
-        ValueError: neither is configured.
+    Construction waits for the node (see `OracleService.connect_chain`); readings published
+    meanwhile wait in the broker, in the oracle's persistent session.
     """
-    if settings.keystore:
-        with open(settings.keystore) as f:
-            key = Account.decrypt(f.read(), settings.keystore_password)
-        account: LocalAccount = Account.from_key(key)
-        return account
-    if settings.private_key:
-        dev: LocalAccount = Account.from_key(settings.private_key)
-        return dev
-    raise ValueError("set ORACLE_KEYSTORE (and ORACLE_KEYSTORE_PASSWORD)")
 
-
-class TelemetryOracle:
-    """Owns every resource of the service; `run()` until `stop()`."""
-
-    def __init__(self, settings: TelemetrySettings) -> None:
+    def __init__(self, settings: TelemetrySettings, stop_event: threading.Event | None = None) -> None:
+        super().__init__("telemetry", stop_event)
         settings.check()
         self.settings = settings
-        limits = Limits(max_age_s=settings.max_age_s, max_skew_s=settings.max_skew_s)
+        signer = load_signer(settings)
+        self.w3 = self.connect_chain(settings.chain_settings())
+        self.chain = TelemetryChain(self.w3, settings.escrow_address, settings.registry_address)
         # Fork the verifier workers before any thread exists.
-        self.pool = WorkerPool(settings.verify_workers, limits)
-        self.engine = make_engine(settings.database_url)
-        self.sessions = make_sessionmaker(self.engine)
-        self.w3 = Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 5}))
-        self.chain = ChainView(self.w3, settings.escrow_address, settings.registry_address)
-        from chain.sender import TxSender
-
-        self.sender = TxSender(
-            self.w3, load_signer(settings), self.sessions, confirmations=settings.confirmations
+        self.pool = WorkerPool(
+            settings.verify_workers, Limits(max_age_s=settings.max_age_s, max_skew_s=settings.max_skew_s)
         )
+        self.closing(self.pool.close)
+        self.engine = make_engine(settings.database_url)
+        self.closing(self.engine.dispose)
+        self.sessions = make_sessionmaker(self.engine)
+        self.sender = TxSender(self.w3, signer, self.sessions, confirmations=settings.confirmations)
         self.ingestor = Ingestor(
             self.sessions,
             self.chain,
@@ -74,60 +60,37 @@ class TelemetryOracle:
             settings.counter_window,
             settings.batch_max_size,
         )
-        self.batcher = Batcher(
-            self.sessions,
-            self.chain,
-            self.sender,
-            settings.epcis_events,
-            self.pool,
-        )
+        self.batcher = Batcher(self.sessions, self.chain, self.sender, settings.epcis_events, self.pool)
         self.inbox: queue.Queue[Delivery] = queue.Queue()
         self.mqtt = MqttIngress(
             settings.mqtt_host, settings.mqtt_port, settings.mqtt_topic, settings.mqtt_client_id, self.inbox
         )
-        self.stop_event = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self._http: Any = None
+        self._pending: Pending | None = None
+        self._next_tick = 0.0
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
         self.batcher.resubmit_sealed()
         if self.settings.run_sender:
-            self._thread("sender", self.sender.run, self.stop_event)
-        self._thread("registry", self._refresh_registry)
+            self.spawn("sender", self.sender.run, self.stop_event)
+        self.spawn("registry", self._refresh_registry)
         if self.settings.http_port:
             self._start_http()
         self.mqtt.start()
+        self.closing(self.mqtt.stop)
 
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.mqtt.stop()
-        if self._http is not None:
-            self._http.should_exit = True
-        for t in self.threads:
-            t.join(timeout=10)
-        self.pool.close()
-        self.engine.dispose()
-
-    def run(self) -> None:
-        """The service loop, until `stop_event` is set."""
-        self.start()
-        try:
-            next_tick = 0.0
-            pending = None
-            while not self.stop_event.is_set():
-                # Pipelined: the workers verify the chunk just taken while this thread commits
-                # (and acknowledges) the previous one and runs the timers.
-                taken = self.ingestor.begin(self._take())
-                self.ingestor.finish(pending)
-                pending = taken
-                now = time.monotonic()
-                if now >= next_tick:
-                    self.tick()
-                    next_tick = now + self.settings.poll_interval_s
-        finally:
-            self.stop()
+    def step(self) -> None:
+        """Ingest one chunk, and run the timers when due."""
+        # Pipelined: the workers verify the chunk just taken while this thread commits (and
+        # acknowledges) the previous one and runs the timers.
+        taken = self.ingestor.begin(self._take())
+        self.ingestor.finish(self._pending)
+        self._pending = taken
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self.tick()
+            self._next_tick = now + self.settings.poll_interval_s
 
     def tick(self) -> None:
         """Timers: seal due batches, track anchoring, submit breach proofs."""
@@ -162,11 +125,6 @@ class TelemetryOracle:
             n += len(d.records)
         return out
 
-    def _thread(self, name: str, target: Any, *args: Any) -> None:
-        t = threading.Thread(target=target, args=args, name=name, daemon=True)
-        t.start()
-        self.threads.append(t)
-
     def _refresh_registry(self) -> None:
         while not self.stop_event.wait(min(self.settings.registry_ttl_s / 2, 5.0)):
             self.ingestor.refresh_registry()
@@ -183,5 +141,5 @@ class TelemetryOracle:
             log_level="warning",
             lifespan="off",
         )
-        self._http = uvicorn.Server(config)
-        self._thread("http", self._http.run)
+        server = uvicorn.Server(config)
+        self.spawn("http", server.run, wake=lambda: setattr(server, "should_exit", True))

@@ -19,8 +19,8 @@ from sqlalchemy import Engine, inspect, text
 from chain.db import MIGRATIONS_DIR, make_engine, make_sessionmaker, upgrade
 from chain.hashing import keccak
 from chain.merkle import MerkleTree, PromotedOddTree, verify
-from oracles.chainview import ChainView
 from oracles.telemetry.batcher import reading_proof
+from oracles.telemetry.chain import TelemetryChain
 from oracles.telemetry.ingest import Ingestor
 from oracles.telemetry.pool import WorkerPool
 from oracles.telemetry.store import TelemetryBatch, TelemetryReading
@@ -120,7 +120,7 @@ def test_0007_keeps_every_reading_and_the_oracle_adopts_the_unbatched(database_u
             for i in range(5):
                 assert verify(reading_proof(s, old, i), tree.root, keccak(sealed[i]))
         # Starting the oracle puts the unbatched readings in an open batch, in arrival order.
-        ingestor = Ingestor(sessions, cast(ChainView, None), WorkerPool(0, Limits()), batch_max_size=2)
+        ingestor = Ingestor(sessions, cast(TelemetryChain, None), WorkerPool(0, Limits()), batch_max_size=2)
         with sessions() as s:
             adopted = s.query(TelemetryReading).filter(TelemetryReading.counter > 5).all()
             assert all(r.batch_id is not None for r in adopted)

@@ -8,8 +8,10 @@ from eth_utils import keccak
 from chain.contracts import (
     Anchor,
     PartnerRegistry,
+    Reading,
     ShipmentEscrow,
     ShipmentState,
+    TelemetryBatch,
     TestToken,
     TraceabilityLedger,
     role,
@@ -137,3 +139,59 @@ def test_manifest_signature_matches_contract_digest(anvil: AnvilNode, deployment
     assert len(signature) == 65
     assert escrow.shipment(manifest.shipment_id).state is ShipmentState.NONE
     assert token.balance_of(SUPPLIER.address) == 0
+
+
+def test_calldata_equals_web3_encoding_and_no_function_is_overloaded(
+    anvil: AnvilNode, deployment: Deployment, registry: PartnerRegistry
+) -> None:
+    w3 = anvil.w3()
+    escrow = ShipmentEscrow(w3, deployment.address("ShipmentEscrow"))
+    ledger = TraceabilityLedger(w3, deployment.address("TraceabilityLedger"))
+    token = TestToken(w3, deployment.address("TestToken"))
+    for wrapper in (escrow, ledger, registry, token):  # calldata() resolves a function by its name
+        names = [e["name"] for e in wrapper.abi if e["type"] == "function"]
+        assert len(names) == len(set(names)), wrapper.NAME
+    sid, eid = keccak(b"shipment"), keccak(b"event")
+    batch = TelemetryBatch(keccak(b"root"), 3, 10, 20, -150, 900)
+    reading = Reading(SUPPLIER.address, 7, 15, sid, -300, 5000, 52_520_000, -13_405_000)
+    proof = [keccak(b"p1"), keccak(b"p2")]
+    cases = [
+        (escrow.post_telemetry_calldata(sid, batch), escrow, "postTelemetry", [sid, batch.as_tuple()]),
+        (
+            escrow.prove_breach_calldata(sid, batch, reading, b"\x01" * 65, proof),
+            escrow,
+            "proveBreach",
+            [sid, batch.as_tuple(), reading.as_tuple(), b"\x01" * 65, proof],
+        ),
+        (escrow.confirm_delivery_calldata(sid), escrow, "confirmDelivery", [sid]),
+        (ledger.anchor_event_calldata(eid), ledger, "anchorEvent", [eid]),
+        (
+            registry.calldata("admitPartner", SUPPLIER.address, "Acme", "1", [role("supplier")]),
+            registry,
+            "admitPartner",
+            [SUPPLIER.address, "Acme", "1", [role("supplier")]],
+        ),
+        (token.approve(escrow.address, 5).data, token, "approve", [escrow.address, 5]),
+    ]
+    for data, wrapper, fn, args in cases:
+        assert data == bytes.fromhex(wrapper.contract.encode_abi(fn, args)[2:]), fn
+
+
+def test_device_statuses_in_one_request_agree_with_single_reads(
+    anvil: AnvilNode, registry: PartnerRegistry
+) -> None:
+    w3, owner, device = anvil.w3(), dev_account(6), dev_account(7).address
+    send_and_wait(
+        w3, admin(), registry.admit_partner(owner.address, "Owner", "2", [], sender=admin().address)
+    )
+    send_and_wait(w3, admin(), registry.register_device(device, owner.address, sender=admin().address))
+    statuses = registry.device_statuses([device, STRANGER.address])
+    assert [(s.address, s.registered, s.active) for s in statuses] == [
+        (device, True, True),
+        (STRANGER.address, False, False),
+    ]
+    for s in statuses:
+        assert (s.registered, s.active) == (
+            registry.device(s.address).registered,
+            registry.is_active_device(s.address),
+        )

@@ -126,10 +126,10 @@ def test_verifier_rejects_high_s_and_foreign_domain(make_fleet: Callable[..., Fl
 def test_batched_device_statuses_agree_with_single_calls(
     anvil: AnvilNode, make_fleet: Callable[..., Fleet], provisioner: Provisioner
 ) -> None:
-    from oracles.chainview import ChainView
+    from oracles.telemetry.chain import TelemetryChain
 
     fleet = make_fleet(3, 1)
-    view = ChainView(anvil.w3(), fleet.escrow, fleet.registry)
+    view = TelemetryChain(anvil.w3(), fleet.escrow, fleet.registry)
     devices = [codec.address_of(k) for k in fleet.device_keys()]
     provisioner.set_device_active(devices[1], False)
     asked = [*devices, os.urandom(20)]
