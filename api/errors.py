@@ -1,5 +1,10 @@
-"""Domain errors of the API and the one place that turns them (and framework errors) into RFC 7807
-``application/problem+json`` responses."""
+"""Domain errors of the API and the one place that turns them, the chain layer's errors and framework
+errors into RFC 7807 ``application/problem+json`` responses.
+
+Routes raise and let this module answer: an :class:`ApiProblem`, any
+:class:`~chain.exceptions.TracechainError` (a contract's custom error by :data:`CONTRACT_PROBLEMS`, a
+node outage as 503, a malformed GS1 identifier as 404 or 422), or anything else as a logged 500.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,26 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from chain.connection import NODE_UNAVAILABLE
+from chain.exceptions import (
+    ChainUnavailable,
+    ContractError,
+    DeploymentMismatch,
+    DeploymentMissing,
+    EnforcedPause,
+    ERC20InsufficientAllowance,
+    ERC20InsufficientBalance,
+    NoContractCode,
+    ShipmentConsentExpired,
+    ShipmentDeadlinePassed,
+    ShipmentInvalidSigner,
+    ShipmentUnauthorized,
+    ShipmentUnexpectedState,
+    TracechainError,
+    WrongChain,
+)
+from chain.gs1 import IdentifierError
 
 log = logging.getLogger("tracechain.api")
 PROBLEM = "application/problem+json"
@@ -95,6 +120,30 @@ class Conflict(ApiProblem):
     title = "Conflict"
 
 
+class InvalidRequest(ApiProblem):
+    """A request field is malformed (what FastAPI's request validation reports, and bad GS1 keys)."""
+
+    status = 422
+    type = "https://tracechain.example/problems/invalid-request"
+    title = "Invalid request"
+
+
+class SignatureProblem(ApiProblem):
+    """A signature that is malformed, or made by someone other than the party it must come from."""
+
+    status = 400
+    type = "https://tracechain.example/problems/invalid-signature"
+    title = "Invalid signature"
+
+
+class TransactionProblem(ApiProblem):
+    """A signed transaction that is not the call this route relays, or that the node refused."""
+
+    status = 422
+    type = "https://tracechain.example/problems/invalid-transaction"
+    title = "Transaction not accepted"
+
+
 class RateLimited(ApiProblem):
     """Too many requests from this client."""
 
@@ -114,6 +163,63 @@ class Unavailable(ApiProblem):
     status = 503
     type = "https://tracechain.example/problems/unavailable"
     title = "Service unavailable"
+
+
+#: A contract's custom error as HTTP: the problem and how its detail begins. Any other contract error
+#: is a :class:`TransactionProblem` (422): the call is not one the contract accepts.
+CONTRACT_PROBLEMS: dict[type[ContractError], tuple[type[ApiProblem], str]] = {
+    ShipmentInvalidSigner: (SignatureProblem, "the contract rejects the signature"),
+    ShipmentUnauthorized: (Forbidden, "the contract refuses the sender"),
+    **dict.fromkeys(
+        (
+            ShipmentUnexpectedState,
+            ShipmentDeadlinePassed,
+            ShipmentConsentExpired,
+            EnforcedPause,
+            ERC20InsufficientAllowance,
+            ERC20InsufficientBalance,
+        ),
+        (Conflict, "the transaction would revert"),
+    ),
+}
+
+#: Chain errors that mean the node or the deployment the API relies on cannot serve now (503).
+CHAIN_UNAVAILABLE: tuple[type[TracechainError], ...] = (
+    ChainUnavailable,
+    WrongChain,
+    DeploymentMissing,
+    DeploymentMismatch,
+    NoContractCode,
+)
+
+
+def contract_problem(error: ContractError, pointer: str | None = None) -> ApiProblem:
+    """The HTTP problem of a contract's custom error (from a call or a simulation).
+
+    Args:
+        error: the decoded custom error.
+        pointer: the request field (JSON pointer) whose value the contract refused, if one is known.
+    """
+    problem, lead = CONTRACT_PROBLEMS.get(type(error), (TransactionProblem, "the transaction would revert"))
+    errors = [{"pointer": pointer, "detail": str(error)}] if pointer is not None else []
+    return problem(f"{lead}: {error}", errors=errors)
+
+
+def chain_problem(error: TracechainError, method: str) -> ApiProblem | None:
+    """The HTTP problem of a chain-layer error, or None for one that is the server's fault (500).
+
+    A malformed GS1 identifier in a read (GET, HEAD) names no resource: 404, as an unknown one does;
+    in a write it is invalid input: 422.
+    """
+    if isinstance(error, ContractError):
+        return contract_problem(error)
+    if isinstance(error, IdentifierError):
+        if method in ("GET", "HEAD"):
+            return NotFound(f"not a GS1 identifier: {error}")
+        return InvalidRequest(f"not a GS1 identifier: {error}")
+    if isinstance(error, CHAIN_UNAVAILABLE):
+        return Unavailable(f"the chain is unavailable: {error}")
+    return None
 
 
 def problem_response(
@@ -139,10 +245,10 @@ def _loc_pointer(loc: Sequence[Any]) -> str:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Registers the handlers: domain errors, request validation (422), HTTP errors and the rest (500)."""
+    """Registers the handlers: domain errors, chain errors, node outages (503), request validation (422),
+    HTTP errors and the rest (500)."""
 
-    @app.exception_handler(ApiProblem)
-    async def _domain(request: Request, exc: ApiProblem) -> JSONResponse:
+    def answer(request: Request, exc: ApiProblem) -> JSONResponse:
         return problem_response(
             exc.status,
             exc.title,
@@ -153,20 +259,36 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=exc.headers,
         )
 
+    @app.exception_handler(ApiProblem)
+    async def _domain(request: Request, exc: ApiProblem) -> JSONResponse:
+        return answer(request, exc)
+
+    @app.exception_handler(TracechainError)
+    async def _chain(request: Request, exc: TracechainError) -> JSONResponse:
+        problem = chain_problem(exc, request.method)
+        if problem is None:
+            raise exc  # the server's fault: answered 500 (and logged) as any unexpected error
+        if problem.status >= 500:
+            log.warning("%s on %s %s: %s", type(exc).__name__, request.method, request.url.path, exc)
+        return answer(request, problem)
+
+    async def _node_down(request: Request, exc: Exception) -> JSONResponse:
+        # web3's transport errors: the node is down or slow, which is not the server's fault (503).
+        log.warning(
+            "chain node unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+        )
+        return answer(request, Unavailable("the chain node did not answer"))
+
+    for transport_error in NODE_UNAVAILABLE:
+        app.add_exception_handler(transport_error, _node_down)
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
             {"pointer": _loc_pointer(e.get("loc", ())), "detail": str(e.get("msg", ""))} for e in exc.errors()
         ]
         fields = ", ".join(e["pointer"] for e in errors[:5])
-        return problem_response(
-            422,
-            "Invalid request",
-            f"invalid field(s): {fields}",
-            type_="https://tracechain.example/problems/invalid-request",
-            instance=request.url.path,
-            errors=errors,
-        )
+        return answer(request, InvalidRequest(f"invalid field(s): {fields}", errors=errors))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

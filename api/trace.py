@@ -21,6 +21,7 @@ from api.trace_cache import TraceCache as TraceCache  # where api.deps finds it
 from chain import merkle
 from chain.gs1 import DigitalLink, asset_id, canonical_key, full_link
 from chain.identifiers import event_id
+from chain.readmodel import AnchoredBatch, Asset
 
 INPUT_ROLES = ("input", "input_quantity")
 OUTPUT_ROLES = ("output", "output_quantity")
@@ -111,18 +112,16 @@ def _batch_info(
     batches = session.scalars(select(AnchorBatch).where(AnchorBatch.id.in_(batch_ids))).all()
     info: dict[int, dict[str, Any]] = feed.anchor_states(session, batches)  # the oracles' own anchors
     batches = [b for b in batches if b.id not in info]
-    onchain: dict[str, tuple[str, int]] = {}
-    try:
-        from chain.readmodel import AnchoredBatch
-
+    # The read model's tables exist in every migrated store; a database error here is the
+    # request's failure (500), never "nothing indexed yet".
+    onchain: dict[str, tuple[str, int]] = {
+        root: (tx, block)
         for root, tx, block in session.execute(
             select(AnchoredBatch.root, AnchoredBatch.tx_hash, AnchoredBatch.block_number).where(
                 AnchoredBatch.root.in_([b.root for b in batches])
             )
-        ):
-            onchain[root] = (tx, block)
-    except Exception:  # noqa: BLE001 - a store without the read model tables: nothing indexed yet
-        session.rollback()
+        )
+    }
     for b in batches:
         entry: dict[str, Any] = {
             "root": b.root,
@@ -240,20 +239,13 @@ def _recalled(session: Session, link: DigitalLink | None, rows: Sequence[StoredE
     lot = link.lot_link()
     if lot is not None:
         ids.append("0x" + asset_id(lot).hex())
-    try:
-        from chain.readmodel import Asset
-
-        recalled_lots = select(Asset.asset_id).where(Asset.recalled)
-        return bool(
-            session.scalars(
-                select(Asset.asset_id).where(
-                    Asset.asset_id.in_(ids), or_(Asset.recalled, Asset.lot.in_(recalled_lots))
-                )
-            ).first()
-        )
-    except Exception:  # noqa: BLE001 - a store without the read model tables
-        session.rollback()
-        return False
+    # A database error propagates (500): answering "not recalled" for an unread recall is the one
+    # wrong answer this check can give.
+    recalled_lots = select(Asset.asset_id).where(Asset.recalled)
+    recalled = select(Asset.asset_id).where(
+        Asset.asset_id.in_(ids), or_(Asset.recalled, Asset.lot.in_(recalled_lots))
+    )
+    return session.scalars(recalled).first() is not None
 
 
 def trace(session: Session, identifier: str, anchorer: Anchorer | None, max_depth: int = 6) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from web3 import Web3
 
-from chain.exceptions import TracechainError
+from chain.exceptions import NoKey, TracechainError
 
 if TYPE_CHECKING:
     from chain.settings import ChainSettings
@@ -56,15 +56,6 @@ RpcOpt = Annotated[str | None, typer.Option("--rpc-url", help="Node URL (default
 DataOpt = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory (default: TRACECHAIN_DATA_DIR or ./.data).")
 ]
-
-
-class NoKey(TracechainError):
-    """No signing key is configured for a non-local chain."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "no signing key: pass --key NAME or set TRACECHAIN_KEY (create one with `tracechain keys create`)"
-        )
 
 
 # ---------------------------------------------------------------- helpers

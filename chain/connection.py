@@ -13,7 +13,7 @@ from chain.exceptions import NodeUnreachable, WrongChain
 from chain.settings import ChainSettings
 
 #: Errors meaning "the node is not reachable right now": retried by long-running loops.
-NODE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+NODE_UNAVAILABLE: tuple[type[Exception], ...] = (
     requests.ConnectionError,
     requests.Timeout,
     ProviderConnectionError,

@@ -7,8 +7,10 @@ identifiers: :func:`chain.gs1.asset_id`.
 
 from __future__ import annotations
 
+from chain.exceptions import TracechainError
 
-class IdentifierError(ValueError):
+
+class IdentifierError(TracechainError, ValueError):
     """An identifier that is malformed: a GS1 key (EPC URN or Digital Link, see :mod:`chain.gs1`),
     an event ID or a bytes32."""
 

@@ -34,36 +34,12 @@ from web3 import Web3
 from web3.types import RPCEndpoint
 
 from chain.db import Base
+from chain.exceptions import NodeRequestRefused, ReorgTooDeep
 from chain.logdecoder import DecodedLog, LogDecoder
 from chain.projection import Projection
 from chain.readmodel import LOG_TABLES, IndexedBlock, IndexerCursor, StateUndo
 
 log = logging.getLogger(__name__)
-
-
-class IndexerError(RuntimeError):
-    """Root of the indexer's errors."""
-
-
-class ReorgTooDeep(IndexerError):
-    """The node's chain shares none of the stored recent blocks: the reorg is deeper than the kept history."""
-
-    def __init__(self, cursor: int, oldest_kept: int | None) -> None:
-        super().__init__(
-            f"reorg below the kept history (cursor {cursor}, oldest kept block {oldest_kept}): "
-            "rebuild the read model from the deployment block"
-        )
-        self.cursor = cursor
-        self.oldest_kept = oldest_kept
-
-
-class NodeRequestFailed(IndexerError):
-    """The node answered a JSON-RPC request with an error."""
-
-    def __init__(self, method: str, error: Any) -> None:
-        super().__init__(f"{method} failed: {error}")
-        self.method = method
-        self.error = error
 
 
 class _WindowChanged(Exception):
@@ -138,7 +114,7 @@ class Indexer:
 
         Raises:
             ReorgTooDeep: the node's chain shares none of the kept recent blocks.
-            NodeRequestFailed: the node refused a request even for a one-block window.
+            NodeRequestRefused: the node refused a request even for a one-block window.
         """
         number, _ = self._check_reorg()
         target = self._rpc("eth_blockNumber", []) - self.confirmations
@@ -181,7 +157,7 @@ class Indexer:
     def _rpc(self, method: str, params: Sequence[Any]) -> Any:
         response: Any = self._w3.provider.make_request(RPCEndpoint(method), list(params))
         if "error" in response:
-            raise NodeRequestFailed(method, response["error"])
+            raise NodeRequestRefused(method, response["error"])
         result = response.get("result")
         return int(result, 16) if method == "eth_blockNumber" else result
 
@@ -204,7 +180,7 @@ class Indexer:
                     ],
                 )
                 break
-            except NodeRequestFailed:
+            except NodeRequestRefused:
                 if last == first:
                     raise
                 last = first + (last - first) // 2  # the node limits range or results: ask for less

@@ -90,7 +90,7 @@ class LogDecoder:
         addresses: e.g. {"PartnerRegistry": "0x…", "TraceabilityLedger": "0x…", "ShipmentEscrow": "0x…"}.
 
     Raises:
-        chain.artifacts.ArtifactMissing: a contract was not built.
+        chain.exceptions.ArtifactMissing: a contract was not built.
     """
 
     def __init__(self, addresses: Mapping[str, str]) -> None:

@@ -13,27 +13,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
 
 from chain.eip712 import MANIFEST_TYPE, digest, domain, sign
-from chain.exceptions import InvalidAddress, TracechainError
-
-
-class InvalidManifest(TracechainError):
-    """A manifest JSON document is malformed."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        self.field = field
-        self.problem = problem
-        super().__init__(f"manifest field {field!r}: {problem}")
-
-
-class SignerNotSupplier(TracechainError):
-    """The key signing a manifest is not the manifest's supplier."""
-
-    def __init__(self, signer: str, supplier: str) -> None:
-        self.signer = signer
-        self.supplier = supplier
-        super().__init__(
-            f"the key {signer} is not the manifest's supplier {supplier}: sign with the supplier's key"
-        )
+from chain.exceptions import InvalidAddress, InvalidManifest, SignerNotSupplier
 
 
 @dataclass(frozen=True)

@@ -19,18 +19,13 @@ from typing import Protocol
 
 from web3 import HTTPProvider, Web3
 
-from chain.exceptions import TracechainError
+from chain.connection import NODE_UNAVAILABLE
+from chain.exceptions import NodeStartFailed
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class NodeStartFailed(TracechainError):
-    """The local node did not come up."""
-
-    def __init__(self, url: str, detail: str) -> None:
-        self.url = url
-        super().__init__(f"anvil did not start on {url} ({detail}): is the port in use? try another --port")
+#: What asking a node that is still starting raises.
+_NOT_LISTENING: tuple[type[Exception], ...] = (*NODE_UNAVAILABLE, OSError, ValueError)
 
 
 class Service(Protocol):
@@ -110,9 +105,7 @@ class AnvilNode:
             try:
                 if w3.eth.chain_id == self.chain_id:
                     return
-            except (OSError, ValueError):
-                time.sleep(0.1)
-            except Exception:  # noqa: BLE001 - requests' errors while the port opens
+            except _NOT_LISTENING:
                 time.sleep(0.1)
         self.stop()
         raise NodeStartFailed(self.url, "no answer within 30 s")

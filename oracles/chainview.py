@@ -17,7 +17,7 @@ from web3 import Web3
 
 from chain.connection import NODE_UNAVAILABLE
 from chain.contracts import PartnerRegistry, ShipmentEscrow
-from chain.exceptions import NodeRequestRefused
+from chain.exceptions import ChainUnavailable, NodeRequestRefused
 
 T = TypeVar("T")
 
@@ -34,10 +34,6 @@ class TxSubmitter(Protocol):
     def status(self, key: str) -> Any: ...
 
     def statuses(self, keys: Sequence[str]) -> dict[str, Any]: ...
-
-
-class ChainUnavailable(RuntimeError):
-    """The node did not answer; the caller retries later."""
 
 
 def read(fn: Callable[[], T]) -> T:

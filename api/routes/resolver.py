@@ -17,19 +17,12 @@ from api.epcis.store import get_event
 from api.errors import NotFound, QueryParameterProblem
 from api.models import Anchor, Linkset, ResolverDescription
 from api.trace import _batch_info, anchor_view, trace
-from chain.gs1 import DigitalLink, IdentifierError, parse_digital_link_path
+from chain.gs1 import DigitalLink, parse_digital_link_path
 
 router = APIRouter(tags=["digital link"])
 
 LINKSET = "application/linkset+json"
 GS1 = "https://gs1.org/voc/"
-
-
-def _link(path: str) -> DigitalLink:
-    try:
-        return parse_digital_link_path(path)
-    except IdentifierError as exc:
-        raise NotFound(f"not a GS1 Digital Link: {exc}") from exc
 
 
 def linkset(base: str, link: DigitalLink) -> dict[str, object]:
@@ -78,7 +71,7 @@ def _resolve(
     accept: str | None,
     link_type: str | None,
 ) -> Response:
-    link = _link(path)
+    link = parse_digital_link_path(path)  # a malformed link raises IdentifierError: 404 (api.errors)
     base = services.settings.public_base_url.rstrip("/")
     if (accept and LINKSET in accept) or link_type in ("all", "linkset"):
         return JSONResponse(
@@ -200,7 +193,7 @@ def qr_code(
     scale: Annotated[int, Query(ge=1, le=20)] = 4,
 ) -> Response:
     """The QR code of an item's Digital Link on this resolver (SVG or PNG); `X-QR-Content` names the URI."""
-    link = _link(path)
+    link = parse_digital_link_path(path)
     uri = services.settings.public_base_url.rstrip("/") + link.uri("")
     qr = segno.make(uri, error="m", micro=False)
     buf = io.BytesIO()

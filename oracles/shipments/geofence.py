@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from oracles.chainview import ChainUnavailable
+from chain.exceptions import ChainUnavailable
 from oracles.shipments.epcis import Place
 from oracles.shipments.milestones import Milestone, MilestoneRecorder, ShipmentError
 from oracles.shipments.settings import GeofenceSpec

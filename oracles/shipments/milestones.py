@@ -27,9 +27,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from chain.exceptions import ChainUnavailable
 from chain.identifiers import event_id as ledger_key
 from chain.outbox import OutboxState
-from oracles.chainview import ChainUnavailable, TxSubmitter
+from oracles.chainview import TxSubmitter
 from oracles.shipments.chain import IN_TRANSIT, ShipmentChain, ShipmentParties
 from oracles.shipments.epcis import Place, milestone_event
 from oracles.shipments.store import CarrierWebhook, ShipmentDelivery, ShipmentEpcisEvent, ShipmentMilestone

@@ -23,14 +23,16 @@ from typing import Any, Literal
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_keys.exceptions import BadSignature
+from eth_keys.exceptions import ValidationError as KeyValidationError
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from chain.eip712 import SECP256K1_HALF_N
+from chain.exceptions import ChainUnavailable
 from chain.gs1 import check_digit
-from oracles.chainview import ChainUnavailable
 from oracles.shipments.chain import ShipmentChain
 from oracles.shipments.epcis import Place
 from oracles.shipments.geofence import GeofenceWatcher
@@ -212,7 +214,7 @@ def recover_signer(body: bytes, header: str) -> str | None:
         return None
     try:
         return str(Account.recover_message(encode_defunct(primitive=body), signature=sig))
-    except Exception:  # noqa: BLE001 - any failure to recover is a bad signature
+    except (BadSignature, KeyValidationError, ValueError):  # r, s or v that recover to no key
         return None
 
 

@@ -19,7 +19,7 @@ from typing import Any, cast
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from oracles.chainview import ChainUnavailable
+from chain.exceptions import ChainUnavailable
 from oracles.telemetry import codec
 from oracles.telemetry.chain import TelemetryChain
 from oracles.telemetry.pool import WorkerPool

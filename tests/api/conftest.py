@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.auth import issue_token
 from api.config import Settings
 from api.main import build_services, create_app
-from chain.db import Base, make_engine, upgrade
+from chain.db import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -21,35 +21,11 @@ LEDGER = "0x" + "11" * 20
 RELAYER = "0x" + "22" * 20
 
 
-def migrate(url: str, path: Path) -> None:
-    """Migrates to head; while the chain migrations 0001 and 0003 both create `telemetry_batches`, falls
-    back to 0002 plus the EPCIS tables so the API suite keeps running."""
-    try:
-        upgrade(url)
-        return
-    except Exception:  # noqa: BLE001 - reported by the chain suite; see module docstring
-        path.unlink(missing_ok=True)
-    upgrade(url, "0002_outbox")
-    from api.epcis import models
-
-    engine = make_engine(url)
-    Base.metadata.create_all(
-        engine,
-        tables=[
-            models.CaptureJob.__table__,
-            models.AnchorBatch.__table__,
-            models.StoredEvent.__table__,
-            models.EventEpc.__table__,
-        ],
-    )
-    engine.dispose()
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     db = tmp_path / "api.db"
     url = f"sqlite:///{db}"
-    migrate(url, db)
+    upgrade(url)
     return Settings(
         env="test",
         database_url=url,

@@ -12,13 +12,14 @@ from hypothesis import HealthCheck, settings
 from api.config import Settings
 from api.epcis.samples import journey
 from api.main import build_services, create_app
-from tests.api.conftest import SECRET, migrate
+from chain.db import upgrade
+from tests.api.conftest import SECRET
 
 
 @pytest.fixture(scope="module")
 def fuzz_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     db = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-    migrate(f"sqlite:///{db}", db)
+    upgrade(f"sqlite:///{db}")
     s = Settings(
         env="test",
         database_url=f"sqlite:///{db}",

@@ -1,0 +1,262 @@
+"""Custom errors declared by Tracechain's contracts (``IPartnerRegistry``, ``RegistryGated``,
+``ITraceabilityLedger``, ``IShipmentEscrow``), grouped by contract.
+
+One class per ABI ``error`` entry; fields as in :mod:`chain.exceptions.contract`.
+"""
+
+from __future__ import annotations
+
+from chain.exceptions.contract import ContractError
+
+# ---------------------------------------------------------------- partner registry (and RegistryGated)
+
+
+class RegistryDeviceExists(ContractError):
+    """The device is already registered."""
+
+    device: str
+    owner: str
+
+
+class RegistryGatedZeroRegistry(ContractError):
+    """The registry address is zero."""
+
+
+class RegistryInvalidDevice(ContractError):
+    """The device address is zero."""
+
+    device: str
+
+
+class RegistryInvalidPartner(ContractError):
+    """The partner address is zero or its name or GS1 key is empty."""
+
+    account: str
+    name: str
+    gs1_key: str
+
+
+class RegistryPartnerExists(ContractError):
+    """The account is already an admitted partner."""
+
+    account: str
+
+
+class RegistrySuspendedPartner(ContractError):
+    """The partner is suspended: roles are granted again once it is reinstated."""
+
+    account: str
+
+
+class RegistryUnknownDevice(ContractError):
+    """The device is not registered."""
+
+    device: str
+
+
+class RegistryUnknownPartner(ContractError):
+    """The account is not an admitted partner."""
+
+    account: str
+
+
+# ---------------------------------------------------------------- traceability ledger
+
+
+class LedgerAlreadyAggregated(ContractError):
+    """The child is already aggregated into a parent."""
+
+    child: bytes
+    parent: bytes
+
+
+class LedgerAssetExists(ContractError):
+    """An asset with this ID is already registered."""
+
+    id: bytes
+
+
+class LedgerBatchAlreadyAnchored(ContractError):
+    """This Merkle root is already anchored."""
+
+    root: bytes
+
+
+class LedgerEmptyBatch(ContractError):
+    """The batch has a zero root or count."""
+
+    root: bytes
+
+
+class LedgerEventAlreadyAnchored(ContractError):
+    """This EPCIS event ID is already anchored."""
+
+    event_id: bytes
+
+
+class LedgerInvalidLink(ContractError):
+    """A link (ID, inputs or outputs, children) is empty or invalid."""
+
+    id: bytes
+
+
+class LedgerLotRecalled(ContractError):
+    """The lot is recalled."""
+
+    lot: bytes
+
+
+class LedgerNotAggregated(ContractError):
+    """The child is not aggregated into this parent."""
+
+    child: bytes
+    parent: bytes
+
+
+class LedgerNotCustodian(ContractError):
+    """The account is not the asset's custodian."""
+
+    id: bytes
+    account: str
+
+
+class LedgerNotOwner(ContractError):
+    """The account is not the asset's owner."""
+
+    id: bytes
+    account: str
+
+
+class LedgerUnknownAsset(ContractError):
+    """No asset with this ID is registered."""
+
+    id: bytes
+
+
+# ---------------------------------------------------------------- shipment escrow
+
+
+class EscrowNothingToWithdraw(ContractError):
+    """The account is owed nothing in this token."""
+
+    account: str
+    token: str
+
+
+class ShipmentBatchExists(ContractError):
+    """This telemetry batch is already posted."""
+
+    shipment_id: bytes
+    batch_hash: bytes
+
+
+class ShipmentBreachAlreadyProven(ContractError):
+    """A breach of this episode is already proven."""
+
+    shipment_id: bytes
+    episode: int
+
+
+class ShipmentConsentExpired(ContractError):
+    """The hand-over consent has expired."""
+
+    shipment_id: bytes
+    deadline: int
+
+
+class ShipmentDeadlineNotPassed(ContractError):
+    """The delivery deadline has not passed yet."""
+
+    shipment_id: bytes
+    deadline: int
+
+
+class ShipmentDeadlinePassed(ContractError):
+    """The delivery deadline has passed."""
+
+    shipment_id: bytes
+    deadline: int
+
+
+class ShipmentDisputeWindowOpen(ContractError):
+    """The dispute window is still open."""
+
+    shipment_id: bytes
+    ends_at: int
+
+
+class ShipmentExists(ContractError):
+    """A shipment with this ID exists."""
+
+    shipment_id: bytes
+
+
+class ShipmentInactiveDevice(ContractError):
+    """The device is unknown or inactive."""
+
+    device: str
+
+
+class ShipmentInvalidBatch(ContractError):
+    """The telemetry batch is malformed."""
+
+    shipment_id: bytes
+    root: bytes
+
+
+class ShipmentInvalidCustodian(ContractError):
+    """The new custodian is not allowed."""
+
+    shipment_id: bytes
+    to: str
+
+
+class ShipmentInvalidManifest(ContractError):
+    """The manifest is malformed."""
+
+    shipment_id: bytes
+
+
+class ShipmentInvalidReading(ContractError):
+    """The reading is not in the batch, of another shipment, or outside its window."""
+
+    shipment_id: bytes
+    device: str
+    counter: int
+
+
+class ShipmentInvalidSigner(ContractError):
+    """The signature was made by someone else."""
+
+    shipment_id: bytes
+    expected: str
+    recovered: str
+
+
+class ShipmentNoBreach(ContractError):
+    """The reading is within the temperature range."""
+
+    shipment_id: bytes
+    temperature: int
+
+
+class ShipmentUnauthorized(ContractError):
+    """The account may not act on this shipment."""
+
+    shipment_id: bytes
+    account: str
+
+
+class ShipmentUnexpectedState(ContractError):
+    """The shipment is in a state that does not allow this call."""
+
+    shipment_id: bytes
+    current: int
+    expected_states: bytes
+
+
+class ShipmentUnknownBatch(ContractError):
+    """The telemetry batch was never posted."""
+
+    shipment_id: bytes
+    batch_hash: bytes
