@@ -60,7 +60,7 @@ from chain.exceptions.contracts import (
     ShipmentUnexpectedState,
     ShipmentUnknownBatch,
 )
-from chain.exceptions.decoding import decode_revert, decode_revert_data, error_table
+from chain.exceptions.decoding import build_error_table, decode_revert, decode_revert_data, error_table
 from chain.exceptions.deployment import (
     ArtifactMissing,
     DeploymentMismatch,
@@ -200,6 +200,7 @@ __all__ = [
     "UnknownIntent",
     "WrongChain",
     "WrongPassphrase",
+    "build_error_table",
     "decode_revert",
     "decode_revert_data",
     "error_table",

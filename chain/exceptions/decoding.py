@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -47,9 +48,18 @@ def error_table() -> dict[bytes, _Decoder]:
     # Imported here: chain.artifacts imports this package for ArtifactMissing.
     from chain.artifacts import abi_errors
 
+    return build_error_table(abi_errors())
+
+
+def build_error_table(entries: Iterable[dict[str, Any]]) -> dict[bytes, _Decoder]:
+    """Selector → (leaf class, ABI types) for the ABI ``error`` entries ``entries``.
+
+    Raises:
+        ErrorClassesOutOfDate: an entry has no leaf, or a leaf's fields differ from its inputs.
+    """
     table: dict[bytes, _Decoder] = {}
     problems: list[str] = []
-    for entry in abi_errors():
+    for entry in entries:
         leaf = ContractError.leaves.get(entry["name"])
         fields = tuple(field_name(i["name"]) for i in entry["inputs"])
         if leaf is None or entry["name"] in NOT_IN_ABI:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from api.epcis.samples import journey
+from api.errors import PROBLEM
 from chain.gs1 import canonical_key
 
 
@@ -96,3 +98,18 @@ def test_trace_flags_tampered_event(client: TestClient, app: Any, supplier: dict
     }
     assert statuses[("ObjectEvent", "shipping")] == "tampered"
     assert statuses[("AggregationEvent", "packing")] == "pending"
+
+
+def test_trace_fails_rather_than_answer_not_recalled_on_a_database_error(
+    client: TestClient, app: Any, supplier: dict[str, str]
+) -> None:
+    j = journey("E1", readings=1)
+    _capture(client, supplier, j.documents)
+    assert client.get(f"/trace/{j.item}", headers=supplier).json()["recalled"] is False
+    with app.state.services.engine.begin() as conn:  # the read model's assets table is gone
+        conn.execute(text("DROP TABLE assets"))
+    app.state.services.trace_cache.invalidate()
+    failing = TestClient(app, raise_server_exceptions=False)
+    r = failing.get(f"/trace/{j.item}", headers=supplier)
+    assert r.status_code == 500 and r.headers["content-type"].startswith(PROBLEM), r.text
+    assert "recalled" not in r.json()
