@@ -45,13 +45,13 @@ class ContractError(TracechainError):
         ContractError.leaves[cls.__name__] = cls
 
     def __init__(self, **args: Any) -> None:
-        if tuple(args) != self.fields:
+        if sorted(args) != sorted(self.fields):
             raise TypeError(f"{type(self).__name__} takes the fields {self.fields}, not {tuple(args)}")
-        self.args_by_name: dict[str, Any] = args
+        self.args_by_name: dict[str, Any] = {name: args[name] for name in self.fields}
         for name, value in args.items():
             setattr(self, name, value)
         doc = (type(self).__doc__ or "").strip().splitlines()
-        shown = ", ".join(f"{k}={_show(v)}" for k, v in args.items())
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in self.args_by_name.items())
         super().__init__(f"{type(self).__name__}({shown}): {doc[0] if doc else ''}")
 
     @property
