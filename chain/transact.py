@@ -1,5 +1,14 @@
-"""Send one transaction and wait for it: for deployment and administration, where an operator
-waits for each step. Services send through :class:`chain.sender.TxSender` instead.
+"""Send one transaction and wait for it: the one synchronous helper, for deployment and admin
+commands (and the demo seed and tests), where an operator waits for each step.
+
+The three ways a transaction reaches the node, each for its own case:
+
+* :class:`chain.sender.TxSender`: every service's own transactions (oracles, the API's relayer),
+  through the durable outbox (idempotent intents, nonce management, fee bumping, crash recovery);
+* :func:`send_and_wait` (here): one transaction at a time for ``tracechain deploy``/``admin`` and
+  similar commands; nothing is retried or recorded;
+* :func:`chain.relay.broadcast_signed`: a partner's own signed transaction that the API relays
+  unchanged (not ours to sign or replace).
 """
 
 from __future__ import annotations

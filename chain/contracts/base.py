@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar
 
+from eth_abi.exceptions import DecodingError
 from eth_typing import ChecksumAddress
 from eth_utils import event_abi_to_log_topic, is_address, to_checksum_address
 from hexbytes import HexBytes
@@ -18,8 +20,6 @@ from web3.exceptions import ContractLogicError
 from chain.artifacts import load_artifact
 from chain.exceptions import AccessControlUnauthorizedAccount, InvalidAddress, NoContractCode, decode_revert
 from chain.transact import TxRequest
-
-DEFAULT_ADMIN_ROLE = bytes(32)
 
 
 def plain(value: Any) -> Any:
@@ -44,6 +44,30 @@ def checksum(value: str) -> ChecksumAddress:
     return to_checksum_address(value)
 
 
+@cache
+def _abi(name: str, functions: tuple[str, ...] | None) -> list[dict[str, Any]]:
+    """Artifact ``name``'s ABI, its functions limited to ``functions`` unless that is None."""
+    return [
+        e
+        for e in load_artifact(name)["abi"]
+        if functions is None or e["type"] != "function" or e["name"] in functions
+    ]
+
+
+@cache
+def _codec(name: str, functions: tuple[str, ...] | None) -> type[Contract]:
+    """A contract class that encodes and decodes calls of that ABI, bound to no node or address."""
+    return Web3().eth.contract(abi=_abi(name, functions))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class ContractCall:
+    """A decoded call of one of a contract's functions: its name and its arguments by name."""
+
+    function: str
+    args: Mapping[str, Any]
+
+
 @dataclass(frozen=True)
 class ContractEvent:
     """One decoded contract event."""
@@ -58,21 +82,23 @@ class ContractEvent:
 
 
 class ContractWrapper:
-    """Base of the typed wrappers; subclasses set ``NAME`` to the artifact name."""
+    """Base of the typed wrappers; subclasses set ``NAME`` to the artifact name, and ``FUNCTIONS``
+    to the functions they expose when the artifact has more (a standard's subset of its ABI)."""
 
     NAME: ClassVar[str]
+    FUNCTIONS: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, w3: Web3, address: str, *, check_code: bool = True) -> None:
         self.w3 = w3
         self.address = checksum(address)
         if check_code and not bytes(w3.eth.get_code(self.address)):
             raise NoContractCode(self.NAME, self.address)
-        self.abi: list[dict[str, Any]] = load_artifact(self.NAME)["abi"]
+        self.abi: list[dict[str, Any]] = _abi(self.NAME, self.FUNCTIONS)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=self.abi)
         self._topics = {
-            bytes(event_abi_to_log_topic(e)): e["name"]
+            bytes(event_abi_to_log_topic(e)): e["name"]  # type: ignore[arg-type]
             for e in self.abi
-            if e["type"] == "event"  # type: ignore[arg-type]
+            if e["type"] == "event"
         }
 
     def _call(self, fn: str, *args: Any) -> Any:
@@ -83,9 +109,24 @@ class ContractWrapper:
             assert error is not None
             raise error from exc
 
-    def calldata(self, fn: str, *args: Any) -> bytes:
-        """ABI-encoded calldata of ``fn(*args)``."""
-        return bytes.fromhex(self.contract.encode_abi(fn, list(args)).removeprefix("0x"))
+    @classmethod
+    def calldata(cls, fn: str, *args: Any) -> bytes:
+        """ABI-encoded calldata of ``fn(*args)``; needs no node (callable on the class, e.g. for an
+        outbox intent written while the node is down)."""
+        return bytes.fromhex(_codec(cls.NAME, cls.FUNCTIONS).encode_abi(fn, list(args)).removeprefix("0x"))
+
+    @classmethod
+    def decode_call(cls, data: bytes) -> ContractCall | None:
+        """The call ``data`` encodes, None if it is no call of this contract's functions (unknown
+        selector, or arguments that do not decode, or trailing bytes)."""
+        try:
+            fn, args = _codec(cls.NAME, cls.FUNCTIONS).decode_function_input(data)
+        except (ValueError, DecodingError):
+            return None
+        call = ContractCall(fn.fn_name, plain(args))
+        if cls.calldata(call.function, *args.values()) != bytes(data):
+            return None  # trailing or non-canonical bytes: not exactly this call
+        return call
 
     def _request(self, fn: str, *args: Any) -> TxRequest:
         return TxRequest(self.address, self.calldata(fn, *args))
