@@ -19,8 +19,9 @@ from chain.connection import LazyConnection
 from chain.exceptions import ContractError, NodeUnreachable, WrongChain, decode_revert
 from chain.settings import ChainSettings
 
-#: What a node that is down, slow or confused raises below web3 (requests' errors are OSErrors).
-_NODE_ERRORS: tuple[type[BaseException], ...] = (OSError, Web3Exception, ValueError)
+#: What a node that is down, slow or confused raises (requests' errors are OSErrors), and connect()'s
+#: NodeUnreachable.
+_NODE_ERRORS: tuple[type[BaseException], ...] = (NodeUnreachable, OSError, Web3Exception, ValueError)
 
 
 def chain_settings(settings: Settings) -> ChainSettings:
@@ -47,7 +48,7 @@ def node_answers(what: str) -> Iterator[None]:
         raise error from exc
     except WrongChain as exc:
         raise Unavailable(f"the chain node serves another chain ({what})") from exc
-    except (NodeUnreachable, *_NODE_ERRORS) as exc:
+    except _NODE_ERRORS as exc:
         raise Unavailable(f"the chain node did not answer ({what})") from exc
 
 

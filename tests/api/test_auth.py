@@ -15,8 +15,8 @@ from api.config import Settings
 from api.main import build_services, create_app
 from api.roles import RegistryRoles
 from chain.contracts.registry import PartnerRegistry
-from chain.roles import role_id
 from chain.deploy import deploy
+from chain.roles import role_id
 from chain.transact import send_and_wait
 from tests.fixtures.anvil import MNEMONIC, AnvilNode
 
