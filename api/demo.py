@@ -39,11 +39,11 @@ from chain.contracts import (
     ShipmentState,
     TestToken,
     TraceabilityLedger,
-    role,
 )
 from chain.deploy import Deployment
 from chain.gs1 import asset_id, check_digit
 from chain.manifest import Manifest, sign_manifest
+from chain.roles import Role
 from chain.transact import TxRequest, send_and_wait
 
 log = logging.getLogger("tracechain.api.demo")
@@ -70,13 +70,13 @@ class DemoPartner:
 
     name: str
     gs1_key: str
-    role: str
+    role: Role
 
 
 PARTNERS = {
-    "supplier": DemoPartner("Green Valley Farms", gln("4012345", "2"), "SUPPLIER_ROLE"),
-    "carrier": DemoPartner("Polar Cold Freight", gln("0012345", "1"), "CARRIER_ROLE"),
-    "retailer": DemoPartner("Corner Market", gln("0614141", "3"), "RETAILER_ROLE"),
+    "supplier": DemoPartner("Green Valley Farms", gln("4012345", "2"), Role.SUPPLIER),
+    "carrier": DemoPartner("Polar Cold Freight", gln("0012345", "1"), Role.CARRIER),
+    "retailer": DemoPartner("Corner Market", gln("0614141", "3"), Role.RETAILER),
 }
 
 
@@ -217,7 +217,7 @@ class DemoSeeder:
                 continue
             self.step(f"admit {partner.name} ({partner.role}, GLN {partner.gs1_key})")
             request = self.registry.admit_partner(
-                account, partner.name, partner.gs1_key, [role(partner.role)], sender=self.admin.address
+                account, partner.name, partner.gs1_key, [partner.role.id], sender=self.admin.address
             )
             self._send(self.admin, request)
 

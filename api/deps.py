@@ -15,8 +15,10 @@ from api.auth import NonceStore, read_token
 from api.config import Settings
 from api.epcis.anchoring import Anchorer
 from api.errors import Forbidden, Unauthorized
+from api.node import ApiNode
 from api.roles import RoleSource
 from api.trace import TraceCache
+from chain.roles import Role
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Services:
     """What the app holds for its lifetime: built by the app factory, closed on shutdown."""
 
     settings: Settings
+    node: ApiNode
     engine: Engine
     sessions: sessionmaker[Session]
     roles: RoleSource
@@ -41,7 +44,7 @@ class Principal:
 
     @property
     def is_auditor(self) -> bool:
-        return "AUDITOR_ROLE" in self.roles or "DEFAULT_ADMIN_ROLE" in self.roles
+        return Role.AUDITOR in self.roles or Role.DEFAULT_ADMIN in self.roles
 
 
 async def get_services(request: Request) -> Services:
@@ -107,9 +110,7 @@ async def get_current_partner(
 
 CurrentPartner = Annotated[Principal, Depends(get_current_partner)]
 
-RECORDING_ROLES = frozenset(
-    {"SUPPLIER_ROLE", "CARRIER_ROLE", "RETAILER_ROLE", "RECORDER_ROLE", "DEFAULT_ADMIN_ROLE"}
-)
+RECORDING_ROLES = frozenset({Role.SUPPLIER, Role.CARRIER, Role.RETAILER, Role.RECORDER, Role.DEFAULT_ADMIN})
 
 
 async def get_recorder(partner: CurrentPartner) -> Principal:

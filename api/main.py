@@ -16,6 +16,7 @@ from api.epcis.anchoring import Anchorer, OutboxAnchorer
 from api.epcis.feed import FeedThread
 from api.errors import install_problem_handlers
 from api.middleware import Metrics, MetricsMiddleware, RateLimitMiddleware, TokenBuckets
+from api.node import ApiNode
 from api.roles import NoRoles, RegistryRoles, RoleSource
 from api.routes import auth, capture, events, health, resolver, shipments, trace
 from api.trace_cache import ReadModelVersion, TraceCache
@@ -25,20 +26,19 @@ log = logging.getLogger("tracechain.api")
 
 
 def build_services(settings: Settings) -> Services:
-    """Engine, sessions, role source and anchorer from the settings (no network call is made here)."""
+    """Engine, sessions, node, role source and anchorer from the settings (no network call is made
+    here: the node is connected through chain.connection.connect on first use, see api.node)."""
     engine = make_engine(settings.database_url)
+    node = ApiNode.of(settings)
     roles: RoleSource = NoRoles()
     if settings.registry_address:
-        from web3 import HTTPProvider, Web3
-
-        roles = RegistryRoles(
-            Web3(HTTPProvider(settings.rpc_url, request_kwargs={"timeout": 5})), settings.registry_address
-        )
+        roles = RegistryRoles(node.web3, settings.registry_address)
     anchorer: Anchorer | None = None
     if settings.ledger_address and settings.relayer_address:
         anchorer = OutboxAnchorer(settings.ledger_address, settings.relayer_address)
     return Services(
         settings=settings,
+        node=node,
         engine=engine,
         sessions=make_sessionmaker(engine),
         roles=roles,

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from eth_utils import to_checksum_address
 from web3 import Web3
 
-from chain.artifacts import load_artifact
-from chain.contracts.registry import role as role_id
-
-ROLE_NAMES = (
-    "SUPPLIER_ROLE",
-    "CARRIER_ROLE",
-    "RETAILER_ROLE",
-    "AUDITOR_ROLE",
-    "ORACLE_ROLE",
-    "RELAYER_ROLE",
-    "RECORDER_ROLE",
-    "DEFAULT_ADMIN_ROLE",
-)
+from api.node import node_answers
+from chain.contracts import PartnerRegistry
+from chain.roles import Role
 
 
 class RoleSource(Protocol):
@@ -31,25 +22,37 @@ class RoleSource(Protocol):
 
 
 class RegistryRoles:
-    """Asks PartnerRegistry.hasRole for each role, caching answers for `ttl_s` seconds."""
+    """Asks PartnerRegistry.hasRole for each role, caching answers for ``ttl_s`` seconds.
 
-    def __init__(self, w3: Web3, registry_address: str, ttl_s: float = 10.0) -> None:
-        self._contract = w3.eth.contract(
-            address=to_checksum_address(registry_address), abi=load_artifact("PartnerRegistry")["abi"]
-        )
+    Args:
+        web3: the connected Web3 (called on first use, e.g. :meth:`api.node.ApiNode.web3`).
+        registry_address: the PartnerRegistry.
+        ttl_s: how long an account's answer is kept.
+    """
+
+    def __init__(self, web3: Callable[[], Web3], registry_address: str, ttl_s: float = 10.0) -> None:
+        self._web3 = web3
+        self._address = to_checksum_address(registry_address)
+        self._registry: PartnerRegistry | None = None
         self._ttl = ttl_s
         self._cache: dict[str, tuple[float, list[str]]] = {}
         self._lock = threading.Lock()
 
     def roles_of(self, account: str) -> list[str]:
+        """The names of the roles ``account`` holds, in :class:`~chain.roles.Role` order.
+
+        Raises:
+            Unavailable: the node does not answer.
+        """
         account = to_checksum_address(account)
         with self._lock:
             hit = self._cache.get(account)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        roles = [
-            name for name in ROLE_NAMES if self._contract.functions.hasRole(role_id(name), account).call()
-        ]
+        with node_answers("partner registry"):
+            if self._registry is None:
+                self._registry = PartnerRegistry(self._web3(), self._address, check_code=False)
+            roles = [role.value for role in Role if self._registry.has_role(role.id, account)]
         with self._lock:
             self._cache[account] = (time.monotonic() + self._ttl, roles)
         return roles

@@ -94,10 +94,20 @@ def _env_of(settings: Settings) -> dict[str, str]:
 
 
 class ApiServer(ProcessService):
-    """uvicorn serving ``api.asgi:app``; ``start`` returns once /healthz answers."""
+    """uvicorn serving ``api.asgi:app``; ``start`` returns once /healthz answers.
 
-    def __init__(self, settings: Settings, *, startup_timeout_s: float = 60.0) -> None:
+    Args:
+        settings: the API's settings, handed to the server as ``TRACECHAIN_API_*``.
+        poa: the node's chain is proof-of-authority (``TRACECHAIN_POA`` of the server, which
+            connects through chain.connection; None: as the environment says).
+        startup_timeout_s: how long to wait for /healthz.
+    """
+
+    def __init__(
+        self, settings: Settings, *, poa: bool | None = None, startup_timeout_s: float = 60.0
+    ) -> None:
         self.settings = settings
+        self.poa = poa
         self.url = f"http://{settings.host}:{settings.port}"
         argv = [
             sys.executable,
@@ -123,7 +133,10 @@ class ApiServer(ProcessService):
         self.startup_timeout_s = startup_timeout_s
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, env=_env_of(self.settings), start_new_session=True)
+        env = _env_of(self.settings)
+        if self.poa is not None:
+            env["TRACECHAIN_POA"] = str(self.poa).lower()
+        self.proc = subprocess.Popen(self.argv, env=env, start_new_session=True)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -142,7 +155,7 @@ class ApiServer(ProcessService):
 
 def api_service(settings: ChainSettings) -> ApiServer:
     """The API server for ``tracechain up`` (port: TRACECHAIN_API_PORT, default 8000)."""
-    return ApiServer(api_settings(settings))
+    return ApiServer(api_settings(settings), poa=settings.poa)
 
 
 class DemoSeedService:

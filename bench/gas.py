@@ -25,6 +25,7 @@ from chain import eip712
 from chain.artifacts import load_artifact
 from chain.hashing import keccak
 from chain.merkle import MerkleTree
+from chain.roles import Role
 from tests.fixtures.anvil import MNEMONIC, start_anvil
 
 READINGS = 1_000
@@ -35,7 +36,6 @@ DAY = 86_400
 # than from the chain's clock, so that calldata, and with it the figures, are the same on every run.
 EPOCH = 4_000_000_000
 
-ROLE_NAMES = ("SUPPLIER_ROLE", "CARRIER_ROLE", "RETAILER_ROLE", "ORACLE_ROLE", "RECORDER_ROLE")
 
 
 # ------------------------------------------------------------------ gas breakdown
@@ -130,7 +130,7 @@ def set_up(w3: Web3) -> Consortium:
         Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(5)
     )
     device = Account.from_key(Web3.keccak(text="tracechain bench device"))
-    roles = {name: Web3.keccak(text=name) for name in ROLE_NAMES}
+    roles = {role.value: role.id for role in Role}
 
     registry = deploy(w3, "PartnerRegistry", admin, admin.address)
     ledger = deploy(w3, "TraceabilityLedger", admin, registry.address)

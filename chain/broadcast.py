@@ -1,5 +1,6 @@
 """Broadcasting a sender's signed transactions: the node's answers, how they are recorded, and the
-worker thread that sends committed chunks in nonce order.
+worker thread that sends committed chunks in nonce order. :mod:`chain.relay` reads the node's answers
+to relayed (partner-signed) transactions with the same :func:`error_message` and :func:`sent_before`.
 
 A transaction reaches this module only after its raw bytes are committed to the outbox. The node's
 answers are recorded afterwards, in whatever transaction the sender commits next: a crash in
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -68,16 +69,32 @@ class Answers:
     refused: list[dict[str, Any]] = field(default_factory=list)
 
 
+def error_message(response: Mapping[str, Any]) -> str | None:
+    """The node's error message in a JSON-RPC response, None when the call succeeded."""
+    error = response.get("error")
+    if error is None:
+        return None
+    return str(error.get("message", error) if isinstance(error, dict) else error)
+
+
+def sent_before(message: str) -> bool:
+    """Whether the node's refusal of a broadcast means that it has, or had, this transaction or one
+    of the same nonce ("already known", "nonce too low", a replacement it did not take), as opposed
+    to a refusal of the transaction itself."""
+    message = message.lower()
+    return any(m in message for m in _PENDING)
+
+
 def send(rpc: JsonRpc, outgoing: Sequence[Outgoing]) -> Answers:
     """Sends ``outgoing`` in batched requests, in order; touches no database."""
     responses = rpc.batch([("eth_sendRawTransaction", ["0x" + o.raw_tx.hex()]) for o in outgoing])
     now = utcnow()
     answers = Answers()
     for o, response in zip(outgoing, responses, strict=True):
-        error = response.get("error")
-        if error is not None:
-            message = str(error.get("message", error) if isinstance(error, dict) else error).lower()
-            if not any(m in message for m in _PENDING):
+        message = error_message(response)
+        if message is not None:
+            message = message.lower()
+            if not sent_before(message):
                 answers.refused.append({"b_id": o.intent_id, "b_error": f"broadcast refused: {message}"})
                 log.warning("node refused %s (nonce %s): %s; kept to retry", o.tx_hash, o.nonce, message)
                 continue

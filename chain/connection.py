@@ -1,8 +1,12 @@
 """The one place a :class:`~web3.Web3` is built: from :class:`ChainSettings`, checked against the
-expected chain ID. Callers receive the object (constructor injection); nothing connects at import.
+expected chain ID, with the proof-of-authority middleware a Besu QBFT network needs. Callers receive
+the object (constructor injection); nothing connects at import. Processes that must start before
+their node answers hold a :class:`LazyConnection`, which connects through :func:`connect` on first use.
 """
 
 from __future__ import annotations
+
+import threading
 
 import requests
 from web3 import HTTPProvider, LegacyWebSocketProvider, Web3
@@ -56,3 +60,35 @@ def connect(settings: ChainSettings, *, timeout: float = 10.0) -> Web3:
     if actual != settings.chain_id:
         raise WrongChain(url, settings.chain_id, actual)
     return w3
+
+
+class LazyConnection:
+    """A Web3 built by :func:`connect` on first use, for a process that must start, and serve what
+    needs no chain, while its node is down (the API). A failed attempt is not kept: the next use
+    tries again, so the process recovers on its own once the node answers.
+
+    Args:
+        settings: where the node is and which chain it must serve.
+        timeout: per-request timeout in seconds.
+    """
+
+    def __init__(self, settings: ChainSettings, *, timeout: float = 10.0) -> None:
+        self.settings = settings
+        self._timeout = timeout
+        self._w3: Web3 | None = None
+        self._lock = threading.Lock()
+
+    def web3(self) -> Web3:
+        """The connected Web3, connecting now if no attempt has succeeded yet.
+
+        Raises:
+            NodeUnreachable: nothing answers at the URL.
+            WrongChain: the node serves another chain ID.
+        """
+        w3 = self._w3
+        if w3 is None:
+            with self._lock:
+                if self._w3 is None:
+                    self._w3 = connect(self.settings, timeout=self._timeout)
+                w3 = self._w3
+        return w3

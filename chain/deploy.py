@@ -21,14 +21,15 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 
 from chain.artifacts import load_artifact
-from chain.contracts.registry import role as role_id
+from chain.contracts import PartnerRegistry, ShipmentEscrow, TraceabilityLedger
 from chain.exceptions import DeploymentMismatch, DeploymentMissing
+from chain.roles import Role
 from chain.transact import TxRequest, send_and_wait
 
 DEPLOYMENTS_FILE = "deployments.json"
 CORE_CONTRACTS = ("PartnerRegistry", "TraceabilityLedger", "ShipmentEscrow")
 #: Roles the consortium's service account (oracles, API relayer) holds directly.
-SERVICE_ROLES = ("ORACLE_ROLE", "RELAYER_ROLE", "RECORDER_ROLE")
+SERVICE_ROLES = (Role.ORACLE, Role.RELAYER, Role.RECORDER)
 TEST_TOKEN_ARGS = ("Tracechain Test Dollar", "tUSD")
 
 
@@ -173,8 +174,8 @@ def _constructor_data(name: str, types: list[str], args: list[Any]) -> bytes:
 
 
 def _registry_of(w3: Web3, name: str, address: str) -> str:
-    contract = w3.eth.contract(address=to_checksum_address(address), abi=load_artifact(name)["abi"])
-    return str(contract.functions.registry().call())
+    gated = {"TraceabilityLedger": TraceabilityLedger, "ShipmentEscrow": ShipmentEscrow}[name]
+    return gated(w3, address, check_code=False).registry_address()
 
 
 def deploy(
@@ -239,13 +240,12 @@ def deploy(
     if test_token:
         ensure("TestToken", ["string", "string"], list(TEST_TOKEN_ARGS), False)
 
-    reg = w3.eth.contract(address=to_checksum_address(registry), abi=load_artifact("PartnerRegistry")["abi"])
+    reg = PartnerRegistry(w3, registry, check_code=False)
     for role in SERVICE_ROLES:
-        if not reg.functions.hasRole(role_id(role), service).call():
+        if not reg.has_role(role.id, service):
             step(f"grant {role} to {service}")
-            data = bytes.fromhex(reg.encode_abi("grantRole", [role_id(role), service]).removeprefix("0x"))
-            send_and_wait(w3, admin, TxRequest(registry, data), legacy=legacy)
-            result.granted.append(role)
+            send_and_wait(w3, admin, reg.grant_role(role.id, service, sender=admin.address), legacy=legacy)
+            result.granted.append(role.value)
     result.deployment = Deployment(chain_id, dict(contracts))
     _write(data_dir, result.deployment)
     return result

@@ -144,11 +144,6 @@ def as_tuple(primary: str, message: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(message[f["name"]] for f in TYPES[primary])
 
 
-def abi_tuple_type(primary: str) -> str:
-    """The ABI type of the Solidity struct, e.g. ``(bytes32,address,address,uint96,uint64)``."""
-    return f"({','.join(f['type'] for f in TYPES[primary])})"
-
-
 def struct_hash(primary: str, message: dict[str, Any]) -> bytes:
     """EIP-712 `hashStruct(message)`: keccak256(abi.encode(typehash, ...fields))."""
     return keccak(

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from chain.db import Base
 from chain.logdecoder import DecodedLog
 from chain.readmodel import (
-    ROLE_NAMES,
     AggregationLink,
     AnchoredBatch,
     AnchoredEvent,
@@ -47,6 +46,7 @@ from chain.readmodel import (
     TransformationLink,
     Withdrawal,
 )
+from chain.roles import role_name
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class Projection:
                     contract=d.contract,
                     role=a["role"],
                     account=a["account"],
-                    role_name=ROLE_NAMES.get(a["role"]),
+                    role_name=role_name(a["role"]),
                     granted_block=d.block_number,
                 )
             )

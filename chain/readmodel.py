@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_utils import keccak
 from sqlalchemy import BigInteger, Boolean, Dialect, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -28,20 +27,6 @@ from chain.db import Base
 
 ADDRESS = String(42)
 HASH = String(66)
-
-ROLE_NAMES: dict[str, str] = {"0x" + "00" * 32: "DEFAULT_ADMIN_ROLE"} | {
-    "0x" + keccak(text=name).hex(): name
-    for name in (
-        "SUPPLIER_ROLE",
-        "CARRIER_ROLE",
-        "RETAILER_ROLE",
-        "AUDITOR_ROLE",
-        "ORACLE_ROLE",
-        "RELAYER_ROLE",
-        "RECORDER_ROLE",
-    )
-}
-
 
 class BigUint(TypeDecorator[int]):
     """An unsigned integer up to 2**256 - 1: NUMERIC(78, 0) on PostgreSQL, decimal text on SQLite
@@ -396,7 +381,6 @@ class StateUndo(Base):
 
 
 __all__ = [
-    "ROLE_NAMES",
     "BigUint",
     "LogRow",
     "LOG_TABLES",

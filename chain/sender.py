@@ -1,5 +1,9 @@
 """Transaction sender: one per key, its own nonce counter, a durable outbox, pipelined submission.
 
+The way every service sends its own transactions. Admin and deploy commands wait for one
+transaction at a time with :func:`chain.transact.send_and_wait`; partner-signed transactions that the
+API relays go out unchanged through :func:`chain.relay.broadcast_signed`.
+
 ``submit`` only writes an intent (idempotent on its key). ``process`` makes one pass:
 
 1. sign pending intents with consecutive nonces, a chunk at a time: a chunk's raw transactions

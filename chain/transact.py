@@ -1,5 +1,14 @@
-"""Send one transaction and wait for it: for deployment and administration, where an operator
-waits for each step. Services send through :class:`chain.sender.TxSender` instead.
+"""Send one transaction and wait for it: the one synchronous helper, for deployment and admin
+commands (and the demo seed and tests), where an operator waits for each step.
+
+The three ways a transaction reaches the node, each for its own case:
+
+* :class:`chain.sender.TxSender`: every service's own transactions (oracles, the API's relayer),
+  through the durable outbox (idempotent intents, nonce management, fee bumping, crash recovery);
+* :func:`send_and_wait` (here): one transaction at a time for ``tracechain deploy``/``admin`` and
+  similar commands; nothing is retried or recorded;
+* :func:`chain.relay.broadcast_signed`: a partner's own signed transaction that the API relays
+  unchanged (not ours to sign or replace).
 """
 
 from __future__ import annotations
@@ -36,6 +45,26 @@ class MinedTx:
     logs: tuple[Any, ...]
 
 
+@dataclass(frozen=True)
+class FeeSuggestion:
+    """EIP-1559 fees that stay valid while the base fee doubles."""
+
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+def suggested_fees(w3: Web3) -> FeeSuggestion:
+    """Twice the latest base fee plus the node's suggested tip, and that tip."""
+    base = int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+    tip = int(w3.eth.max_priority_fee)
+    return FeeSuggestion(2 * base + tip, tip)
+
+
+def gas_with_margin(estimate: int) -> int:
+    """A gas limit for an estimate: 20% and 10,000 gas more, for state that changes before mining."""
+    return estimate * 6 // 5 + 10_000
+
+
 def send_and_wait(
     w3: Web3, account: LocalAccount, request: TxRequest, *, timeout: float = 120.0, legacy: bool = False
 ) -> MinedTx:
@@ -57,16 +86,15 @@ def send_and_wait(
         assert error is not None
         raise error from exc
     tx.update(
-        gas=gas * 6 // 5 + 10_000 if request.gas is None else gas,
+        gas=gas_with_margin(gas) if request.gas is None else gas,
         nonce=w3.eth.get_transaction_count(account.address, "pending"),
         chainId=w3.eth.chain_id,
     )
     if legacy:
         tx["gasPrice"] = w3.eth.gas_price
     else:
-        base = int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
-        tip = int(w3.eth.max_priority_fee)
-        tx.update(maxFeePerGas=2 * base + tip, maxPriorityFeePerGas=tip)
+        fees = suggested_fees(w3)
+        tx.update(maxFeePerGas=fees.max_fee_per_gas, maxPriorityFeePerGas=fees.max_priority_fee_per_gas)
     signed = account.sign_transaction(tx)
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from chain.contracts import PartnerRegistry, TraceabilityLedger
-from chain.contracts.ledger import RECORDER_ROLE
 from chain.gs1 import asset_id
 from chain.identifiers import IdentifierError, bytes32, event_id
+from chain.roles import RECORDER_ROLE
 
 ZERO_ADDRESS = "0x" + "00" * 20
 

@@ -8,18 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from eth_abi import encode
-from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-ANCHOR_BATCH_SELECTOR = keccak(b"anchorBatch(bytes32,uint32)")[:4]
-
-
-def anchor_batch_calldata(root: bytes, count: int) -> bytes:
-    """Calldata of TraceabilityLedger.anchorBatch(root, count)."""
-    return ANCHOR_BATCH_SELECTOR + encode(["bytes32", "uint32"], [root, count])
+from chain.contracts import TraceabilityLedger
 
 
 def batch_key(root: bytes) -> str:
@@ -68,7 +61,7 @@ class OutboxAnchorer:
                     sender=self.relayer,
                     key=key,
                     to_address=self.ledger,
-                    data=anchor_batch_calldata(root, count),
+                    data=TraceabilityLedger.anchor_batch_calldata(root, count),
                     value=0,
                     state=OutboxState.INTENT.value,
                 )

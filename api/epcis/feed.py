@@ -46,7 +46,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from eth_utils import keccak
 from sqlalchemy import (
     Engine,
     Float,
@@ -71,6 +70,7 @@ from api.epcis.store import SCHEMA_CONTEXT, _epc_rows, utc_text, vocab_short
 from chain.gs1 import canonical_key
 from chain.identifiers import IdentifierError
 from chain.identifiers import event_id as ledger_key
+from chain.roles import Role
 
 log = logging.getLogger("tracechain.api.feed")
 
@@ -78,7 +78,7 @@ LEDGER_EVENT = "ledger-event"
 ESCROW_TELEMETRY = "escrow-telemetry"
 ORACLE_ANCHORS = (LEDGER_EVENT, ESCROW_TELEMETRY)
 TELEMETRY_BATCH_URN = "urn:tracechain:telemetry-batch:"
-RECORDER_ROLE = "0x" + keccak(text="RECORDER_ROLE").hex()
+RECORDER_ROLE = "0x" + Role.RECORDER.id.hex()
 
 Position = tuple[float, str]  # (scan order, event ID)
 

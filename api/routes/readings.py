@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query
 
 from api.deps import CurrentPartner, SessionDep, SettingsDep
 from api.errors import NotFound
-from api.escrow import visible_shipment
+from api.escrow.visibility import visible_shipment
 from api.models import ReadingProof, ReadingPublic, ReadingsPage, TelemetryBatchPublic
 from api.telemetry import StoredBatch, StoredReading, get_reading, list_readings
 from chain import eip712

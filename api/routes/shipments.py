@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from eth_abi import encode
 from eth_utils import to_checksum_address
 from fastapi import APIRouter, Path
 from sqlalchemy import select
@@ -19,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from api.deps import CurrentPartner, SessionDep, SettingsDep
 from api.errors import Forbidden, Unavailable
-from api.escrow import recover_typed, require_signer, visible_shipment
+from api.escrow.signatures import recover_typed, require_signer
+from api.escrow.visibility import visible_shipment
 from api.models import (
     BreachPublic,
     CustodyPublic,
@@ -33,7 +33,7 @@ from api.models import (
 from api.routes import escrow, readings
 from api.telemetry import reading_counts
 from chain import eip712
-from chain.hashing import keccak
+from chain.contracts import ShipmentEscrow
 
 router = APIRouter(prefix="/shipments", tags=["shipments and escrow"])
 
@@ -85,10 +85,9 @@ def create_shipment(
     require_signer(signer, m.supplier, "the manifest's supplier", "/signature")
     from chain.outbox import OutboxIntent, OutboxState
 
-    manifest_type = eip712.abi_tuple_type("Manifest")
-    selector = keccak(f"createShipment({manifest_type},bytes)".encode())[:4]
-    sig = bytes.fromhex(body.signature[2:])
-    data = selector + encode([manifest_type, "bytes"], [eip712.as_tuple("Manifest", message), sig])
+    data = ShipmentEscrow.calldata(
+        "createShipment", eip712.as_tuple("Manifest", message), bytes.fromhex(body.signature[2:])
+    )
     key = f"shipment-create:{m.shipmentId.lower()}"
     relayer = to_checksum_address(settings.relayer_address)
     exists = session.scalars(

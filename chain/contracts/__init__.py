@@ -1,14 +1,17 @@
 """One typed wrapper per contract: validated address, pre-flight checks, decoded domain objects."""
 
-from chain.contracts.base import ContractEvent, ContractWrapper
+from chain.contracts.base import ContractCall, ContractEvent, ContractWrapper
 from chain.contracts.escrow import Reading, Shipment, ShipmentEscrow, ShipmentState, TelemetryBatch
 from chain.contracts.ledger import Anchor, Asset, TraceabilityLedger
 from chain.contracts.registry import Device, DeviceStatus, Partner, PartnerRegistry, role
-from chain.contracts.token import TestToken
+from chain.contracts.token import ERC20, Approval, TestToken
 
 __all__ = [
+    "ERC20",
     "Anchor",
+    "Approval",
     "Asset",
+    "ContractCall",
     "ContractEvent",
     "ContractWrapper",
     "Device",

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar
 
+from eth_abi.codec import ABICodec
+from eth_abi.exceptions import DecodingError
 from eth_typing import ChecksumAddress
 from eth_utils import event_abi_to_log_topic, is_address, to_checksum_address
 from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
@@ -21,8 +24,6 @@ from chain.artifacts import load_artifact
 from chain.exceptions import AccessControlUnauthorizedAccount, InvalidAddress, NoContractCode, decode_revert
 from chain.jsonrpc import JsonRpc
 from chain.transact import TxRequest
-
-DEFAULT_ADMIN_ROLE = bytes(32)
 
 
 def plain(value: Any) -> Any:
@@ -45,6 +46,50 @@ def checksum(value: str) -> ChecksumAddress:
     if not isinstance(value, str) or not is_address(value):
         raise InvalidAddress(str(value))
     return to_checksum_address(value)
+
+
+@cache
+def _abi(name: str, functions: tuple[str, ...] | None) -> list[dict[str, Any]]:
+    """Artifact ``name``'s ABI, its functions limited to ``functions`` unless that is None."""
+    return [
+        e
+        for e in load_artifact(name)["abi"]
+        if functions is None or e["type"] != "function" or e["name"] in functions
+    ]
+
+
+@cache
+def _codec(name: str, functions: tuple[str, ...] | None) -> type[Contract]:
+    """A contract class that encodes and decodes calls of that ABI, bound to no node or address."""
+    return Web3().eth.contract(abi=_abi(name, functions))  # type: ignore[arg-type]
+
+
+@cache
+def _strict_codec() -> ABICodec:
+    """web3's strict ABI codec (no node: a Web3 without a provider only lends its codec)."""
+    return Web3().codec
+
+
+@cache
+def _function(name: str, functions: tuple[str, ...] | None, fn: str) -> _Function:
+    """Selector and ABI types of function ``fn`` of artifact ``name``, resolved once."""
+    # The contracts overload no function name (tests/chain/test_wrappers.py checks), so a name is
+    # a function.
+    entry = next(e for e in _abi(name, functions) if e["type"] == "function" and e["name"] == fn)
+    return _Function(
+        function_abi_to_4byte_selector(entry),  # type: ignore[arg-type]
+        tuple(collapse_if_tuple(i) for i in entry["inputs"]),
+        tuple(collapse_if_tuple(o) for o in entry["outputs"]),
+        tuple(entry["outputs"]),
+    )
+
+
+@dataclass(frozen=True)
+class ContractCall:
+    """A decoded call of one of a contract's functions: its name and its arguments by name."""
+
+    function: str
+    args: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -75,38 +120,28 @@ class ContractEvent:
 
 
 class ContractWrapper:
-    """Base of the typed wrappers; subclasses set ``NAME`` to the artifact name."""
+    """Base of the typed wrappers; subclasses set ``NAME`` to the artifact name, and ``FUNCTIONS``
+    to the functions they expose when the artifact has more (a standard's subset of its ABI)."""
 
     NAME: ClassVar[str]
+    FUNCTIONS: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, w3: Web3, address: str, *, check_code: bool = True) -> None:
         self.w3 = w3
         self.address = checksum(address)
         if check_code and not bytes(w3.eth.get_code(self.address)):
             raise NoContractCode(self.NAME, self.address)
-        self.abi: list[dict[str, Any]] = load_artifact(self.NAME)["abi"]
+        self.abi: list[dict[str, Any]] = _abi(self.NAME, self.FUNCTIONS)
         self.contract: Contract = w3.eth.contract(address=self.address, abi=self.abi)
         self._topics = {
-            bytes(event_abi_to_log_topic(e)): e["name"]
+            bytes(event_abi_to_log_topic(e)): e["name"]  # type: ignore[arg-type]
             for e in self.abi
-            if e["type"] == "event"  # type: ignore[arg-type]
+            if e["type"] == "event"
         }
-        self._functions: dict[str, _Function] = {}
 
-    def _function(self, fn: str) -> _Function:
-        f = self._functions.get(fn)
-        if f is None:
-            # The contracts overload no function name (tests/chain/test_wrappers.py checks), so a
-            # name is a function.
-            entry = next(e for e in self.abi if e["type"] == "function" and e["name"] == fn)
-            f = _Function(
-                function_abi_to_4byte_selector(entry),  # type: ignore[arg-type]
-                tuple(collapse_if_tuple(i) for i in entry["inputs"]),
-                tuple(collapse_if_tuple(o) for o in entry["outputs"]),
-                tuple(entry["outputs"]),
-            )
-            self._functions[fn] = f
-        return f
+    @classmethod
+    def _function(cls, fn: str) -> _Function:
+        return _function(cls.NAME, cls.FUNCTIONS, fn)
 
     def _call(self, fn: str, *args: Any) -> Any:
         try:
@@ -122,22 +157,38 @@ class ContractWrapper:
         values = self._call(fn, *args)
         return {c["name"]: v for c, v in zip(component["components"], values, strict=True)}
 
-    def calldata(self, fn: str, *args: Any) -> bytes:
-        """ABI-encoded calldata of ``fn(*args)``.
+    @classmethod
+    def calldata(cls, fn: str, *args: Any) -> bytes:
+        """ABI-encoded calldata of ``fn(*args)``; needs no node (callable on the class, e.g. for an
+        outbox intent written while the node is down).
 
         Arguments are given as the ABI codec takes them: ``bytes`` for ``bytesN``/``bytes``,
-        checksummed addresses, tuples for structs. Encoded with the Web3's strict codec and the
+        checksummed addresses, tuples for structs. Encoded with web3's strict codec and the
         function's types resolved once: web3's ``Contract.encode_abi`` resolves the function among
         the ABI's and normalises every argument on each call, 4.4-5.8 ms a postTelemetry call
         against 0.13-0.15 ms here (timeit, 10,000 calls, web3 7.16), and the telemetry oracle
         encodes one per batch on its main thread.
         """
-        f = self._function(fn)
-        return f.selector + self.w3.codec.encode(f.inputs, args)
+        f = cls._function(fn)
+        return f.selector + _strict_codec().encode(f.inputs, args)
 
-    def decode_result(self, fn: str, data: bytes) -> Any:
+    @classmethod
+    def decode_call(cls, data: bytes) -> ContractCall | None:
+        """The call ``data`` encodes, None if it is no call of this contract's functions (unknown
+        selector, or arguments that do not decode, or trailing bytes)."""
+        try:
+            fn, args = _codec(cls.NAME, cls.FUNCTIONS).decode_function_input(data)
+        except (ValueError, DecodingError):
+            return None
+        call = ContractCall(fn.fn_name, plain(args))
+        if cls.calldata(call.function, *args.values()) != bytes(data):
+            return None  # trailing or non-canonical bytes: not exactly this call
+        return call
+
+    @classmethod
+    def decode_result(cls, fn: str, data: bytes) -> Any:
         """``fn``'s return data decoded: the value for one output, a tuple for several."""
-        values = plain(self.w3.codec.decode(self._function(fn).outputs, data))
+        values = plain(_strict_codec().decode(cls._function(fn).outputs, data))
         return values[0] if len(values) == 1 else values
 
     def call_many(self, reads: Sequence[Read]) -> list[Any]:

@@ -6,14 +6,11 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_utils import keccak
-
 from chain.contracts.base import RegistryGatedWrapper, checksum
 from chain.exceptions import EscrowNothingToWithdraw, ShipmentExists, ShipmentInvalidBatch
 from chain.manifest import Manifest
+from chain.roles import ORACLE_ROLE
 from chain.transact import TxRequest
-
-ORACLE_ROLE = keccak(text="ORACLE_ROLE")
 
 
 class ShipmentState(enum.IntEnum):
@@ -142,9 +139,16 @@ class ShipmentEscrow(RegistryGatedWrapper):
         return self._request("createShipment", manifest.as_tuple(), signature)
 
     def fund(self, shipment_id: bytes) -> TxRequest:
+        """Funds the escrow with the shipment's amount (sent by the buyer, after its token approval)."""
         return self._request("fund", shipment_id)
 
+    def hand_over(self, shipment_id: bytes, to: str, consent_deadline: int, consent: bytes) -> TxRequest:
+        """Hands custody to ``to``, sent by the current or the next custodian with the other party's
+        EIP-712 ``CustodyHandover`` consent (valid until ``consent_deadline``)."""
+        return self._request("handOver", shipment_id, checksum(to), consent_deadline, consent)
+
     def confirm_delivery(self, shipment_id: bytes) -> TxRequest:
+        """Confirms delivery (sent by the buyer, or an oracle attesting arrival)."""
         return self._request("confirmDelivery", shipment_id)
 
     def release(self, shipment_id: bytes) -> TxRequest:
@@ -195,6 +199,14 @@ class ShipmentEscrow(RegistryGatedWrapper):
     def confirm_delivery_calldata(self, shipment_id: bytes) -> bytes:
         """Calldata of ``confirmDelivery(shipment_id)``, without pre-flight checks."""
         return self.calldata("confirmDelivery", shipment_id)
+
+    @classmethod
+    def shipment_of_call(cls, data: bytes) -> bytes | None:
+        """The shipment an escrow call names (its ``id`` argument), None for a call naming none or
+        for calldata that is no escrow call."""
+        call = cls.decode_call(data)
+        shipment_id = None if call is None else call.args.get("id")
+        return shipment_id if isinstance(shipment_id, bytes) else None
 
     def withdraw(self, token: str, *, sender: str) -> TxRequest:
         """Withdraws everything ``sender`` is owed in ``token``.

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_utils import keccak
-
 from chain.contracts.base import RegistryGatedWrapper, checksum
 from chain.exceptions import (
     LedgerAssetExists,
@@ -17,10 +15,8 @@ from chain.exceptions import (
     LedgerLotRecalled,
     LedgerUnknownAsset,
 )
+from chain.roles import RECORDER_ROLE, SUPPLIER_ROLE
 from chain.transact import TxRequest
-
-RECORDER_ROLE = keccak(text="RECORDER_ROLE")
-SUPPLIER_ROLE = keccak(text="SUPPLIER_ROLE")
 
 
 @dataclass(frozen=True)
@@ -105,7 +101,14 @@ class TraceabilityLedger(RegistryGatedWrapper):
         if self.batch_anchored_at(root):
             raise LedgerBatchAlreadyAnchored(root=root)
         self._require_role(RECORDER_ROLE, sender)
-        return self._request("anchorBatch", root, count)
+        return TxRequest(self.address, self.anchor_batch_calldata(root, count))
+
+    @classmethod
+    def anchor_batch_calldata(cls, root: bytes, count: int) -> bytes:
+        """Calldata of ``anchorBatch(root, count)`` without pre-flight checks: for an outbox intent
+        that a sender signs later (the API writes it in the capture's database transaction, whether
+        or not the node answers; the contract refuses a repeated root)."""
+        return cls.calldata("anchorBatch", _b32(root), count)
 
     def register_asset(self, asset_id: bytes, lot: bytes = bytes(32), *, sender: str) -> TxRequest:
         """Registers an item or lot owned by ``sender``.

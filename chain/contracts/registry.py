@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eth_utils import keccak
-
-from chain.contracts.base import DEFAULT_ADMIN_ROLE, ContractWrapper, checksum
+from chain.contracts.base import ContractWrapper, checksum
 from chain.exceptions import (
     AccessControlUnauthorizedAccount,
     RegistryDeviceExists,
@@ -17,30 +15,11 @@ from chain.exceptions import (
     RegistryUnknownDevice,
     RegistryUnknownPartner,
 )
+from chain.roles import DEFAULT_ADMIN_ROLE
+from chain.roles import role_id as role
 from chain.transact import TxRequest
 
-ROLE_NAMES = (
-    "DEFAULT_ADMIN_ROLE",
-    "SUPPLIER_ROLE",
-    "CARRIER_ROLE",
-    "RETAILER_ROLE",
-    "AUDITOR_ROLE",
-    "ORACLE_ROLE",
-    "RELAYER_ROLE",
-    "RECORDER_ROLE",
-)
-
-
-def role(name: str) -> bytes:
-    """The role ID for a name such as ``"SUPPLIER_ROLE"`` or ``"supplier"``."""
-    key = name.upper()
-    if key in ("ADMIN", "DEFAULT_ADMIN_ROLE"):
-        return DEFAULT_ADMIN_ROLE
-    if not key.endswith("_ROLE"):
-        key += "_ROLE"
-    if key not in ROLE_NAMES:
-        raise ValueError(f"unknown role {name!r}: one of {', '.join(ROLE_NAMES)}")
-    return keccak(text=key)
+__all__ = ["Device", "Partner", "PartnerRegistry", "role"]
 
 
 @dataclass(frozen=True)

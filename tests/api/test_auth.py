@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 
 from api.config import Settings
 from api.main import build_services, create_app
-from api.roles import RegistryRoles, role_id
+from api.roles import RegistryRoles
 from chain.contracts.registry import PartnerRegistry
 from chain.deploy import deploy
+from chain.roles import role_id
 from chain.transact import send_and_wait
 from tests.fixtures.anvil import MNEMONIC, AnvilNode
 
@@ -45,7 +46,7 @@ def chain(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 def auth_client(chain: dict[str, Any], settings: Settings) -> Iterator[TestClient]:
     settings.registry_address = chain["registry"]
     services = build_services(settings)
-    services.roles = RegistryRoles(chain["w3"], chain["registry"])
+    services.roles = RegistryRoles(lambda: chain["w3"], chain["registry"])
     with TestClient(create_app(settings, services)) as c:
         yield c
 

@@ -8,9 +8,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api.epcis.anchoring import ANCHOR_BATCH_SELECTOR
 from api.epcis.models import AnchorBatch, StoredEvent
 from chain import merkle
+from chain.contracts import TraceabilityLedger
 from chain.identifiers import event_id
 from chain.outbox import OutboxIntent
 from tests.api.conftest import LEDGER, document
@@ -92,7 +92,8 @@ def test_capture_computes_hash_ids_and_anchors_a_merkle_batch(
         intent = s.scalars(select(OutboxIntent)).one()
         rows = s.scalars(select(StoredEvent)).all()
     assert batch.count == 2 and intent.key == f"epcis-batch:{batch.root}"
-    assert intent.to_address.lower() == LEDGER and intent.data[:4] == ANCHOR_BATCH_SELECTOR
+    anchor_batch = TraceabilityLedger.calldata("anchorBatch", bytes(32), 1)[:4]
+    assert intent.to_address.lower() == LEDGER and intent.data[:4] == anchor_batch
     assert intent.data[4:36].hex() == batch.root[2:]
     for row in rows:
         leaf = merkle.leaf(event_id(row.hash_id))

@@ -8,15 +8,18 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from api.escrow import SignatureProblem, TransactionProblem, decode_transaction, fund_data, recover_typed
+from api.escrow.signatures import SignatureProblem, recover_typed
+from api.escrow.transactions import TransactionProblem, decode_transaction
 from chain import eip712
+from chain.contracts import ShipmentEscrow
 
 TO = "0x5a5A5a5a5A5a5a5a5a5A5a5A5A5a5a5A5A5A5A5A"
 SID = bytes(range(32))
 
 
 def signed(account: Any, **fields: Any) -> str:
-    tx = {"nonce": 7, "to": TO, "value": 0, "data": fund_data(SID), "gas": 90_000, **fields}
+    data = ShipmentEscrow.calldata("fund", SID)
+    tx = {"nonce": 7, "to": TO, "value": 0, "data": data, "gas": 90_000, **fields}
     return "0x" + bytes(account.sign_transaction(tx).raw_transaction).hex()
 
 
@@ -33,7 +36,7 @@ def test_decode_transaction_of_each_type(fields: dict[str, Any], kind: int, chai
     account = Account.create()
     tx = decode_transaction(signed(account, **fields), "/transaction")
     assert (tx.type, tx.chain_id, tx.sender, tx.nonce) == (kind, chain_id, account.address, 7)
-    assert (tx.to, tx.value, tx.data) == (TO, 0, fund_data(SID))
+    assert (tx.to, tx.value, tx.data) == (TO, 0, ShipmentEscrow.calldata("fund", SID))
 
 
 @pytest.mark.parametrize("raw", ["0x02c0", "0xdeadbeef", "0x03f8", "0x" + "c0"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chain.connection import connect
+from chain.connection import LazyConnection, connect
 from chain.exceptions import NodeUnreachable, WrongChain
 from chain.settings import ChainSettings
 from tests.fixtures.anvil import CHAIN_ID, AnvilNode, free_port
@@ -52,3 +52,22 @@ def test_settings_derive_database_and_keystore_from_data_dir(tmp_path: object) -
     settings = ChainSettings(data_dir=tmp_path)
     assert settings.database_url.endswith("tracechain.db") and settings.database_url.startswith("sqlite:///")
     assert settings.keystore_path == tmp_path / "keystore"  # type: ignore[operator]
+
+
+def test_lazy_connection_waits_for_the_node_and_then_keeps_it() -> None:
+    node = AnvilNode(port=free_port(), state_file=None)
+    lazy = LazyConnection(ChainSettings(rpc_url=node.url, chain_id=CHAIN_ID, poa=True), timeout=2)
+    with pytest.raises(NodeUnreachable):  # nothing listens yet: built without a connection
+        lazy.web3()
+    node.start()
+    try:
+        w3 = lazy.web3()
+        assert w3.eth.chain_id == CHAIN_ID and w3.middleware_onion.get("poa") is not None
+        assert lazy.web3() is w3
+    finally:
+        node.stop()
+
+
+def test_lazy_connection_refuses_a_node_of_another_chain(anvil: AnvilNode) -> None:
+    with pytest.raises(WrongChain):
+        LazyConnection(ChainSettings(rpc_url=anvil.url, chain_id=CHAIN_ID + 1)).web3()

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from chain.artifacts import load_artifact
-from chain.deploy import SERVICE_ROLES, deploy, deployments_path, load_deployment, role_id, runtime_matches
+from chain.deploy import SERVICE_ROLES, deploy, deployments_path, load_deployment, runtime_matches
 from chain.exceptions import DeploymentMismatch, DeploymentMissing
+from chain.roles import role_id
 from tests.chain.support import admin, service
 from tests.fixtures.anvil import AnvilNode, start_anvil
 

@@ -6,7 +6,10 @@ import pytest
 from eth_utils import keccak
 
 from chain.contracts import (
+    ERC20,
     Anchor,
+    Approval,
+    ContractCall,
     PartnerRegistry,
     Reading,
     ShipmentEscrow,
@@ -195,3 +198,34 @@ def test_device_statuses_in_one_request_agree_with_single_reads(
             registry.device(s.address).registered,
             registry.is_active_device(s.address),
         )
+
+def test_escrow_calls_decode_to_the_shipment_they_name(anvil: AnvilNode, deployment: Deployment) -> None:
+    escrow = ShipmentEscrow(anvil.w3(), deployment.address("ShipmentEscrow"))
+    sid, carrier = keccak(b"s2"), dev_account(5).address
+    hand_over = escrow.hand_over(sid, carrier.lower(), 2**40, b"\x01" * 65)
+    assert hand_over.to == escrow.address
+    assert ShipmentEscrow.decode_call(hand_over.data) == ContractCall(
+        "handOver", {"id": sid, "to": carrier, "consentDeadline": 2**40, "consent": b"\x01" * 65}
+    )
+    for request in (hand_over, escrow.fund(sid), escrow.confirm_delivery(sid)):
+        assert ShipmentEscrow.shipment_of_call(request.data) == sid
+    assert escrow.fund(sid).data == ShipmentEscrow.calldata("fund", sid)  # no node needed to encode
+    # Not exactly an escrow call naming a shipment: none.
+    withdraw = ShipmentEscrow.calldata("withdraw", carrier)
+    for data in (withdraw, escrow.fund(sid).data + b"\x00", b"\xde\xad\xbe\xef", b""):
+        assert ShipmentEscrow.shipment_of_call(data) is None
+    approve = ERC20.calldata("approve", escrow.address, 5)
+    assert ShipmentEscrow.decode_call(approve) is None and ERC20.decode_approve(withdraw) is None
+    assert ERC20.decode_approve(approve) == Approval(escrow.address, 5)
+
+
+def test_ledger_anchor_batch_calldata_needs_no_node(anvil: AnvilNode, deployment: Deployment) -> None:
+    ledger = TraceabilityLedger(anvil.w3(), deployment.address("TraceabilityLedger"))
+    root = keccak(b"batch")
+    request = ledger.anchor_batch(root, 3, sender=service().address)
+    assert request.data == TraceabilityLedger.anchor_batch_calldata(root, 3)
+    assert TraceabilityLedger.decode_call(request.data) == ContractCall(
+        "anchorBatch", {"root": root, "count": 3}
+    )
+    with pytest.raises(ValueError):
+        TraceabilityLedger.anchor_batch_calldata(b"short", 3)

@@ -17,16 +17,30 @@ from eth_utils import keccak
 
 from chain import eip712
 from chain.merkle import MerkleTree
+from chain.roles import (
+    AUDITOR_ROLE,
+    CARRIER_ROLE,
+    DEFAULT_ADMIN_ROLE,
+    ORACLE_ROLE,
+    RECORDER_ROLE,
+    RELAYER_ROLE,
+    RETAILER_ROLE,
+    SUPPLIER_ROLE,
+)
 from tests.contracts.eip712 import Reading
 
-DEFAULT_ADMIN_ROLE = b"\x00" * 32
-SUPPLIER_ROLE = keccak(text="SUPPLIER_ROLE")
-CARRIER_ROLE = keccak(text="CARRIER_ROLE")
-RETAILER_ROLE = keccak(text="RETAILER_ROLE")
-AUDITOR_ROLE = keccak(text="AUDITOR_ROLE")
-ORACLE_ROLE = keccak(text="ORACLE_ROLE")
-RELAYER_ROLE = keccak(text="RELAYER_ROLE")
-RECORDER_ROLE = keccak(text="RECORDER_ROLE")
+# The role IDs come from chain.roles, so these suites exercise the contracts' role checks with the IDs
+# that every Python process uses.
+__all__ = [
+    "AUDITOR_ROLE",
+    "CARRIER_ROLE",
+    "DEFAULT_ADMIN_ROLE",
+    "ORACLE_ROLE",
+    "RECORDER_ROLE",
+    "RELAYER_ROLE",
+    "RETAILER_ROLE",
+    "SUPPLIER_ROLE",
+]
 
 HOUR = 3600
 DAY = 24 * HOUR

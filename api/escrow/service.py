@@ -1,0 +1,417 @@
+"""The escrow relay service: each escrow action's checks on the shipment as it is on chain now, then
+the partner's own signed transactions relayed unchanged (:func:`chain.relay.broadcast_signed`).
+
+Every check runs before anything is sent; a failed one raises its problem (400 signature, 403 not
+this party's action, 404 not visible, 409 state, 422 not the expected call, 503 node or escrow
+missing) and sends nothing. Node failures become :class:`api.errors.Unavailable` (api.node); nothing
+here writes to the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from eth_utils import to_checksum_address
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+from web3.exceptions import Web3Exception
+
+from api.deps import Principal, ServicesDep
+from api.errors import Conflict, Forbidden, NotFound, Unavailable
+from api.escrow.signatures import recover_typed, require_signer
+from api.escrow.transactions import (
+    SignedTransaction,
+    TransactionProblem,
+    decode_transaction,
+    problem_for,
+    refused,
+    require_call,
+)
+from api.escrow.visibility import may_see, visible_shipment
+from api.node import ApiNode, node_answers
+from api.roles import RoleSource
+from chain import eip712, relay
+from chain.contracts import ERC20, Shipment, ShipmentEscrow, ShipmentState
+from chain.exceptions import ContractError
+from chain.relay import BroadcastRefused, TxOutcome
+from chain.roles import Role
+from chain.transact import gas_with_margin, suggested_fees
+
+ZERO = "0x" + "00" * 20
+RECEIPT_WAIT_S = 2.0
+"""How long a relay waits for its transactions' receipts before answering them ``pending``."""
+
+Action = Literal["approve", "fund", "hand-over", "confirm-delivery"]
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The EIP-712 ``CustodyHandover`` a hand-over's other party signs."""
+
+    signer: str
+    sender: str
+    digest: bytes
+    typed_data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class UnsignedTx:
+    """A transaction for the caller's wallet to sign as is (``gas`` None: it would revert now)."""
+
+    chain_id: int
+    sender: str
+    to: str
+    data: bytes
+    nonce: int
+    gas: int | None
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+def _state_name(state: ShipmentState) -> str:
+    return {ShipmentState.IN_TRANSIT: "InTransit"}.get(state, state.name.capitalize())
+
+
+def _require_state(s: Shipment, *allowed: ShipmentState, action: str) -> None:
+    if s.state not in allowed:
+        raise Conflict(
+            f"the shipment is {_state_name(s.state)}; {action} needs "
+            + " or ".join(_state_name(a) for a in allowed)
+        )
+
+
+def _require_buyer(s: Shipment, partner: Principal, action: str) -> None:
+    if to_checksum_address(partner.address) != s.buyer:
+        raise Forbidden(f"only the shipment's buyer may {action}")
+
+
+def _consent_message(s: Shipment, frm: str, to: str, deadline: int) -> dict[str, Any]:
+    return {"shipmentId": s.id, "from": frm, "to": to, "seq": s.custody_seq, "deadline": deadline}
+
+
+class EscrowRelay:
+    """ShipmentEscrow and its token through the API's node: the escrow actions' checks and relays.
+
+    Args:
+        node: the process's node connection (connected on first use).
+        escrow_address: the ShipmentEscrow.
+        roles: the registry's roles (who may take custody).
+    """
+
+    def __init__(self, node: ApiNode, escrow_address: str, roles: RoleSource) -> None:
+        self.node = node
+        self.chain_id = node.chain_id
+        self.address = to_checksum_address(escrow_address)
+        self.roles = roles
+        self._escrow: ShipmentEscrow | None = None
+
+    @property
+    def escrow(self) -> ShipmentEscrow:
+        """The escrow's wrapper (connects to the node on first use)."""
+        if self._escrow is None:
+            self._escrow = ShipmentEscrow(self.node.web3(), self.address, check_code=False)
+        return self._escrow
+
+    def domain(self) -> dict[str, Any]:
+        """The escrow's EIP-712 domain."""
+        return eip712.domain(self.chain_id, self.address)
+
+    # ------------------------------------------------------------------------------------ reads
+
+    def shipment(self, shipment_id: bytes) -> Shipment:
+        with node_answers("shipment"):
+            return self.escrow.shipment(shipment_id)
+
+    def block_time(self) -> int:
+        with node_answers("block"):
+            return int(self.escrow.w3.eth.get_block("latest")["timestamp"])
+
+    def _token(self, s: Shipment) -> ERC20:
+        return ERC20(self.escrow.w3, s.token, check_code=False)
+
+    def _simulate(self, tx: SignedTransaction, pointer: str) -> None:
+        """Runs the call on the latest state as its sender; a revert raises its problem."""
+        try:
+            with node_answers("simulation"):
+                self.escrow.w3.eth.call(
+                    {"from": tx.sender, "to": tx.to, "data": tx.data, "value": tx.value}  # type: ignore[typeddict-item]
+                )
+        except ContractError as exc:
+            raise problem_for(exc, pointer) from exc
+
+    def _broadcast(self, txs: Sequence[SignedTransaction], pointer: str) -> list[TxOutcome]:
+        try:
+            with node_answers("broadcast"):
+                return relay.broadcast_signed(self.escrow.w3, txs, wait_s=RECEIPT_WAIT_S)
+        except BroadcastRefused as exc:
+            raise refused(exc, f"{pointer}/0" if len(txs) > 1 else pointer) from exc
+
+    # ---------------------------------------------------------------------------------- actions
+
+    def fund(self, s: Shipment, partner: Principal, raw_txs: Sequence[str]) -> list[TxOutcome]:
+        """Checks and relays the buyer's ``[token.approve(escrow, ≥amount)], escrow.fund(id)``."""
+        _require_buyer(s, partner, "fund it")
+        _require_state(s, ShipmentState.CREATED, action="funding")
+        if self.block_time() > s.deadline:
+            raise Conflict(f"the shipment's deadline {s.deadline} has passed; it can only be refunded")
+        txs = [decode_transaction(raw, f"/transactions/{i}") for i, raw in enumerate(raw_txs)]
+        *approvals, fund_tx = txs
+        for i, tx in enumerate(approvals):
+            pointer = f"/transactions/{i}"
+            require_call(tx, partner=partner, chain_id=self.chain_id, to=s.token, data=None, pointer=pointer)
+            approval = ERC20.decode_approve(tx.data)
+            if approval is None or approval.spender != self.address:
+                expected = ERC20.calldata("approve", self.address, s.amount)
+                raise TransactionProblem(
+                    "the first transaction must be token.approve(escrow, amount)",
+                    errors=[{"pointer": pointer, "detail": f"expected calldata 0x{expected.hex()}"}],
+                )
+            if approval.amount < s.amount:
+                raise TransactionProblem(
+                    f"the approval ({approval.amount}) is less than the amount ({s.amount})",
+                    errors=[{"pointer": pointer, "detail": "amount"}],
+                )
+            if fund_tx.nonce != tx.nonce + 1:
+                raise TransactionProblem(
+                    "fund must have the nonce right after the approval's",
+                    errors=[{"pointer": f"/transactions/{len(txs) - 1}", "detail": f"nonce {fund_tx.nonce}"}],
+                )
+        pointer = f"/transactions/{len(txs) - 1}"
+        expected_fund = self.escrow.fund(s.id).data
+        require_call(
+            fund_tx,
+            partner=partner,
+            chain_id=self.chain_id,
+            to=self.address,
+            data=expected_fund,
+            pointer=pointer,
+        )
+        token = self._token(s)
+        with node_answers("balanceOf"):
+            balance = token.balance_of(s.buyer)
+        if balance < s.amount:
+            raise Conflict(f"the buyer's token balance is below the amount {s.amount}")
+        if approvals:
+            self._simulate(approvals[0], "/transactions/0")
+        else:
+            with node_answers("allowance"):
+                allowance = token.allowance(s.buyer, self.address)
+            if allowance < s.amount:
+                raise Conflict(
+                    f"the escrow may not spend {s.amount} of the buyer's tokens: send "
+                    "token.approve(escrow, amount) first, or with fund in this request"
+                )
+            self._simulate(fund_tx, pointer)
+        return self._broadcast(txs, "/transactions")
+
+    def custody_parties(self, s: Shipment, to: str) -> tuple[str, str]:
+        """(from, to) of a hand-over to ``to``, checked as ShipmentEscrow.handOver checks them."""
+        frm, to = s.custodian, to_checksum_address(to)
+        if to in (frm, ZERO):
+            raise TransactionProblem(
+                f"custody must go to another account than the custodian {frm}",
+                errors=[{"pointer": "/consent/to", "detail": to}],
+            )
+        if not (to in (s.carrier, s.buyer) or Role.CARRIER in self.roles.roles_of(to)):
+            raise TransactionProblem(
+                "custody goes to the shipment's carrier, its buyer or another carrier",
+                errors=[{"pointer": "/consent/to", "detail": f"{to} holds no CARRIER_ROLE"}],
+            )
+        return frm, to
+
+    def consent(self, s: Shipment, partner: Principal, to: str, deadline: int, sender: str | None) -> Consent:
+        """The typed data of a hand-over's consent, signed by the party that does not send it."""
+        _require_state(s, ShipmentState.FUNDED, ShipmentState.IN_TRANSIT, action="a hand-over")
+        frm, to = self.custody_parties(s, to)
+        by = to_checksum_address(sender or partner.address)
+        if by not in (frm, to):
+            raise Forbidden("a hand-over is sent by the current custodian or the next one: pass sender")
+        message = _consent_message(s, frm, to, deadline)
+        return Consent(
+            signer=to if by == frm else frm,
+            sender=by,
+            digest=eip712.digest("CustodyHandover", self.domain(), message),
+            typed_data=eip712.typed_data(
+                "CustodyHandover", self.domain(), {**message, "shipmentId": "0x" + s.id.hex()}
+            ),
+        )
+
+    def hand_over(
+        self, s: Shipment, partner: Principal, to: str, deadline: int, consent: str, raw_tx: str
+    ) -> list[TxOutcome]:
+        """Checks the other party's consent and relays the sender's ``handOver`` carrying it."""
+        _require_state(s, ShipmentState.FUNDED, ShipmentState.IN_TRANSIT, action="a hand-over")
+        frm, to = self.custody_parties(s, to)
+        me = to_checksum_address(partner.address)
+        if me not in (frm, to):
+            raise Forbidden(f"a hand-over is sent by the current custodian {frm} or the next one {to}")
+        if self.block_time() > deadline:
+            raise TransactionProblem(
+                f"the consent expired at {deadline}",
+                errors=[{"pointer": "/consent/deadline", "detail": "expired"}],
+            )
+        signer = recover_typed(
+            "CustodyHandover",
+            self.domain(),
+            _consent_message(s, frm, to, deadline),
+            consent,
+            "/consent/signature",
+        )
+        require_signer(
+            signer, to if me == frm else frm, "the other party of the hand-over", "/consent/signature"
+        )
+        tx = decode_transaction(raw_tx, "/transaction")
+        expected = self.escrow.hand_over(s.id, to, deadline, bytes.fromhex(consent[2:])).data
+        require_call(
+            tx,
+            partner=partner,
+            chain_id=self.chain_id,
+            to=self.address,
+            data=expected,
+            pointer="/transaction",
+        )
+        self._simulate(tx, "/transaction")
+        return self._broadcast([tx], "/transaction")
+
+    def confirm_delivery(self, s: Shipment, partner: Principal, raw_tx: str) -> list[TxOutcome]:
+        """Checks and relays the buyer's ``confirmDelivery``."""
+        _require_buyer(s, partner, "confirm its delivery")
+        _require_state(s, ShipmentState.IN_TRANSIT, action="confirming delivery")
+        tx = decode_transaction(raw_tx, "/transaction")
+        expected = self.escrow.confirm_delivery(s.id).data
+        require_call(
+            tx,
+            partner=partner,
+            chain_id=self.chain_id,
+            to=self.address,
+            data=expected,
+            pointer="/transaction",
+        )
+        self._simulate(tx, "/transaction")
+        return self._broadcast([tx], "/transaction")
+
+    def unsigned(
+        self,
+        s: Shipment,
+        partner: Principal,
+        action: Action,
+        *,
+        to: str | None = None,
+        deadline: int | None = None,
+        consent: str | None = None,
+    ) -> UnsignedTx:
+        """The caller's transaction for ``action``, with its next nonce, a gas estimate and fees."""
+        me = to_checksum_address(partner.address)
+        if action in ("approve", "fund", "confirm-delivery"):
+            _require_buyer(s, partner, action.replace("-", " ") + " it")
+        if action == "approve":
+            request = self._token(s).approve(self.address, s.amount)
+        elif action == "fund":
+            request = self.escrow.fund(s.id)
+        elif action == "confirm-delivery":
+            request = self.escrow.confirm_delivery(s.id)
+        else:
+            if to is None or deadline is None or consent is None:
+                raise TransactionProblem(
+                    "a hand-over needs to, deadline and the other party's consent",
+                    errors=[{"pointer": "/query", "detail": "to, deadline, consent"}],
+                )
+            frm, to = self.custody_parties(s, to)
+            if me not in (frm, to):
+                raise Forbidden(f"a hand-over is sent by the current custodian {frm} or the next one {to}")
+            request = self.escrow.hand_over(s.id, to, deadline, bytes.fromhex(consent[2:]))
+        assert request.to is not None
+        w3 = self.escrow.w3
+        with node_answers("nonce and fees"):
+            nonce = w3.eth.get_transaction_count(me, "pending")
+            fees = suggested_fees(w3)
+        gas: int | None
+        try:
+            gas = gas_with_margin(
+                int(w3.eth.estimate_gas({"from": me, "to": request.to, "data": request.data}))
+            )
+        except (Web3Exception, ValueError, OSError):  # it would revert now: the wallet estimates it later
+            gas = None
+        return UnsignedTx(
+            self.chain_id,
+            me,
+            request.to,
+            request.data,
+            nonce,
+            gas,
+            fees.max_fee_per_gas,
+            fees.max_priority_fee_per_gas,
+        )
+
+    def transaction(self, s: Shipment, tx_hash: str) -> TxOutcome:
+        """The state of a transaction of this shipment: an escrow call naming it, or the buyer's
+        approval of the escrow.
+
+        Raises:
+            NotFound: the node knows no such transaction, or it is not one of this shipment's.
+        """
+        with node_answers("transaction"):
+            seen = relay.seen_transaction(self.escrow.w3, tx_hash)
+        if seen is None:
+            raise NotFound(f"no transaction {tx_hash}")
+        approval = ERC20.decode_approve(seen.data)
+        ours = (seen.to == self.address and ShipmentEscrow.shipment_of_call(seen.data) == s.id) or (
+            seen.to == s.token
+            and seen.sender == s.buyer
+            and approval is not None
+            and approval.spender == self.address
+        )
+        if not ours:
+            raise NotFound(f"no transaction {tx_hash} of shipment 0x{s.id.hex()}")
+        with node_answers("receipt"):
+            return relay.outcome(self.escrow.w3, tx_hash) or TxOutcome(tx_hash, "pending")
+
+
+def acting_on(
+    session: Session, relay_: EscrowRelay | None, shipment_id: str, partner: Principal
+) -> tuple[EscrowRelay, Shipment]:
+    """The escrow relay and the shipment as it is on chain now, if the partner may see it.
+
+    The read model decides visibility; a shipment it has not indexed yet is looked up on chain.
+
+    Raises:
+        NotFound: no such shipment, or not visible to the partner.
+        Unavailable: no escrow configured (and the read model knows the shipment), or the node is down.
+    """
+    from chain.readmodel import Shipment as ShipmentRow
+
+    sid = bytes.fromhex(shipment_id[2:])
+    if session.get(ShipmentRow, shipment_id.lower()) is not None:
+        visible_shipment(session, shipment_id, partner)
+        relay_ = require_relay(relay_)
+        return relay_, relay_.shipment(sid)
+    if relay_ is None:
+        raise NotFound(f"no shipment {shipment_id}")
+    s = relay_.shipment(sid)
+    if s.state == ShipmentState.NONE or not may_see(s, partner):
+        raise NotFound(f"no shipment {shipment_id}")
+    return relay_, s
+
+
+def get_escrow_relay(services: ServicesDep, request: Request) -> EscrowRelay | None:
+    """The app's :class:`EscrowRelay` (built on first use), None when no escrow is configured."""
+    s = services.settings
+    if not s.escrow_address:
+        return None
+    found: EscrowRelay | None = getattr(request.app.state, "escrow_relay", None)
+    if found is None:
+        found = EscrowRelay(services.node, s.escrow_address, services.roles)
+        request.app.state.escrow_relay = found
+    return found
+
+
+EscrowRelayDep = Annotated[EscrowRelay | None, Depends(get_escrow_relay)]
+
+
+def require_relay(relay_: EscrowRelay | None) -> EscrowRelay:
+    """Raises Unavailable (503) when no escrow contract is configured."""
+    if relay_ is None:
+        raise Unavailable("no escrow contract configured")
+    return relay_
