@@ -19,13 +19,12 @@ from sqlalchemy.orm import Session
 from web3.exceptions import Web3Exception
 
 from api.deps import Principal, ServicesDep
-from api.errors import Conflict, Forbidden, NotFound, Unavailable
+from api.errors import Conflict, Forbidden, NotFound, Unavailable, contract_problem
 from api.escrow.signatures import recover_typed, require_signer
 from api.escrow.transactions import (
     SignedTransaction,
     TransactionProblem,
     decode_transaction,
-    problem_for,
     refused,
     require_call,
 )
@@ -139,7 +138,7 @@ class EscrowRelay:
                     {"from": tx.sender, "to": tx.to, "data": tx.data, "value": tx.value}  # type: ignore[typeddict-item]
                 )
         except ContractError as exc:
-            raise problem_for(exc, pointer) from exc
+            raise contract_problem(exc, pointer) from exc
 
     def _broadcast(self, txs: Sequence[SignedTransaction], pointer: str) -> list[TxOutcome]:
         try:

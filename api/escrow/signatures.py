@@ -10,16 +10,8 @@ from eth_keys.exceptions import BadSignature
 from eth_keys.exceptions import ValidationError as KeyValidationError
 from eth_utils import to_checksum_address
 
-from api.errors import ApiProblem
+from api.errors import SignatureProblem
 from chain import eip712
-
-
-class SignatureProblem(ApiProblem):
-    """A signature that is malformed, or made by someone other than the party it must come from."""
-
-    status = 400
-    type = "https://tracechain.example/problems/invalid-signature"
-    title = "Invalid signature"
 
 
 def recover_typed(

@@ -6,19 +6,7 @@ from __future__ import annotations
 from eth_utils import to_checksum_address
 
 from api.deps import Principal
-from api.errors import ApiProblem, Conflict, Forbidden
-from api.escrow.signatures import SignatureProblem
-from chain.exceptions import (
-    ContractError,
-    EnforcedPause,
-    ERC20InsufficientAllowance,
-    ERC20InsufficientBalance,
-    ShipmentConsentExpired,
-    ShipmentDeadlinePassed,
-    ShipmentInvalidSigner,
-    ShipmentUnauthorized,
-    ShipmentUnexpectedState,
-)
+from api.errors import SignatureProblem, TransactionProblem
 from chain.relay import (
     BroadcastRefused,
     MalformedTransaction,
@@ -32,18 +20,10 @@ __all__ = [
     "SignedTransaction",
     "TransactionProblem",
     "decode_transaction",
-    "problem_for",
     "refused",
     "require_call",
 ]
 
-
-class TransactionProblem(ApiProblem):
-    """A signed transaction that is not the call this route relays, or that the node refused."""
-
-    status = 422
-    type = "https://tracechain.example/problems/invalid-transaction"
-    title = "Transaction not accepted"
 
 
 def decode_transaction(hex_raw: str, pointer: str) -> SignedTransaction:
@@ -105,25 +85,6 @@ def require_call(
             errors=[{"pointer": pointer, "detail": f"expected calldata 0x{data.hex()}"}],
         )
 
-
-def problem_for(error: ContractError, pointer: str) -> ApiProblem:
-    """The HTTP problem of a contract error a simulation ran into."""
-    detail = [{"pointer": pointer, "detail": str(error)}]
-    if isinstance(error, ShipmentInvalidSigner):
-        return SignatureProblem(f"the contract rejects the signature: {error}", errors=detail)
-    if isinstance(error, ShipmentUnauthorized):
-        return Forbidden(f"the contract refuses the sender: {error}", errors=detail)
-    if isinstance(
-        error,
-        ShipmentUnexpectedState
-        | ShipmentDeadlinePassed
-        | ShipmentConsentExpired
-        | EnforcedPause
-        | ERC20InsufficientAllowance
-        | ERC20InsufficientBalance,
-    ):
-        return Conflict(f"the transaction would revert: {error}", errors=detail)
-    return TransactionProblem(f"the transaction would revert: {error}", errors=detail)
 
 
 def refused(error: BroadcastRefused, pointer: str) -> TransactionProblem:

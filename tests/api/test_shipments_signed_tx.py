@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from api.escrow.signatures import SignatureProblem, recover_typed
-from api.escrow.transactions import TransactionProblem, decode_transaction
+from api.errors import SignatureProblem, TransactionProblem
+from api.escrow.signatures import recover_typed
+from api.escrow.transactions import decode_transaction
 from chain import eip712
 from chain.contracts import ShipmentEscrow
 
