@@ -53,8 +53,9 @@ def relayer_address(settings: ChainSettings) -> str:
 
 
 def api_settings(settings: ChainSettings) -> Settings:
-    """The API's settings: ``TRACECHAIN_API_*`` from the environment, with the node, chain, database and
-    contract addresses taken from chain's settings and the recorded deployment.
+    """The API's settings: ``TRACECHAIN_API_*`` from the environment, with the shared settings (node,
+    chain, database, data directory) taken from chain's and the contract addresses from the recorded
+    deployment.
 
     Raises:
         NodeUnreachable, WrongChain: the node (chain.connection.connect).
@@ -68,9 +69,7 @@ def api_settings(settings: ChainSettings) -> Settings:
     deployment = load_deployment(w3, settings.data_dir)
     env = Settings()  # TRACECHAIN_API_* (host, port, workers, secrets, limits)
     overrides: dict[str, Any] = {
-        "database_url": settings.database_url,
-        "rpc_url": settings.rpc_url,
-        "chain_id": settings.chain_id,
+        **settings.shared(),  # node, chain, database, data directory: chain's
         "registry_address": deployment.address("PartnerRegistry"),
         "ledger_address": deployment.address("TraceabilityLedger"),
         "escrow_address": deployment.address("ShipmentEscrow"),
@@ -79,18 +78,6 @@ def api_settings(settings: ChainSettings) -> Settings:
     if "TRACECHAIN_API_PUBLIC_BASE_URL" not in os.environ:
         overrides["public_base_url"] = f"http://localhost:{env.port}"
     return Settings(**{**env.model_dump(), **overrides})
-
-
-def _env_of(settings: Settings) -> dict[str, str]:
-    """``settings`` as the TRACECHAIN_API_* environment of the server process."""
-    env = dict(os.environ)
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"TRACECHAIN_API_{name.upper()}"] = str(value)
-    return env
 
 
 class ApiServer(ProcessService):
@@ -123,7 +110,7 @@ class ApiServer(ProcessService):
         self.startup_timeout_s = startup_timeout_s
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, env=_env_of(self.settings), start_new_session=True)
+        self.proc = subprocess.Popen(self.argv, env=self.settings.environ(), start_new_session=True)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
