@@ -26,13 +26,13 @@ class OracleEndpoints(TracechainSettings):
     }
 
     mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = Field(default=1883, ge=1, le=65_535)
+    mqtt_port: int = Field(default=1883, ge=0, le=65_535)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8700, ge=0, le=65_535)
     """The telemetry oracle's HTTP batch endpoint (``POST /readings``); 0: none."""
     webhook_host: str = "127.0.0.1"
-    webhook_port: int = Field(default=8090, ge=1, le=65_535)
-    """The shipment oracle's carrier webhooks."""
+    webhook_port: int = Field(default=8090, ge=0, le=65_535)
+    """The shipment oracle's carrier webhooks; 0: none."""
 
 
 class OracleSettings(OracleEndpoints):
