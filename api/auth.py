@@ -3,7 +3,8 @@
 The message is parsed and checked by the ``siwe`` package (EIP-4361 ABNF grammar, EIP-55 address,
 domain, validity window, EIP-191 signature); this module adds what siwe leaves to the relying party:
 the chain ID, our single-use nonces, the canonical form of the signed text, and the refusal of
-high-s signatures (eth-account, which siwe recovers with, accepts them).
+high-s signatures (eth-account, which siwe recovers with, accepts them). Access tokens are HS256 JWTs
+signed and verified by PyJWT, the algorithm pinned.
 
 Nonces live in the database (table ``auth_nonces``, migration 0006) so that every API worker process
 shares them: one worker may issue a nonce and another redeem it, and redeeming deletes the row, so a
@@ -12,10 +13,6 @@ nonce is accepted once across all workers.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import secrets
 import time
 import warnings
@@ -23,12 +20,16 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 import abnf
+import jwt
 from sqlalchemy import Engine, Float, String, delete, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.errors import Unauthorized
 from chain.db import Base
 from chain.eip712 import SECP256K1_HALF_N
+
+#: The only algorithm tokens are signed and accepted with (no "none", no key confusion).
+TOKEN_ALGORITHM = "HS256"
 
 with warnings.catch_warnings():
     # siwe's grammar redefines RFC 5234's core rules (ALPHA, DIGIT, ...) the way abnf < 2.9 allows;
@@ -137,58 +138,47 @@ def verify_login(message: str, signature: str, *, domain: str, chain_id: int, no
     return str(msg.address)
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def issue_token(secret: bytes, address: str, roles: list[str], ttl_s: int) -> tuple[str, int]:
-    """An HS256 JWT for `address` with its roles, valid `ttl_s` seconds; returns it and its expiry."""
+    """An HS256 JWT (PyJWT) for `address` with its roles, valid `ttl_s` seconds; returns it and its expiry."""
     now = int(time.time())
-    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
     claims = {"sub": address, "roles": roles, "iat": now, "exp": now + ttl_s, "jti": secrets.token_hex(8)}
-    payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
-    sig = hmac.new(secret, f"{header}.{payload}".encode(), hashlib.sha256).digest()
-    return f"{header}.{payload}.{_b64(sig)}", now + ttl_s
+    return jwt.encode(claims, secret, algorithm=TOKEN_ALGORITHM), now + ttl_s
 
 
 def read_token(secret: bytes, token: str) -> tuple[str, list[str]]:
     """The address and roles of a valid, unexpired token.
 
     Raises:
-        Unauthorized: malformed, forged or expired.
+        Unauthorized: malformed, forged, signed with another algorithm, or expired.
     """
     address, roles, expires = _verified_claims(secret, token)
-    if expires <= time.time():
+    if expires <= time.time():  # a cached verification outlives the token: its expiry still holds
         raise Unauthorized("access token expired")
     return address, list(roles)
 
 
 @lru_cache(maxsize=4096)
 def _verified_claims(secret: bytes, token: str) -> tuple[str, tuple[str, ...], int]:
-    """The claims of a token whose signature checks out (the expiry is left to the caller).
+    """The claims of a token PyJWT verified: HS256 only, signature, required ``exp``/``iat``/``sub``,
+    not expired, not issued in the future.
 
-    Cached: a partner sends the same token with every request until it expires, and checking it
-    again (base64, HMAC, JSON) is a tenth of a cached trace's cost. Rejections are not cached.
+    Cached, the caller re-checking the expiry on every hit: a partner sends the same token with every
+    request until it expires, and PyJWT's decode takes about 115 µs (timeit, PyJWT 2.15, most of it
+    its per-character base64url check) against under 1 µs for a hit, while a whole cached-trace
+    request costs about 330 µs of CPU (bench/results.json: 6,000 req/s on two workers). Rejections
+    are not cached.
     """
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise Unauthorized("malformed access token")
-    expected = hmac.new(secret, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
     try:
-        given = _unb64(parts[2])
-        claims = json.loads(_unb64(parts[1]))
-    except (ValueError, json.JSONDecodeError) as exc:
+        claims = jwt.decode(
+            token, secret, algorithms=[TOKEN_ALGORITHM], options={"require": ["exp", "iat", "sub"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("access token expired") from exc
+    except (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError, jwt.ImmatureSignatureError) as exc:
+        raise Unauthorized("invalid access token") from exc
+    except jwt.InvalidTokenError as exc:  # DecodeError, a missing or mistyped claim
         raise Unauthorized("malformed access token") from exc
-    if not hmac.compare_digest(expected, given):
-        raise Unauthorized("invalid access token")
-    if not isinstance(claims, dict) or "sub" not in claims:
+    roles = claims.get("roles", [])
+    if not isinstance(claims["sub"], str) or not isinstance(roles, list):
         raise Unauthorized("malformed access token")
-    try:
-        expires = int(claims.get("exp", 0))
-    except (TypeError, ValueError) as exc:
-        raise Unauthorized("malformed access token") from exc
-    return str(claims["sub"]), tuple(str(r) for r in claims.get("roles", [])), expires
+    return claims["sub"], tuple(str(r) for r in roles), int(claims["exp"])

@@ -1,12 +1,15 @@
-"""Settings of the API service (environment prefix ``TRACECHAIN_API_``)."""
+"""Settings of the API service (environment prefix ``TRACECHAIN_API_``; the node, chain and database are
+the shared ``TRACECHAIN_*`` settings of chain.settings)."""
 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from chain.settings import TracechainSettings
 
 DEV_SECRET = "dev-only-insecure-token-secret-change-me"
 
@@ -20,11 +23,14 @@ def cpu_cores() -> int:
     return max(1, min(cores, 64))
 
 
-class Settings(BaseSettings):
-    """Every field can be set as ``TRACECHAIN_API_<FIELD>``. Outside ``env=dev`` the token secret must
-    be set to a non-default value of at least 32 characters."""
+class Settings(TracechainSettings):
+    """Every field of its own can be set as ``TRACECHAIN_API_<FIELD>``; the shared ones (node, chain ID,
+    database, data directory) are ``TRACECHAIN_<FIELD>``. Outside ``env=dev`` the token secret must be
+    set to a non-default value of at least 32 characters."""
 
-    model_config = SettingsConfigDict(env_prefix="TRACECHAIN_API_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="TRACECHAIN_API_")
+    #: The e2e tests set the API's database this way.
+    legacy_env: ClassVar[dict[str, str]] = {"database_url": "TRACECHAIN_API_DATABASE_URL"}
 
     env: Literal["dev", "test", "prod"] = "dev"
     host: str = "127.0.0.1"
@@ -33,9 +39,6 @@ class Settings(BaseSettings):
     workers: int = Field(default_factory=cpu_cores, ge=1, le=64)
     """uvicorn worker processes (default: one per CPU core). They share sign-in nonces through the
     database; each keeps its own trace cache and enforces 1/workers of the rate limit."""
-    database_url: str = "sqlite:///.data/tracechain.db"
-    rpc_url: str = "http://127.0.0.1:8545"
-    chain_id: int = 31337
     registry_address: str | None = None
     ledger_address: str | None = None
     escrow_address: str | None = None

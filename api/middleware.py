@@ -1,4 +1,10 @@
-"""ASGI middleware: per-client token-bucket rate limiting (429 problem+json) and Prometheus metrics."""
+"""ASGI middleware: per-client token-bucket rate limiting (429 problem+json) and Prometheus metrics.
+
+The token bucket is written here (30 lines) because no dependency has one: Starlette and FastAPI
+have no rate limiting, and `limits` (under slowapi) counts fixed or moving windows, which have no
+burst size, and shares them between workers only through a Redis or Memcached server that this
+deployment does not run. Metrics use prometheus_client.
+"""
 
 from __future__ import annotations
 

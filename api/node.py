@@ -25,9 +25,9 @@ _NODE_ERRORS: tuple[type[BaseException], ...] = (NodeUnreachable, OSError, Web3E
 
 
 def chain_settings(settings: Settings) -> ChainSettings:
-    """The chain layer's settings for the API's node: its URL and chain ID from the API's settings,
-    the rest (``TRACECHAIN_POA`` for a Besu QBFT network) from the environment as every process reads it."""
-    return ChainSettings(rpc_url=settings.rpc_url, chain_id=settings.chain_id)
+    """The chain layer's settings for the API's node: the shared ones (node URL, chain ID,
+    proof-of-authority for a Besu QBFT network, …) the API's settings carry."""
+    return ChainSettings(**settings.shared())
 
 
 @contextmanager

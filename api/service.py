@@ -53,8 +53,9 @@ def relayer_address(settings: ChainSettings) -> str:
 
 
 def api_settings(settings: ChainSettings) -> Settings:
-    """The API's settings: ``TRACECHAIN_API_*`` from the environment, with the node, chain, database and
-    contract addresses taken from chain's settings and the recorded deployment.
+    """The API's settings: ``TRACECHAIN_API_*`` from the environment, with the shared settings (node,
+    chain, database, data directory) taken from chain's and the contract addresses from the recorded
+    deployment.
 
     Raises:
         NodeUnreachable, WrongChain: the node (chain.connection.connect).
@@ -68,9 +69,7 @@ def api_settings(settings: ChainSettings) -> Settings:
     deployment = load_deployment(w3, settings.data_dir)
     env = Settings()  # TRACECHAIN_API_* (host, port, workers, secrets, limits)
     overrides: dict[str, Any] = {
-        "database_url": settings.database_url,
-        "rpc_url": settings.rpc_url,
-        "chain_id": settings.chain_id,
+        **settings.shared(),  # node, chain, database, data directory: chain's
         "registry_address": deployment.address("PartnerRegistry"),
         "ledger_address": deployment.address("TraceabilityLedger"),
         "escrow_address": deployment.address("ShipmentEscrow"),
@@ -81,33 +80,17 @@ def api_settings(settings: ChainSettings) -> Settings:
     return Settings(**{**env.model_dump(), **overrides})
 
 
-def _env_of(settings: Settings) -> dict[str, str]:
-    """``settings`` as the TRACECHAIN_API_* environment of the server process."""
-    env = dict(os.environ)
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"TRACECHAIN_API_{name.upper()}"] = str(value)
-    return env
-
-
 class ApiServer(ProcessService):
     """uvicorn serving ``api.asgi:app``; ``start`` returns once /healthz answers.
 
     Args:
-        settings: the API's settings, handed to the server as ``TRACECHAIN_API_*``.
-        poa: the node's chain is proof-of-authority (``TRACECHAIN_POA`` of the server, which
-            connects through chain.connection; None: as the environment says).
+        settings: the API's settings, handed to the server as its environment (the shared
+            ``TRACECHAIN_*`` ones, proof-of-authority included, and ``TRACECHAIN_API_*``).
         startup_timeout_s: how long to wait for /healthz.
     """
 
-    def __init__(
-        self, settings: Settings, *, poa: bool | None = None, startup_timeout_s: float = 60.0
-    ) -> None:
+    def __init__(self, settings: Settings, *, startup_timeout_s: float = 60.0) -> None:
         self.settings = settings
-        self.poa = poa
         self.url = f"http://{settings.host}:{settings.port}"
         argv = [
             sys.executable,
@@ -133,10 +116,7 @@ class ApiServer(ProcessService):
         self.startup_timeout_s = startup_timeout_s
 
     def start(self) -> None:
-        env = _env_of(self.settings)
-        if self.poa is not None:
-            env["TRACECHAIN_POA"] = str(self.poa).lower()
-        self.proc = subprocess.Popen(self.argv, env=env, start_new_session=True)
+        self.proc = subprocess.Popen(self.argv, env=self.settings.environ(), start_new_session=True)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -155,7 +135,7 @@ class ApiServer(ProcessService):
 
 def api_service(settings: ChainSettings) -> ApiServer:
     """The API server for ``tracechain up`` (port: TRACECHAIN_API_PORT, default 8000)."""
-    return ApiServer(api_settings(settings), poa=settings.poa)
+    return ApiServer(api_settings(settings))
 
 
 class DemoSeedService:

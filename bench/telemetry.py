@@ -184,6 +184,7 @@ class System:
             "ORACLE_PRIVATE_KEY": DEV_KEYS[4],
             "ORACLE_MQTT_PORT": str(self.broker.port),
             "ORACLE_MQTT_CLIENT_ID": client_id,
+            "ORACLE_HTTP_PORT": "0",  # MQTT only
             "ORACLE_CONFIRMATIONS": "1",
             "ORACLE_BATCH_WINDOW_S": str(BATCH_WINDOW_S),
             "ORACLE_VERIFY_WORKERS": str(VERIFY_WORKERS),

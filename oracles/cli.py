@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from eth_account import Account
@@ -43,23 +43,29 @@ def simulate(
     duration: Annotated[float, typer.Option(help="seconds; 0 runs until interrupted")] = 0.0,
     per_message: Annotated[int, typer.Option(help="readings per MQTT message")] = 1,
     excursions: Annotated[float, typer.Option(help="excursion probability per reading")] = 0.001,
-    mqtt_host: Annotated[str, typer.Option(envvar="ORACLE_MQTT_HOST")] = "127.0.0.1",
-    mqtt_port: Annotated[int, typer.Option(envvar="ORACLE_MQTT_PORT")] = 1883,
-    rpc_url: Annotated[str, typer.Option(envvar="TRACECHAIN_RPC_URL")] = "http://127.0.0.1:8545",
-    data_dir: Annotated[Path, typer.Option(envvar="TRACECHAIN_DATA_DIR")] = Path(".data"),
+    mqtt_host: Annotated[str | None, typer.Option(help="default: ORACLE_MQTT_HOST")] = None,
+    mqtt_port: Annotated[int | None, typer.Option(help="default: ORACLE_MQTT_PORT")] = None,
+    rpc_url: Annotated[str | None, typer.Option(help="default: TRACECHAIN_RPC_URL")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="default: TRACECHAIN_DATA_DIR")] = None,
 ) -> None:
     """Simulate devices publishing signed readings to MQTT."""
+    from oracles.settings import OracleEndpoints
     from oracles.simulator import simulate as run
 
     logging.basicConfig(level=logging.INFO)
+    # The variables' defaults live in the settings classes; an option given overrides them.
+    given: dict[str, Any] = {
+        "mqtt_host": mqtt_host, "mqtt_port": mqtt_port, "rpc_url": rpc_url, "data_dir": data_dir
+    }  # fmt: skip
+    s = OracleEndpoints(**{k: v for k, v in given.items() if v is not None})
     if provision_spec:
-        fleet = _provision(provision_spec, rpc_url, data_dir)
+        fleet = _provision(provision_spec, s.rpc_url, s.data_dir)
         fleet.save(fleet_path)
         typer.echo(f"{len(fleet.devices)} devices, {len(fleet.shipments)} shipments: {fleet_path}")
     elif not fleet_path.is_file():
         raise typer.BadParameter(f"{fleet_path} not found: use --provision DEVICES:SHIPMENTS (local chain)")
     fleet = Fleet.load(fleet_path)
-    n = run(fleet, mqtt_host, mqtt_port, rate, duration or None, per_message, excursions)
+    n = run(fleet, s.mqtt_host, s.mqtt_port, rate, duration or None, per_message, excursions)
     typer.echo(f"published {n} readings")
 
 

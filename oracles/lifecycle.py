@@ -57,9 +57,9 @@ def load_signer(settings: OracleSettings) -> LocalAccount:
         ValueError: neither is configured.
     """
     if settings.keystore:
-        return read_keystore(Path(settings.keystore), settings.keystore_password)
+        return read_keystore(Path(settings.keystore), settings.keystore_password.get_secret_value())
     if settings.private_key:
-        return plain_account(settings.private_key)
+        return plain_account(settings.private_key.get_secret_value())
     raise ValueError("set ORACLE_KEYSTORE (and ORACLE_KEYSTORE_PASSWORD)")
 
 

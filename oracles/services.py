@@ -29,12 +29,11 @@ import threading
 import time
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from chain.settings import ChainSettings
 from chain.supervisor import ProcessService, ThreadService
 from oracles.fleet import Fleet
 from oracles.mosquitto import MOSQUITTO, render_config
+from oracles.settings import OracleEndpoints, OracleSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +52,9 @@ class ServiceStartFailed(RuntimeError):
         super().__init__(f"{name} did not start: {detail}")
 
 
-class OracleServiceSettings(BaseSettings):
-    """Ports and the demo fleet's size and pace (environment, prefix ORACLE_)."""
+class OracleServiceSettings(OracleEndpoints):
+    """Where the oracles listen (OracleEndpoints) and the demo fleet's size and pace (ORACLE_ prefix)."""
 
-    model_config = SettingsConfigDict(env_prefix="ORACLE_", extra="ignore")
-
-    mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = 1883
-    http_port: int = 8700
-    webhook_host: str = "127.0.0.1"
-    webhook_port: int = 8090
     simulator_devices: int = 3
     simulator_rate: float = 5.0  # readings per second, all devices together
     simulator_excursions: float = 0.003  # probability per reading that an excursion starts
@@ -206,9 +198,10 @@ class ShipmentsProcess(OracleProcess):
 
 
 def oracle_env(settings: ChainSettings) -> dict[str, str]:
-    """The ORACLE_* environment both oracles share: chain's node, database, deployment and service
-    account. `ORACLE_RUN_SENDER=false`: they only write intents to the outbox, and the sender `up`
-    runs for the service account sends them (two senders of one key would race for nonces).
+    """The environment both oracles share: chain's node, chain and database (TRACECHAIN_*), and its
+    deployment and service account (ORACLE_*). `ORACLE_RUN_SENDER=false`: they only write intents to
+    the outbox, and the sender `up` runs for the service account sends them (two senders of one key
+    would race for nonces).
 
     Raises:
         chain.exceptions.DeploymentMissing: nothing deployed on this chain in `settings.data_dir`.
@@ -220,15 +213,10 @@ def oracle_env(settings: ChainSettings) -> dict[str, str]:
     if deployment is None:
         raise DeploymentMissing(settings.chain_id, str(settings.data_dir))
     env = {
-        **os.environ,
-        "ORACLE_DATABASE_URL": settings.database_url,
-        "ORACLE_RPC_URL": settings.rpc_url,
-        "ORACLE_CHAIN_ID": str(settings.chain_id),  # checked by chain.connection.connect
-        "ORACLE_POA": str(settings.poa).lower(),
+        **settings.environ(shared_only=True, reader=OracleSettings),
         "ORACLE_ESCROW_ADDRESS": deployment.address("ShipmentEscrow"),
         "ORACLE_REGISTRY_ADDRESS": deployment.address("PartnerRegistry"),
         "ORACLE_LEDGER_ADDRESS": deployment.address("TraceabilityLedger"),
-        "ORACLE_CONFIRMATIONS": str(settings.confirmations),
         "ORACLE_RUN_SENDER": "false",
     }
     if settings.key:

@@ -24,14 +24,11 @@ class GeofenceSpec(BaseModel):
 
 
 class ShipmentSettings(OracleSettings):
-    """Where the shipment oracle listens, the carriers' secrets, the geofences (shared settings:
+    """The carriers' secrets and the geofences (where it listens, its contracts and signer:
     OracleSettings)."""
 
     ledger_address: str = ""
-    run_sender: bool = True  # False when another process (`tracechain up`) runs the sender of this key
 
-    webhook_host: str = "127.0.0.1"
-    webhook_port: int = 8090
     carrier_secrets: dict[str, SecretStr] = Field(default_factory=dict)
     geofences: dict[str, GeofenceSpec] = Field(default_factory=dict)
     poll_interval_s: float = 0.5

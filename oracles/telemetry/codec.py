@@ -25,6 +25,7 @@ import struct
 from dataclasses import dataclass
 
 import coincurve
+from eth_utils import to_checksum_address
 
 from chain.eip712 import reading_struct_hash
 from chain.hashing import keccak
@@ -151,7 +152,5 @@ def address_of(private_key: bytes) -> bytes:
 
 
 def to_checksum(addr: bytes) -> str:
-    """EIP-55 checksummed hex of a 20-byte address."""
-    h = addr.hex()
-    digest = keccak(h.encode()).hex()
-    return "0x" + "".join(c.upper() if int(digest[i], 16) >= 8 else c for i, c in enumerate(h))
+    """EIP-55 checksummed hex of a 20-byte address (eth_utils)."""
+    return str(to_checksum_address(addr))

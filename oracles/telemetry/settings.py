@@ -10,16 +10,12 @@ from oracles.settings import OracleSettings
 
 
 class TelemetrySettings(OracleSettings):
-    """Where the telemetry oracle listens and how it batches (shared settings: OracleSettings)."""
+    """How the telemetry oracle subscribes and batches (where it listens, its contracts and signer:
+    OracleSettings)."""
 
-    run_sender: bool = True  # False when another process (`tracechain up`) runs the sender of this key
 
-    mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = 1883
     mqtt_topic: str = "tracechain/telemetry/#"
     mqtt_client_id: str = "tracechain-telemetry-oracle"
-    http_host: str = "127.0.0.1"
-    http_port: int = 0  # 0: no HTTP endpoint
 
     batch_window_s: float = 2.0
     batch_max_size: int = 4096

@@ -33,6 +33,7 @@ def oracle_env(
         "ORACLE_REGISTRY_ADDRESS": fleet.registry,
         "ORACLE_PRIVATE_KEY": ORACLE_KEY,
         "ORACLE_MQTT_PORT": str(mqtt_port),
+        "ORACLE_HTTP_PORT": "0",  # no HTTP batch endpoint unless a test asks for one
         "ORACLE_CONFIRMATIONS": "1",
         "ORACLE_BATCH_WINDOW_S": "0.5",
         "ORACLE_POLL_INTERVAL_S": "0.1",
