@@ -6,9 +6,9 @@ the chain ID, our single-use nonces, the canonical form of the signed text, and 
 high-s signatures (eth-account, which siwe recovers with, accepts them). Access tokens are HS256 JWTs
 signed and verified by PyJWT, the algorithm pinned.
 
-Nonces live in the database (table ``auth_nonces``, migration 0006) so that every API worker process
-shares them: one worker may issue a nonce and another redeem it, and redeeming deletes the row, so a
-nonce is accepted once across all workers.
+Nonces live in the database (table ``auth_nonces``, `chain.tables.auth`) so that every API worker
+process shares them: one worker may issue a nonce and another redeem it, and redeeming deletes the
+row, so a nonce is accepted once across all workers.
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from functools import lru_cache
 
 import abnf
 import jwt
-from sqlalchemy import Engine, Float, String, delete, insert
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Engine, delete, insert
 
 from api.errors import Unauthorized
-from chain.db import Base
 from chain.eip712 import SECP256K1_HALF_N
+from chain.tables.auth import AuthNonce
 
 #: The only algorithm tokens are signed and accepted with (no "none", no key confusion).
 TOKEN_ALGORITHM = "HS256"
@@ -69,15 +68,6 @@ def check_signature_form(signature: str) -> str:
     if int.from_bytes(raw[32:64], "big") > SECP256K1_HALF_N:
         raise Unauthorized("high-s signatures are not accepted")
     return "0x" + raw.hex()
-
-
-class AuthNonce(Base):
-    """A sign-in nonce this API issued and nobody has redeemed yet (created by migration 0006)."""
-
-    __tablename__ = "auth_nonces"
-    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
-    issued_at: Mapped[float] = mapped_column(Float)
-    expires_at: Mapped[float] = mapped_column(Float, index=True)
 
 
 class NonceStore:

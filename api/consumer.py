@@ -132,8 +132,8 @@ def linked_legs(session: Session, trace: dict[str, Any]) -> list[Leg]:
     A link counts only when the event that makes it was captured by one of that shipment's parties
     (supplier, carrier or buyer): nobody else can attach a shipment's cold chain to an item.
     """
-    from api.epcis.models import CaptureJob, StoredEvent
-    from chain.readmodel import Shipment
+    from chain.tables.epcis import CaptureJob, StoredEvent
+    from chain.tables.readmodel import Shipment
 
     refs = _shipment_refs(trace)
     if not refs:

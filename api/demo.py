@@ -29,7 +29,6 @@ from web3 import Web3
 
 from api.epcis.anchoring import Anchorer
 from api.epcis.hashid import hash_event_id
-from api.epcis.models import StoredEvent
 from api.epcis.samples import Journey, journey
 from api.epcis.store import capture
 from chain import eip712
@@ -44,6 +43,7 @@ from chain.deploy import Deployment
 from chain.gs1 import asset_id, check_digit
 from chain.manifest import Manifest, sign_manifest
 from chain.roles import Role
+from chain.tables.epcis import StoredEvent
 from chain.transact import TxRequest, send_and_wait
 
 log = logging.getLogger("tracechain.api.demo")

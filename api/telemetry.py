@@ -1,9 +1,8 @@
 """A shipment's device readings as the telemetry oracle stored them, each with the Merkle proof of its
 batch and whether that proof holds against a root the indexer saw posted on chain.
 
-The oracle owns the tables (``telemetry_readings``, ``telemetry_batches``; migrations 0003 and 0007)
-and `api/` does not import `oracles/`, so the columns read here are declared again on a private
-``MetaData``; ``tests/api/test_shipments_telemetry.py`` checks them against the oracle's models.
+The oracle writes the tables (``telemetry_readings``, ``telemetry_batches``), declared once in
+`chain.tables.telemetry`; this module only reads them.
 Proofs are not stored: a batch's tree is rebuilt from its readings' struct hashes in leaf order
 (leaf = keccak256(structHash)), in the layout the oracle sealed it in (`chain.merkle.sealed_tree`).
 
@@ -28,24 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from eth_utils import to_checksum_address
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Float,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    and_,
-    func,
-    select,
-)
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from chain import eip712, merkle
 from chain.hashing import keccak
-from chain.readmodel import TelemetryBatchPosted
+from chain.tables.readmodel import TelemetryBatchPosted
+from chain.tables.telemetry import TelemetryBatch, TelemetryReading
 
 ReadingStatus = Literal["unbatched", "tampered", "invalid-proof", "failed", "pending", "verified"]
 STATUS_RANK: dict[str, int] = {
@@ -58,42 +46,7 @@ STATUS_RANK: dict[str, int] = {
 }
 """Worst first: a group of readings is as good as its worst one."""
 
-_metadata = MetaData()
-readings_table = Table(
-    "telemetry_readings",
-    _metadata,
-    Column("id", Integer, primary_key=True),
-    Column("device", LargeBinary(20)),
-    Column("counter", BigInteger),
-    Column("timestamp", BigInteger),
-    Column("shipment_id", LargeBinary(32)),
-    Column("temperature", Integer),
-    Column("humidity", BigInteger),
-    Column("latitude", Integer),
-    Column("longitude", Integer),
-    Column("signature", LargeBinary(65)),
-    Column("struct_hash", LargeBinary(32)),
-    Column("received_at", Float),
-    Column("batch_id", Integer),
-    Column("leaf_index", Integer),
-)
-batches_table = Table(
-    "telemetry_batches",
-    _metadata,
-    Column("id", Integer, primary_key=True),
-    Column("shipment_id", LargeBinary(32)),
-    Column("seq", Integer),
-    Column("root", LargeBinary(32)),
-    Column("count", Integer),
-    Column("window_start", BigInteger),
-    Column("window_end", BigInteger),
-    Column("min_temp", Integer),
-    Column("max_temp", Integer),
-    Column("state", String(16)),
-    Column("tx_hash", String(66)),
-    Column("block_number", BigInteger),
-)
-R, B = readings_table.c, batches_table.c
+R, B = TelemetryReading.__table__.c, TelemetryBatch.__table__.c
 
 
 @dataclass(frozen=True)
@@ -229,7 +182,7 @@ def batches_of(
     ids = list(shipment_ids)
     if not ids:
         return {}
-    query = select(batches_table).where(B.shipment_id.in_(ids))
+    query = select(TelemetryBatch.__table__).where(B.shipment_id.in_(ids))
     if batch_ids is not None:
         query = query.where(B.id.in_(list(batch_ids)))
     rows = [row._mapping for row in session.execute(query)]  # a Row's own ``count`` is tuple.count
@@ -314,7 +267,7 @@ def list_readings(
     until: int | None = None,
 ) -> list[StoredReading]:
     """The shipment's readings with ``id > after`` in storage order, at most ``limit``."""
-    query = select(readings_table).where(R.shipment_id == shipment_id, R.id > after)
+    query = select(TelemetryReading.__table__).where(R.shipment_id == shipment_id, R.id > after)
     if since is not None:
         query = query.where(R.timestamp >= since)
     if until is not None:
@@ -327,7 +280,7 @@ def list_readings(
 def get_reading(session: Session, shipment_id: bytes, device: bytes, counter: int) -> StoredReading | None:
     """One reading of the shipment by its device and counter (unique per device), or None."""
     row = session.execute(
-        select(readings_table).where(
+        select(TelemetryReading.__table__).where(
             and_(R.device == device, R.counter == counter, R.shipment_id == shipment_id)
         )
     ).first()

@@ -16,12 +16,12 @@ from sqlalchemy.orm import Session
 from api.epcis import feed
 from api.epcis.anchoring import Anchorer
 from api.epcis.hashid import hash_event_id
-from api.epcis.models import AnchorBatch, EventEpc, StoredEvent
 from api.trace_cache import TraceCache as TraceCache  # where api.deps finds it
 from chain import merkle
 from chain.gs1 import DigitalLink, asset_id, canonical_key, full_link
 from chain.identifiers import event_id
-from chain.readmodel import AnchoredBatch, Asset
+from chain.tables.epcis import AnchorBatch, EventEpc, StoredEvent
+from chain.tables.readmodel import AnchoredBatch, Asset
 
 INPUT_ROLES = ("input", "input_quantity")
 OUTPUT_ROLES = ("output", "output_quantity")

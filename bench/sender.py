@@ -39,8 +39,8 @@ from chain.contracts import TraceabilityLedger
 from chain.db import make_engine, make_sessionmaker, upgrade
 from chain.deploy import deploy
 from chain.keys import dev_account
-from chain.outbox import OutboxIntent, OutboxState
 from chain.sender import Intent, TxSender
+from chain.tables.outbox import OutboxIntent, OutboxState
 from tests.fixtures.anvil import start_anvil
 
 N = 3_000

@@ -38,10 +38,10 @@ from chain import eip712
 from chain.artifacts import load_artifact
 from chain.db import make_engine, make_sessionmaker, upgrade
 from chain.deploy import deploy
+from chain.tables.telemetry import TelemetryBatch, TelemetryReading
 from oracles.fleet import Fleet, provision
 from oracles.simulator import TOPIC, Publisher
 from oracles.telemetry import codec
-from oracles.telemetry.store import TelemetryBatch, TelemetryReading
 from tests.fixtures.anvil import free_port, start_anvil
 from tests.fixtures.broker import Broker
 

@@ -22,7 +22,7 @@ from sqlalchemy import Table, bindparam
 from sqlalchemy.orm import Session
 
 from chain.jsonrpc import JsonRpc
-from chain.outbox import OutboxAttempt, OutboxIntent, OutboxState, utcnow
+from chain.tables.outbox import OutboxAttempt, OutboxIntent, OutboxState, utcnow
 
 log = logging.getLogger(__name__)
 

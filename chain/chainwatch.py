@@ -37,7 +37,7 @@ from web3.exceptions import ContractLogicError
 
 from chain.exceptions import NodeRequestRefused, decode_revert
 from chain.jsonrpc import JsonRpc
-from chain.outbox import OutboxAttempt, OutboxIntent, OutboxState, utcnow
+from chain.tables.outbox import OutboxAttempt, OutboxIntent, OutboxState, utcnow
 
 log = logging.getLogger(__name__)
 

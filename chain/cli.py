@@ -209,7 +209,7 @@ def _print_outbox(settings: Any) -> None:
     from sqlalchemy import func, inspect, select
 
     from chain.db import make_engine
-    from chain.outbox import OutboxIntent
+    from chain.tables.outbox import OutboxIntent
 
     engine = make_engine(settings.database_url)
     try:

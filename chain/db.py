@@ -1,8 +1,8 @@
 """Read-model database: engine factory (SQLite in WAL mode by default, PostgreSQL supported),
 the declarative base every table derives from, and schema upgrades through Alembic.
 
-Tables live beside the code that owns them (chain/readmodel.py, chain/outbox.py, ...); each is
-created by a migration in chain/migrations/versions, never by `create_all` at run time.
+Every table is declared once in `chain.tables` and created by a migration in
+chain/migrations/versions, never by `create_all` at run time.
 """
 
 from __future__ import annotations

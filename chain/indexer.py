@@ -37,7 +37,7 @@ from chain.db import Base
 from chain.exceptions import NodeRequestRefused, ReorgTooDeep
 from chain.logdecoder import DecodedLog, LogDecoder
 from chain.projection import Projection
-from chain.readmodel import LOG_TABLES, IndexedBlock, IndexerCursor, StateUndo
+from chain.tables.readmodel import LOG_TABLES, IndexedBlock, IndexerCursor, StateUndo
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from chain.db import Base
 from chain.logdecoder import DecodedLog
-from chain.readmodel import (
+from chain.roles import role_name
+from chain.tables.readmodel import (
     AggregationLink,
     AnchoredBatch,
     AnchoredEvent,
@@ -46,7 +47,6 @@ from chain.readmodel import (
     TransformationLink,
     Withdrawal,
 )
-from chain.roles import role_name
 
 log = logging.getLogger(__name__)
 

@@ -52,8 +52,8 @@ from chain.chainwatch import ChainWatch
 from chain.connection import NODE_UNAVAILABLE
 from chain.exceptions import IntentConflict, InvalidAddress, NodeRequestRefused, UnknownIntent, decode_revert
 from chain.jsonrpc import JsonRpc
-from chain.outbox import OutboxAttempt, OutboxIntent, OutboxState, OutboxStatus, utcnow
 from chain.rawtx import RawTxSigner
+from chain.tables.outbox import OutboxAttempt, OutboxIntent, OutboxState, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ class OutboxAnchorer:
         self.relayer = to_checksum_address(relayer_address)
 
     def submit(self, session: Session, root: bytes, count: int) -> str:
-        from chain.outbox import OutboxIntent, OutboxState
+        from chain.tables.outbox import OutboxIntent, OutboxState
 
         key = batch_key(root)
         exists = session.execute(
@@ -69,7 +69,7 @@ class OutboxAnchorer:
         return key
 
     def status(self, session: Session, key: str) -> AnchorStatus | None:
-        from chain.outbox import OutboxIntent
+        from chain.tables.outbox import OutboxIntent
 
         row = session.execute(
             select(OutboxIntent.state, OutboxIntent.tx_hash, OutboxIntent.block_number).where(

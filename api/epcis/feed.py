@@ -6,7 +6,7 @@ their events themselves, so the feed copies them into ``epcis_events`` and ``epc
 (the JSON field for field; an event's own ``@context`` goes where a captured document's goes) and
 never anchors them again. The event ID is the CBV 2.0 hash ID and the key: insert-or-ignore, in
 one transaction per chunk, so feeds may run at once (one per API worker) and each event is stored
-once. The oracles' tables are read by name: ``api/`` does not import ``oracles/``.
+once. The oracles' tables are read through `chain.tables`: ``api/`` does not import ``oracles/``.
 
 Each imported event points (``batch_id``) at an ``epcis_anchor_batches`` row that records the
 oracle's anchor rather than a Merkle batch of captured events; ``state`` tells which, and
@@ -46,31 +46,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import (
-    Engine,
-    Float,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    Text,
-    column,
-    func,
-    inspect,
-    select,
-    table,
-)
+from sqlalchemy import Engine, Table, func, inspect, select
 from sqlalchemy import tuple_ as sql_tuple
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Insert
 
-from api.epcis.models import AnchorBatch, CaptureJob, EventEpc, StoredEvent
 from api.epcis.store import SCHEMA_CONTEXT, _epc_rows, utc_text, vocab_short
 from chain.gs1 import canonical_key
 from chain.identifiers import IdentifierError
 from chain.identifiers import event_id as ledger_key
 from chain.roles import Role
+from chain.tables.epcis import AnchorBatch, CaptureJob, EventEpc, StoredEvent
+from chain.tables.shipments import ShipmentEpcisEvent, ShipmentMilestone
+from chain.tables.telemetry import TelemetryBatch, TelemetryEpcisEvent
 
 log = logging.getLogger("tracechain.api.feed")
 
@@ -81,26 +70,6 @@ TELEMETRY_BATCH_URN = "urn:tracechain:telemetry-batch:"
 RECORDER_ROLE = "0x" + Role.RECORDER.id.hex()
 
 Position = tuple[float, str]  # (scan order, event ID)
-
-# The oracles' tables (migrations 0003, 0005 and 0007), the columns read here.
-_TELEMETRY_EVENTS = table(
-    "telemetry_epcis_events",
-    column("event_id", String),
-    column("batch_id", Integer),
-    column("document", Text),
-)
-_TELEMETRY_BATCHES = table(
-    "telemetry_batches",
-    column("id", Integer),
-    column("root", LargeBinary),
-    column("count", Integer),
-    column("tx_key", String),
-    column("state", String),
-)
-_SHIPMENT_EVENTS = table("shipment_epcis_events", column("event_id", String), column("document", Text))
-_MILESTONES = table(
-    "shipment_milestones", column("event_id", String), column("tx_key", String), column("received_at", Float)
-)
 
 
 @dataclass(frozen=True)
@@ -139,12 +108,12 @@ class Source:
 
 
 def _read_telemetry(session: Session, after: Position, limit: int) -> list[OracleEvent]:
-    e, b = _TELEMETRY_EVENTS, _TELEMETRY_BATCHES
+    e, b = TelemetryEpcisEvent, TelemetryBatch
     rows = session.execute(
-        select(e.c.event_id, e.c.batch_id, b.c.root, b.c.count, b.c.tx_key)
-        .join(b, b.c.id == e.c.batch_id)
-        .where(sql_tuple(e.c.batch_id, e.c.event_id) > sql_tuple(int(after[0]), after[1]))
-        .order_by(e.c.batch_id, e.c.event_id)
+        select(e.event_id, e.batch_id, b.root, b.count, b.tx_key)
+        .join(b, b.id == e.batch_id)
+        .where(sql_tuple(e.batch_id, e.event_id) > sql_tuple(int(after[0]), after[1]))
+        .order_by(e.batch_id, e.event_id)
         .limit(limit)
     ).all()
     return [
@@ -159,18 +128,18 @@ def _read_telemetry(session: Session, after: Position, limit: int) -> list[Oracl
 
 def _open_batches(session: Session) -> float | None:
     """The oldest batch still taking readings: its events, and those of later batches, are to come."""
-    b = _TELEMETRY_BATCHES
-    oldest = session.scalar(select(func.min(b.c.id)).where(b.c.state == "open"))
+    b = TelemetryBatch
+    oldest = session.scalar(select(func.min(b.id)).where(b.state == "open"))
     return None if oldest is None else float(oldest)
 
 
 def _read_shipments(session: Session, after: Position, limit: int) -> list[OracleEvent]:
-    e, m = _SHIPMENT_EVENTS, _MILESTONES
+    e, m = ShipmentEpcisEvent, ShipmentMilestone
     rows = session.execute(
-        select(e.c.event_id, m.c.received_at, m.c.tx_key)
-        .join(m, m.c.event_id == e.c.event_id)
-        .where(sql_tuple(m.c.received_at, e.c.event_id) > sql_tuple(after[0], after[1]))
-        .order_by(m.c.received_at, e.c.event_id)
+        select(e.event_id, m.received_at, m.tx_key)
+        .join(m, m.event_id == e.event_id)
+        .where(sql_tuple(m.received_at, e.event_id) > sql_tuple(after[0], after[1]))
+        .order_by(m.received_at, e.event_id)
         .limit(limit)
     ).all()
     out = []
@@ -185,9 +154,11 @@ def _read_shipments(session: Session, after: Position, limit: int) -> list[Oracl
     return out
 
 
-def _documents(events: Any) -> Callable[[Session, Sequence[str]], dict[str, str]]:
+def _documents(
+    events: type[TelemetryEpcisEvent] | type[ShipmentEpcisEvent],
+) -> Callable[[Session, Sequence[str]], dict[str, str]]:
     def load(session: Session, ids: Sequence[str]) -> dict[str, str]:
-        rows = session.execute(select(events.c.event_id, events.c.document).where(events.c.event_id.in_(ids)))
+        rows = session.execute(select(events.event_id, events.document).where(events.event_id.in_(ids)))
         return {str(event_id): str(document) for event_id, document in rows}
 
     return load
@@ -199,7 +170,7 @@ TELEMETRY = Source(
     "telemetry",
     ("telemetry_epcis_events", "telemetry_batches"),
     _read_telemetry,
-    _documents(_TELEMETRY_EVENTS),
+    _documents(TelemetryEpcisEvent),
     256,
     (0, ""),
     _open_batches,
@@ -209,7 +180,7 @@ SHIPMENTS = Source(
     "shipments",
     ("shipment_epcis_events", "shipment_milestones"),
     _read_shipments,
-    _documents(_SHIPMENT_EVENTS),
+    _documents(ShipmentEpcisEvent),
     60.0,
     (-1.0, ""),
 )
@@ -495,8 +466,8 @@ def anchor_states(session: Session, batches: Iterable[AnchorBatch]) -> dict[int,
     holding RECORDER_ROLE; TelemetryBatchPosted), else the state of the oracle's outbox intent,
     else ``pending``.
     """
-    from chain.outbox import OutboxIntent
-    from chain.readmodel import AnchoredEvent, RoleMember, TelemetryBatchPosted
+    from chain.tables.outbox import OutboxIntent
+    from chain.tables.readmodel import AnchoredEvent, RoleMember, TelemetryBatchPosted
 
     mine = [b for b in batches if b.state in ORACLE_ANCHORS]
     if not mine:

@@ -15,12 +15,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.epcis.anchoring import Anchorer
 from api.epcis.hashid import CBV, format_time, hash_event_id
-from api.epcis.models import AnchorBatch, CaptureJob, EventEpc, StoredEvent
 from api.epcis.validation import FieldError, validate_document
 from api.errors import ApiProblem, NotFound, QueryParameterProblem, ValidationProblem
 from chain import merkle
 from chain.gs1 import canonical_key
 from chain.identifiers import event_id as event_id_bytes
+from chain.tables.epcis import AnchorBatch, CaptureJob, EventEpc, StoredEvent
 
 EPC_ROLES = {"epcList": "epc", "childEPCs": "child", "inputEPCList": "input", "outputEPCList": "output"}
 QTY_ROLES = {

@@ -379,7 +379,7 @@ def acting_on(
         NotFound: no such shipment, or not visible to the partner.
         Unavailable: no escrow configured (and the read model knows the shipment), or the node is down.
     """
-    from chain.readmodel import Shipment as ShipmentRow
+    from chain.tables.readmodel import Shipment as ShipmentRow
 
     sid = bytes.fromhex(shipment_id[2:])
     if session.get(ShipmentRow, shipment_id.lower()) is not None:

@@ -27,7 +27,7 @@ def visible_shipment(session: Session, shipment_id: str, partner: Principal) -> 
     Raises:
         NotFound: no such shipment in the read model, or the partner is neither a party nor an auditor.
     """
-    from chain.readmodel import Shipment as ShipmentRow
+    from chain.tables.readmodel import Shipment as ShipmentRow
 
     row = session.get(ShipmentRow, shipment_id.lower())
     if row is None or not may_see(row, partner):

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request, Response
 
 from api.deps import AnchorerDep, RecordingPartner, ServicesDep, SessionDep
-from api.epcis.models import CaptureJob
 from api.epcis.store import CaptureLimits, capture, get_job, job_event_ids
 from api.errors import CaptureLimitExceeded, NotFound, ValidationProblem
 from api.models import CaptureJobPublic, CaptureProblem
+from chain.tables.epcis import CaptureJob
 
 router = APIRouter(prefix="/epcis", tags=["epcis capture"])
 

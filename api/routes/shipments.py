@@ -83,7 +83,7 @@ def create_shipment(
         "/signature",
     )
     require_signer(signer, m.supplier, "the manifest's supplier", "/signature")
-    from chain.outbox import OutboxIntent, OutboxState
+    from chain.tables.outbox import OutboxIntent, OutboxState
 
     data = ShipmentEscrow.calldata(
         "createShipment", eip712.as_tuple("Manifest", message), bytes.fromhex(body.signature[2:])
@@ -155,7 +155,7 @@ def _payment_schedule(s: Any, now: float) -> PaymentSchedule:
 
 
 def _telemetry(session: Session, s: Any, breaches: int) -> TelemetrySummary:
-    from chain.readmodel import TelemetryBatchPosted
+    from chain.tables.readmodel import TelemetryBatchPosted
 
     batches = session.scalars(
         select(TelemetryBatchPosted).where(TelemetryBatchPosted.shipment_id == s.shipment_id)
@@ -182,7 +182,7 @@ def _telemetry(session: Session, s: Any, breaches: int) -> TelemetrySummary:
 def shipment_status(shipment_id: ShipmentId, session: SessionDep, partner: CurrentPartner) -> ShipmentPublic:
     """State, amounts, custody, breaches, the payment schedule and the telemetry summary, from the read
     model (what the indexer has seen final on chain) and the telemetry oracle's store."""
-    from chain.readmodel import Breach, CustodyHandover
+    from chain.tables.readmodel import Breach, CustodyHandover
 
     s = visible_shipment(session, shipment_id, partner)
     handovers = session.scalars(

@@ -6,6 +6,7 @@ import os
 
 from alembic import context
 
+import chain.tables  # noqa: F401 - puts every table on Base.metadata (for autogenerate)
 from chain.db import Base, make_engine
 
 config = context.config

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chain.exceptions import ChainUnavailable
+from chain.tables.shipments import ShipmentGeofence, ShipmentMilestone
+from chain.tables.telemetry import TelemetryReading
 from oracles.shipments.epcis import Place
 from oracles.shipments.milestones import Milestone, MilestoneRecorder, ShipmentError
 from oracles.shipments.settings import GeofenceSpec
-from oracles.shipments.store import ShipmentGeofence, ShipmentMilestone
-from oracles.telemetry.store import TelemetryReading
 
 log = logging.getLogger(__name__)
 

@@ -29,11 +29,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chain.exceptions import ChainUnavailable
 from chain.identifiers import event_id as ledger_key
-from chain.outbox import OutboxState
+from chain.tables.outbox import OutboxState
+from chain.tables.shipments import CarrierWebhook, ShipmentDelivery, ShipmentEpcisEvent, ShipmentMilestone
 from oracles.chainview import TxSubmitter
 from oracles.shipments.chain import IN_TRANSIT, ShipmentChain, ShipmentParties
 from oracles.shipments.epcis import Place, milestone_event
-from oracles.shipments.store import CarrierWebhook, ShipmentDelivery, ShipmentEpcisEvent, ShipmentMilestone
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class MilestoneRecorder:
         return found
 
     def _from_read_model(self, shipment_id: bytes) -> ShipmentParties | None:
-        from chain.readmodel import Shipment
+        from chain.tables.readmodel import Shipment
 
         with self.sessions() as s:
             row = s.get(Shipment, "0x" + shipment_id.hex())

@@ -22,17 +22,17 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chain.merkle import MerkleTree, sealed_tree
-from oracles.chainview import TxSubmitter
-from oracles.telemetry import codec, epcis
-from oracles.telemetry.chain import TelemetryChain
-from oracles.telemetry.ingest import OpenBatch
-from oracles.telemetry.pool import Job, WorkerPool
-from oracles.telemetry.store import (
+from chain.tables.telemetry import (
     TelemetryBatch,
     TelemetryBreach,
     TelemetryEpcisEvent,
     TelemetryReading,
 )
+from oracles.chainview import TxSubmitter
+from oracles.telemetry import codec, epcis
+from oracles.telemetry.chain import TelemetryChain
+from oracles.telemetry.ingest import OpenBatch
+from oracles.telemetry.pool import Job, WorkerPool
 
 log = logging.getLogger(__name__)
 

@@ -20,18 +20,17 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chain.exceptions import ChainUnavailable
-from oracles.telemetry import codec
-from oracles.telemetry.chain import TelemetryChain
-from oracles.telemetry.pool import WorkerPool
-from oracles.telemetry.store import (
+from chain.tables.telemetry import (
     TelemetryBatch,
     TelemetryBreach,
     TelemetryDevice,
     TelemetryReading,
     TelemetryRejection,
     TelemetryShipment,
-    placeholder,
 )
+from oracles.telemetry import codec
+from oracles.telemetry.chain import TelemetryChain
+from oracles.telemetry.pool import WorkerPool
 from oracles.telemetry.verifier import Reason
 
 log = logging.getLogger(__name__)
@@ -55,6 +54,11 @@ READING_COLUMNS = (
     "batch_id",
     "leaf_index",
 )
+
+
+def placeholder(s: Session) -> str:
+    """The bound-parameter marker of the session's DB-API driver (sqlite3: ?, psycopg2: %s)."""
+    return "?" if s.connection().dialect.paramstyle == "qmark" else "%s"
 
 
 def _insert_readings_sql(s: Session) -> str:

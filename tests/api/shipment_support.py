@@ -185,7 +185,7 @@ class EscrowWorld:
         (struct hash, leaf index; the root of keccak256(structHash) leaves once sealed), the root
         posted on chain by the oracle account and indexed (unless ``post`` is false, or the batch is
         left open with ``sealed`` false). Returns the reading messages."""
-        from oracles.telemetry.store import TelemetryBatch, TelemetryReading
+        from chain.tables.telemetry import TelemetryBatch, TelemetryReading
 
         chain_id = self.w3.eth.chain_id
         domain = eip712.domain(chain_id, self.escrow)

@@ -8,11 +8,11 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from api.epcis.models import AnchorBatch, StoredEvent
 from chain import merkle
 from chain.contracts import TraceabilityLedger
 from chain.identifiers import event_id
-from chain.outbox import OutboxIntent
+from chain.tables.epcis import AnchorBatch, StoredEvent
+from chain.tables.outbox import OutboxIntent
 from tests.api.conftest import LEDGER, document
 from tests.epcis_files import load_example
 

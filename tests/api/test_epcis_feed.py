@@ -36,17 +36,17 @@ from api.epcis.feed import (
     anchor_view,
 )
 from api.epcis.hashid import hash_event_id
-from api.epcis.models import AnchorBatch, CaptureJob, EventEpc, StoredEvent
 from api.main import build_services, create_app
 from chain.db import make_engine, make_sessionmaker, upgrade
 from chain.identifiers import event_id as ledger_key
-from chain.outbox import OutboxIntent
-from chain.readmodel import AnchoredEvent, RoleMember, TelemetryBatchPosted
+from chain.tables.epcis import AnchorBatch, CaptureJob, EventEpc, StoredEvent
+from chain.tables.outbox import OutboxIntent
+from chain.tables.readmodel import AnchoredEvent, RoleMember, TelemetryBatchPosted
+from chain.tables.shipments import ShipmentEpcisEvent, ShipmentMilestone
+from chain.tables.telemetry import TelemetryBatch, TelemetryEpcisEvent
 from oracles.shipments.epcis import Place, milestone_event
 from oracles.shipments.milestones import anchor_key
-from oracles.shipments.store import ShipmentEpcisEvent, ShipmentMilestone
 from oracles.telemetry.epcis import sensor_event
-from oracles.telemetry.store import TelemetryBatch, TelemetryEpcisEvent
 from tests.api.conftest import LEDGER, RELAYER, SECRET
 
 GLN = "4012345000009"

@@ -22,7 +22,7 @@ SHIPMENT = "0x" + "ab" * 32
 
 @pytest.fixture
 def parties(app: Any, token_for: Callable[..., dict[str, str]]) -> dict[str, Any]:
-    from chain.readmodel import Shipment
+    from chain.tables.readmodel import Shipment
 
     supplier, buyer, carrier, other = (Account.create() for _ in range(4))
     with app.state.services.sessions.begin() as s:
@@ -99,7 +99,7 @@ def test_extra_fields_are_422_and_nothing_is_written(
 ) -> None:
     from sqlalchemy import func, select
 
-    from chain.outbox import OutboxIntent
+    from chain.tables.outbox import OutboxIntent
 
     acct = parties["supplier_account"]
     manifest = {

@@ -13,14 +13,14 @@ from eth_account.messages import encode_defunct
 from sqlalchemy import func, select
 
 from api.demo import MARKER_FILE, PARTNERS, DemoSeed, demo_journey
-from api.epcis.models import AnchorBatch, CaptureJob, StoredEvent
 from api.service import api_service, demo_service
 from chain.contracts import PartnerRegistry, ShipmentEscrow, ShipmentState, role
 from chain.db import make_engine, upgrade
 from chain.deploy import deploy
 from chain.keys import dev_account
-from chain.outbox import OutboxIntent
 from chain.settings import ChainSettings
+from chain.tables.epcis import AnchorBatch, CaptureJob, StoredEvent
+from chain.tables.outbox import OutboxIntent
 from tests.fixtures.anvil import AnvilNode, free_port
 
 pytestmark = pytest.mark.anvil

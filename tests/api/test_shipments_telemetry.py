@@ -11,24 +11,10 @@ from eth_account import Account
 from sqlalchemy import update
 from web3 import Web3
 
-from api.telemetry import batches_table, readings_table
 from chain import eip712, merkle
 from chain.eip712 import reading_struct_hash
 from tests.api.shipment_support import EscrowWorld, build_world, unique_id
 from tests.fixtures.anvil import AnvilNode
-
-
-def test_the_apis_view_of_the_telemetry_tables_matches_the_oracles_models() -> None:
-    from oracles.telemetry.store import TelemetryBatch, TelemetryReading
-
-    for mine, theirs in (
-        (readings_table, TelemetryReading.__table__),
-        (batches_table, TelemetryBatch.__table__),
-    ):
-        assert mine.name == theirs.name
-        for column in mine.columns:
-            assert column.name in theirs.columns, column.name
-            assert type(column.type) is type(theirs.columns[column.name].type), column.name
 
 
 def test_reading_struct_hash_is_the_eip712_struct_hash() -> None:
@@ -154,7 +140,7 @@ def test_reading_proof_checks_on_chain_and_proves_the_breach(world: EscrowWorld)
 
 @pytest.mark.anvil
 def test_tampered_values_and_leaves_are_flagged(world: EscrowWorld) -> None:
-    from oracles.telemetry.store import TelemetryReading
+    from chain.tables.telemetry import TelemetryReading
 
     w, p = world, world.parties
     sid = w.shipment()

@@ -82,7 +82,7 @@ def test_trace_flags_tampered_event(client: TestClient, app: Any, supplier: dict
     _capture(client, supplier, j.documents)
     from sqlalchemy import select
 
-    from api.epcis.models import StoredEvent
+    from chain.tables.epcis import StoredEvent
 
     with app.state.services.sessions.begin() as s:
         row = s.scalars(

@@ -137,7 +137,7 @@ def test_if_none_match_gets_304_until_the_trace_changes(
 def test_indexed_block_refreshes_the_anchor_status(
     app: Any, client: TestClient, supplier: dict[str, str], captured: Journey
 ) -> None:
-    from chain.readmodel import AnchoredBatch, IndexerCursor
+    from chain.tables.readmodel import AnchoredBatch, IndexerCursor
 
     path = f"/trace{captured.item_path}"
     history = client.get(path, headers=supplier).json()["history"]
@@ -168,7 +168,7 @@ def test_indexed_block_refreshes_the_anchor_status(
 def test_read_model_version_changes_with_events_batches_and_cursor(
     app: Any, client: TestClient, supplier: dict[str, str]
 ) -> None:
-    from chain.readmodel import IndexerCursor
+    from chain.tables.readmodel import IndexerCursor
 
     services = app.state.services
     version = ReadModelVersion(services.engine, services.settings.chain_id)

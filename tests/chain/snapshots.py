@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from web3 import Web3
 
-from chain.readmodel import LOG_TABLES, STATE_TABLES
+from chain.tables.readmodel import LOG_TABLES, STATE_TABLES
 
 LogId = tuple[str, int, str]  # tx hash, log index, block hash
 

@@ -26,9 +26,9 @@ from web3 import HTTPProvider, Web3
 
 from chain.contracts import TraceabilityLedger
 from chain.deploy import load_deployment
-from chain.outbox import OutboxState
-from chain.readmodel import AnchoredEvent
 from chain.sender import TxSender
+from chain.tables.outbox import OutboxState
+from chain.tables.readmodel import AnchoredEvent
 from chain.transact import send_and_wait
 from tests.chain.support import deployed, outbox_db, rpc, service
 from tests.fixtures.anvil import ROOT, AnvilNode, free_port, start_anvil

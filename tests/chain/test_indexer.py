@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from chain import readmodel as rm
 from chain.indexer import Indexer, ReorgTooDeep
+from chain.tables import readmodel as rm
 from tests.chain.consortium import Consortium, rand32
 from tests.chain.snapshots import applied_logs, chain_logs, state_snapshot
 from tests.fixtures.anvil import AnvilNode

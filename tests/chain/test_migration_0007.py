@@ -19,11 +19,11 @@ from sqlalchemy import Engine, inspect, text
 from chain.db import MIGRATIONS_DIR, make_engine, make_sessionmaker, upgrade
 from chain.hashing import keccak
 from chain.merkle import MerkleTree, PromotedOddTree, verify
+from chain.tables.telemetry import TelemetryBatch, TelemetryReading
 from oracles.telemetry.batcher import reading_proof
 from oracles.telemetry.chain import TelemetryChain
 from oracles.telemetry.ingest import Ingestor
 from oracles.telemetry.pool import WorkerPool
-from oracles.telemetry.store import TelemetryBatch, TelemetryReading
 from oracles.telemetry.verifier import Limits
 
 SHIPMENT = b"\x51" * 32

@@ -10,16 +10,16 @@ from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, func, inspect, select
 from sqlalchemy.orm import Session
 
-from chain import readmodel as rm
 from chain.db import Base, make_engine, upgrade
 from chain.indexer import Indexer
+from chain.tables import readmodel as rm
 from tests.chain.consortium import ROLES, Consortium
 from tests.chain.snapshots import applied_logs, chain_logs
 
 pytestmark = pytest.mark.anvil
 
 READ_MODEL_TABLES = {
-    m.local_table.name for m in Base.registry.mappers if m.class_.__module__ == "chain.readmodel"
+    m.local_table.name for m in Base.registry.mappers if m.class_.__module__ == "chain.tables.readmodel"
 }
 
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chain.contracts import TraceabilityLedger
 from chain.exceptions import IntentConflict, UnknownIntent
-from chain.outbox import OutboxAttempt, OutboxIntent, OutboxState
 from chain.sender import Intent, TxSender
+from chain.tables.outbox import OutboxAttempt, OutboxIntent, OutboxState
 from tests.chain.support import deployed, outbox_db, rpc, service
 from tests.fixtures.anvil import ROOT, AnvilNode
 

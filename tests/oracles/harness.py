@@ -161,9 +161,9 @@ def audit(database_url: str, w3: Web3, escrow_address: str) -> dict[str, int]:
     from chain.artifacts import load_artifact
     from chain.db import make_engine, make_sessionmaker
     from chain.merkle import MerkleTree, verify
+    from chain.tables.telemetry import TelemetryBatch, TelemetryReading
     from oracles.telemetry import codec
     from oracles.telemetry.batcher import batch_tuple, reading_proof
-    from oracles.telemetry.store import TelemetryBatch, TelemetryReading
 
     engine = make_engine(database_url)
     escrow = w3.eth.contract(

@@ -18,10 +18,10 @@ from web3 import Web3
 
 from chain.artifacts import load_artifact
 from chain.db import make_engine, make_sessionmaker
+from chain.tables.telemetry import TelemetryBatch, TelemetryReading
 from oracles.fleet import Fleet
 from oracles.simulator import Publisher, SimulatedDevices
 from oracles.telemetry import codec
-from oracles.telemetry.store import TelemetryBatch, TelemetryReading
 from tests.fixtures.anvil import AnvilNode
 from tests.fixtures.broker import Broker
 from tests.oracles.harness import BlockPusher, OracleProcess, audit, oracle_env, wait_until

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from chain import eip712
 from chain.artifacts import load_artifact
 from chain.db import make_engine, make_sessionmaker
+from chain.tables.telemetry import TelemetryBatch, TelemetryReading, TelemetryRejection
 from oracles.fleet import Fleet, Provisioner
 from oracles.telemetry import codec
-from oracles.telemetry.store import TelemetryBatch, TelemetryReading, TelemetryRejection
 from tests.fixtures.anvil import AnvilNode, free_port
 from tests.fixtures.broker import Broker
 from tests.oracles.harness import BlockPusher, audit, in_process, oracle_env, wait_until

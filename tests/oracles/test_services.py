@@ -19,8 +19,8 @@ from chain.deploy import deploy
 from chain.keys import dev_account
 from chain.sender import TxSender
 from chain.settings import ChainSettings
+from chain.tables.telemetry import TelemetryBatch, TelemetryReading, TelemetryRejection
 from oracles.services import FLEET_FILE, broker_service, simulator_service, telemetry_service
-from oracles.telemetry.store import TelemetryBatch, TelemetryReading, TelemetryRejection
 from tests.fixtures.anvil import AnvilNode, free_port
 from tests.oracles.harness import BlockPusher, wait_until
 

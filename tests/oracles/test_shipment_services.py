@@ -22,16 +22,16 @@ from sqlalchemy import select
 from web3 import Web3
 
 from api.epcis.feed import EpcisFeed, anchor_states, anchor_view
-from api.epcis.models import AnchorBatch, StoredEvent
 from chain.artifacts import load_artifact
 from chain.db import make_engine, make_sessionmaker, upgrade
 from chain.deploy import CORE_CONTRACTS, Deployment, deploy
 from chain.identifiers import event_id as ledger_key
 from chain.indexer import Indexer
 from chain.keys import dev_account
-from chain.outbox import OutboxIntent
 from chain.sender import TxSender
 from chain.settings import ChainSettings
+from chain.tables.epcis import AnchorBatch, StoredEvent
+from chain.tables.outbox import OutboxIntent
 from oracles.fleet import Provisioner
 from oracles.services import SERVICE_INDEX, shipments_service
 from tests.fixtures.anvil import AnvilNode, free_port

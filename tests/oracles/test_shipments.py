@@ -29,19 +29,19 @@ from chain.db import Base, make_engine, upgrade
 from chain.deploy import Deployment
 from chain.epcis_hash import hash_event_id
 from chain.identifiers import event_id as ledger_key
-from chain.outbox import OutboxIntent
-from oracles.fleet import Fleet, Provisioner
-from oracles.shipments.service import ShipmentOracle
-from oracles.shipments.settings import ShipmentSettings
-from oracles.shipments.store import (
+from chain.tables.outbox import OutboxIntent
+from chain.tables.shipments import (
     CarrierWebhook,
     ShipmentDelivery,
     ShipmentEpcisEvent,
     ShipmentGeofence,
     ShipmentMilestone,
 )
+from chain.tables.telemetry import TelemetryReading
+from oracles.fleet import Fleet, Provisioner
+from oracles.shipments.service import ShipmentOracle
+from oracles.shipments.settings import ShipmentSettings
 from oracles.shipments.webhooks import SECP256K1_HALF_N
-from oracles.telemetry.store import TelemetryReading
 from tests.epcis_files import load_schema
 from tests.fixtures.anvil import AnvilNode
 from tests.oracles.conftest import CARRIER_KEY, ORACLE_KEY

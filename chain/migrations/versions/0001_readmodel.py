@@ -1,6 +1,6 @@
-"""Read model: log tables, state tables and indexer bookkeeping (chain/readmodel.py).
+"""Read model: log tables, state tables and indexer bookkeeping (chain/tables/readmodel.py).
 
-`BigUint` is a frozen copy of the column type `chain.readmodel` declared at this revision, not an
+`BigUint` is a frozen copy of the column type `chain.tables.readmodel` declared at this revision, not an
 import: a migration is history and must create the columns of its time whatever the live code becomes.
 
 Revision ID: 0001_readmodel

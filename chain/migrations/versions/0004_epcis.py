@@ -1,4 +1,4 @@
-"""EPCIS store (api/epcis/models.py): capture jobs, events, their EPCs, anchor batches.
+"""EPCIS store (chain/tables/epcis.py): capture jobs, events, their EPCs, anchor batches.
 
 Revision ID: 0004_epcis
 Revises: 0003_telemetry

@@ -91,12 +91,3 @@ class ShipmentDelivery(Base):
     state: Mapped[str] = mapped_column(String(16), index=True)
     detail: Mapped[str | None] = mapped_column(String(200), nullable=True)
     updated_at: Mapped[float] = mapped_column(Float)
-
-
-TABLES = [
-    ShipmentMilestone.__table__,
-    ShipmentEpcisEvent.__table__,
-    ShipmentGeofence.__table__,
-    CarrierWebhook.__table__,
-    ShipmentDelivery.__table__,
-]

@@ -1,8 +1,8 @@
-"""Tables of the telemetry oracle (created by migration 0003_telemetry).
+"""Tables of the telemetry oracle (migrations 0003_telemetry and 0007_telemetry_open_batches).
 
 Readings are stored once per (device, counter), written once: each joins its shipment's open
 batch (with its leaf index) when it is stored; proofs are computed from a batch's leaves when
-asked for (`batcher.reading_proof`). EPCIS sensor events produced for the read model live in
+asked for (`oracles.telemetry.batcher.reading_proof`). EPCIS sensor events produced for the read model live in
 `telemetry_epcis_events`.
 """
 
@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from chain.db import Base
 
@@ -136,19 +136,3 @@ class TelemetryEpcisEvent(Base):
     device: Mapped[bytes] = mapped_column(LargeBinary(20))
     event_time: Mapped[str] = mapped_column(String(40))
     document: Mapped[str] = mapped_column(Text)
-
-
-def placeholder(s: Session) -> str:
-    """The bound-parameter marker of the session's DB-API driver (sqlite3: ?, psycopg2: %s)."""
-    return "?" if s.connection().dialect.paramstyle == "qmark" else "%s"
-
-
-TABLES = [
-    TelemetryBatch.__table__,
-    TelemetryReading.__table__,
-    TelemetryDevice.__table__,
-    TelemetryShipment.__table__,
-    TelemetryRejection.__table__,
-    TelemetryBreach.__table__,
-    TelemetryEpcisEvent.__table__,
-]
