@@ -13,9 +13,8 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from api.epcis import feed
+from api.epcis import anchors
 from api.epcis.anchoring import Anchorer
-from api.epcis.hashid import hash_event_id
 from api.trace_cache import TraceCache as TraceCache  # where api.deps finds it
 from chain import merkle
 from chain.gs1 import DigitalLink, asset_id, canonical_key, full_link
@@ -110,7 +109,7 @@ def _batch_info(
     if not batch_ids:
         return {}
     batches = session.scalars(select(AnchorBatch).where(AnchorBatch.id.in_(batch_ids))).all()
-    info: dict[int, dict[str, Any]] = feed.anchor_states(session, batches)  # the oracles' own anchors
+    info: dict[int, dict[str, Any]] = anchors.anchor_states(session, batches)  # the oracles' own anchors
     batches = [b for b in batches if b.id not in info]
     # The read model's tables exist in every migrated store; a database error here is the
     # request's failure (500), never "nothing indexed yet".
@@ -141,31 +140,10 @@ def _batch_info(
 
 
 @lru_cache(maxsize=100_000)
-def content_hash(body: str, context: str) -> str:
-    """The hash ID recomputed from the stored JSON (what a verifier would compute)."""
-    return hash_event_id(json.loads(body), json.loads(context))
-
-
-@lru_cache(maxsize=100_000)
 def _proof_check(hash_id: str, root: str, proof: tuple[str, ...]) -> tuple[str, bool]:
     leaf = merkle.leaf(event_id(hash_id))
     ok = merkle.verify([bytes.fromhex(p[2:]) for p in proof], bytes.fromhex(root[2:]), leaf)
     return "0x" + leaf.hex(), ok
-
-
-def anchor_status(content_ok: bool, proof_ok: bool, batch_state: str) -> str:
-    """An event's anchor status: tampered (its JSON no longer hashes to its ID), invalid-proof (it
-    does not lead to its anchor), then as its anchor is: verified (seen on chain by the indexer),
-    anchored (the transaction is mined), failed, or pending."""
-    if not content_ok:
-        return "tampered"
-    if not proof_ok:
-        return "invalid-proof"
-    if batch_state == "onchain":
-        return "verified"
-    if batch_state in ("mined", "final"):
-        return "anchored"
-    return "failed" if batch_state == "failed" else "pending"
 
 
 def anchor_view(
@@ -177,10 +155,10 @@ def anchor_view(
         return {"status": "unanchored", "hashId": row.hash_id}
     batch = batches[row.batch_id]
     if "kind" in batch:  # an oracle's event, anchored by the oracle (api/epcis/feed.py)
-        return feed.anchor_view(row, batch)
-    recomputed = content_hash(row.body, row.context)
+        return anchors.anchor_view(row, batch)
+    recomputed = anchors.content_hash(row.body, row.context)
     leaf, proof_ok = _proof_check(row.hash_id, batch["root"], tuple(row.proof or ()))
-    status = anchor_status(recomputed == row.hash_id, proof_ok, batch["state"])
+    status = anchors.anchor_status(recomputed == row.hash_id, proof_ok, batch["state"])
     return {
         "status": status,
         "hashId": row.hash_id,

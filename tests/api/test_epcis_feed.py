@@ -22,19 +22,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.config import Settings
-from api.epcis.feed import (
-    ESCROW_TELEMETRY,
-    LEDGER_EVENT,
-    RECORDER_ROLE,
-    SOURCES,
-    TELEMETRY,
-    EpcisFeed,
-    OracleEvent,
-    Position,
-    Source,
-    anchor_states,
-    anchor_view,
-)
+from api.epcis.anchors import ESCROW_TELEMETRY, LEDGER_EVENT, RECORDER_ROLE, anchor_states, anchor_view
+from api.epcis.feed import SOURCES, TELEMETRY, EpcisFeed, OracleEvent, Position, Source
 from api.epcis.hashid import hash_event_id
 from api.main import build_services, create_app
 from chain.db import make_engine, make_sessionmaker, upgrade

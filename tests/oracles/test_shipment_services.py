@@ -21,7 +21,8 @@ import pytest
 from sqlalchemy import select
 from web3 import Web3
 
-from api.epcis.feed import EpcisFeed, anchor_states, anchor_view
+from api.epcis.anchors import anchor_states, anchor_view
+from api.epcis.feed import EpcisFeed
 from chain.artifacts import load_artifact
 from chain.db import make_engine, make_sessionmaker, upgrade
 from chain.deploy import CORE_CONTRACTS, Deployment, deploy
