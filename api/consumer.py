@@ -25,7 +25,7 @@ from eth_utils import to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.telemetry import chart_points
+from api.telemetry_chart import chart_points
 from chain.gs1 import DigitalLink
 
 SHIPMENT_URN = re.compile(r"^urn:tracechain:shipment:(0x[0-9a-fA-F]{64})$")

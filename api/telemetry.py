@@ -20,8 +20,6 @@ A reading's status, from the stored rows alone plus the read model:
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -36,15 +34,6 @@ from chain.tables.readmodel import TelemetryBatchPosted
 from chain.tables.telemetry import TelemetryBatch, TelemetryReading
 
 ReadingStatus = Literal["unbatched", "tampered", "invalid-proof", "failed", "pending", "verified"]
-STATUS_RANK: dict[str, int] = {
-    "tampered": 0,
-    "invalid-proof": 1,
-    "failed": 2,
-    "unbatched": 3,
-    "pending": 4,
-    "verified": 5,
-}
-"""Worst first: a group of readings is as good as its worst one."""
 
 R, B = TelemetryReading.__table__.c, TelemetryBatch.__table__.c
 
@@ -130,7 +119,7 @@ class StoredReading:
         }
 
 
-def _verify(
+def reading_status(
     batch: StoredBatch | None,
     leaf_index: int | None,
     stored_hash: bytes,
@@ -159,7 +148,7 @@ def _verify(
 
 
 def _status(row: Any, batch: StoredBatch | None) -> ReadingStatus:
-    return _verify(
+    return reading_status(
         batch,
         row.leaf_index,
         bytes(row.struct_hash),
@@ -250,9 +239,10 @@ def _reading(row: Any, batches: dict[int, StoredBatch]) -> StoredReading:
     )
 
 
-def _batches_for(
+def batches_for(
     session: Session, shipment_ids: Iterable[bytes], rows: Sequence[Any]
 ) -> dict[int, StoredBatch]:
+    """The batches the reading rows ``rows`` (with ``batch_id``) of the shipments belong to."""
     wanted = {r.batch_id for r in rows if r.batch_id is not None}
     return batches_of(session, shipment_ids, wanted) if wanted else {}
 
@@ -273,7 +263,7 @@ def list_readings(
     if until is not None:
         query = query.where(R.timestamp <= until)
     rows = session.execute(query.order_by(R.id).limit(limit)).all()
-    batches = _batches_for(session, [shipment_id], rows)
+    batches = batches_for(session, [shipment_id], rows)
     return [_reading(r, batches) for r in rows]
 
 
@@ -286,7 +276,7 @@ def get_reading(session: Session, shipment_id: bytes, device: bytes, counter: in
     ).first()
     if row is None:
         return None
-    return _reading(row, _batches_for(session, [shipment_id], [row]))
+    return _reading(row, batches_for(session, [shipment_id], [row]))
 
 
 @dataclass(frozen=True)
@@ -311,105 +301,3 @@ def reading_counts(session: Session, shipment_id: bytes, min_temp: int, max_temp
         ).where(R.shipment_id == shipment_id)
     ).one()
     return ReadingCounts(int(row[0]), int(row[1]), int(row[2]), row[3])
-
-
-@dataclass(frozen=True)
-class ChartPoint:
-    """Readings of one time slot: when, lowest and highest (°C), how many, the worst status."""
-
-    at: int
-    low: float
-    high: float
-    count: int
-    status: ReadingStatus
-
-
-@dataclass(frozen=True)
-class ChartSeries:
-    """A chart's points, the readings per status, and whether older readings were left out."""
-
-    points: list[ChartPoint]
-    counts: dict[str, int]
-    truncated: bool
-
-
-_CHART_TTL_S = 5.0
-_chart_cache: dict[tuple[bytes, ...], tuple[float, ChartSeries]] = {}
-_chart_lock = threading.Lock()
-
-
-def chart_points(
-    session: Session, shipment_ids: Sequence[bytes], *, max_points: int = 96, max_readings: int = 20_000
-) -> ChartSeries:
-    """The shipments' latest ``max_readings`` readings in at most ``max_points`` equal time slots,
-    and how many readings have each status.
-
-    Every pack of a shipment shows the same chart, so it is kept for a few seconds per shipment.
-    """
-    key = tuple(sorted(shipment_ids))
-    now = time.monotonic()
-    hit = _chart_cache.get(key)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    result = _chart_points(session, key, max_points, max_readings)
-    with _chart_lock:
-        if len(_chart_cache) > 1_000:
-            _chart_cache.clear()
-        _chart_cache[key] = (now + _CHART_TTL_S, result)
-    return result
-
-
-def _chart_points(
-    session: Session, shipment_ids: Sequence[bytes], max_points: int, max_readings: int
-) -> ChartSeries:
-    if not shipment_ids:
-        return ChartSeries([], {}, False)
-    rows = session.execute(
-        select(
-            R.batch_id,
-            R.leaf_index,
-            R.struct_hash,
-            R.timestamp,
-            R.temperature,
-            R.device,
-            R.counter,
-            R.shipment_id,
-            R.humidity,
-            R.latitude,
-            R.longitude,
-        )
-        .where(R.shipment_id.in_(list(shipment_ids)))
-        .order_by(R.timestamp.desc(), R.id.desc())
-        .limit(max_readings)
-    ).all()
-    if not rows:
-        return ChartSeries([], {}, False)
-    batches = _batches_for(session, shipment_ids, rows)
-    series: list[tuple[int, int, ReadingStatus]] = [
-        (
-            ts,
-            temp,
-            _verify(batches.get(b) if b is not None else None, li, h, dev, n, ts, sid, temp, hum, lat, lon),
-        )
-        for b, li, h, ts, temp, dev, n, sid, hum, lat, lon in rows
-    ]
-    series.sort(key=lambda r: r[0])
-    counts: dict[str, int] = {}
-    for _, _, status in series:
-        counts[status] = counts.get(status, 0) + 1
-    t0, t1 = series[0][0], series[-1][0]
-    width = max(1, -(-(t1 - t0 + 1) // max_points))  # seconds per slot, rounded up
-    slots: dict[int, list[tuple[int, int, ReadingStatus]]] = {}
-    for r in series:
-        slots.setdefault((r[0] - t0) // width, []).append(r)
-    points = [
-        ChartPoint(
-            at=group[0][0] if len(group) == 1 else (group[0][0] + group[-1][0]) // 2,
-            low=min(r[1] for r in group) / 100,
-            high=max(r[1] for r in group) / 100,
-            count=len(group),
-            status=min((r[2] for r in group), key=STATUS_RANK.__getitem__),
-        )
-        for _, group in sorted(slots.items())
-    ]
-    return ChartSeries(points, counts, truncated=len(rows) == max_readings)
