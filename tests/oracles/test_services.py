@@ -20,7 +20,8 @@ from chain.keys import dev_account
 from chain.sender import TxSender
 from chain.settings import ChainSettings
 from chain.tables.telemetry import TelemetryBatch, TelemetryReading, TelemetryRejection
-from oracles.services import FLEET_FILE, broker_service, simulator_service, telemetry_service
+from oracles.demo_fleet import FLEET_FILE, simulator_service
+from oracles.services import broker_service, telemetry_service
 from tests.fixtures.anvil import AnvilNode, free_port
 from tests.oracles.harness import BlockPusher, wait_until
 
