@@ -213,6 +213,6 @@ def demo_service(settings: ChainSettings) -> DemoSeedService:
     return DemoSeedService(settings)
 
 
-# `tracechain up` starts services in ascending `start_order` (chain.cli): the API before its demo seed.
+# `tracechain up` starts services in ascending `start_order` (chain.stack): the API before its demo seed.
 api_service.start_order = 30  # type: ignore[attr-defined]
 demo_service.start_order = 40  # type: ignore[attr-defined]

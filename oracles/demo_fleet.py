@@ -171,5 +171,5 @@ def simulator_service(settings: ChainSettings) -> SimulatorService:
     return SimulatorService(settings)
 
 
-# `tracechain up` starts services in ascending `start_order` (chain.cli): after the API's demo seed.
+# `tracechain up` starts services in ascending `start_order` (chain.stack): after the API's demo seed.
 simulator_service.start_order = 50  # type: ignore[attr-defined]

@@ -1,0 +1,5 @@
+"""``python -m chain.cli``: the ``tracechain`` command."""
+
+from chain.cli import main
+
+main()

@@ -1,0 +1,102 @@
+"""``tracechain admin``: consortium administration, signed with the admin key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from chain.cli.common import DataOpt, KeyOpt, RpcOpt, connect, out, settings_for, signer
+
+admin_app = typer.Typer(no_args_is_help=True, help="Consortium administration (needs the admin key).")
+
+
+def _send(w3: Web3, account: LocalAccount, request: Any, settings: Any) -> None:
+    from chain.transact import send_and_wait
+
+    mined = send_and_wait(w3, account, request, legacy=settings.legacy_gas)
+    out.print(f"mined in block {mined.block_number}: {mined.tx_hash}")
+
+
+def _registry(w3: Web3, settings: Any) -> Any:
+    from chain.contracts import PartnerRegistry
+    from chain.deploy import load_deployment
+
+    deployment = load_deployment(w3, settings.data_dir)
+    return PartnerRegistry(w3, deployment.address("PartnerRegistry"))
+
+
+def _role_id(name: str) -> bytes:
+    from chain.contracts import role
+
+    try:
+        return role(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _admin(
+    rpc_url: str | None, data_dir: Path | None, key: str | None, build: Callable[[Any, str], Any]
+) -> None:
+    """Build a registry transaction with `build(registry, admin_address)`, sign it as the admin, send it."""
+    settings = settings_for(rpc_url, data_dir, key)
+    w3 = connect(settings)
+    account = signer(settings)
+    _send(w3, account, build(_registry(w3, settings), account.address), settings)
+
+
+@admin_app.command("admit-partner")
+def admit_partner(
+    account: str,
+    name: Annotated[str, typer.Option(help="Partner's legal name.")],
+    gs1: Annotated[str, typer.Option(help="GS1 company prefix or GLN.")],
+    role: Annotated[
+        list[str], typer.Option(help="Role (supplier, carrier, retailer, auditor, recorder); repeatable.")
+    ],
+    rpc_url: RpcOpt = None,
+    data_dir: DataOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Admit a partner with its roles."""
+    roles = [_role_id(r) for r in role]
+    _admin(
+        rpc_url, data_dir, key, lambda reg, admin: reg.admit_partner(account, name, gs1, roles, sender=admin)
+    )
+
+
+@admin_app.command("grant-role")
+def grant_role(
+    role: str, account: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
+) -> None:
+    """Grant ROLE to ACCOUNT."""
+    role_id = _role_id(role)
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.grant_role(role_id, account, sender=admin))
+
+
+@admin_app.command("revoke-role")
+def revoke_role(
+    role: str, account: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
+) -> None:
+    """Revoke ROLE from ACCOUNT."""
+    role_id = _role_id(role)
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.revoke_role(role_id, account, sender=admin))
+
+
+@admin_app.command("register-device")
+def register_device(
+    device: str, owner: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
+) -> None:
+    """Register DEVICE (its signing address) as belonging to partner OWNER."""
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.register_device(device, owner, sender=admin))
+
+
+@admin_app.command("deactivate-device")
+def deactivate_device(
+    device: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
+) -> None:
+    """Deactivate DEVICE: its readings are no longer accepted."""
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.set_device_active(device, False, sender=admin))
