@@ -71,7 +71,7 @@ def _sensor_event_id(event: dict[str, Any], readings: list[tuple[int, int, int, 
     """The CBV 2.0 hash ID of a `sensor_event`, its pre-hash string written out for this one shape.
 
     Hand-written because the generic canonicaliser (chain/epcis_hash.py) walks every field of
-    every report and was most of the cost of sealing a batch; tests/oracles/test_epcis_ids.py
+    every report and was most of the cost of sealing a batch; tests/oracles/telemetry/test_epcis_ids.py
     checks that both give the same ID for random batches.
     """
     meta = event["sensorElementList"][0]["sensorMetadata"]

@@ -112,7 +112,7 @@ def proof_file(tmp_path: Path, events: list[dict[str, object]]) -> str:
 
 
 def test_event_id_is_the_sha256_in_the_ni_uri() -> None:
-    # The item's key is tested with the other GS1 keys: tests/chain/test_gs1.py.
+    # The item's key is tested with the other GS1 keys: tests/chain/gs1/test_gs1.py.
     assert event_id(ni("x")) == hashlib.sha256(b"x").digest()
 
 
