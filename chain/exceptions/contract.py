@@ -2,8 +2,9 @@
 error's arguments.
 
 Each leaf declares its fields as class annotations, in the ABI's order and named as its inputs in
-snake_case; ``tests/chain/test_exceptions.py`` checks every leaf against the compiled ABIs, and the
-constructor refuses other field names, so the annotations are what an instance carries.
+snake_case; ``tests/chain/exceptions/test_exceptions.py`` checks every leaf against the compiled
+ABIs, and the constructor refuses other field names, so the annotations are what an instance
+carries.
 """
 
 from __future__ import annotations

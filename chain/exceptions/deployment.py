@@ -23,7 +23,8 @@ class ErrorClassesOutOfDate(TracechainError):
         super().__init__(
             "chain.exceptions does not match the contracts' custom errors: "
             + "; ".join(self.problems)
-            + " (add or fix the classes in chain/exceptions/; tests/chain/test_exceptions.py checks them)"
+            + " (add or fix the classes in chain/exceptions/;"
+            + " tests/chain/exceptions/test_exceptions.py checks them)"
         )
 
 
