@@ -31,10 +31,10 @@ def _registry(w3: Web3, settings: Any) -> Any:
 
 
 def _role_id(name: str) -> bytes:
-    from chain.contracts import role
+    from chain.roles import role_id
 
     try:
-        return role(name)
+        return role_id(name)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
