@@ -13,7 +13,6 @@ Of a shipment only the band and the readings' times, temperatures and status are
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -27,8 +26,8 @@ from sqlalchemy.orm import Session
 
 from api.telemetry_chart import chart_points
 from chain.gs1 import DigitalLink
+from chain.identifiers import shipment_of_uri
 
-SHIPMENT_URN = re.compile(r"^urn:tracechain:shipment:(0x[0-9a-fA-F]{64})$")
 TEMPLATE = Template((Path(__file__).resolve().parent / "templates" / "consumer.html").read_text())
 
 STEP_LABELS = {
@@ -110,9 +109,9 @@ def _shipment_refs(trace: dict[str, Any]) -> list[tuple[str, str]]:
     aggregation that loaded it (or its unit) into the shipment, or a history event naming it."""
     refs: list[tuple[str, str]] = []
     for node in trace["upstream"]:
-        m = SHIPMENT_URN.match(str(node["key"]))
-        if m and node["relation"] == "parent" and node.get("viaEventID"):
-            refs.append((m.group(1).lower(), str(node["viaEventID"])))
+        sid = shipment_of_uri(str(node["key"]))
+        if sid and node["relation"] == "parent" and node.get("viaEventID"):
+            refs.append(("0x" + sid.hex(), str(node["viaEventID"])))
     for ev in trace["history"]:
         event = ev["event"]
         named = [*(event.get("epcList") or []), *(event.get("childEPCs") or []), event.get("parentID")]
@@ -120,9 +119,9 @@ def _shipment_refs(trace: dict[str, Any]) -> list[tuple[str, str]]:
             t.get("bizTransaction") for t in event.get("bizTransactionList") or [] if isinstance(t, dict)
         ]
         for value in named:
-            m = SHIPMENT_URN.match(str(value or ""))
-            if m:
-                refs.append((m.group(1).lower(), str(ev["eventID"])))
+            sid = shipment_of_uri(str(value or ""))
+            if sid:
+                refs.append(("0x" + sid.hex(), str(ev["eventID"])))
     return refs
 
 

@@ -41,6 +41,7 @@ from chain.contracts import (
 )
 from chain.deploy import Deployment
 from chain.gs1 import asset_id, check_digit
+from chain.identifiers import shipment_uri
 from chain.manifest import Manifest, sign_manifest
 from chain.roles import Role
 from chain.tables.epcis import StoredEvent
@@ -102,11 +103,6 @@ def demo_shipment_id(j: Journey) -> bytes:
     return keccak(text=f"tracechain-demo-shipment:{j.item}")
 
 
-def shipment_urn(shipment_id: bytes) -> str:
-    """The URI naming a ShipmentEscrow shipment in EPCIS events (as the oracles use it)."""
-    return f"urn:tracechain:shipment:0x{shipment_id.hex()}"
-
-
 def loading_document(j: Journey, shipment_id: bytes) -> dict[str, Any]:
     """The EPCIS document linking the item to its shipment: the AggregationEvent loading the item's
     pallet into the shipment, just before the pallet departs (captured by the supplier, a party)."""
@@ -117,7 +113,7 @@ def loading_document(j: Journey, shipment_id: bytes) -> dict[str, Any]:
         "type": "AggregationEvent",
         "eventTime": at.isoformat().replace("+00:00", "Z"),
         "eventTimeZoneOffset": "+00:00",
-        "parentID": shipment_urn(shipment_id),
+        "parentID": shipment_uri(shipment_id),
         "childEPCs": [j.pallet],
         "action": "ADD",
         "bizStep": "loading",

@@ -7,6 +7,8 @@ identifiers: :func:`chain.gs1.asset_id`.
 
 from __future__ import annotations
 
+import re
+
 from chain.exceptions import TracechainError
 
 
@@ -47,3 +49,27 @@ def event_id(value: str) -> bytes:
     if text.startswith("ni:"):
         raise IdentifierError(f"{value!r}: only ni:///sha-256 event IDs are anchored")
     return bytes32(text)
+
+
+# ---------------------------------------------------------------- Tracechain's own URIs in EPCIS events
+
+#: The JSON-LD context of every EPCIS 2.0 document Tracechain writes.
+EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+
+_SHIPMENT_URI = re.compile(r"^urn:tracechain:shipment:0x([0-9a-fA-F]{64})$")
+
+
+def shipment_uri(shipment_id: bytes) -> str:
+    """The EPC-like URI of a ShipmentEscrow shipment (its on-chain ID) in an event's epcList."""
+    return f"urn:tracechain:shipment:0x{shipment_id.hex()}"
+
+
+def shipment_of_uri(value: str) -> bytes | None:
+    """The shipment ID a :func:`shipment_uri` names, None for any other value."""
+    m = _SHIPMENT_URI.match(value)
+    return bytes.fromhex(m.group(1)) if m else None
+
+
+def device_uri(device: bytes) -> str:
+    """The URI of a sensor device (its address) as a sensor report's deviceID."""
+    return f"urn:tracechain:device:0x{device.hex()}"

@@ -50,9 +50,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Insert
 
 from api.epcis.anchors import ESCROW_TELEMETRY, LEDGER_EVENT
-from api.epcis.store import SCHEMA_CONTEXT, _epc_rows, utc_text, vocab_short
+from api.epcis.store import _epc_rows, utc_text, vocab_short
 from chain.gs1 import canonical_key
-from chain.identifiers import IdentifierError
+from chain.identifiers import EPCIS_CONTEXT, IdentifierError
 from chain.identifiers import event_id as ledger_key
 from chain.tables.epcis import AnchorBatch, CaptureJob, EventEpc, StoredEvent
 from chain.tables.shipments import ShipmentEpcisEvent, ShipmentMilestone
@@ -221,7 +221,7 @@ def _insert_ignoring(session: Session, model: type[Any], key: str) -> Insert:
 
 def _event_row(event: dict[str, Any], now: str, capture_id: str, batch_id: int) -> dict[str, Any]:
     body = {k: v for k, v in event.items() if k != "@context"}
-    context = event.get("@context") or [SCHEMA_CONTEXT]
+    context = event.get("@context") or [EPCIS_CONTEXT]
     return {
         "event_id": event["eventID"],
         "hash_id": event["eventID"],

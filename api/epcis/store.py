@@ -19,6 +19,7 @@ from api.epcis.validation import FieldError, validate_document
 from api.errors import ApiProblem, NotFound, QueryParameterProblem, ValidationProblem
 from chain import merkle
 from chain.gs1 import canonical_key
+from chain.identifiers import EPCIS_CONTEXT
 from chain.identifiers import event_id as event_id_bytes
 from chain.tables.epcis import AnchorBatch, CaptureJob, EventEpc, StoredEvent
 
@@ -30,7 +31,6 @@ QTY_ROLES = {
     "outputQuantityList": "output_quantity",
 }
 ANY_EPC_ROLES = ("epc", "child", "parent", "input", "output")
-SCHEMA_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 
 
 def utc_text(value: str) -> str:
@@ -360,7 +360,7 @@ def get_event(session: Session, event_id: str) -> StoredEvent:
 
 def merged_context(rows: Iterable[StoredEvent]) -> list[Any]:
     """The union of the capturing documents' @context entries, the EPCIS context first."""
-    out: list[Any] = [SCHEMA_CONTEXT]
+    out: list[Any] = [EPCIS_CONTEXT]
     for text in sorted({r.context for r in rows}):
         ctx = json.loads(text)
         for item in ctx if isinstance(ctx, list) else [ctx]:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chain.epcis_hash import format_time, hash_event_id
-from oracles.epcis import EPCIS_CONTEXT, shipment_uri
+from chain.identifiers import EPCIS_CONTEXT, shipment_uri
 
 TRACECHAIN_NS = "https://tracechain.dev/ns/epcis/"
 CONTEXT: list[Any] = [EPCIS_CONTEXT, {"tracechain": TRACECHAIN_NS}]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chain.epcis_hash import CBV, GS1_VOC, VERSION
-from oracles.epcis import EPCIS_CONTEXT, device_uri, shipment_uri
+from chain.identifiers import EPCIS_CONTEXT, device_uri, shipment_uri
 
 
 @functools.lru_cache(maxsize=4096)  # a batch repeats each reading's second many times

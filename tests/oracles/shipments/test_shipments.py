@@ -492,7 +492,7 @@ def test_migration_0005_matches_the_shipment_tables(database: str) -> None:
 
 
 def test_telemetry_sensor_event_id_is_the_cbv_hash(epcis_validator: jsonschema.protocols.Validator) -> None:
-    from oracles.epcis import EPCIS_CONTEXT
+    from chain.identifiers import EPCIS_CONTEXT
     from oracles.telemetry.epcis import sensor_event
 
     event = sensor_event(os.urandom(32), os.urandom(20), [(1_740_000_000, 450, 5000, 52_000_000, 13_000_000)],
