@@ -50,8 +50,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Insert
 
 from api.epcis.anchors import ESCROW_TELEMETRY, LEDGER_EVENT
-from api.epcis.store import _epc_rows, utc_text, vocab_short
-from chain.gs1 import canonical_key
+from api.epcis.store import _epc_rows, event_columns, utc_text
 from chain.identifiers import EPCIS_CONTEXT, IdentifierError
 from chain.identifiers import event_id as ledger_key
 from chain.tables.epcis import AnchorBatch, CaptureJob, EventEpc, StoredEvent
@@ -223,17 +222,7 @@ def _event_row(event: dict[str, Any], now: str, capture_id: str, batch_id: int) 
     body = {k: v for k, v in event.items() if k != "@context"}
     context = event.get("@context") or [EPCIS_CONTEXT]
     return {
-        "event_id": event["eventID"],
-        "hash_id": event["eventID"],
-        "event_type": event["type"],
-        "event_time": utc_text(event["eventTime"]),
-        "record_time": now,
-        "action": event.get("action"),
-        "biz_step": vocab_short(event.get("bizStep"), "BizStep-"),
-        "disposition": vocab_short(event.get("disposition"), "Disp-"),
-        "read_point": canonical_key(event["readPoint"]["id"]) if "readPoint" in event else None,
-        "biz_location": canonical_key(event["bizLocation"]["id"]) if "bizLocation" in event else None,
-        "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        **event_columns(event, now, body=body, event_id=event["eventID"], hash_id=event["eventID"]),
         "context": json.dumps(context, separators=(",", ":")),
         "capture_id": capture_id,
         "batch_id": batch_id,

@@ -48,6 +48,26 @@ def utc_text(value: str) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def event_columns(
+    event: dict[str, Any], now: str, *, body: dict[str, Any], event_id: str, hash_id: str
+) -> dict[str, Any]:
+    """The stored_events columns an event's own fields give (its ID, type, times, vocabulary, places and
+    ``body``, the JSON stored); the caller adds where it came from (capture, batch, context, proof)."""
+    return {
+        "event_id": event_id,
+        "hash_id": hash_id,
+        "event_type": event["type"],
+        "event_time": utc_text(event["eventTime"]),
+        "record_time": now,
+        "action": event.get("action"),
+        "biz_step": vocab_short(event.get("bizStep"), "BizStep-"),
+        "disposition": vocab_short(event.get("disposition"), "Disp-"),
+        "read_point": canonical_key(event["readPoint"]["id"]) if "readPoint" in event else None,
+        "biz_location": canonical_key(event["bizLocation"]["id"]) if "bizLocation" in event else None,
+        "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+    }
+
+
 def vocab_short(value: object, prefix: str) -> str | None:
     """A CBV term as its bare word (``shipping``), anything else as given."""
     if not isinstance(value, str):
@@ -194,19 +214,7 @@ def capture(
         for (event, event_id, hash_id), proof in zip(fresh, proofs, strict=True):
             rows.append(
                 {
-                    "event_id": event_id,
-                    "hash_id": hash_id,
-                    "event_type": event["type"],
-                    "event_time": utc_text(event["eventTime"]),
-                    "record_time": now,
-                    "action": event.get("action"),
-                    "biz_step": vocab_short(event.get("bizStep"), "BizStep-"),
-                    "disposition": vocab_short(event.get("disposition"), "Disp-"),
-                    "read_point": canonical_key(event["readPoint"]["id"]) if "readPoint" in event else None,
-                    "biz_location": canonical_key(event["bizLocation"]["id"])
-                    if "bizLocation" in event
-                    else None,
-                    "body": json.dumps(event, separators=(",", ":"), ensure_ascii=False),
+                    **event_columns(event, now, body=event, event_id=event_id, hash_id=hash_id),
                     "context": context_text,
                     "capture_id": job_id,
                     "batch_id": batch_id,
