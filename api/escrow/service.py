@@ -261,33 +261,21 @@ class EscrowRelay:
         require_signer(
             signer, to if me == frm else frm, "the other party of the hand-over", "/consent/signature"
         )
-        tx = decode_transaction(raw_tx, "/transaction")
         expected = self.escrow.hand_over(s.id, to, deadline, bytes.fromhex(consent[2:])).data
-        require_call(
-            tx,
-            partner=partner,
-            chain_id=self.chain_id,
-            to=self.address,
-            data=expected,
-            pointer="/transaction",
-        )
-        self._simulate(tx, "/transaction")
-        return self._broadcast([tx], "/transaction")
+        return self._relay_exact(partner, raw_tx, expected)
 
     def confirm_delivery(self, s: Shipment, partner: Principal, raw_tx: str) -> list[TxOutcome]:
         """Checks and relays the buyer's ``confirmDelivery``."""
         _require_buyer(s, partner, "confirm its delivery")
         _require_state(s, ShipmentState.IN_TRANSIT, action="confirming delivery")
+        return self._relay_exact(partner, raw_tx, self.escrow.confirm_delivery(s.id).data)
+
+    def _relay_exact(self, partner: Principal, raw_tx: str, expected: bytes) -> list[TxOutcome]:
+        """Relays ``raw_tx`` if it is the partner's own escrow call with exactly ``expected`` calldata
+        and its simulation does not revert."""
         tx = decode_transaction(raw_tx, "/transaction")
-        expected = self.escrow.confirm_delivery(s.id).data
-        require_call(
-            tx,
-            partner=partner,
-            chain_id=self.chain_id,
-            to=self.address,
-            data=expected,
-            pointer="/transaction",
-        )
+        pointer = "/transaction"
+        require_call(tx, partner=partner, chain_id=self.chain_id, to=self.address, data=expected, pointer=pointer)
         self._simulate(tx, "/transaction")
         return self._broadcast([tx], "/transaction")
 
