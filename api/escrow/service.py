@@ -273,11 +273,13 @@ class EscrowRelay:
     def _relay_exact(self, partner: Principal, raw_tx: str, expected: bytes) -> list[TxOutcome]:
         """Relays ``raw_tx`` if it is the partner's own escrow call with exactly ``expected`` calldata
         and its simulation does not revert."""
-        tx = decode_transaction(raw_tx, "/transaction")
         pointer = "/transaction"
-        require_call(tx, partner=partner, chain_id=self.chain_id, to=self.address, data=expected, pointer=pointer)
-        self._simulate(tx, "/transaction")
-        return self._broadcast([tx], "/transaction")
+        tx = decode_transaction(raw_tx, pointer)
+        require_call(
+            tx, partner=partner, chain_id=self.chain_id, to=self.address, data=expected, pointer=pointer
+        )
+        self._simulate(tx, pointer)
+        return self._broadcast([tx], pointer)
 
     def unsigned(
         self,
