@@ -111,12 +111,28 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
 
         s.custodian = to;
         s.custodySeq = seq + 1;
-        if (state == State.Funded) s.state = State.InTransit;
         emit CustodyHandedOver(id, from, to, seq + 1);
+        // Goods in the buyer's hands are delivered: no refund can follow (refund needs InTransit).
+        if (to == s.buyer) {
+            _deliver(s, id, to);
+        } else if (state == State.Funded) {
+            s.state = State.InTransit;
+        }
     }
 
     /// @inheritdoc IShipmentEscrow
-    function postTelemetry(bytes32 id, TelemetryBatch calldata batch) external onlyRegistryRole(Roles.ORACLE) {
+    function postTelemetry(bytes32 id, TelemetryBatch calldata batch)
+        external
+        whenNotPaused
+        onlyRegistryRole(Roles.ORACLE)
+    {
+        Shipment storage s = _shipments[id];
+        State state = s.state;
+        _checkState(id, state, _bit(State.Funded) | _bit(State.InTransit) | _bit(State.Delivered));
+        // After delivery only a batch begun in transit (the last one, sealed after the goods arrived).
+        if (state == State.Delivered && batch.windowStart > s.deliveredAt) {
+            revert ShipmentBatchAfterDelivery(id, batch.windowStart, s.deliveredAt);
+        }
         if (
             batch.root == bytes32(0) || batch.count == 0 || batch.windowStart > batch.windowEnd
                 || batch.minTemp > batch.maxTemp
@@ -149,9 +165,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
         if (msg.sender != s.buyer && !_hasRegistryRole(Roles.ORACLE, msg.sender)) {
             revert ShipmentUnauthorized(id, msg.sender);
         }
-        s.state = State.Delivered;
-        s.deliveredAt = uint64(block.timestamp);
-        emit DeliveryConfirmed(id, msg.sender, uint64(block.timestamp));
+        _deliver(s, id, msg.sender);
     }
 
     /// @inheritdoc IShipmentEscrow
@@ -299,6 +313,13 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
         if (charged > room) charged = room;
         s.penalties += charged;
         emit BreachProven(id, device_, episode, counter, temperature, charged);
+    }
+
+    /// @dev Delivered now, by `by` (the buyer, or an oracle attesting arrival); starts the dispute window.
+    function _deliver(Shipment storage s, bytes32 id, address by) private {
+        s.state = State.Delivered;
+        s.deliveredAt = uint64(block.timestamp);
+        emit DeliveryConfirmed(id, by, uint64(block.timestamp));
     }
 
     function _readingStructHash(Reading calldata r) private pure returns (bytes32) {

@@ -21,7 +21,7 @@ contract TraceabilityLedger is ITraceabilityLedger, RegistryGated {
     constructor(address registry_) RegistryGated(registry_) {}
 
     /// @inheritdoc ITraceabilityLedger
-    function anchorEvent(bytes32 eventId) external {
+    function anchorEvent(bytes32 eventId) external onlyRegistryRole(Roles.RECORDER) {
         if (_eventAnchors[eventId].blockNumber != 0) revert LedgerEventAlreadyAnchored(eventId);
         _eventAnchors[eventId] = Anchor({recorder: msg.sender, blockNumber: uint64(block.number)});
         emit EventAnchored(eventId, msg.sender);

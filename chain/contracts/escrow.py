@@ -7,7 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from chain.contracts.base import RegistryGatedWrapper, checksum
-from chain.exceptions import EscrowNothingToWithdraw, ShipmentExists, ShipmentInvalidBatch
+from chain.exceptions import (
+    EnforcedPause,
+    EscrowNothingToWithdraw,
+    ShipmentBatchAfterDelivery,
+    ShipmentExists,
+    ShipmentInvalidBatch,
+    ShipmentUnexpectedState,
+)
 from chain.manifest import Manifest
 from chain.roles import ORACLE_ROLE
 from chain.transact import TxRequest
@@ -24,6 +31,15 @@ class ShipmentState(enum.IntEnum):
     RELEASED = 5
     REFUNDED = 6
     CANCELLED = 7
+
+
+#: States in which a shipment takes telemetry batches (Delivered: only a batch begun before delivery).
+TELEMETRY_STATES = (ShipmentState.FUNDED, ShipmentState.IN_TRANSIT, ShipmentState.DELIVERED)
+
+
+def state_bits(*states: ShipmentState) -> bytes:
+    """The ``expectedStates`` bitmap of ShipmentUnexpectedState for ``states``."""
+    return sum(1 << s for s in states).to_bytes(32, "big")
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,9 @@ class ShipmentEscrow(RegistryGatedWrapper):
             items_hash=bytes(f["itemsHash"]),
         )
 
+    def paused(self) -> bool:
+        return bool(self._call("paused"))
+
     def owed(self, account: str, token: str) -> int:
         return int(self._call("owed", checksum(account), checksum(token)))
 
@@ -158,12 +177,27 @@ class ShipmentEscrow(RegistryGatedWrapper):
         return self._request("refund", shipment_id)
 
     def post_telemetry(self, shipment_id: bytes, batch: TelemetryBatch, *, sender: str) -> TxRequest:
-        """Posts a telemetry batch.
+        """Posts a telemetry batch of a shipment under way (the contract's checks, in its order).
 
         Raises:
-            ShipmentInvalidBatch: zero root or count, or an inverted window or range.
+            EnforcedPause: the escrow is paused.
             AccessControlUnauthorizedAccount: ``sender`` lacks ORACLE_ROLE.
+            ShipmentUnexpectedState: unknown shipment, or not Funded, InTransit or Delivered.
+            ShipmentBatchAfterDelivery: delivered before the batch's window began.
+            ShipmentInvalidBatch: zero root or count, or an inverted window or range.
         """
+        if self.paused():
+            raise EnforcedPause()
+        self._require_role(ORACLE_ROLE, sender)
+        s = self.shipment(shipment_id)
+        if s.state not in TELEMETRY_STATES:
+            raise ShipmentUnexpectedState(
+                shipment_id=shipment_id, current=int(s.state), expected_states=state_bits(*TELEMETRY_STATES)
+            )
+        if s.state == ShipmentState.DELIVERED and batch.window_start > s.delivered_at:
+            raise ShipmentBatchAfterDelivery(
+                shipment_id=shipment_id, window_start=batch.window_start, delivered_at=s.delivered_at
+            )
         if (
             batch.root == bytes(32)
             or batch.count == 0
@@ -171,7 +205,6 @@ class ShipmentEscrow(RegistryGatedWrapper):
             or batch.max_temp < batch.min_temp
         ):
             raise ShipmentInvalidBatch(shipment_id=shipment_id, root=batch.root)
-        self._require_role(ORACLE_ROLE, sender)
         return self._request("postTelemetry", shipment_id, batch.as_tuple())
 
     # ------------------------------------------------ calldata for the oracles' outbox (no pre-flight)

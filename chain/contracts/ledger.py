@@ -80,27 +80,27 @@ class TraceabilityLedger(RegistryGatedWrapper):
         """Anchors one EPCIS event ID.
 
         Raises:
-            LedgerEventAlreadyAnchored: anchored before.
             AccessControlUnauthorizedAccount: ``sender`` lacks RECORDER_ROLE.
+            LedgerEventAlreadyAnchored: anchored before.
         """
+        self._require_role(RECORDER_ROLE, sender)
         if self.anchor_of(event_id).anchored:
             raise LedgerEventAlreadyAnchored(event_id=event_id)
-        self._require_role(RECORDER_ROLE, sender)
         return self._request("anchorEvent", event_id)
 
     def anchor_batch(self, root: bytes, count: int, *, sender: str) -> TxRequest:
         """Anchors a Merkle root of ``count`` event IDs.
 
         Raises:
+            AccessControlUnauthorizedAccount: ``sender`` lacks RECORDER_ROLE.
             LedgerEmptyBatch: zero root or count.
             LedgerBatchAlreadyAnchored: anchored before.
-            AccessControlUnauthorizedAccount: ``sender`` lacks RECORDER_ROLE.
         """
+        self._require_role(RECORDER_ROLE, sender)
         if count <= 0 or _b32(root) == bytes(32):
             raise LedgerEmptyBatch(root=root)
         if self.batch_anchored_at(root):
             raise LedgerBatchAlreadyAnchored(root=root)
-        self._require_role(RECORDER_ROLE, sender)
         return TxRequest(self.address, self.anchor_batch_calldata(root, count))
 
     @classmethod

@@ -143,6 +143,14 @@ class EscrowNothingToWithdraw(ContractError):
     token: str
 
 
+class ShipmentBatchAfterDelivery(ContractError):
+    """The telemetry batch's window began after the shipment was delivered."""
+
+    shipment_id: bytes
+    window_start: int
+    delivered_at: int
+
+
 class ShipmentBatchExists(ContractError):
     """This telemetry batch is already posted."""
 

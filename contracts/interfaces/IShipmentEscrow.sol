@@ -92,6 +92,7 @@ interface IShipmentEscrow {
     error ShipmentDisputeWindowOpen(bytes32 shipmentId, uint256 endsAt);
     error ShipmentInvalidBatch(bytes32 shipmentId, bytes32 root);
     error ShipmentBatchExists(bytes32 shipmentId, bytes32 batchHash);
+    error ShipmentBatchAfterDelivery(bytes32 shipmentId, uint64 windowStart, uint64 deliveredAt);
     error ShipmentUnknownBatch(bytes32 shipmentId, bytes32 batchHash);
     error ShipmentInvalidReading(bytes32 shipmentId, address device, uint64 counter);
     error ShipmentInactiveDevice(address device);
@@ -140,18 +141,22 @@ interface IShipmentEscrow {
     function fund(bytes32 shipmentId) external;
 
     /// @notice Hands custody from the current custodian to `to`. The caller is one of the two and
-    /// `consent` is the other's EIP-712 `CustodyHandover` signature.
+    /// `consent` is the other's EIP-712 `CustodyHandover` signature. A hand-over to the buyer is
+    /// delivery: the shipment becomes Delivered as with confirmDelivery (the dispute window starts,
+    /// and refund is no longer possible); otherwise a Funded shipment becomes InTransit.
     /// @dev States Funded or InTransit. `to` must be the shipment's carrier, its buyer or another
-    /// CARRIER_ROLE holder. Reverts with ShipmentUnauthorized, ShipmentInvalidCustodian,
-    /// ShipmentConsentExpired, ShipmentInvalidSigner. Emits CustodyHandedOver.
+    /// CARRIER_ROLE holder. Reverts with ShipmentUnexpectedState, ShipmentUnauthorized,
+    /// ShipmentInvalidCustodian, ShipmentConsentExpired, ShipmentInvalidSigner, EnforcedPause.
+    /// Emits CustodyHandedOver, then DeliveryConfirmed (`by` the buyer) for a hand-over to the buyer.
     function handOver(bytes32 shipmentId, address to, uint64 consentDeadline, bytes calldata consent) external;
 
-    /// @notice Posts a telemetry batch of the shipment. A batch is evidence only: it moves no money,
-    /// so it is accepted in any state and while paused (readings must not be lost to a pause), and
-    /// every proof that uses it checks the shipment's state. One storage write per batch.
-    /// @dev Requires ORACLE_ROLE. Reverts with
-    /// ShipmentInvalidBatch (zero root or count, or an inverted window or range) or
-    /// ShipmentBatchExists. Emits TelemetryBatchPosted.
+    /// @notice Posts a telemetry batch of a shipment under way: Funded or InTransit, or Delivered
+    /// for a batch whose window began at or before delivery (the last batch of the journey is
+    /// sealed after the goods arrive). Not while paused. One storage write per batch.
+    /// @dev Requires ORACLE_ROLE. Reverts with AccessControlUnauthorizedAccount, EnforcedPause,
+    /// ShipmentUnexpectedState (unknown shipment, or not Funded, InTransit or Delivered),
+    /// ShipmentBatchAfterDelivery (window begun after delivery), ShipmentInvalidBatch (zero root or
+    /// count, or an inverted window or range) or ShipmentBatchExists. Emits TelemetryBatchPosted.
     function postTelemetry(bytes32 shipmentId, TelemetryBatch calldata batch) external;
 
     /// @notice Proves a temperature breach with one device-signed reading of a posted batch.
@@ -169,8 +174,10 @@ interface IShipmentEscrow {
         bytes32[] calldata proof
     ) external;
 
-    /// @notice Confirms delivery; starts the dispute window.
-    /// @dev The buyer, or ORACLE_ROLE (geofence evidence); state InTransit. Emits DeliveryConfirmed.
+    /// @notice Confirms delivery without a hand-over record (the buyer, or an oracle's geofence
+    /// evidence); starts the dispute window. A hand-over to the buyer delivers by itself.
+    /// @dev The buyer, or ORACLE_ROLE; state InTransit. Reverts with ShipmentUnexpectedState,
+    /// ShipmentUnauthorized or EnforcedPause. Emits DeliveryConfirmed.
     function confirmDelivery(bytes32 shipmentId) external;
 
     /// @notice After the dispute window, credits the supplier the amount less penalties and the
@@ -179,8 +186,8 @@ interface IShipmentEscrow {
     function release(bytes32 shipmentId) external;
 
     /// @notice After a missed deadline, credits the buyer the full deposit (or cancels an unfunded
-    /// shipment). Anyone may call it.
-    /// @dev States Created, Funded or InTransit. Reverts with ShipmentDeadlineNotPassed. Emits
+    /// shipment). Anyone may call it. Never after delivery, a hand-over to the buyer included.
+    /// @dev States Created, Funded or InTransit (ShipmentUnexpectedState otherwise). Reverts with ShipmentDeadlineNotPassed. Emits
     /// ShipmentRefunded or ShipmentCancelled.
     function refund(bytes32 shipmentId) external;
 
@@ -188,7 +195,7 @@ interface IShipmentEscrow {
     /// @dev Reverts with EscrowNothingToWithdraw. Emits Withdrawn.
     function withdraw(address token) external;
 
-    /// @notice Stops every state change but withdrawals and telemetry evidence. DEFAULT_ADMIN_ROLE of the registry.
+    /// @notice Stops every state change but withdrawals. DEFAULT_ADMIN_ROLE of the registry.
     function pause() external;
 
     /// @notice Lifts a pause. DEFAULT_ADMIN_ROLE of the registry.

@@ -7,10 +7,9 @@ pragma solidity 0.8.28;
 /// canonical GS1 Digital Link URI) with owner and custodian apart; links transformations and
 /// aggregations for recall tracing; recalls lots.
 /// @dev Batch leaves are OpenZeppelin-standard double-hashed: keccak256(bytes.concat(keccak256(abi.encode(eventId)))).
-/// A single anchor is an attestation by its sender and is not role-gated on chain, to keep it one
-/// storage write: on a Besu consortium only permitted accounts transact at all (the registry's
-/// `transactionAllowed`), and verifiers accept an anchor only if its recorder holds RECORDER_ROLE
-/// (`anchorOf` returns the recorder). Batch anchoring, used by the API's relayer, is role-gated.
+/// Anchoring, single or batch, requires RECORDER_ROLE, so no other account can take an event ID
+/// first; a single anchor keeps its recorder (`anchorOf`), and verifiers still check that it
+/// holds RECORDER_ROLE (a suspended partner's anchors stop counting).
 interface ITraceabilityLedger {
     /// @notice An item or lot. `lot` is zero for a lot itself and for an item without a lot.
     struct Asset {
@@ -49,8 +48,8 @@ interface ITraceabilityLedger {
     }
 
     /// @notice Anchors one EPCIS event ID, recording the caller as its recorder.
-    /// @dev Any account (see the contract notes). Reverts with LedgerEventAlreadyAnchored.
-    /// Emits EventAnchored.
+    /// @dev Requires RECORDER_ROLE. Reverts with AccessControlUnauthorizedAccount or
+    /// LedgerEventAlreadyAnchored. Emits EventAnchored.
     function anchorEvent(bytes32 eventId) external;
 
     /// @notice Anchors the Merkle root of `count` EPCIS event IDs.

@@ -304,7 +304,8 @@ def test_prove_breach_inactive_state_reverts(
     chain: Any, escrow: Any, shipment_in: Any, post_readings: Any, prove: Any, stranger: Any, state: State
 ) -> None:
     m = shipment_in(State.DELIVERED if state == State.RELEASED else State.IN_TRANSIT)
-    batch, readings, tree = post_readings(m, [900])
+    delivered_at = escrow.shipment(m["shipmentId"]).deliveredAt
+    batch, readings, tree = post_readings(m, [900], start=delivered_at or None)
     if state == State.RELEASED:
         chain.pending_timestamp += m["disputeWindow"] + 1
         escrow.release(m["shipmentId"], sender=stranger)

@@ -168,7 +168,9 @@ def test_release_with_penalties_splits_between_payees(
     stranger: Any,
 ) -> None:
     m = shipment_in(State.DELIVERED)
-    batch, readings, tree = post_readings(m, [500, 1200])
+    # The journey's last batch, begun in transit and posted after delivery.
+    start = escrow.shipment(m["shipmentId"]).deliveredAt - 60
+    batch, readings, tree = post_readings(m, [500, 1200], start=start)
     prove(m, batch, readings, tree, 1)
     chain.pending_timestamp += m["disputeWindow"] + 1
 

@@ -268,18 +268,49 @@ def test_hand_over_by_receiver_with_custodian_consent(
     assert escrow.shipment(m["shipmentId"]).custodian == carrier.address
 
 
-def test_hand_over_chain_of_carriers_to_buyer(
-    escrow: Any, shipment_in: Any, hand_over: Any, carrier2: Any, retailer: Any
+def test_hand_over_chain_of_carriers_to_buyer_delivers(
+    chain: Any, escrow: Any, shipment_in: Any, hand_over: Any, carrier2: Any, retailer: Any
 ) -> None:
     m = shipment_in(State.IN_TRANSIT)
     hand_over(m, carrier2)
     tx = hand_over(m, retailer)
 
+    at = chain.blocks.head.timestamp
     assert emitted(tx, escrow) == [
-        ev("CustodyHandedOver", shipmentId=m["shipmentId"], **{"from": carrier2}, to=retailer, seq=3)
+        ev("CustodyHandedOver", shipmentId=m["shipmentId"], **{"from": carrier2}, to=retailer, seq=3),
+        ev("DeliveryConfirmed", shipmentId=m["shipmentId"], by=retailer, deliveredAt=at),
     ]
     s = escrow.shipment(m["shipmentId"])
-    assert (s.state, s.custodian, s.custodySeq) == (State.IN_TRANSIT, retailer.address, 3)
+    assert (s.state, s.custodian, s.custodySeq, s.deliveredAt) == (State.DELIVERED, retailer.address, 3, at)
+
+
+@pytest.mark.parametrize("by", ["carrier", "retailer"])
+def test_hand_over_to_buyer_by_either_party_delivers_from_funded(
+    chain: Any, escrow: Any, shipment_in: Any, hand_over: Any, request: pytest.FixtureRequest, by: str
+) -> None:
+    # The supplier hands the goods straight to the buyer (a pick-up): delivered, never in transit.
+    m = shipment_in(State.FUNDED)
+    sender = request.getfixturevalue("supplier" if by == "carrier" else "retailer")
+    tx = hand_over(m, m["buyer"], by=sender)
+    at = chain.blocks.head.timestamp
+    assert emitted(tx, escrow)[1] == ev(
+        "DeliveryConfirmed", shipmentId=m["shipmentId"], by=m["buyer"], deliveredAt=at
+    )
+    assert escrow.shipment(m["shipmentId"]).state == State.DELIVERED
+
+
+def test_hand_over_after_delivery_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, hand_over: Any, retailer: Any, carrier: Any
+) -> None:
+    m = shipment_in(State.IN_TRANSIT)
+    hand_over(m, retailer)
+    with reverts(
+        escrow.ShipmentUnexpectedState,
+        shipmentId=m["shipmentId"],
+        current=State.DELIVERED,
+        expectedStates=state_bits(State.FUNDED, State.IN_TRANSIT),
+    ):
+        escrow.handOver(m["shipmentId"], carrier, chain.pending_timestamp + HOUR, b"", sender=retailer)
 
 
 @pytest.mark.parametrize("to", ["self", "zero", "stranger"])
@@ -370,7 +401,9 @@ def test_post_telemetry_in_active_state_emits(
     escrow: Any, shipment_in: Any, post_readings: Any, oracle: Any, state: State
 ) -> None:
     m = shipment_in(state)
-    batch, _, _ = post_readings(m, [500, 510, 490], post=False)
+    # After delivery, the last batch of the journey: its window began before the goods arrived.
+    start = escrow.shipment(m["shipmentId"]).deliveredAt - 60 if state == State.DELIVERED else None
+    batch, _, _ = post_readings(m, [500, 510, 490], start=start, post=False)
     tx = escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
 
     root, count, start, end, lo, hi = batch
@@ -409,31 +442,61 @@ def test_post_telemetry_revoked_oracle_reverts(
         escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
 
 
-@pytest.mark.parametrize("state", [State.CREATED, State.RELEASED])
-def test_post_telemetry_in_any_state_but_proof_checks_state(
-    chain: Any,
-    escrow: Any,
-    shipment_in: Any,
-    post_readings: Any,
-    prove: Any,
-    oracle: Any,
-    stranger: Any,
-    state: State,
+@pytest.mark.parametrize("state", [State.NONE, State.CREATED, State.RELEASED, State.REFUNDED])
+def test_post_telemetry_outside_journey_reverts(
+    chain: Any, escrow: Any, shipment_in: Any, post_readings: Any, oracle: Any, stranger: Any, state: State
 ) -> None:
-    # A batch is evidence only: accepted in any state; the breach proof is what checks the state.
-    m = shipment_in(State.CREATED if state == State.CREATED else State.DELIVERED)
-    if state == State.RELEASED:
+    # Unknown, not yet paid, or settled: no telemetry (evidence for a shipment that cannot use it).
+    m = shipment_in(State.DELIVERED if state == State.RELEASED else State.FUNDED)
+    if state == State.NONE:
+        m = dict(m, shipmentId=keccak(text="no such shipment"))
+    elif state == State.CREATED:
+        m = shipment_in(State.CREATED)
+    elif state == State.RELEASED:
         chain.pending_timestamp += m["disputeWindow"] + 1
         escrow.release(m["shipmentId"], sender=stranger)
-    batch, readings, tree = post_readings(m, [m["maxTemp"] + 500])
-    assert escrow.isBatchPosted(m["shipmentId"], batch)
+    else:
+        chain.pending_timestamp = m["deadline"] + 1
+        escrow.refund(m["shipmentId"], sender=stranger)
+    batch, _, _ = post_readings(m, [500], start=chain.pending_timestamp - 3 * DAY, post=False)
     with reverts(
         escrow.ShipmentUnexpectedState,
         shipmentId=m["shipmentId"],
         current=state,
         expectedStates=state_bits(*ACTIVE),
     ):
-        prove(m, batch, readings, tree, 0)
+        escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
+    assert not escrow.isBatchPosted(m["shipmentId"], batch)
+
+
+def test_post_telemetry_begun_after_delivery_reverts(
+    escrow: Any, shipment_in: Any, post_readings: Any, oracle: Any
+) -> None:
+    m = shipment_in(State.DELIVERED)
+    delivered_at = escrow.shipment(m["shipmentId"]).deliveredAt
+    batch, _, _ = post_readings(m, [500, 900], start=delivered_at + 1, post=False)
+    with reverts(
+        escrow.ShipmentBatchAfterDelivery,
+        shipmentId=m["shipmentId"],
+        windowStart=delivered_at + 1,
+        deliveredAt=delivered_at,
+    ):
+        escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
+    assert not escrow.isBatchPosted(m["shipmentId"], batch)
+
+
+def test_post_telemetry_paused_reverts_and_resumes(
+    escrow: Any, admin: Any, shipment_in: Any, post_readings: Any, oracle: Any
+) -> None:
+    m = shipment_in(State.IN_TRANSIT)
+    batch, _, _ = post_readings(m, [500], post=False)
+    escrow.pause(sender=admin)
+    with reverts(escrow.EnforcedPause):
+        escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
+    assert not escrow.isBatchPosted(m["shipmentId"], batch)
+    escrow.unpause(sender=admin)
+    escrow.postTelemetry(m["shipmentId"], batch, sender=oracle)
+    assert escrow.isBatchPosted(m["shipmentId"], batch)
 
 
 @pytest.mark.parametrize("field", ["zero-root", "zero-count", "inverted-window", "inverted-range"])
@@ -484,6 +547,20 @@ def test_confirm_delivery_by_stranger_reverts(escrow: Any, shipment_in: Any, str
     m = shipment_in(State.IN_TRANSIT)
     with reverts(escrow.ShipmentUnauthorized, shipmentId=m["shipmentId"], account=stranger):
         escrow.confirmDelivery(m["shipmentId"], sender=stranger)
+
+
+def test_confirm_delivery_after_hand_over_to_buyer_reverts(
+    escrow: Any, shipment_in: Any, hand_over: Any, retailer: Any
+) -> None:
+    m = shipment_in(State.IN_TRANSIT)
+    hand_over(m, retailer)
+    with reverts(
+        escrow.ShipmentUnexpectedState,
+        shipmentId=m["shipmentId"],
+        current=State.DELIVERED,
+        expectedStates=state_bits(State.IN_TRANSIT),
+    ):
+        escrow.confirmDelivery(m["shipmentId"], sender=retailer)
 
 
 def test_confirm_delivery_before_transit_reverts(escrow: Any, shipment_in: Any, retailer: Any) -> None:
@@ -600,6 +677,23 @@ def test_refund_delivered_or_refunded_reverts(
         escrow.refund(m["shipmentId"], sender=stranger)
 
 
+def test_refund_after_hand_over_to_buyer_reverts(
+    chain: Any, escrow: Any, token: Any, shipment_in: Any, hand_over: Any, retailer: Any
+) -> None:
+    # The buyer took the goods: it cannot also take the deposit back once the deadline passes.
+    m = shipment_in(State.IN_TRANSIT)
+    hand_over(m, retailer, by=retailer)
+    chain.pending_timestamp = m["deadline"] + 1
+    with reverts(
+        escrow.ShipmentUnexpectedState,
+        shipmentId=m["shipmentId"],
+        current=State.DELIVERED,
+        expectedStates=state_bits(State.CREATED, State.FUNDED, State.IN_TRANSIT),
+    ):
+        escrow.refund(m["shipmentId"], sender=retailer)
+    assert escrow.owed(retailer, token) == 0 and token.balanceOf(escrow) == AMOUNT
+
+
 # ------------------------------------------------------------------ withdraw
 
 
@@ -664,7 +758,7 @@ def test_unpause_not_paused_reverts(escrow: Any, admin: Any) -> None:
         escrow.unpause(sender=admin)
 
 
-def test_paused_blocks_every_state_change_but_withdraw_and_telemetry(
+def test_paused_blocks_every_state_change_but_withdraw(
     chain: Any,
     escrow: Any,
     token: Any,
@@ -692,6 +786,7 @@ def test_paused_blocks_every_state_change_but_withdraw_and_telemetry(
     new = make_manifest()
     deadline = chain.pending_timestamp + HOUR
     consent = sign_handover(carrier, funded["shipmentId"], supplier, carrier, 0, deadline)
+    evidence = (keccak(text="r"), 1, 1, 2, 3, 4)
     escrow.pause(sender=admin)
 
     blocked: list[Callable[[], Any]] = [
@@ -702,15 +797,14 @@ def test_paused_blocks_every_state_change_but_withdraw_and_telemetry(
         lambda: escrow.confirmDelivery(transit["shipmentId"], sender=retailer),
         lambda: escrow.release(delivered["shipmentId"], sender=stranger),
         lambda: escrow.refund(funded["shipmentId"], sender=stranger),
+        lambda: escrow.postTelemetry(transit["shipmentId"], evidence, sender=oracle),
     ]
     for call in blocked:
         with reverts(escrow.EnforcedPause):
             call()
     escrow.withdraw(token, sender=retailer)
     assert token.balanceOf(retailer) == AMOUNT
-    evidence = (keccak(text="r"), 1, 1, 2, 3, 4)
-    escrow.postTelemetry(transit["shipmentId"], evidence, sender=oracle)
-    assert escrow.isBatchPosted(transit["shipmentId"], evidence)
+    assert not escrow.isBatchPosted(transit["shipmentId"], evidence)
 
 
 # ------------------------------------------------------------------ views and deployment

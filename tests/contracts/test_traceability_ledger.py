@@ -62,14 +62,23 @@ def test_anchor_event_duplicate_reverts(ledger: Any, supplier: Any, carrier: Any
         ledger.anchorEvent(event_id(1), sender=carrier)
 
 
-def test_anchor_event_by_non_recorder_is_attributed_to_it(
-    ledger: Any, registry: Any, stranger: Any
+def test_anchor_event_without_recorder_role_reverts(ledger: Any, registry: Any, stranger: Any) -> None:
+    with reverts(ledger.AccessControlUnauthorizedAccount, account=stranger, neededRole=RECORDER_ROLE):
+        ledger.anchorEvent(event_id(7), sender=stranger)
+    anchor = ledger.anchorOf(event_id(7))
+    assert (anchor.recorder, anchor.blockNumber) == ("0x" + "00" * 20, 0)
+
+
+def test_anchor_event_by_suspended_recorder_reverts(
+    ledger: Any, registry: Any, admin: Any, supplier: Any, carrier: Any
 ) -> None:
-    # Single anchors are attestations, not role-gated on chain (one storage write): the recorder
-    # is kept so verifiers can refuse anchors by accounts without RECORDER_ROLE.
-    ledger.anchorEvent(event_id(7), sender=stranger)
-    assert ledger.anchorOf(event_id(7)).recorder == stranger.address
-    assert not registry.hasRole(RECORDER_ROLE, stranger)
+    # Suspension takes the partner's roles away, RECORDER_ROLE included: it can no longer anchor,
+    # and the event ID stays free for the rightful recorder.
+    registry.setPartnerActive(supplier, False, sender=admin)
+    with reverts(ledger.AccessControlUnauthorizedAccount, account=supplier, neededRole=RECORDER_ROLE):
+        ledger.anchorEvent(event_id(8), sender=supplier)
+    tx = ledger.anchorEvent(event_id(8), sender=carrier)
+    assert emitted(tx, ledger) == [ev("EventAnchored", eventId=event_id(8), recorder=carrier)]
 
 
 def test_anchor_batch_proves_each_event(ledger: Any, supplier: Any) -> None:
