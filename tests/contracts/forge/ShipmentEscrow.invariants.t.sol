@@ -15,6 +15,7 @@ contract ShipmentEscrowInvariants is ForgeTest {
     error PaidOutMoreThanDeposited(uint256 released, uint256 refunded, uint256 deposited);
     error CreditsNotConserved(uint256 credited, uint256 withdrawn, uint256 owed);
     error PenaltyOverAmount(bytes32 id, uint256 penalties, uint256 amount);
+    error BuyerHoldsGoods(bytes32 id, IShipmentEscrow.State state);
 
     ShipmentEscrow private escrow;
     TestToken private token;
@@ -87,6 +88,18 @@ contract ShipmentEscrowInvariants is ForgeTest {
         uint256 owed = _owedTotal();
         if (released + refunded != handler.withdrawn() + owed) {
             revert CreditsNotConserved(released + refunded, handler.withdrawn(), owed);
+        }
+    }
+
+    /// Goods handed to the buyer are delivered: such a shipment is never refunded nor left in transit.
+    function invariant_buyerHoldingGoodsIsNeverRefunded() public view {
+        for (uint256 i = 0; i < handler.idCount(); ++i) {
+            bytes32 id = handler.ids(i);
+            IShipmentEscrow.Shipment memory s = escrow.shipment(id);
+            if (
+                s.custodian == s.buyer
+                    && (s.state == IShipmentEscrow.State.Refunded || s.state == IShipmentEscrow.State.InTransit)
+            ) revert BuyerHoldsGoods(id, s.state);
         }
     }
 
