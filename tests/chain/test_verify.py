@@ -19,6 +19,7 @@ from chain.deploy import Deployment
 from chain.gs1 import asset_id
 from chain.identifiers import event_id
 from chain.keys import dev_account
+from chain.roles import RECORDER_ROLE
 from chain.transact import TxRequest, send_and_wait
 from tests.chain.support import admin, deployed, service
 from tests.fixtures.anvil import AnvilNode
@@ -54,7 +55,7 @@ class Recorded:
 @pytest.fixture(scope="module")
 def recorded(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Recorded:
     """A registered item, one event anchored singly by a recorder, three in an anchored batch, and
-    one anchored singly by an account without RECORDER_ROLE."""
+    one anchored singly by an account whose RECORDER_ROLE was revoked since."""
     w3 = anvil.w3()
     data_dir = tmp_path_factory.mktemp("verify")
     deployment: Deployment = deployed(w3, data_dir)
@@ -73,10 +74,13 @@ def recorded(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Reco
     batch_ids = [ni(f"batch-{i}") for i in range(3)]
     root, proofs = tree([leaf(event_id(e)) for e in batch_ids])
     send_and_wait(w3, service(), ledger.anchor_batch(root, len(batch_ids), sender=service().address))
+    # Anchoring needs RECORDER_ROLE: the stranger anchors while it holds the role, then loses it.
     by_stranger = ni("stranger")
+    send_and_wait(w3, admin(), registry.grant_role(RECORDER_ROLE, STRANGER.address, sender=admin().address))
     send_and_wait(
         w3, STRANGER, TxRequest(ledger.address, ledger.calldata("anchorEvent", event_id(by_stranger)))
     )
+    send_and_wait(w3, admin(), registry.revoke_role(RECORDER_ROLE, STRANGER.address, sender=admin().address))
     batch = [
         {"eventId": e, "root": "0x" + root.hex(), "proof": ["0x" + p.hex() for p in proof]}
         for e, proof in zip(batch_ids, proofs, strict=True)
