@@ -112,7 +112,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
         s.custodian = to;
         s.custodySeq = seq + 1;
         emit CustodyHandedOver(id, from, to, seq + 1);
-        // Goods in the buyer's hands are delivered: no refund can follow (refund needs InTransit).
+        // Goods in the buyer's hands are delivered, as confirmDelivery would say: refund is closed.
         if (to == s.buyer) {
             _deliver(s, id, to);
         } else if (state == State.Funded) {
