@@ -85,7 +85,8 @@ class EscrowWorld:
     def banded_shipment(
         self, min_temp: int, max_temp: int, *, amount: int = 7_777, penalty: int = 777
     ) -> bytes:
-        """A new shipment whose manifest band is [min_temp, max_temp] centi-°C, indexed."""
+        """A new shipment whose manifest band is [min_temp, max_temp] centi-°C, funded (under way, so
+        that it takes telemetry batches) and indexed."""
         c, p = self.consortium, self.parties
         sid = rand32()
         manifest = {
@@ -110,6 +111,7 @@ class EscrowWorld:
             c.escrow.functions.createShipment(eip712.as_tuple("Manifest", manifest), signature),
             p.supplier.address,
         )
+        c.fund(sid, amount)
         self.index()
         return sid
 
