@@ -15,11 +15,11 @@ from chain.exceptions import (
     RegistryUnknownDevice,
     RegistryUnknownPartner,
 )
-from chain.roles import DEFAULT_ADMIN_ROLE
+from chain.roles import DEFAULT_ADMIN_ROLE, Role
 from chain.roles import role_id as role
 from chain.transact import TxRequest
 
-__all__ = ["Device", "Partner", "PartnerRegistry", "role"]
+__all__ = ["Device", "Partner", "PartnerRegistry", "Standing", "role"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,16 @@ class DeviceStatus:
     active: bool
 
 
+@dataclass(frozen=True)
+class Standing:
+    """An account's standing in the consortium at the chain's latest block: whether it is an
+    active partner (``isActivePartner``: admitted and not suspended) and the roles it holds."""
+
+    account: str
+    active_partner: bool
+    roles: tuple[Role, ...]
+
+
 class PartnerRegistry(ContractWrapper):
     """PartnerRegistry at a validated address; writes return :class:`TxRequest` after pre-flight checks."""
 
@@ -83,6 +93,18 @@ class PartnerRegistry(ContractWrapper):
 
     def is_active_partner(self, account: str) -> bool:
         return bool(self._call("isActivePartner", checksum(account)))
+
+    def standing(self, account: str) -> Standing:
+        """The account's :class:`Standing`, its roles in :class:`~chain.roles.Role` order: one batched
+        JSON-RPC request (``isActivePartner`` and a ``hasRole`` per role, each at the latest block).
+
+        Raises:
+            NodeRequestRefused: the node refused one of the calls.
+        """
+        account = checksum(account)
+        reads = [("isActivePartner", (account,))] + [("hasRole", (r.id, account)) for r in Role]
+        active, *held = self.call_many(reads)
+        return Standing(account, bool(active), tuple(r for r, has in zip(Role, held, strict=True) if has))
 
     def device_statuses(self, devices: Sequence[str]) -> list[DeviceStatus]:
         """Each device's :class:`DeviceStatus`, all in one batched JSON-RPC request (the telemetry

@@ -39,7 +39,18 @@ def chain(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> dict[st
             supplier.address, "Farm", "0614141", [role_id("SUPPLIER_ROLE")], sender=admin.address
         ),
     )
-    return {"w3": w3, "registry": registry_address, "supplier": supplier}
+    return {"w3": w3, "registry": registry_address, "supplier": supplier, "admin": admin}
+
+
+def admit(chain: dict[str, Any], account: Any, *roles: str) -> Any:
+    """Admits ``account`` to the chain's PartnerRegistry (only admitted, active partners sign in)."""
+    registry = PartnerRegistry(chain["w3"], chain["registry"])
+    admin = chain["admin"]
+    request = registry.admit_partner(
+        account.address, "Partner", "0614199", [role_id(r) for r in roles], sender=admin.address
+    )
+    send_and_wait(chain["w3"], admin, request)
+    return account
 
 
 @pytest.fixture
