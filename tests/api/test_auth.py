@@ -24,8 +24,9 @@ pytestmark = pytest.mark.anvil
 Account.enable_unaudited_hdwallet_features()
 
 
-@pytest.fixture(scope="module")
-def chain(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+@pytest.fixture(scope="module", name="chain")
+def chain_fixture(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A PartnerRegistry on anvil with one admitted supplier (other modules import it: ``chain``)."""
     w3 = anvil.w3()
     admin = Account.from_mnemonic(MNEMONIC, account_path="m/44'/60'/0'/0/0")
     result = deploy(w3, admin, tmp_path_factory.mktemp("deploy"))

@@ -24,7 +24,7 @@ from api.config import Settings
 from api.main import build_services, create_app
 from chain.db import MIGRATIONS_DIR, Base, make_engine, upgrade
 from tests.api.conftest import LEDGER, RELAYER, SECRET
-from tests.api.test_auth import admit, chain, sign, siwe  # noqa: F401 - chain: the registry fixture
+from tests.api.test_auth import admit, chain_fixture, sign, siwe  # noqa: F401 - the `chain` fixture
 from tests.fixtures.anvil import AnvilNode
 
 

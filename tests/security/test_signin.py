@@ -24,7 +24,7 @@ from chain.db import upgrade
 from chain.roles import Role
 from chain.transact import send_and_wait
 from tests.api.conftest import LEDGER, RELAYER, SECRET, document
-from tests.api.test_auth import admit, chain, sign, siwe  # noqa: F401 - chain: the registry fixture
+from tests.api.test_auth import admit, chain_fixture, sign, siwe  # noqa: F401 - the `chain` fixture
 from tests.fixtures.anvil import AnvilNode
 
 pytestmark = pytest.mark.anvil
