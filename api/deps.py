@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,7 +17,7 @@ from api.config import Settings
 from api.epcis.anchoring import Anchorer
 from api.errors import Forbidden, Unauthorized
 from api.node import ApiNode
-from api.roles import RoleSource
+from api.roles import NoRoles, RoleSource, require_member
 from api.trace import TraceCache
 from chain.roles import Role
 
@@ -37,7 +38,7 @@ class Services:
 
 @dataclass(frozen=True)
 class Principal:
-    """A signed-in partner: its address and the roles the registry gave it at sign-in."""
+    """A signed-in partner, auditor or admin: its address and the roles the registry gives it now."""
 
     address: str
     roles: frozenset[str]
@@ -93,19 +94,51 @@ RolesDep = Annotated[RoleSource, Depends(get_roles)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-async def get_current_partner(
+def authenticate(services: Services, token: str) -> Principal:
+    """The principal of a bearer token, as the PartnerRegistry stands at this request.
+
+    The token says who signed in and until when; whether that account may still act, and with which
+    roles, is asked of the registry on every request (api.roles: no cache), so a suspension or a
+    revoked role takes effect on the next request, not when the token expires. Without a registry
+    (:class:`~api.roles.NoRoles`: nobody can sign in) a token made with the secret is taken at its word.
+
+    Blocks on the node: call it from a thread, not the event loop (FastAPI runs sync dependencies in
+    its thread pool).
+
+    Raises:
+        Unauthorized: an invalid or expired token.
+        NotAPartner: the account is no longer an active partner, an auditor or the admin (403: the
+            token is genuine, the account is refused; signing in again would be refused too).
+        Unavailable: the node does not answer.
+    """
+    address, claimed = read_token(services.settings.token_secret.get_secret_value().encode(), token)
+    standing = services.roles.standing(address)
+    if standing is None:
+        return Principal(address=address, roles=frozenset(claimed))
+    held = require_member(address, standing).roles
+    return Principal(address=address, roles=frozenset(role.value for role in held))
+
+
+async def authenticate_in_loop(services: Services, token: str) -> Principal:
+    """:func:`authenticate` for a coroutine: the registry is asked from the thread pool so the event
+    loop keeps serving; without a registry nothing blocks, and no thread is taken."""
+    if isinstance(services.roles, NoRoles):
+        return authenticate(services, token)
+    return await run_in_threadpool(authenticate, services, token)
+
+
+def get_current_partner(
     services: ServicesDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
-    """The partner of the bearer token.
+    """The principal of the bearer token (:func:`authenticate`).
 
     Raises:
         Unauthorized: no token, or an invalid or expired one.
+        NotAPartner: the account was suspended or lost its roles since it signed in.
     """
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("sign in with POST /auth/login and send the token as 'Authorization: Bearer …'")
-    secret = services.settings.token_secret.get_secret_value().encode()
-    address, roles = read_token(secret, creds.credentials)
-    return Principal(address=address, roles=frozenset(roles))
+    return authenticate(services, creds.credentials)
 
 
 CurrentPartner = Annotated[Principal, Depends(get_current_partner)]

@@ -112,6 +112,14 @@ class Forbidden(ApiProblem):
     title = "Forbidden"
 
 
+class NotAPartner(Forbidden):
+    """A valid signature or token of an account that is not an active partner, auditor or the admin
+    in the PartnerRegistry (never admitted, or suspended): no sign-in, no request."""
+
+    type = "https://tracechain.example/problems/not-a-partner"
+    title = "Not an active partner"
+
+
 class Conflict(ApiProblem):
     """The request conflicts with stored state (e.g. a reused event ID with other content)."""
 

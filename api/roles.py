@@ -1,65 +1,100 @@
-"""A partner's roles, as the on-chain PartnerRegistry answers them (``hasRole``)."""
+"""Who may use the API, and with which roles, as the on-chain PartnerRegistry answers now.
+
+The registry is asked on every sign-in and every authenticated request, without a cache: a
+suspension (``setPartnerActive(account, false)``, which also revokes the partner's roles) or a
+revoked role takes effect on the partner's next request, in every worker process, however long its
+token still runs. The answer is one batched JSON-RPC request of ``isActivePartner`` and a
+``hasRole`` per role (:meth:`chain.contracts.registry.PartnerRegistry.standing`).
+"""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import Protocol
 
 from eth_utils import to_checksum_address
 from web3 import Web3
 
+from api.errors import NotAPartner
 from api.node import node_answers
-from chain.contracts import PartnerRegistry
+from chain.contracts.registry import PartnerRegistry, Standing
 from chain.roles import Role
+
+#: Roles that let an account which is not an admitted partner sign in: auditors and the consortium
+#: admin read what partners capture without being partners themselves.
+READER_ROLES = frozenset({Role.AUDITOR, Role.DEFAULT_ADMIN})
+
+
+def may_sign_in(standing: Standing) -> bool:
+    """Whether the account may sign in and make requests: an active partner, an auditor or the admin.
+
+    A suspended partner is neither active nor holds any role (suspension revokes them all on chain).
+    """
+    return standing.active_partner or not READER_ROLES.isdisjoint(standing.roles)
+
+
+def require_member(account: str, standing: Standing | None) -> Standing:
+    """``standing`` if the account may sign in and make requests (:func:`may_sign_in`).
+
+    Raises:
+        NotAPartner: it may not, or no registry is configured (nobody's standing is known).
+    """
+    if standing is None or not may_sign_in(standing):
+        raise NotAPartner(f"{account} is not an active partner, an auditor or the admin of the consortium")
+    return standing
 
 
 class RoleSource(Protocol):
-    """Answers which consortium roles an account holds now."""
+    """Answers an account's standing in the consortium now."""
 
-    def roles_of(self, account: str) -> list[str]: ...
+    def standing(self, account: str) -> Standing | None:
+        """The account's standing; None when no registry is configured (nobody's standing is known)."""
+        ...
+
+    def roles_of(self, account: str) -> list[str]:
+        """The names of the roles ``account`` holds, in :class:`~chain.roles.Role` order."""
+        ...
 
 
 class RegistryRoles:
-    """Asks PartnerRegistry.hasRole for each role, caching answers for ``ttl_s`` seconds.
+    """Asks PartnerRegistry, every time (no cache: see the module's docstring).
 
     Args:
         web3: the connected Web3 (called on first use, e.g. :meth:`api.node.ApiNode.web3`).
         registry_address: the PartnerRegistry.
-        ttl_s: how long an account's answer is kept.
     """
 
-    def __init__(self, web3: Callable[[], Web3], registry_address: str, ttl_s: float = 10.0) -> None:
+    def __init__(self, web3: Callable[[], Web3], registry_address: str) -> None:
         self._web3 = web3
         self._address = to_checksum_address(registry_address)
         self._registry: PartnerRegistry | None = None
-        self._ttl = ttl_s
-        self._cache: dict[str, tuple[float, list[str]]] = {}
-        self._lock = threading.Lock()
 
-    def roles_of(self, account: str) -> list[str]:
-        """The names of the roles ``account`` holds, in :class:`~chain.roles.Role` order.
+    def standing(self, account: str) -> Standing:
+        """The account's standing at the chain's latest block.
 
         Raises:
             Unavailable: the node does not answer.
         """
-        account = to_checksum_address(account)
-        with self._lock:
-            hit = self._cache.get(account)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
         with node_answers("partner registry"):
             if self._registry is None:
                 self._registry = PartnerRegistry(self._web3(), self._address, check_code=False)
-            roles = [role.value for role in Role if self._registry.has_role(role.id, account)]
-        with self._lock:
-            self._cache[account] = (time.monotonic() + self._ttl, roles)
-        return roles
+            return self._registry.standing(account)
+
+    def roles_of(self, account: str) -> list[str]:
+        """The names of the roles ``account`` holds now.
+
+        Raises:
+            Unavailable: the node does not answer.
+        """
+        return [role.value for role in self.standing(account).roles]
 
 
 class NoRoles:
-    """No registry configured: nobody holds a role (sign-in works, role-gated routes refuse)."""
+    """No registry configured: nobody holds a role and nobody signs in. A token made with the API's
+    secret by its holder (tests, tools) is then taken at its word (api.deps.authenticate)."""
+
+    def standing(self, account: str) -> Standing | None:
+        return None
 
     def roles_of(self, account: str) -> list[str]:
         return []

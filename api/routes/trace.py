@@ -5,8 +5,7 @@ from __future__ import annotations
 import orjson
 from fastapi import APIRouter, Request, Response
 
-from api.auth import read_token
-from api.deps import Services
+from api.deps import Services, authenticate_in_loop
 from api.errors import Unauthorized
 from api.models import TracePublic
 from api.trace import trace
@@ -19,21 +18,22 @@ router = APIRouter(tags=["traceability"])
 CACHE_CONTROL = "private, no-cache"
 
 
-def _authenticated(request: Request) -> Services:
-    """The app's services, once the request's bearer token checks out (the checks and errors of
-    CurrentPartner; any signed-in partner may trace).
+async def _authenticated(request: Request) -> Services:
+    """The app's services, once the request's bearer token checks out and its account is still a
+    partner, auditor or the admin (the checks and errors of CurrentPartner; any of them may trace).
 
     Not done through ServicesDep and CurrentPartner: the trace is the API's most frequent read, and
     served from the cache it costs less than FastAPI's resolution of those dependencies (~45 µs).
 
     Raises:
         Unauthorized: no bearer token, or an invalid or expired one.
+        NotAPartner: the account was suspended or lost its roles since it signed in.
     """
     services: Services = request.app.state.services
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("sign in with POST /auth/login and send the token as 'Authorization: Bearer …'")
-    read_token(services.settings.token_secret.get_secret_value().encode(), token.strip())
+    await authenticate_in_loop(services, token.strip())
     return services
 
 
@@ -54,7 +54,7 @@ async def trace_item(identifier: str, request: Request) -> Response:
     unchanged. A trace reflects every change committed before the request arrived."""
     if identifier.split("/", 1)[0] in PRIMARY_KEYS:
         identifier = f"{CANONICAL_HOST}/{identifier}"
-    services = _authenticated(request)
+    services = await _authenticated(request)
 
     def render() -> bytes:
         with services.sessions() as session:

@@ -24,8 +24,9 @@ pytestmark = pytest.mark.anvil
 Account.enable_unaudited_hdwallet_features()
 
 
-@pytest.fixture(scope="module")
-def chain(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+@pytest.fixture(scope="module", name="chain")
+def chain_fixture(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A PartnerRegistry on anvil with one admitted supplier (other modules import it: ``chain``)."""
     w3 = anvil.w3()
     admin = Account.from_mnemonic(MNEMONIC, account_path="m/44'/60'/0'/0/0")
     result = deploy(w3, admin, tmp_path_factory.mktemp("deploy"))
@@ -39,7 +40,18 @@ def chain(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> dict[st
             supplier.address, "Farm", "0614141", [role_id("SUPPLIER_ROLE")], sender=admin.address
         ),
     )
-    return {"w3": w3, "registry": registry_address, "supplier": supplier}
+    return {"w3": w3, "registry": registry_address, "supplier": supplier, "admin": admin}
+
+
+def admit(chain: dict[str, Any], account: Any, *roles: str) -> Any:
+    """Admits ``account`` to the chain's PartnerRegistry (only admitted, active partners sign in)."""
+    registry = PartnerRegistry(chain["w3"], chain["registry"])
+    admin = chain["admin"]
+    request = registry.admit_partner(
+        account.address, "Partner", "0614199", [role_id(r) for r in roles], sender=admin.address
+    )
+    send_and_wait(chain["w3"], admin, request)
+    return account
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ from api.config import Settings
 from api.main import build_services, create_app
 from chain.db import MIGRATIONS_DIR, Base, make_engine, upgrade
 from tests.api.conftest import LEDGER, RELAYER, SECRET
-from tests.api.test_auth import sign, siwe
+from tests.api.test_auth import admit, chain_fixture, sign, siwe  # noqa: F401 - the `chain` fixture
+from tests.fixtures.anvil import AnvilNode
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -50,12 +51,17 @@ def engine(migrated_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def two_workers(migrated_url: str) -> Iterator[tuple[TestClient, TestClient]]:
-    """Two API apps, each with its own engine and services, on one database."""
+def two_workers(
+    migrated_url: str, anvil: AnvilNode, chain: dict[str, Any]
+) -> Iterator[tuple[TestClient, TestClient]]:
+    """Two API apps, each with its own engine and services, on one database, signing in the partners of
+    one PartnerRegistry on anvil."""
     settings = Settings(
         env="test",
         database_url=migrated_url,
+        rpc_url=anvil.url,
         token_secret=SECRET,
+        registry_address=chain["registry"],
         ledger_address=LEDGER,
         relayer_address=RELAYER,
         workers=2,
@@ -87,11 +93,12 @@ def _other_table(diff: Any) -> bool:
     return str(table.name) != "auth_nonces"
 
 
+@pytest.mark.anvil
 def test_nonce_issued_by_one_worker_is_accepted_once_by_another(
-    two_workers: tuple[TestClient, TestClient],
+    two_workers: tuple[TestClient, TestClient], chain: dict[str, Any]
 ) -> None:
     first, second = two_workers
-    account = Account.create()
+    account = admit(chain, Account.create(), "RETAILER_ROLE")
     nonce = first.get("/auth/nonce").json()["nonce"]
     accepted = _login(second, account, nonce)
     assert accepted.status_code == 200, accepted.text
@@ -102,11 +109,12 @@ def test_nonce_issued_by_one_worker_is_accepted_once_by_another(
         assert replay.json()["detail"] == "nonce unknown, already used or expired"
 
 
+@pytest.mark.anvil
 def test_rejected_sign_in_leaves_the_nonce_for_the_other_worker(
-    two_workers: tuple[TestClient, TestClient],
+    two_workers: tuple[TestClient, TestClient], chain: dict[str, Any]
 ) -> None:
     first, second = two_workers
-    account, impostor = Account.create(), Account.create()
+    account, impostor = admit(chain, Account.create(), "RETAILER_ROLE"), Account.create()
     nonce = first.get("/auth/nonce").json()["nonce"]
     message = siwe(account.address, nonce)
     forged = first.post("/auth/login", json={"message": message, "signature": sign(impostor, message)})
@@ -114,11 +122,15 @@ def test_rejected_sign_in_leaves_the_nonce_for_the_other_worker(
     assert _login(second, account, nonce).status_code == 200
 
 
+@pytest.mark.anvil
 def test_expired_nonce_is_refused_and_deleted(
-    two_workers: tuple[TestClient, TestClient], engine: Engine, monkeypatch: pytest.MonkeyPatch
+    two_workers: tuple[TestClient, TestClient],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    chain: dict[str, Any],
 ) -> None:
     first, second = two_workers
-    account = Account.create()
+    account = admit(chain, Account.create(), "RETAILER_ROLE")
     body = first.get("/auth/nonce").json()
     now = auth.time.time()
     monkeypatch.setattr(auth.time, "time", lambda: now + (body["expiresAt"] - now) + 1)
