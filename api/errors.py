@@ -8,6 +8,7 @@ node outage as 503, a malformed GS1 identifier as 404 or 422), or anything else 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -83,6 +84,14 @@ class CaptureLimitExceeded(ApiProblem):
     status = 413
     type = "epcisException:CaptureLimitExceededException"
     title = "Capture limit exceeded"
+
+
+class PayloadTooLarge(ApiProblem):
+    """The request body is larger than the route accepts (answered before it is read)."""
+
+    status = 413
+    type = "https://tracechain.example/problems/payload-too-large"
+    title = "Payload too large"
 
 
 class NotFound(ApiProblem):
@@ -238,6 +247,20 @@ def problem_response(
     if errors:
         body["errors"] = list(errors)
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=dict(headers or {}))
+
+
+def problem_json(problem: ApiProblem, instance: str) -> bytes:
+    """The problem+json body of `problem`, for the ASGI middleware that answer before any route runs."""
+    body: dict[str, Any] = {
+        "type": problem.type,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": instance,
+    }
+    if problem.errors:
+        body["errors"] = problem.errors
+    return json.dumps(body).encode()
 
 
 def _loc_pointer(loc: Sequence[Any]) -> str:

@@ -64,7 +64,7 @@ def test_older_oracle_names_override_the_shared_ones_for_the_oracles_only(
     clean_env.setenv("TRACECHAIN_API_DATABASE_URL", "sqlite:///api.db")
     assert TelemetrySettings().rpc_url == "http://oracle:8545" and TelemetrySettings().confirmations == 1
     assert ChainSettings().rpc_url == "http://shared:8545" and ChainSettings().confirmations == 2
-    assert Settings().database_url == "sqlite:///api.db" and Settings().rpc_url == "http://shared:8545"
+    assert Settings(env="dev").database_url == "sqlite:///api.db" and Settings(env="dev").rpc_url == "http://shared:8545"
     assert TelemetrySettings(rpc_url="http://keyword:8545").rpc_url == "http://keyword:8545"
 
 
