@@ -27,6 +27,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in list(os.environ):
         if name.startswith(("TRACECHAIN_", "ORACLE_")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("TRACECHAIN_API_ENV", "dev")  # the API's default secret: development mode only
     return monkeypatch
 
 
@@ -64,7 +65,7 @@ def test_older_oracle_names_override_the_shared_ones_for_the_oracles_only(
     clean_env.setenv("TRACECHAIN_API_DATABASE_URL", "sqlite:///api.db")
     assert TelemetrySettings().rpc_url == "http://oracle:8545" and TelemetrySettings().confirmations == 1
     assert ChainSettings().rpc_url == "http://shared:8545" and ChainSettings().confirmations == 2
-    assert Settings(env="dev").database_url == "sqlite:///api.db" and Settings(env="dev").rpc_url == "http://shared:8545"
+    assert Settings().database_url == "sqlite:///api.db" and Settings().rpc_url == "http://shared:8545"
     assert TelemetrySettings(rpc_url="http://keyword:8545").rpc_url == "http://keyword:8545"
 
 
