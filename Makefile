@@ -59,7 +59,7 @@ chain/artifacts/ShipmentEscrow.json: .build/__local__.json tools/export_artifact
 build: setup chain/artifacts/ShipmentEscrow.json
 
 run: build
-	TRACECHAIN_BLOCK_TIME=$${TRACECHAIN_BLOCK_TIME:-1} $(BIN)/tracechain up
+	TRACECHAIN_BLOCK_TIME=$${TRACECHAIN_BLOCK_TIME:-1} TRACECHAIN_API_ENV=$${TRACECHAIN_API_ENV:-dev} $(BIN)/tracechain up
 
 lint: build
 	$(BIN)/ruff check chain api oracles tests bench scripts tools

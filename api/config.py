@@ -25,14 +25,15 @@ def cpu_cores() -> int:
 
 class Settings(TracechainSettings):
     """Every field of its own can be set as ``TRACECHAIN_API_<FIELD>``; the shared ones (node, chain ID,
-    database, data directory) are ``TRACECHAIN_<FIELD>``. Outside ``env=dev`` the token secret must be
-    set to a non-default value of at least 32 characters."""
+    database, data directory) are ``TRACECHAIN_<FIELD>``. The default is production (``env=prod``):
+    the token secret must then be set to a non-default value of at least 32 characters, and only
+    ``TRACECHAIN_API_ENV=dev``, chosen explicitly (``make run`` does), accepts the default one."""
 
     model_config = SettingsConfigDict(env_prefix="TRACECHAIN_API_")
     #: The e2e tests set the API's database this way.
     legacy_env: ClassVar[dict[str, str]] = {"database_url": "TRACECHAIN_API_DATABASE_URL"}
 
-    env: Literal["dev", "test", "prod"] = "dev"
+    env: Literal["dev", "test", "prod"] = "prod"
     host: str = "127.0.0.1"
     """Where ``tracechain up`` (api.service) binds the server."""
     port: int = Field(default=8000, ge=1, le=65_535)
@@ -58,6 +59,11 @@ class Settings(TracechainSettings):
     rate_limit_burst: int = Field(default=100, ge=1)
     capture_max_events: int = Field(default=10_000, ge=1)
     capture_max_bytes: int = Field(default=20_000_000, ge=1024)
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    """Largest request body of every route but capture (whose limit is ``capture_max_bytes``): 413
+    before the body is read (api/middleware.py's BodyLimitMiddleware)."""
+    max_json_depth: int = Field(default=32, ge=2, le=512)
+    """Deepest nesting of arrays and objects a JSON body may have (422 beyond)."""
     max_per_page: int = Field(default=1000, ge=1)
     trace_cache_max_age_s: float = Field(default=1.0, gt=0)
     """A cached trace is valid while the read model's version is unchanged; one older than this is
@@ -76,5 +82,9 @@ class Settings(TracechainSettings):
     def _refuse_default_secret(self) -> Settings:
         secret = self.token_secret.get_secret_value()
         if self.env != "dev" and (secret == DEV_SECRET or len(secret) < 32):
-            raise ValueError("TRACECHAIN_API_TOKEN_SECRET must be set (>= 32 characters) outside env=dev")
+            raise ValueError(
+                f"TRACECHAIN_API_TOKEN_SECRET must be set to a secret of at least 32 characters other than "
+                f"the default one (TRACECHAIN_API_ENV={self.env}); set TRACECHAIN_API_ENV=dev to run with "
+                f"the default secret for local development only"
+            )
         return self

@@ -3,11 +3,14 @@ errors into RFC 7807 ``application/problem+json`` responses.
 
 Routes raise and let this module answer: an :class:`ApiProblem`, any
 :class:`~chain.exceptions.TracechainError` (a contract's custom error by :data:`CONTRACT_PROBLEMS`, a
-node outage as 503, a malformed GS1 identifier as 404 or 422), or anything else as a logged 500.
+node outage as 503, a malformed GS1 identifier as 404 or 422), web3's transport errors and the node's
+JSON-RPC errors as 503, a revert that escaped :func:`api.node.node_answers` as its contract error, or
+anything else as a logged 500.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from web3.exceptions import ContractLogicError, Web3RPCError
 
 from chain.connection import NODE_UNAVAILABLE
 from chain.exceptions import (
@@ -27,6 +31,7 @@ from chain.exceptions import (
     ERC20InsufficientAllowance,
     ERC20InsufficientBalance,
     NoContractCode,
+    NodeRequestRefused,
     ShipmentConsentExpired,
     ShipmentDeadlinePassed,
     ShipmentInvalidSigner,
@@ -34,6 +39,7 @@ from chain.exceptions import (
     ShipmentUnexpectedState,
     TracechainError,
     WrongChain,
+    decode_revert,
 )
 from chain.gs1 import IdentifierError
 
@@ -83,6 +89,14 @@ class CaptureLimitExceeded(ApiProblem):
     status = 413
     type = "epcisException:CaptureLimitExceededException"
     title = "Capture limit exceeded"
+
+
+class PayloadTooLarge(ApiProblem):
+    """The request body is larger than the route accepts (answered before it is read)."""
+
+    status = 413
+    type = "https://tracechain.example/problems/payload-too-large"
+    title = "Payload too large"
 
 
 class NotFound(ApiProblem):
@@ -194,6 +208,7 @@ CONTRACT_PROBLEMS: dict[type[ContractError], tuple[type[ApiProblem], str]] = {
 #: Chain errors that mean the node or the deployment the API relies on cannot serve now (503).
 CHAIN_UNAVAILABLE: tuple[type[TracechainError], ...] = (
     ChainUnavailable,
+    NodeRequestRefused,
     WrongChain,
     DeploymentMissing,
     DeploymentMismatch,
@@ -248,6 +263,20 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=dict(headers or {}))
 
 
+def problem_json(problem: ApiProblem, instance: str) -> bytes:
+    """The problem+json body of `problem`, for the ASGI middleware that answer before any route runs."""
+    body: dict[str, Any] = {
+        "type": problem.type,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+        "instance": instance,
+    }
+    if problem.errors:
+        body["errors"] = problem.errors
+    return json.dumps(body).encode()
+
+
 def _loc_pointer(loc: Sequence[Any]) -> str:
     return "/" + "/".join(str(p) for p in loc)
 
@@ -287,8 +316,15 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return answer(request, Unavailable("the chain node did not answer"))
 
-    for transport_error in NODE_UNAVAILABLE:
+    for transport_error in (*NODE_UNAVAILABLE, Web3RPCError):  # Web3RPCError: the node answered an error
         app.add_exception_handler(transport_error, _node_down)
+
+    @app.exception_handler(ContractLogicError)
+    async def _revert(request: Request, exc: ContractLogicError) -> JSONResponse:
+        # A call that reverted outside api.node.node_answers: the contract's custom error, decoded.
+        error = decode_revert(exc)
+        problem = contract_problem(error) if error is not None else TransactionProblem("the call reverted")
+        return answer(request, problem)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -15,7 +15,7 @@ from api.deps import Services
 from api.epcis.anchoring import Anchorer, OutboxAnchorer
 from api.epcis.feed import FeedThread
 from api.errors import install_problem_handlers
-from api.middleware import Metrics, MetricsMiddleware, RateLimitMiddleware, TokenBuckets
+from api.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware, RateLimitMiddleware, TokenBuckets
 from api.node import ApiNode
 from api.roles import NoRoles, RegistryRoles, RoleSource
 from api.routes import auth, capture, events, health, resolver, shipments, trace
@@ -83,9 +83,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # Routers are tried in this order: the hottest reads first (matching costs ~20 µs per router passed).
     for module in (health, trace, auth, capture, events, shipments, resolver):
         app.include_router(module.router)
+    # Outermost last: metrics, then the rate limit (a flood costs no body read), then the body limits.
+    app.add_middleware(
+        BodyLimitMiddleware,  # type: ignore[arg-type]
+        max_bytes=settings.max_body_bytes,
+        max_depth=settings.max_json_depth,
+        limits={"/epcis/capture": settings.capture_max_bytes},
+    )
     app.add_middleware(
         RateLimitMiddleware,  # type: ignore[arg-type]
         buckets=TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst, settings.workers),
+        secret=settings.token_secret.get_secret_value().encode(),
     )
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # type: ignore[arg-type]
     return app

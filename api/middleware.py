@@ -1,4 +1,5 @@
-"""ASGI middleware: per-client token-bucket rate limiting (429 problem+json) and Prometheus metrics.
+"""ASGI middleware: per-client token-bucket rate limiting (429), request body limits (413, and 422 for
+JSON nested too deeply), all answered as problem+json before any route runs, and Prometheus metrics.
 
 The token bucket is written here (30 lines) because no dependency has one: Starlette and FastAPI
 have no rate limiting, and `limits` (under slowapi) counts fixed or moving windows, which have no
@@ -8,13 +9,23 @@ deployment does not run. Metrics use prometheus_client.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from api.auth import read_token
+from api.errors import (
+    ApiProblem,
+    CaptureLimitExceeded,
+    InvalidRequest,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+    problem_json,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -57,55 +68,165 @@ class TokenBuckets:
         return granted
 
 
-def _client_key(scope: Scope) -> str:
+def _client_key(scope: Scope, secret: bytes) -> str:
+    """The partner a valid bearer token names, else the client's IP address.
+
+    Only a token that verifies keys its own bucket: one with a random or forged payload spends the
+    bucket of the address it comes from, as an anonymous request does. Verifications are cached
+    (api.auth), so a partner's repeated token costs a dictionary lookup.
+    """
     for name, value in scope.get("headers", ()):
-        if name == b"authorization" and value.startswith(b"Bearer "):
-            # The token's payload names the partner; its signature is checked by the route, and a
-            # forged one only spends the forger's own bucket.
-            parts = value[7:].split(b".")
-            if len(parts) == 3:
-                return "tok:" + parts[1][-48:].decode("ascii", "replace")
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            try:
+                address, _ = read_token(secret, value[7:].decode("ascii"))
+            except (Unauthorized, UnicodeDecodeError):
+                break
+            return "sub:" + address.lower()
     client = scope.get("client")
     return "ip:" + (client[0] if client else "unknown")
 
 
-class RateLimitMiddleware:
-    """Answers 429 (problem+json, Retry-After) when a client's bucket is empty."""
+async def send_problem(send: Send, problem: ApiProblem, instance: str) -> None:
+    """Answers `problem` as problem+json from ASGI middleware (no route, no exception handler)."""
+    body = problem_json(problem, instance)
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(body)).encode()),
+        *((k.lower().encode(), v.encode()) for k, v in problem.headers.items()),
+    ]
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
-    def __init__(self, app: ASGIApp, buckets: TokenBuckets) -> None:
+
+class RateLimitMiddleware:
+    """Answers 429 (problem+json, Retry-After) when a client's bucket is empty.
+
+    Args:
+        app: the wrapped application.
+        buckets: the per-client buckets.
+        secret: the token secret, to key a request on the partner its verified token names.
+    """
+
+    def __init__(self, app: ASGIApp, buckets: TokenBuckets, secret: bytes) -> None:
         self.app = app
         self.buckets = buckets
+        self.secret = secret
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in EXEMPT:
             await self.app(scope, receive, send)
             return
-        wait = self.buckets.take(_client_key(scope))
+        wait = self.buckets.take(_client_key(scope, self.secret))
         if wait <= 0:
             await self.app(scope, receive, send)
             return
-        retry = max(1, int(wait + 0.999))
-        body = json.dumps(
-            {
-                "type": "https://tracechain.example/problems/rate-limited",
-                "title": "Too many requests",
-                "status": 429,
-                "detail": f"rate limit exceeded; retry after {retry} s",
-                "instance": scope["path"],
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"retry-after", str(retry).encode()),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+        await send_problem(send, RateLimited(max(1, int(wait + 0.999))), scope["path"])
+
+
+_OPENERS = frozenset(b"[{")
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+
+
+def json_too_deep(body: bytes, limit: int) -> bool:
+    """Whether `body`, read as JSON, nests arrays and objects deeper than `limit`.
+
+    Counted on the text, without parsing (a parser recurses, which is what a deep body attacks):
+    strings are cut out, then the brackets are counted. Malformed JSON is left to the parser.
+    """
+    if body.count(b"[") + body.count(b"{") <= limit:
+        return False
+    # Escaped backslashes first, so that `\\"` still ends its string; then escaped quotes.
+    text = body.replace(b"\\\\", b"").replace(b'\\"', b"")
+    brackets = b"".join(text.split(b'"')[::2]).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for byte in brackets:
+        if byte in _OPENERS:
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+class BodyLimitMiddleware:
+    """Limits every request body: 413 when its ``Content-Length`` is over the route's limit (before
+    reading any of it), or as soon as a chunked body passes it; 422 when a JSON body (or one without a
+    content type, which FastAPI reads as JSON) nests deeper than `max_depth`.
+
+    The body is read here, within its limit, and handed on to the app whole.
+
+    Args:
+        app: the wrapped application.
+        max_bytes: the limit of every route not in `limits`.
+        max_depth: the deepest nesting of a JSON body.
+        limits: ``{path: bytes}`` for routes with their own limit (capture).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, max_depth: int, limits: dict[str, int]) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+        self.limits = limits
+
+    def _too_large(self, path: str, detail: str) -> ApiProblem:
+        limit = self.limits.get(path)
+        if limit is None:
+            return PayloadTooLarge(f"{detail} exceeds {self.max_bytes} bytes")
+        return CaptureLimitExceeded(
+            f"{detail} exceeds {limit} bytes", headers={"GS1-EPCIS-Capture-File-Size-Limit": str(limit)}
         )
-        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        limit = self.limits.get(path, self.max_bytes)
+        content_type = b""
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                if not value.isdigit():
+                    await send_problem(send, InvalidRequest("Content-Length is not a number"), path)
+                    return
+                if int(value) > limit:
+                    await send_problem(send, self._too_large(path, f"body of {int(value)} bytes"), path)
+                    return
+            elif name == b"content-type":
+                content_type = value.lower()
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client left
+                return
+            body += message.get("body", b"")
+            if len(body) > limit:
+                await send_problem(send, self._too_large(path, "body"), path)
+                return
+            if not message.get("more_body", False):
+                break
+        if (not content_type or b"json" in content_type) and json_too_deep(bytes(body), self.max_depth):
+            problem = InvalidRequest(
+                f"JSON nested deeper than {self.max_depth} levels",
+                errors=[{"pointer": "/body", "detail": f"nesting depth over {self.max_depth}"}],
+            )
+            await send_problem(send, problem, path)
+            return
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives the app the body read already, then waits on the client (disconnect)."""
+    given = False
+
+    async def replayed() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
 
 
 class Metrics:

@@ -60,15 +60,21 @@ def api_settings(settings: ChainSettings) -> Settings:
     Raises:
         NodeUnreachable, WrongChain: the node (chain.connection.connect).
         DeploymentMissing, DeploymentMismatch: no verified deployment in ``settings.data_dir``.
-        pydantic.ValidationError: invalid ``TRACECHAIN_API_*`` values (e.g. no token secret outside dev).
+        pydantic.ValidationError: invalid ``TRACECHAIN_API_*`` values (e.g. the default token secret
+            on a chain other than the local one, or with ``TRACECHAIN_API_ENV`` other than ``dev``).
     """
     from chain.connection import connect
     from chain.deploy import load_deployment
 
     w3 = connect(settings)
     deployment = load_deployment(w3, settings.data_dir)
-    env = Settings()  # TRACECHAIN_API_* (host, port, workers, secrets, limits)
+    # A local chain (anvil, its dev accounts' keys public) is development: `up` chooses dev mode for it
+    # unless TRACECHAIN_API_ENV says otherwise; any other chain needs a real token secret.
+    local_dev = settings.is_local and "TRACECHAIN_API_ENV" not in os.environ
+    mode: dict[str, Any] = {"env": "dev"} if local_dev else {}
+    env = Settings(**mode)  # TRACECHAIN_API_* (host, port, workers, secrets, limits)
     overrides: dict[str, Any] = {
+        **mode,
         **settings.shared(),  # node, chain, database, data directory: chain's
         "registry_address": deployment.address("PartnerRegistry"),
         "ledger_address": deployment.address("TraceabilityLedger"),

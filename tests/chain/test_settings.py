@@ -27,6 +27,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in list(os.environ):
         if name.startswith(("TRACECHAIN_", "ORACLE_")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("TRACECHAIN_API_ENV", "dev")  # the API's default secret: development mode only
     return monkeypatch
 
 
