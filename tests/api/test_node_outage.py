@@ -78,10 +78,13 @@ def test_escrow_routes_answer_503(client: TestClient, token_for: Callable[..., d
         assert r.headers["content-type"].startswith("application/problem+json")
 
 
-def test_manifest_relay_and_capture_anchoring_need_no_node(
+def test_partner_writes_refused_503_while_the_node_cannot_confirm_the_partner(
     client: TestClient, settings: Settings, token_for: Callable[..., dict[str, str]]
 ) -> None:
-    """Both go through the relayer's outbox: accepted with the node down, sent once it is back."""
+    """Manifest relay and capture would go through the relayer's outbox, but every signed-in request
+    first asks the registry whether the partner is still active (a suspension takes effect on the
+    next request): with the node down that cannot be known, so the write is refused with 503 and
+    nothing is queued (docs/security.md, "Reading rights")."""
     from sqlalchemy import create_engine, func, select
 
     from api.epcis.samples import journey
@@ -113,12 +116,13 @@ def test_manifest_relay_and_capture_anchoring_need_no_node(
     r = client.post(
         "/shipments", json={"manifest": manifest, "signature": "0x" + signature.hex()}, headers=headers
     )
-    assert r.status_code == 202, r.text
+    assert r.status_code == 503, r.text
+    assert r.json()["type"] == "https://tracechain.example/problems/unavailable"
     r = client.post("/epcis/capture", json=journey("N1").documents[0], headers=headers)
-    assert r.status_code == 202, r.text
+    assert r.status_code == 503, r.text
     engine = create_engine(settings.database_url)
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(OutboxIntent)).scalar_one() >= 1
+        assert conn.execute(select(func.count()).select_from(OutboxIntent)).scalar_one() == 0
     engine.dispose()
 
 

@@ -144,6 +144,7 @@ def test_tampered_values_and_leaves_are_flagged(world: EscrowWorld) -> None:
 
     w, p = world, world.parties
     sid = w.shipment()
+    w.fund(sid)  # under way: the escrow takes telemetry only then
     first = w.readings(sid, [4.0, 4.5])
     second = w.readings(sid, [5.0, 5.5])
     w.readings(sid, [6.0], sealed=False)
@@ -171,6 +172,7 @@ def test_tampered_values_and_leaves_are_flagged(world: EscrowWorld) -> None:
 def test_readings_of_unknown_or_invisible_shipments_and_readings_are_404(world: EscrowWorld) -> None:
     w, p = world, world.parties
     sid = w.shipment()
+    w.fund(sid)  # under way: the escrow takes telemetry only then
     messages = w.readings(sid, [4.0])
     proof_url = url(sid, f"/readings/{p.device.address}/{messages[0]['counter']}/proof")
     stranger = w.headers(p.stranger, "CARRIER_ROLE")
