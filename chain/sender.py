@@ -667,7 +667,7 @@ class TxSender:
         """Re-signs intents whose nonce another transaction consumed, replays or replaces stuck
         ones; True when something was sent."""
         now = utcnow()
-        consumed = self.w3.eth.get_transaction_count(self.address, max(head - self.confirmations, 0))
+        consumed = self._consumed_at_depth(head)
         stuck: list[OutboxIntent] = []
         for intent in intents:
             assert intent.nonce is not None
@@ -710,6 +710,18 @@ class TxSender:
             session, [Outgoing(i.id, a.nonce, a.tx_hash, a.raw_tx, first=False) for i, a in replays]
         )
         return True
+
+    def _consumed_at_depth(self, head: int) -> int:
+        """How many of our nonces are used at the confirmation depth; 0 when the node keeps no
+        state for that block (a pruned node, or anvil restarted from its state file, which keeps
+        no history from before the restart): the foreign-nonce check then waits for a later pass,
+        while stuck intents are still replayed below."""
+        depth = hex(max(head - self.confirmations, 0))
+        try:
+            return int(self._rpc.call("eth_getTransactionCount", [self.address, depth]), 16)
+        except NodeRequestRefused as exc:
+            log.info("no state at block %s yet (%s); checking consumed nonces later", depth, exc)
+            return 0
 
     def _replacement(self, intent: OutboxIntent, last: OutboxAttempt, fees: _Fees) -> OutboxAttempt:
         if last.gas_price is not None:
