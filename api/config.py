@@ -49,6 +49,9 @@ class Settings(TracechainSettings):
     token_secret: SecretStr = SecretStr(DEV_SECRET)
     token_ttl_s: int = Field(default=900, ge=30, le=86_400)
     nonce_ttl_s: int = Field(default=300, ge=10, le=3600)
+    standing_grace_s: float = Field(default=60.0, ge=0, le=600)
+    """How long a worker may keep using a partner's last standing while the node does not answer
+    (api.roles.RegistryRoles); 0 refuses signed-in requests as soon as the node is down."""
     siwe_domain: str = "localhost"
     public_base_url: str = "http://localhost:8000"
     resolver_name: str = "Tracechain resolver"

@@ -32,7 +32,7 @@ def build_services(settings: Settings) -> Services:
     node = ApiNode.of(settings)
     roles: RoleSource = NoRoles()
     if settings.registry_address:
-        roles = RegistryRoles(node.web3, settings.registry_address)
+        roles = RegistryRoles(node.web3, settings.registry_address, grace_s=settings.standing_grace_s)
     anchorer: Anchorer | None = None
     if settings.ledger_address and settings.relayer_address:
         anchorer = OutboxAnchorer(settings.ledger_address, settings.relayer_address)

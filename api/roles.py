@@ -5,17 +5,27 @@ suspension (``setPartnerActive(account, false)``, which also revokes the partner
 revoked role takes effect on the partner's next request, in every worker process, however long its
 token still runs. The answer is one batched JSON-RPC request of ``isActivePartner`` and a
 ``hasRole`` per role (:meth:`chain.contracts.registry.PartnerRegistry.standing`).
+
+When the node does not answer, a worker may use the standing it last read for the same account,
+if that answer is at most ``grace_s`` old (60 s by default, ``TRACECHAIN_API_STANDING_GRACE_S``;
+0 fails closed at once). Partners who were working keep working through a short outage (their
+writes wait in the outbox); a suspension made during the outage reaches the API within
+``grace_s`` of the node's return at the latest, and an account the worker never saw is refused
+(503). The trade-off is written down in docs/security.md, 4.4.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
 from eth_utils import to_checksum_address
 from web3 import Web3
 
-from api.errors import NotAPartner
+from api.errors import NotAPartner, Unavailable
 from api.node import node_answers
 from chain.contracts.registry import PartnerRegistry, Standing
 from chain.roles import Role
@@ -23,6 +33,8 @@ from chain.roles import Role
 #: Roles that let an account which is not an admitted partner sign in: auditors and the consortium
 #: admin read what partners capture without being partners themselves.
 READER_ROLES = frozenset({Role.AUDITOR, Role.DEFAULT_ADMIN})
+
+log = logging.getLogger("tracechain.api")
 
 
 def may_sign_in(standing: Standing) -> bool:
@@ -57,28 +69,56 @@ class RoleSource(Protocol):
 
 
 class RegistryRoles:
-    """Asks PartnerRegistry, every time (no cache: see the module's docstring).
+    """Asks PartnerRegistry every time; the last answer per account is kept only to bridge a node
+    outage of at most ``grace_s`` (see the module's docstring).
 
     Args:
         web3: the connected Web3 (called on first use, e.g. :meth:`api.node.ApiNode.web3`).
         registry_address: the PartnerRegistry.
+        grace_s: how old a remembered standing may be when the node does not answer; 0: none.
+        clock: monotonic seconds (tests move it forward).
     """
 
-    def __init__(self, web3: Callable[[], Web3], registry_address: str) -> None:
+    def __init__(
+        self,
+        web3: Callable[[], Web3],
+        registry_address: str,
+        *,
+        grace_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._web3 = web3
         self._address = to_checksum_address(registry_address)
         self._registry: PartnerRegistry | None = None
+        self._grace_s = grace_s
+        self._clock = clock
+        self._last: dict[str, tuple[float, Standing]] = {}
+        self._lock = threading.Lock()
 
     def standing(self, account: str) -> Standing:
-        """The account's standing at the chain's latest block.
+        """The account's standing at the chain's latest block, or, while the node does not answer,
+        the one read at most ``grace_s`` ago.
 
         Raises:
-            Unavailable: the node does not answer.
+            Unavailable: the node does not answer and no recent enough standing is known.
         """
-        with node_answers("partner registry"):
-            if self._registry is None:
-                self._registry = PartnerRegistry(self._web3(), self._address, check_code=False)
-            return self._registry.standing(account)
+        try:
+            with node_answers("partner registry"):
+                if self._registry is None:
+                    self._registry = PartnerRegistry(self._web3(), self._address, check_code=False)
+                answer = self._registry.standing(account)
+        except Unavailable:
+            with self._lock:
+                seen = self._last.get(account.lower())
+            if seen is None or self._clock() - seen[0] > self._grace_s:
+                raise
+            age = self._clock() - seen[0]
+            log.info("node unavailable: using %s's standing read %.0f s ago", account, age)
+            return seen[1]
+        if self._grace_s > 0:
+            with self._lock:
+                self._last[account.lower()] = (self._clock(), answer)
+        return answer
 
     def roles_of(self, account: str) -> list[str]:
         """The names of the roles ``account`` holds now.
