@@ -56,7 +56,7 @@ def _publish(
 def _stored(database_url: str) -> tuple[set[tuple[bytes, int]], int, int]:
     engine = make_engine(database_url)
     with make_sessionmaker(engine)() as s:
-        keys = set(s.execute(select(TelemetryReading.device, TelemetryReading.counter)).tuples())
+        keys = {(d, c) for d, c in s.execute(select(TelemetryReading.device, TelemetryReading.counter))}
         rows = s.scalar(select(func.count()).select_from(TelemetryReading)) or 0
         open_ = s.scalar(
             select(func.count()).select_from(TelemetryBatch).where(TelemetryBatch.state != "anchored")
