@@ -67,17 +67,18 @@ def gln(company: str, location: str) -> str:
 
 @dataclass(frozen=True)
 class DemoPartner:
-    """A demo partner: name, GS1 key (GLN of its main site) and consortium role."""
+    """A demo partner: name, GS1 company prefix (its GTINs, SSCCs and site GLNs carry it) and
+    consortium role."""
 
     name: str
-    gs1_key: str
+    prefix: str
     role: Role
 
 
 PARTNERS = {
-    "supplier": DemoPartner("Green Valley Farms", gln("4012345", "2"), Role.SUPPLIER),
-    "carrier": DemoPartner("Polar Cold Freight", gln("0012345", "1"), Role.CARRIER),
-    "retailer": DemoPartner("Corner Market", gln("0614141", "3"), Role.RETAILER),
+    "supplier": DemoPartner("Green Valley Farms", "4012345", Role.SUPPLIER),
+    "carrier": DemoPartner("Polar Cold Freight", "0012345", Role.CARRIER),
+    "retailer": DemoPartner("Corner Market", "0614141", Role.RETAILER),
 }
 
 
@@ -211,9 +212,9 @@ class DemoSeeder:
             account = self.accounts[key].address
             if self.registry.partner(account).admitted:
                 continue
-            self.step(f"admit {partner.name} ({partner.role}, GLN {partner.gs1_key})")
+            self.step(f"admit {partner.name} ({partner.role}, GS1 company prefix {partner.prefix})")
             request = self.registry.admit_partner(
-                account, partner.name, partner.gs1_key, [partner.role.id], sender=self.admin.address
+                account, partner.name, [partner.prefix], [partner.role.id], sender=self.admin.address
             )
             self._send(self.admin, request)
 

@@ -137,15 +137,15 @@ def set_up(w3: Web3) -> Consortium:
     token = deploy(w3, "TestToken", admin, "Test USD", "TUSD")
 
     partners = (
-        (supplier, "Acme Pharma", "0614141000005", "SUPPLIER_ROLE"),
-        (buyer, "City Hospital", "0614141000012", "RETAILER_ROLE"),
-        (carrier, "Polar Logistics", "0614141000029", "CARRIER_ROLE"),
+        (supplier, "Acme Pharma", ["0614141"], "SUPPLIER_ROLE"),
+        (buyer, "City Hospital", ["0614142"], "RETAILER_ROLE"),
+        (carrier, "Polar Logistics", ["0614143"], "CARRIER_ROLE"),
     )
-    for account, name, gln, role in partners:
+    for account, name, prefixes, role in partners:
         send(
             w3,
             registry.functions.admitPartner(
-                account.address, name, gln, [roles[role], roles["RECORDER_ROLE"]]
+                account.address, name, prefixes, [roles[role], roles["RECORDER_ROLE"]]
             ),
             admin,
         )

@@ -204,18 +204,35 @@ class Projection:
             account=a["account"],
             kind="admitted",
             name=a["name"],
-            gs1_key=a["gs1Key"],
             active=True,
         )
         self._create(
             Partner(
-                account=a["account"],
-                name=a["name"],
-                gs1_key=a["gs1Key"],
-                active=True,
-                admitted_block=d.block_number,
+                account=a["account"], name=a["name"], gs1_key="", active=True, admitted_block=d.block_number
             )
         )
+
+    def _prefix_changed(self, d: DecodedLog) -> None:
+        # partners.gs1_key holds the partner's current company prefixes, sorted, space-separated;
+        # partner_changes one row per assignment or revocation, the prefix in its gs1_key.
+        a = d.args
+        assigned = d.name == "PrefixAssigned"
+        partner = self._get(Partner, a["account"])
+        self._row(
+            PartnerChange,
+            d,
+            account=a["account"],
+            kind="prefix_assigned" if assigned else "prefix_revoked",
+            gs1_key=a["prefix"],
+            active=partner is None or partner.active,
+        )
+        if partner is not None:
+            held = set(partner.gs1_key.split())
+            if assigned:
+                held.add(a["prefix"])
+            else:
+                held.discard(a["prefix"])
+            self._update(partner, gs1_key=" ".join(sorted(held)))
 
     def _partner_status(self, d: DecodedLog) -> None:
         a = d.args
@@ -476,6 +493,8 @@ _HANDLERS: dict[str, Callable[[Projection, DecodedLog], None]] = {
     "RoleAdminChanged": Projection._role_admin_changed,
     "PartnerAdmitted": Projection._partner_admitted,
     "PartnerStatusChanged": Projection._partner_status,
+    "PrefixAssigned": Projection._prefix_changed,
+    "PrefixRevoked": Projection._prefix_changed,
     "DeviceRegistered": Projection._device_registered,
     "DeviceStatusChanged": Projection._device_status,
     "Paused": Projection._pause,

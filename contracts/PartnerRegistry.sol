@@ -6,9 +6,21 @@ import {IPartnerRegistry} from "./interfaces/IPartnerRegistry.sol";
 import {Roles} from "./Roles.sol";
 
 /// @title PartnerRegistry
-/// @notice Consortium membership, roles and devices; Besu account permissioning.
+/// @notice Consortium membership, roles, GS1 company prefixes and devices; Besu account permissioning.
 contract PartnerRegistry is IPartnerRegistry, AccessControl {
+    uint256 private constant MIN_PREFIX = 4;
+    uint256 private constant MAX_PREFIX = 12;
+
     mapping(address account => Partner) private _partners;
+    /// Holder of each claimed GS1 company prefix, by keccak256 of its digits.
+    mapping(bytes32 prefix => address holder) private _prefixHolders;
+    /// How many claimed prefixes strictly extend these digits (4 to 11 of them): the overlap check
+    /// in one read instead of a scan of every claim.
+    mapping(bytes32 digits => uint256 count) private _extensions;
+    /// Every claimed prefix, for `prefixesOf` and for naming the holder in an overlap error.
+    string[] private _claimed;
+    /// 1-based position in `_claimed`, by keccak256 of the prefix.
+    mapping(bytes32 prefix => uint256 position) private _claimedAt;
     mapping(address device => Device) private _devices;
     /// Business roles a suspended partner held, one bit per entry of _partnerRoles(), restored on reinstatement.
     mapping(address account => uint256 roleBits) private _suspendedRoles;
@@ -18,21 +30,50 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
     }
 
     /// @inheritdoc IPartnerRegistry
-    function admitPartner(address account, string calldata name, string calldata gs1Key, bytes32[] calldata roles)
-        external
-        onlyRole(DEFAULT_ADMIN_ROLE)
-    {
-        if (account == address(0) || bytes(name).length == 0 || bytes(gs1Key).length == 0) {
-            revert RegistryInvalidPartner(account, name, gs1Key);
-        }
+    function admitPartner(
+        address account,
+        string calldata name,
+        string[] calldata prefixes,
+        bytes32[] calldata roles
+    ) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (account == address(0) || bytes(name).length == 0) revert RegistryInvalidPartner(account, name);
         if (_partners[account].admittedAt != 0) revert RegistryPartnerExists(account);
-        _partners[account] = Partner({name: name, gs1Key: gs1Key, active: true, admittedAt: uint64(block.timestamp)});
-        emit PartnerAdmitted(account, name, gs1Key);
+        _partners[account] = Partner({name: name, active: true, admittedAt: uint64(block.timestamp)});
+        emit PartnerAdmitted(account, name);
+        for (uint256 i = 0; i < prefixes.length; ++i) {
+            _assignPrefix(account, prefixes[i]);
+        }
         for (uint256 i = 0; i < roles.length; ++i) {
             _grantRole(roles[i], account);
         }
     }
 
+    /// @inheritdoc IPartnerRegistry
+    function assignPrefix(address account, string calldata prefix) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (_partners[account].admittedAt == 0) revert RegistryUnknownPartner(account);
+        _assignPrefix(account, prefix);
+    }
+
+    /// @inheritdoc IPartnerRegistry
+    function revokePrefix(address account, string calldata prefix) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        bytes calldata digits = bytes(prefix);
+        bytes32 key = keccak256(digits);
+        if (account == address(0) || _prefixHolders[key] != account) revert RegistryPrefixNotHeld(account, prefix);
+        delete _prefixHolders[key];
+        for (uint256 n = MIN_PREFIX; n < digits.length; ++n) {
+            --_extensions[keccak256(digits[:n])];
+        }
+        uint256 position = _claimedAt[key];
+        uint256 last = _claimed.length;
+        if (position != last) {
+            string memory moved = _claimed[last - 1];
+            _claimed[position - 1] = moved;
+            _claimedAt[keccak256(bytes(moved))] = position;
+        }
+        _claimed.pop();
+        delete _claimedAt[key];
+        emit PrefixRevoked(account, prefix);
+    }
     /// @inheritdoc IPartnerRegistry
     function setPartnerActive(address account, bool active) external onlyRole(DEFAULT_ADMIN_ROLE) {
         Partner storage p = _partners[account];
@@ -85,6 +126,24 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
     }
 
     /// @inheritdoc IPartnerRegistry
+    function prefixesOf(address account) external view returns (string[] memory held) {
+        uint256 count = 0;
+        for (uint256 i = 0; i < _claimed.length; ++i) {
+            if (_prefixHolders[keccak256(bytes(_claimed[i]))] == account) ++count;
+        }
+        held = new string[](count);
+        count = 0;
+        for (uint256 i = 0; i < _claimed.length; ++i) {
+            if (_prefixHolders[keccak256(bytes(_claimed[i]))] == account) held[count++] = _claimed[i];
+        }
+    }
+
+    /// @inheritdoc IPartnerRegistry
+    function brandOwnerOf(string calldata keyDigits) external view returns (address) {
+        return _holderOfStart(bytes(keyDigits), MAX_PREFIX);
+    }
+
+    /// @inheritdoc IPartnerRegistry
     function device(address device_) external view returns (Device memory) {
         return _devices[device_];
     }
@@ -100,6 +159,60 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
         Partner storage p = _partners[account];
         if (p.admittedAt != 0 && !p.active) revert RegistrySuspendedPartner(account);
         return super._grantRole(role, account);
+    }
+
+    function _assignPrefix(address account, string calldata prefix) private {
+        bytes calldata digits = bytes(prefix);
+        _checkPrefix(prefix);
+        // At most one holder matches any key: neither an equal or shorter claim that starts this
+        // prefix, nor a longer claim that this prefix starts.
+        address holder = _holderOfStart(digits, digits.length);
+        if (holder != address(0)) revert RegistryPrefixOverlap(prefix, holder);
+        bytes32 key = keccak256(digits);
+        if (_extensions[key] != 0) revert RegistryPrefixOverlap(prefix, _extensionHolder(digits));
+        _prefixHolders[key] = account;
+        for (uint256 n = MIN_PREFIX; n < digits.length; ++n) {
+            ++_extensions[keccak256(digits[:n])];
+        }
+        _claimed.push(prefix);
+        _claimedAt[key] = _claimed.length;
+        emit PrefixAssigned(account, prefix);
+    }
+
+    function _checkPrefix(string calldata prefix) private pure {
+        bytes calldata digits = bytes(prefix);
+        if (digits.length < MIN_PREFIX || digits.length > MAX_PREFIX) revert RegistryInvalidPrefix(prefix);
+        for (uint256 i = 0; i < digits.length; ++i) {
+            if (digits[i] < "0" || digits[i] > "9") revert RegistryInvalidPrefix(prefix);
+        }
+        if (digits[0] == "2" || (digits[0] == "0" && (digits[1] == "2" || digits[1] == "4"))) {
+            revert RegistryRestrictedPrefix(prefix);
+        }
+    }
+
+    /// The holder of a claimed prefix of 4 to `maxLength` digits that starts `digits`, else zero.
+    function _holderOfStart(bytes calldata digits, uint256 maxLength) private view returns (address) {
+        uint256 end = digits.length < maxLength ? digits.length : maxLength;
+        for (uint256 n = MIN_PREFIX; n <= end; ++n) {
+            address holder = _prefixHolders[keccak256(digits[:n])];
+            if (holder != address(0)) return holder;
+        }
+        return address(0);
+    }
+
+    /// The holder of a claimed prefix that `digits` starts (one exists: `_extensions` says so).
+    /// Only on the way to a revert, so the scan costs nothing that is kept.
+    function _extensionHolder(bytes calldata digits) private view returns (address) {
+        for (uint256 i = 0; i < _claimed.length; ++i) {
+            bytes memory claimed = bytes(_claimed[i]);
+            if (claimed.length <= digits.length) continue;
+            bool starts = true;
+            for (uint256 j = 0; j < digits.length && starts; ++j) {
+                starts = claimed[j] == digits[j];
+            }
+            if (starts) return _prefixHolders[keccak256(claimed)];
+        }
+        return address(0);
     }
 
     function _partnerRoles() private pure returns (bytes32[8] memory) {

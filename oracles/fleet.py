@@ -81,14 +81,14 @@ class Provisioner:
         send_and_wait(self.w3, account, request)
 
     def admit_partners(self) -> None:
-        for acct, name, role_name in (
-            (self.supplier, "Demo Supplier", "SUPPLIER_ROLE"),
-            (self.carrier, "Demo Carrier", "CARRIER_ROLE"),
-            (self.buyer, "Demo Retailer", "RETAILER_ROLE"),
+        for acct, name, prefixes, role_name in (
+            (self.supplier, "Demo Supplier", ["4012345"], "SUPPLIER_ROLE"),
+            (self.carrier, "Demo Carrier", [], "CARRIER_ROLE"),
+            (self.buyer, "Demo Retailer", [], "RETAILER_ROLE"),
         ):
             if not self.registry.partner(acct.address).admitted:
                 request = self.registry.admit_partner(
-                    acct.address, name, "4012345000009", [role(role_name)], sender=self.admin.address
+                    acct.address, name, prefixes, [role(role_name)], sender=self.admin.address
                 )
                 self._send(self.admin, request)
 

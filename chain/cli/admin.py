@@ -53,19 +53,46 @@ def _admin(
 def admit_partner(
     account: str,
     name: Annotated[str, typer.Option(help="Partner's legal name.")],
-    gs1: Annotated[str, typer.Option(help="GS1 company prefix or GLN.")],
     role: Annotated[
         list[str], typer.Option(help="Role (supplier, carrier, retailer, auditor, recorder); repeatable.")
     ],
+    prefix: Annotated[
+        list[str] | None,
+        typer.Option("--prefix", "--gs1", help="GS1 company prefix (4-12 digits) it brands; repeatable."),
+    ] = None,
     rpc_url: RpcOpt = None,
     data_dir: DataOpt = None,
     key: KeyOpt = None,
 ) -> None:
-    """Admit a partner with its roles."""
+    """Admit a partner with its GS1 company prefixes and roles."""
     roles = [_role_id(r) for r in role]
+    prefixes = list(prefix or [])
     _admin(
-        rpc_url, data_dir, key, lambda reg, admin: reg.admit_partner(account, name, gs1, roles, sender=admin)
+        rpc_url,
+        data_dir,
+        key,
+        lambda reg, admin: reg.admit_partner(account, name, prefixes, roles, sender=admin),
     )
+
+
+prefix_app = typer.Typer(no_args_is_help=True, help="Partners' GS1 company prefixes (brand ownership).")
+admin_app.add_typer(prefix_app, name="prefix")
+
+
+@prefix_app.command("add")
+def add_prefix(
+    account: str, prefix: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
+) -> None:
+    """Give partner ACCOUNT the GS1 company prefix PREFIX: it becomes the brand owner of its keys."""
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.assign_prefix(account, prefix, sender=admin))
+
+
+@prefix_app.command("remove")
+def remove_prefix(
+    account: str, prefix: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
+) -> None:
+    """Take the GS1 company prefix PREFIX from partner ACCOUNT."""
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.revoke_prefix(account, prefix, sender=admin))
 
 
 @admin_app.command("grant-role")

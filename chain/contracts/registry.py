@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from chain.contracts.base import ContractWrapper, checksum
@@ -11,10 +11,16 @@ from chain.exceptions import (
     RegistryDeviceExists,
     RegistryInvalidDevice,
     RegistryInvalidPartner,
+    RegistryInvalidPrefix,
     RegistryPartnerExists,
+    RegistryPrefixNotHeld,
+    RegistryPrefixOverlap,
+    RegistryRestrictedPrefix,
     RegistryUnknownDevice,
     RegistryUnknownPartner,
 )
+from chain.gs1 import IdentifierError, brand_digits, is_restricted
+from chain.gs1.brand import MAX_PREFIX, MIN_PREFIX
 from chain.jsonrpc import JsonRpc
 from chain.roles import DEFAULT_ADMIN_ROLE, Role
 from chain.roles import role_id as role
@@ -25,11 +31,10 @@ __all__ = ["Device", "Partner", "PartnerRegistry", "Standing", "role"]
 
 @dataclass(frozen=True)
 class Partner:
-    """A consortium partner."""
+    """A consortium partner (its GS1 company prefixes: :meth:`PartnerRegistry.prefixes_of`)."""
 
     account: str
     name: str
-    gs1_key: str
     active: bool
     admitted_at: int
 
@@ -83,6 +88,11 @@ class Standing:
     roles: tuple[Role, ...]
 
 
+def _owner(address: str) -> str | None:
+    """A checksum address, None for the zero address."""
+    return None if int(address, 16) == 0 else checksum(address)
+
+
 class PartnerRegistry(ContractWrapper):
     """PartnerRegistry at a validated address; writes return :class:`TxRequest` after pre-flight checks."""
 
@@ -91,8 +101,47 @@ class PartnerRegistry(ContractWrapper):
     # ---------------------------------------------------------------- reads
 
     def partner(self, account: str) -> Partner:
-        name, gs1_key, active, admitted_at = self._call("partner", checksum(account))
-        return Partner(checksum(account), name, gs1_key, bool(active), int(admitted_at))
+        p = self._struct("partner", checksum(account))
+        return Partner(checksum(account), p["name"], bool(p["active"]), int(p["admittedAt"]))
+
+    def prefixes_of(self, account: str) -> list[str]:
+        """The GS1 company prefixes ``account`` holds, sorted."""
+        return sorted(self._call("prefixesOf", checksum(account)))
+
+    def brand_owner(self, key_or_link: str) -> str | None:
+        """The brand owner of a GS1 key (one ``eth_call``): the partner whose company prefix the
+        key carries, None when no partner's does, or when ``key_or_link`` is no GS1 key with a
+        company prefix (docs/security.md §4.3: such goods have no brand owner).
+
+        Args:
+            key_or_link: anything :func:`chain.gs1.brand_digits` takes (Digital Link URI, EPC URN,
+                bare GTIN, GLN or SSCC digits).
+
+        Returns:
+            The owner's checksum address, or None.
+        """
+        try:
+            digits = brand_digits(key_or_link)
+        except IdentifierError:
+            return None
+        return _owner(self._call("brandOwnerOf", digits))
+
+    def brand_owners(self, keys: Iterable[str]) -> dict[str, str | None]:
+        """:meth:`brand_owner` of each of ``keys``, in one batched JSON-RPC request.
+
+        Raises:
+            NodeRequestRefused: the node refused one of the calls.
+        """
+        digits: dict[str, str | None] = {}
+        for key in keys:
+            try:
+                digits[key] = brand_digits(key)
+            except IdentifierError:
+                digits[key] = None
+        asked = [d for d in digits.values() if d is not None]
+        found = dict(zip(asked, self.call_many([("brandOwnerOf", (d,)) for d in asked]), strict=True))
+        owners = {key: None if d is None else _owner(found[d]) for key, d in digits.items()}
+        return owners
 
     def device(self, device: str) -> Device:
         owner, active = self._call("device", checksum(device))
@@ -151,22 +200,67 @@ class PartnerRegistry(ContractWrapper):
     # ---------------------------------------------------------------- writes
 
     def admit_partner(
-        self, account: str, name: str, gs1_key: str, roles: Sequence[bytes], *, sender: str
+        self, account: str, name: str, prefixes: Sequence[str], roles: Sequence[bytes], *, sender: str
     ) -> TxRequest:
-        """Admits ``account`` with ``roles``.
+        """Admits ``account`` with its GS1 company ``prefixes`` (possibly none) and ``roles``.
 
         Raises:
-            RegistryInvalidPartner: empty name or GS1 key, or the zero address.
+            RegistryInvalidPartner: empty name, or the zero address.
             RegistryPartnerExists: already admitted.
+            RegistryInvalidPrefix, RegistryRestrictedPrefix, RegistryPrefixOverlap: as
+                :meth:`assign_prefix` (an overlap with a longer claim is left to the contract).
             AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
         """
         account = checksum(account)
-        if not name or not gs1_key or int(account, 16) == 0:
-            raise RegistryInvalidPartner(account=account, name=name, gs1_key=gs1_key)
+        if not name or int(account, 16) == 0:
+            raise RegistryInvalidPartner(account=account, name=name)
         if self.partner(account).admitted:
             raise RegistryPartnerExists(account=account)
+        for prefix in prefixes:
+            self._check_prefix(prefix)
         self._require_admin(sender)
-        return self._request("admitPartner", account, name, gs1_key, list(roles))
+        return self._request("admitPartner", account, name, list(prefixes), list(roles))
+
+    def assign_prefix(self, account: str, prefix: str, *, sender: str) -> TxRequest:
+        """Gives partner ``account`` the GS1 company prefix ``prefix`` (it becomes the brand owner of
+        the keys carrying it).
+
+        Raises:
+            RegistryInvalidPrefix: not 4 to 12 digits.
+            RegistryRestrictedPrefix: a restricted-circulation number (02, 04, 20-29).
+            RegistryPrefixOverlap: a held prefix equals or starts ``prefix`` (a held prefix that
+                ``prefix`` starts is refused by the contract).
+            RegistryUnknownPartner: never admitted.
+            AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
+        """
+        account = checksum(account)
+        if not self.partner(account).admitted:
+            raise RegistryUnknownPartner(account=account)
+        self._check_prefix(prefix)
+        self._require_admin(sender)
+        return self._request("assignPrefix", account, prefix)
+
+    def revoke_prefix(self, account: str, prefix: str, *, sender: str) -> TxRequest:
+        """Takes the GS1 company prefix ``prefix`` from ``account``.
+
+        Raises:
+            RegistryPrefixNotHeld: ``account`` does not hold it.
+            AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
+        """
+        account = checksum(account)
+        if prefix not in self.prefixes_of(account):
+            raise RegistryPrefixNotHeld(account=account, prefix=prefix)
+        self._require_admin(sender)
+        return self._request("revokePrefix", account, prefix)
+
+    def _check_prefix(self, prefix: str) -> None:
+        if not (prefix.isascii() and prefix.isdigit() and MIN_PREFIX <= len(prefix) <= MAX_PREFIX):
+            raise RegistryInvalidPrefix(prefix=prefix)
+        if is_restricted(prefix):
+            raise RegistryRestrictedPrefix(prefix=prefix)
+        holder = _owner(self._call("brandOwnerOf", prefix))
+        if holder is not None:
+            raise RegistryPrefixOverlap(prefix=prefix, holder=holder)
 
     def set_partner_active(self, account: str, active: bool, *, sender: str) -> TxRequest:
         """Suspends or reinstates a partner.

@@ -29,11 +29,36 @@ class RegistryInvalidDevice(ContractError):
 
 
 class RegistryInvalidPartner(ContractError):
-    """The partner address is zero or its name or GS1 key is empty."""
+    """The partner address is zero or its name is empty."""
 
     account: str
     name: str
-    gs1_key: str
+
+
+class RegistryInvalidPrefix(ContractError):
+    """A GS1 company prefix must be 4 to 12 digits."""
+
+    prefix: str
+
+
+class RegistryPrefixNotHeld(ContractError):
+    """The partner does not hold this GS1 company prefix."""
+
+    account: str
+    prefix: str
+
+
+class RegistryPrefixOverlap(ContractError):
+    """The prefix equals, extends or is extended by one `holder` holds: one key, one brand owner."""
+
+    prefix: str
+    holder: str
+
+
+class RegistryRestrictedPrefix(ContractError):
+    """Restricted-circulation numbers (leading 02, 04, 20-29) belong to no company."""
+
+    prefix: str
 
 
 class RegistryPartnerExists(ContractError):

@@ -11,6 +11,7 @@ through this package:
 - :mod:`chain.gs1.epc`: EPC URNs (TDS 2.0) to Digital Links, and back for SGTIN, LGTIN, UPUI,
   SSCC, SGLN, PGLN and GIAI given the company prefix length.
 - :mod:`chain.gs1.canonical`: the canonical key and the ledger key.
+- :mod:`chain.gs1.brand`: the digits a GS1 company prefix is matched against (brand owner).
 
 **The canonical key** is the *constrained* canonical Digital Link URI that CBV 2.0's event hash
 (rule 18 III) requires: host ``https://id.gs1.org``, GTIN of 14 digits, and of the key qualifiers
@@ -35,6 +36,7 @@ lot)``). Decided for the qualifiers that are not an identity of their own:
   link combining it with 22, 10 or 21 is refused.
 """
 
+from chain.gs1.brand import brand_digits, check_prefix, is_restricted
 from chain.gs1.canonical import asset_id, canonical_key, full_link, parse_identifier
 from chain.gs1.digital_link import (
     CANONICAL_HOST,
@@ -52,11 +54,14 @@ __all__ = [
     "DigitalLink",
     "IdentifierError",
     "asset_id",
+    "brand_digits",
     "canonical_key",
     "check_digit",
+    "check_prefix",
     "digital_link_to_epc_urn",
     "epc_urn_to_digital_link",
     "full_link",
+    "is_restricted",
     "normalise_key",
     "parse_digital_link",
     "parse_digital_link_path",

@@ -88,7 +88,8 @@ class RoleAdminChange(LogRow, Base):
 
 
 class PartnerChange(LogRow, Base):
-    """PartnerAdmitted (name and GS1 key set) / PartnerStatusChanged (active set)."""
+    """PartnerAdmitted (name set) / PartnerStatusChanged (active set) / PrefixAssigned and
+    PrefixRevoked (the company prefix in ``gs1_key``)."""
 
     __tablename__ = "partner_changes"
     account: Mapped[str] = mapped_column(ADDRESS, index=True)
@@ -255,6 +256,7 @@ class Partner(Base):
     __tablename__ = "partners"
     account: Mapped[str] = mapped_column(ADDRESS, primary_key=True)
     name: Mapped[str] = mapped_column(Text)
+    #: The partner's GS1 company prefixes, sorted and space-separated ("" for none).
     gs1_key: Mapped[str] = mapped_column(Text, index=True)
     active: Mapped[bool] = mapped_column(Boolean)
     admitted_block: Mapped[int] = mapped_column(BigInteger)

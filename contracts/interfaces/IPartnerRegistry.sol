@@ -7,9 +7,9 @@ pragma solidity 0.8.28;
 /// contracts ask it `hasRole`. It also answers Hyperledger Besu's account-permissioning call.
 interface IPartnerRegistry {
     /// @notice A partner as the consortium admitted it.
+    /// Its GS1 company prefixes are kept apart (`prefixesOf`): the admin changes them after admission.
     struct Partner {
         string name;
-        string gs1Key; // GS1 company prefix or GLN
         bool active;
         uint64 admittedAt;
     }
@@ -23,22 +23,57 @@ interface IPartnerRegistry {
     error RegistryPartnerExists(address account);
     error RegistryUnknownPartner(address account);
     error RegistrySuspendedPartner(address account);
-    error RegistryInvalidPartner(address account, string name, string gs1Key);
+    error RegistryInvalidPartner(address account, string name);
+    /// A GS1 company prefix must be 4 to 12 digits.
+    error RegistryInvalidPrefix(string prefix);
+    /// Restricted-circulation numbers (leading 02, 04, 20-29) belong to no company.
+    error RegistryRestrictedPrefix(string prefix);
+    /// `prefix` is, starts with, or is the start of a prefix `holder` holds: one key, one brand owner.
+    error RegistryPrefixOverlap(string prefix, address holder);
+    error RegistryPrefixNotHeld(address account, string prefix);
     error RegistryDeviceExists(address device, address owner);
     error RegistryUnknownDevice(address device);
     error RegistryInvalidDevice(address device);
 
-    event PartnerAdmitted(address indexed account, string name, string gs1Key);
+    event PartnerAdmitted(address indexed account, string name);
+    event PrefixAssigned(address indexed account, string prefix);
+    event PrefixRevoked(address indexed account, string prefix);
     event PartnerStatusChanged(address indexed account, bool active);
     event DeviceRegistered(address indexed device, address indexed owner);
     event DeviceStatusChanged(address indexed device, bool active);
 
-    /// @notice Admits `account` as a partner and grants it `roles`.
-    /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryPartnerExists if already admitted and
-    /// RegistryInvalidPartner for a zero address or an empty name or GS1 key.
-    /// Emits PartnerAdmitted and one RoleGranted per new role.
-    function admitPartner(address account, string calldata name, string calldata gs1Key, bytes32[] calldata roles)
-        external;
+    /// @notice Admits `account` as a partner with the GS1 company prefixes `prefixes` (possibly none)
+    /// and grants it `roles`.
+    /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryPartnerExists if already admitted,
+    /// RegistryInvalidPartner for a zero address or an empty name, and as `assignPrefix` for a prefix.
+    /// Emits PartnerAdmitted, one PrefixAssigned per prefix and one RoleGranted per new role.
+    function admitPartner(
+        address account,
+        string calldata name,
+        string[] calldata prefixes,
+        bytes32[] calldata roles
+    ) external;
+
+    /// @notice Gives partner `account` the GS1 company prefix `prefix`: it becomes the brand owner
+    /// of every GTIN, SSCC and GLN carrying it.
+    /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryUnknownPartner, RegistryInvalidPrefix
+    /// (not 4-12 digits), RegistryRestrictedPrefix (leading 02, 04, 20-29) or RegistryPrefixOverlap
+    /// (`prefix` equals, extends or is extended by a prefix already held, so that at most one
+    /// partner matches any key). Emits PrefixAssigned.
+    function assignPrefix(address account, string calldata prefix) external;
+
+    /// @notice Takes the GS1 company prefix `prefix` from partner `account`.
+    /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryPrefixNotHeld. Emits PrefixRevoked.
+    function revokePrefix(address account, string calldata prefix) external;
+
+    /// @notice The GS1 company prefixes `account` holds (in no particular order).
+    function prefixesOf(address account) external view returns (string[] memory);
+
+    /// @notice The brand owner of a GS1 key: the partner holding a prefix that starts `keyDigits`,
+    /// address(0) when none does.
+    /// @param keyDigits The company-prefix-bearing digits of the key: a GTIN in its 13-digit form
+    /// (a GTIN-14 without its indicator digit), an SSCC without its extension digit, a GLN as is.
+    function brandOwnerOf(string calldata keyDigits) external view returns (address);
 
     /// @notice Suspends (`active = false`) or reinstates a partner. Suspension revokes every role the
     /// partner holds (admin and service roles included) and remembers them;

@@ -268,10 +268,11 @@ def build_world(anvil_url: str, tmp: Path, **settings: Any) -> EscrowWorld:
     c.send(r.registerDevice(p.device.address, p.carrier.address), c.admin)
     c.send(r.grantRole(ROLES["AUDITOR_ROLE"], p.auditor.address), c.admin)
     c.send(
-        r.admitPartner(p.other_carrier.address, "Relay Freight", "0614144", [ROLES["CARRIER_ROLE"]]), c.admin
+        r.admitPartner(p.other_carrier.address, "Relay Freight", ["0614144"], [ROLES["CARRIER_ROLE"]]),
+        c.admin,
     )
     # A partner outside every shipment (only admitted, active partners may use the API at all).
-    c.send(r.admitPartner(p.stranger.address, "Corner Shop", "0614145", [ROLES["RETAILER_ROLE"]]), c.admin)
+    c.send(r.admitPartner(p.stranger.address, "Corner Shop", ["0614145"], [ROLES["RETAILER_ROLE"]]), c.admin)
     db = tmp / f"api-{rand32().hex()[:8]}.db"
     url = f"sqlite:///{db}"
     upgrade(url)

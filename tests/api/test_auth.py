@@ -37,7 +37,7 @@ def chain_fixture(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) ->
         w3,
         admin,
         registry.admit_partner(
-            supplier.address, "Farm", "0614141", [role_id("SUPPLIER_ROLE")], sender=admin.address
+            supplier.address, "Farm", ["0614141"], [role_id("SUPPLIER_ROLE")], sender=admin.address
         ),
     )
     return {"w3": w3, "registry": registry_address, "supplier": supplier, "admin": admin}
@@ -48,7 +48,7 @@ def admit(chain: dict[str, Any], account: Any, *roles: str) -> Any:
     registry = PartnerRegistry(chain["w3"], chain["registry"])
     admin = chain["admin"]
     request = registry.admit_partner(
-        account.address, "Partner", "0614199", [role_id(r) for r in roles], sender=admin.address
+        account.address, "Partner", [], [role_id(r) for r in roles], sender=admin.address
     )
     send_and_wait(chain["w3"], admin, request)
     return account

@@ -122,12 +122,12 @@ class Consortium:
         r = self.registry.functions
         self.send(
             r.admitPartner(
-                self.supplier, "Acme Foods", "0614141", [ROLES["SUPPLIER_ROLE"], ROLES["RECORDER_ROLE"]]
+                self.supplier, "Acme Foods", ["0614141"], [ROLES["SUPPLIER_ROLE"], ROLES["RECORDER_ROLE"]]
             ),
             self.admin,
         )
-        self.send(r.admitPartner(self.buyer, "Fresh Mart", "0614142", [ROLES["RETAILER_ROLE"]]), self.admin)
-        self.send(r.admitPartner(self.carrier, "Cold Haul", "0614143", [ROLES["CARRIER_ROLE"]]), self.admin)
+        self.send(r.admitPartner(self.buyer, "Fresh Mart", ["0614142"], [ROLES["RETAILER_ROLE"]]), self.admin)
+        self.send(r.admitPartner(self.carrier, "Cold Haul", ["0614143"], [ROLES["CARRIER_ROLE"]]), self.admin)
         self.send(r.grantRole(ROLES["ORACLE_ROLE"], self.oracle), self.admin)
 
     def create_shipment(

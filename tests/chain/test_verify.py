@@ -65,7 +65,7 @@ def recorded(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Reco
         w3,
         admin(),
         registry.admit_partner(
-            SUPPLIER.address, "Acme", "0614141", [role("supplier")], sender=admin().address
+            SUPPLIER.address, "Acme", ["0614141"], [role("supplier")], sender=admin().address
         ),
     )
     send_and_wait(w3, SUPPLIER, ledger.register_asset(asset_id(ITEM), sender=SUPPLIER.address))

@@ -147,11 +147,11 @@ def registry(
     device_keys: list[Any],
 ) -> Any:
     r = admin.deploy(project.PartnerRegistry, admin)
-    r.admitPartner(supplier, "Acme Dairy", "4012345", [SUPPLIER_ROLE, RECORDER_ROLE], sender=admin)
-    r.admitPartner(carrier, "Cold Freight", "4098765000004", [CARRIER_ROLE, RECORDER_ROLE], sender=admin)
-    r.admitPartner(carrier2, "Last Mile", "4098765000011", [CARRIER_ROLE], sender=admin)
-    r.admitPartner(retailer, "Corner Grocer", "4055555000007", [RETAILER_ROLE], sender=admin)
-    r.admitPartner(auditor, "Food Safety Audit", "4077777", [AUDITOR_ROLE], sender=admin)
+    r.admitPartner(supplier, "Acme Dairy", ["4012345"], [SUPPLIER_ROLE, RECORDER_ROLE], sender=admin)
+    r.admitPartner(carrier, "Cold Freight", ["4098765"], [CARRIER_ROLE, RECORDER_ROLE], sender=admin)
+    r.admitPartner(carrier2, "Last Mile", ["4098766"], [CARRIER_ROLE], sender=admin)
+    r.admitPartner(retailer, "Corner Grocer", ["4055555"], [RETAILER_ROLE], sender=admin)
+    r.admitPartner(auditor, "Food Safety Audit", [], [AUDITOR_ROLE], sender=admin)
     r.grantRole(ORACLE_ROLE, oracle, sender=admin)
     # Device 0 and 1 belong to the carrier; device 2 is registered, then switched off.
     for key in device_keys:

@@ -25,7 +25,7 @@ def blocking_token(project: Any, admin: Any) -> Any:
 def payee(project: Any, admin: Any, registry: Any, hook_token: Any, blocking_token: Any) -> Any:
     """A buyer that is a contract and re-enters the escrow when tokens arrive."""
     p = admin.deploy(project.ReentrantPayee)
-    registry.admitPartner(p, "Mallory Markets", "4066666", [RETAILER_ROLE], sender=admin)
+    registry.admitPartner(p, "Mallory Markets", ["4066666"], [RETAILER_ROLE], sender=admin)
     p.hook(hook_token, sender=admin)
     return p
 

@@ -32,16 +32,20 @@ def test_admit_partner_records_partner_and_grants_roles(
     registry: Any, admin: Any, newcomer: Any, chain: Any
 ) -> None:
     tx = registry.admitPartner(
-        newcomer, "Fresh Farms", "4011111", [SUPPLIER_ROLE, RETAILER_ROLE], sender=admin
+        newcomer, "Fresh Farms", ["4011111", "4011112"], [SUPPLIER_ROLE, RETAILER_ROLE], sender=admin
     )
 
     assert emitted(tx, registry) == [
-        ev("PartnerAdmitted", account=newcomer, name="Fresh Farms", gs1Key="4011111"),
+        ev("PartnerAdmitted", account=newcomer, name="Fresh Farms"),
+        ev("PrefixAssigned", account=newcomer, prefix="4011111"),
+        ev("PrefixAssigned", account=newcomer, prefix="4011112"),
         ev("RoleGranted", role=SUPPLIER_ROLE, account=newcomer, sender=admin),
         ev("RoleGranted", role=RETAILER_ROLE, account=newcomer, sender=admin),
     ]
     p = registry.partner(newcomer)
-    assert (p.name, p.gs1Key, p.active) == ("Fresh Farms", "4011111", True)
+    assert (p.name, p.active) == ("Fresh Farms", True)
+    assert sorted(registry.prefixesOf(newcomer)) == ["4011111", "4011112"]
+    assert registry.brandOwnerOf("4011112000001") == newcomer
     assert p.admittedAt == chain.blocks.head.timestamp
     assert registry.isActivePartner(newcomer)
     assert registry.hasRole(SUPPLIER_ROLE, newcomer) and registry.hasRole(RETAILER_ROLE, newcomer)
@@ -49,19 +53,74 @@ def test_admit_partner_records_partner_and_grants_roles(
 
 def test_admit_partner_twice_reverts(registry: Any, admin: Any, supplier: Any) -> None:
     with reverts(registry.RegistryPartnerExists, account=supplier):
-        registry.admitPartner(supplier, "Acme again", "4012345", [], sender=admin)
+        registry.admitPartner(supplier, "Acme again", [], [], sender=admin)
+
+
+@pytest.mark.parametrize(("who", "name"), [("zero", "Fresh Farms"), ("newcomer", "")])
+def test_admit_partner_invalid_reverts(registry: Any, admin: Any, newcomer: Any, who: str, name: str) -> None:
+    account = ZERO if who == "zero" else newcomer.address
+    with reverts(registry.RegistryInvalidPartner, account=account, name=name):
+        registry.admitPartner(account, name, ["4011111"], [], sender=admin)
+
+
+def test_admit_partner_with_overlapping_prefix_reverts(
+    registry: Any, admin: Any, newcomer: Any, supplier: Any
+) -> None:
+    with reverts(registry.RegistryPrefixOverlap, prefix="40123456", holder=supplier):
+        registry.admitPartner(newcomer, "Fresh Farms", ["40123456"], [], sender=admin)
+    assert registry.partner(newcomer).admittedAt == 0
+
+
+def test_assign_prefix_makes_brand_owner_and_revoke_undoes(registry: Any, admin: Any, carrier: Any) -> None:
+    tx = registry.assignPrefix(carrier, "761234567890", sender=admin)
+    assert emitted(tx, registry) == [ev("PrefixAssigned", account=carrier, prefix="761234567890")]
+    assert registry.brandOwnerOf("7612345678901") == carrier
+    assert "761234567890" in registry.prefixesOf(carrier)
+
+    tx = registry.revokePrefix(carrier, "761234567890", sender=admin)
+    assert emitted(tx, registry) == [ev("PrefixRevoked", account=carrier, prefix="761234567890")]
+    assert registry.brandOwnerOf("7612345678901") == ZERO
+    assert "761234567890" not in registry.prefixesOf(carrier)
+    registry.assignPrefix(carrier, "7612", sender=admin)  # the shorter one is free again
+    assert registry.brandOwnerOf("7612345678901") == carrier
+    registry.revokePrefix(carrier, "7612", sender=admin)
 
 
 @pytest.mark.parametrize(
-    ("who", "name", "gs1"),
-    [("zero", "Fresh Farms", "4011111"), ("newcomer", "", "4011111"), ("newcomer", "F", "")],
+    ("prefix", "error"),
+    [
+        ("401", "RegistryInvalidPrefix"),
+        ("4012345678901", "RegistryInvalidPrefix"),
+        ("40a1", "RegistryInvalidPrefix"),
+        ("0212", "RegistryRestrictedPrefix"),
+        ("0412", "RegistryRestrictedPrefix"),
+        ("2912", "RegistryRestrictedPrefix"),
+    ],
 )
-def test_admit_partner_invalid_reverts(
-    registry: Any, admin: Any, newcomer: Any, who: str, name: str, gs1: str
+def test_assign_prefix_malformed_or_restricted_reverts(
+    registry: Any, admin: Any, carrier: Any, prefix: str, error: str
 ) -> None:
-    account = ZERO if who == "zero" else newcomer.address
-    with reverts(registry.RegistryInvalidPartner, account=account, name=name, gs1Key=gs1):
-        registry.admitPartner(account, name, gs1, [], sender=admin)
+    with reverts(getattr(registry, error), prefix=prefix):
+        registry.assignPrefix(carrier, prefix, sender=admin)
+
+
+@pytest.mark.parametrize("prefix", ["4012345", "401234", "40123456789"])
+def test_assign_prefix_overlapping_reverts(
+    registry: Any, admin: Any, carrier: Any, supplier: Any, prefix: str
+) -> None:
+    with reverts(registry.RegistryPrefixOverlap, prefix=prefix, holder=supplier):
+        registry.assignPrefix(carrier, prefix, sender=admin)
+    assert registry.brandOwnerOf("4012345000011") == supplier
+
+
+def test_assign_prefix_unknown_partner_reverts(registry: Any, admin: Any, stranger: Any) -> None:
+    with reverts(registry.RegistryUnknownPartner, account=stranger):
+        registry.assignPrefix(stranger, "7777", sender=admin)
+
+
+def test_revoke_prefix_not_held_reverts(registry: Any, admin: Any, carrier: Any) -> None:
+    with reverts(registry.RegistryPrefixNotHeld, account=carrier, prefix="4012345"):
+        registry.revokePrefix(carrier, "4012345", sender=admin)
 
 
 def test_set_partner_active_suspends_roles_and_reinstates(registry: Any, admin: Any, supplier: Any) -> None:
@@ -144,7 +203,8 @@ def test_is_active_device_false_when_unknown(registry: Any, stranger: Any) -> No
 
 def test_partner_unknown_is_empty(registry: Any, stranger: Any) -> None:
     p = registry.partner(stranger)
-    assert (p.name, p.gs1Key, p.active, p.admittedAt) == ("", "", False, 0)
+    assert (p.name, p.active, p.admittedAt) == ("", False, 0)
+    assert registry.prefixesOf(stranger) == []
     assert not registry.isActivePartner(stranger)
 
 
@@ -196,7 +256,9 @@ def test_renounce_role_for_another_account_reverts(registry: Any, carrier: Any, 
 @pytest.mark.parametrize(
     ("call", "args"),
     [
-        ("admitPartner", lambda a: (a.stranger, "X", "1", [])),
+        ("admitPartner", lambda a: (a.stranger, "X", [], [])),
+        ("assignPrefix", lambda a: (a.supplier, "7777")),
+        ("revokePrefix", lambda a: (a.supplier, "4012345")),
         ("setPartnerActive", lambda a: (a.supplier, False)),
         ("registerDevice", lambda a: (a.stranger, a.supplier)),
         ("setDeviceActive", lambda a: (a.device.address, False)),

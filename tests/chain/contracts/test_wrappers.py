@@ -26,7 +26,11 @@ from chain.exceptions import (
     LedgerEventAlreadyAnchored,
     NoContractCode,
     RegistryInvalidPartner,
+    RegistryInvalidPrefix,
     RegistryPartnerExists,
+    RegistryPrefixNotHeld,
+    RegistryPrefixOverlap,
+    RegistryRestrictedPrefix,
     RegistryUnknownPartner,
 )
 from chain.keys import dev_account
@@ -59,34 +63,53 @@ def test_wrapper_rejects_bad_address_and_missing_code(anvil: AnvilNode) -> None:
 def test_admit_partner_returns_partner_and_events(anvil: AnvilNode, registry: PartnerRegistry) -> None:
     w3 = anvil.w3()
     request = registry.admit_partner(
-        SUPPLIER.address, "Acme Farms", "0614141", [role("supplier")], sender=admin().address
+        SUPPLIER.address, "Acme Farms", ["0614141"], [role("supplier")], sender=admin().address
     )
     mined = send_and_wait(w3, admin(), request)
     partner = registry.partner(SUPPLIER.address)
-    assert (partner.name, partner.gs1_key, partner.active, partner.admitted) == (
-        "Acme Farms",
-        "0614141",
-        True,
-        True,
-    )
+    assert (partner.name, partner.active, partner.admitted) == ("Acme Farms", True, True)
+    assert registry.prefixes_of(SUPPLIER.address) == ["0614141"]
     events = registry.decode_events(mined.logs)
-    assert [e.name for e in events] == ["PartnerAdmitted", "RoleGranted"]
-    assert events[0].args == {"account": SUPPLIER.address, "name": "Acme Farms", "gs1Key": "0614141"}
-    assert isinstance(events[1].args["role"], bytes) and events[0].block_number == mined.block_number
+    assert [e.name for e in events] == ["PartnerAdmitted", "PrefixAssigned", "RoleGranted"]
+    assert events[0].args == {"account": SUPPLIER.address, "name": "Acme Farms"}
+    assert events[1].args == {"account": SUPPLIER.address, "prefix": "0614141"}
+    assert isinstance(events[2].args["role"], bytes) and events[0].block_number == mined.block_number
     assert registry.has_role(role("SUPPLIER_ROLE"), SUPPLIER.address)
 
 
 def test_registry_preflight_raises_typed_errors(registry: PartnerRegistry) -> None:
     with pytest.raises(RegistryPartnerExists) as exists:
-        registry.admit_partner(SUPPLIER.address, "Acme", "1", [], sender=admin().address)
+        registry.admit_partner(SUPPLIER.address, "Acme", [], [], sender=admin().address)
     assert exists.value.account == SUPPLIER.address
     with pytest.raises(RegistryInvalidPartner):
-        registry.admit_partner(STRANGER.address, "", "1", [], sender=admin().address)
+        registry.admit_partner(STRANGER.address, "", [], [], sender=admin().address)
+    with pytest.raises(RegistryInvalidPrefix):
+        registry.admit_partner(STRANGER.address, "X", ["1"], [], sender=admin().address)
+    with pytest.raises(RegistryRestrictedPrefix):
+        registry.assign_prefix(SUPPLIER.address, "0412", sender=admin().address)
+    with pytest.raises(RegistryPrefixOverlap) as overlap:
+        registry.admit_partner(STRANGER.address, "X", ["06141410"], [], sender=admin().address)
+    assert (overlap.value.prefix, overlap.value.holder) == ("06141410", SUPPLIER.address)
+    with pytest.raises(RegistryPrefixNotHeld):
+        registry.revoke_prefix(SUPPLIER.address, "0614142", sender=admin().address)
     with pytest.raises(AccessControlUnauthorizedAccount) as denied:
-        registry.admit_partner(STRANGER.address, "X", "1", [], sender=STRANGER.address)
+        registry.admit_partner(STRANGER.address, "X", [], [], sender=STRANGER.address)
     assert denied.value.needed_role == bytes(32)
     with pytest.raises(RegistryUnknownPartner):
         registry.register_device(dev_account(8).address, STRANGER.address, sender=admin().address)
+
+
+def test_brand_owner_of_keys_and_links_single_and_batched(registry: PartnerRegistry) -> None:
+    keys = [
+        "https://example.com/01/10614141000019/21/a%2Fb",  # indicator digit 1, prefix 0614141
+        "urn:epc:id:sscc:0614141.1234567890",
+        "0614141000005",  # a GLN
+        "https://id.gs1.org/01/09506000134352",  # 950600: nobody's
+        "urn:uuid:not-a-gs1-key",
+    ]
+    owners = registry.brand_owners(keys)
+    assert owners == {k: registry.brand_owner(k) for k in keys}
+    assert list(owners.values()) == [SUPPLIER.address] * 3 + [None, None]
 
 
 def test_ledger_anchor_preflight_and_decoded_revert(anvil: AnvilNode, deployment: Deployment) -> None:
@@ -168,10 +191,10 @@ def test_calldata_equals_web3_encoding_and_no_function_is_overloaded(
         (escrow.confirm_delivery_calldata(sid), escrow, "confirmDelivery", [sid]),
         (ledger.anchor_event_calldata(eid), ledger, "anchorEvent", [eid]),
         (
-            registry.calldata("admitPartner", SUPPLIER.address, "Acme", "1", [role("supplier")]),
+            registry.calldata("admitPartner", SUPPLIER.address, "Acme", ["0614141"], [role("supplier")]),
             registry,
             "admitPartner",
-            [SUPPLIER.address, "Acme", "1", [role("supplier")]],
+            [SUPPLIER.address, "Acme", ["0614141"], [role("supplier")]],
         ),
         (token.approve(escrow.address, 5).data, token, "approve", [escrow.address, 5]),
     ]
@@ -183,9 +206,7 @@ def test_device_statuses_in_one_request_agree_with_single_reads(
     anvil: AnvilNode, registry: PartnerRegistry
 ) -> None:
     w3, owner, device = anvil.w3(), dev_account(6), dev_account(7).address
-    send_and_wait(
-        w3, admin(), registry.admit_partner(owner.address, "Owner", "2", [], sender=admin().address)
-    )
+    send_and_wait(w3, admin(), registry.admit_partner(owner.address, "Owner", [], [], sender=admin().address))
     send_and_wait(w3, admin(), registry.register_device(device, owner.address, sender=admin().address))
     statuses = registry.device_statuses([device, STRANGER.address])
     assert [(s.address, s.registered, s.active) for s in statuses] == [

@@ -119,7 +119,7 @@ contract ShipmentEscrowInvariants is ForgeTest {
         bytes32[] memory roles = new bytes32[](1);
         roles[0] = role;
         for (uint256 i = 0; i < keys.length; ++i) {
-            registry.admitPartner(vm.addr(keys[i]), "partner", "4000000", roles);
+            registry.admitPartner(vm.addr(keys[i]), "partner", new string[](0), roles);
         }
     }
 }
