@@ -63,7 +63,7 @@ def registry(node: AnvilNode, tmp_path: Path) -> dict[str, Any]:
     partners = [Account.create(), Account.create()]
     for partner in partners:
         request = registry.admit_partner(
-            partner.address, "Farm", "0614141", [role_id("SUPPLIER_ROLE")], sender=admin.address
+            partner.address, "Farm", [], [role_id("SUPPLIER_ROLE")], sender=admin.address
         )
         send_and_wait(w3, admin, request)
     return {"address": address, "partners": partners}
