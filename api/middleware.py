@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -26,12 +24,18 @@ from api.errors import (
     Unauthorized,
     problem_json,
 )
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from chain.bodylimit import (
+    ASGIApp,
+    BodyTooLarge,
+    ClientLeft,
+    InvalidContentLength,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    read_body,
+    replay,
+)
 
 EXEMPT = ("/healthz", "/readyz", "/metrics")
 
@@ -154,7 +158,8 @@ class BodyLimitMiddleware:
     reading any of it), or as soon as a chunked body passes it; 422 when a JSON body (or one without a
     content type, which FastAPI reads as JSON) nests deeper than `max_depth`.
 
-    The body is read here, within its limit, and handed on to the app whole.
+    The body is read here, within its limit (`chain.bodylimit.read_body`, which the oracles' HTTP
+    apps use too), and handed on to the app whole.
 
     Args:
         app: the wrapped application.
@@ -182,51 +187,25 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        limit = self.limits.get(path, self.max_bytes)
-        content_type = b""
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length":
-                if not value.isdigit():
-                    await send_problem(send, InvalidRequest("Content-Length is not a number"), path)
-                    return
-                if int(value) > limit:
-                    await send_problem(send, self._too_large(path, f"body of {int(value)} bytes"), path)
-                    return
-            elif name == b"content-type":
-                content_type = value.lower()
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client left
-                return
-            body += message.get("body", b"")
-            if len(body) > limit:
-                await send_problem(send, self._too_large(path, "body"), path)
-                return
-            if not message.get("more_body", False):
-                break
-        if (not content_type or b"json" in content_type) and json_too_deep(bytes(body), self.max_depth):
+        try:
+            body = await read_body(scope, receive, self.limits.get(path, self.max_bytes))
+        except BodyTooLarge as exc:
+            await send_problem(send, self._too_large(path, exc.what), path)
+            return
+        except InvalidContentLength as exc:
+            await send_problem(send, InvalidRequest(str(exc)), path)
+            return
+        except ClientLeft:
+            return
+        content_type = next((v.lower() for k, v in scope.get("headers", ()) if k == b"content-type"), b"")
+        if (not content_type or b"json" in content_type) and json_too_deep(body, self.max_depth):
             problem = InvalidRequest(
                 f"JSON nested deeper than {self.max_depth} levels",
                 errors=[{"pointer": "/body", "detail": f"nesting depth over {self.max_depth}"}],
             )
             await send_problem(send, problem, path)
             return
-        await self.app(scope, _replay(bytes(body), receive), send)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that gives the app the body read already, then waits on the client (disconnect)."""
-    given = False
-
-    async def replayed() -> Message:
-        nonlocal given
-        if given:
-            return await receive()
-        given = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replayed
+        await self.app(scope, replay(body, receive), send)
 
 
 class Metrics:

@@ -7,7 +7,8 @@
   (default 8700).
 - `shipments_service`: the shipment oracle as a child process (`python -m oracles.shipments`), its
   carrier webhooks on ORACLE_WEBHOOK_PORT (default 8090); carrier secrets come from
-  ORACLE_CARRIER_SECRETS in the environment only.
+  ORACLE_CARRIER_SECRETS in the environment only, the account each carrier acts for from
+  ORACLE_CARRIER_ACCOUNTS.
 
 Both oracles sign as the service account (which `deploy` grants ORACLE_ROLE and RECORDER_ROLE) and
 only write intents to the outbox: the sender `up` runs for that account sends them, one nonce
@@ -263,7 +264,8 @@ def telemetry_service(settings: ChainSettings) -> TelemetryProcess:
 
 def shipments_env(settings: ChainSettings) -> dict[str, str]:
     """The shipment oracle's environment: `oracle_env` with its webhook address. Carrier secrets
-    (ORACLE_CARRIER_SECRETS) and geofences (ORACLE_GEOFENCES) pass through from the environment.
+    (ORACLE_CARRIER_SECRETS), their accounts (ORACLE_CARRIER_ACCOUNTS) and geofences
+    (ORACLE_GEOFENCES) pass through from the environment.
 
     Raises:
         chain.exceptions.DeploymentMissing: nothing deployed on this chain in `settings.data_dir`.
@@ -277,12 +279,16 @@ def shipments_env(settings: ChainSettings) -> dict[str, str]:
 
 
 def _carrier_names(env: dict[str, str]) -> str:
-    """The carriers with an HMAC secret (names only: secrets never reach a log or the console)."""
+    """The carriers with an HMAC secret and the account each acts for (names and addresses only:
+    secrets never reach a log or the console)."""
     try:
         names = sorted(json.loads(env.get("ORACLE_CARRIER_SECRETS") or "{}"))
-    except (ValueError, TypeError):
-        return "ORACLE_CARRIER_SECRETS is not a JSON object"
-    return ", ".join(names) if names else "none (set ORACLE_CARRIER_SECRETS)"
+        accounts = json.loads(env.get("ORACLE_CARRIER_ACCOUNTS") or "{}")
+        unbound = "no account: set ORACLE_CARRIER_ACCOUNTS"
+        shown = [f"{name} as {accounts.get(name, unbound)}" for name in names]
+    except (ValueError, TypeError, AttributeError):
+        return "ORACLE_CARRIER_SECRETS or ORACLE_CARRIER_ACCOUNTS is not a JSON object"
+    return ", ".join(shown) if shown else "none (set ORACLE_CARRIER_SECRETS and ORACLE_CARRIER_ACCOUNTS)"
 
 
 def shipments_service(settings: ChainSettings) -> ShipmentsProcess:

@@ -51,6 +51,10 @@ class ShipmentError(Exception):
         super().__init__(detail)
         self.detail = detail
 
+    def members(self) -> dict[str, Any]:
+        """Extension members of the problem+json answer (RFC 7807 section 3.2), beside `detail`."""
+        return {}
+
 
 class UnknownShipment(ShipmentError):
     """The shipment does not exist on chain (nor in the read model)."""

@@ -52,7 +52,9 @@ class ShipmentOracle(OracleService):
         self.geofences = GeofenceWatcher(self.sessions, self.recorder)
         self.app: FastAPI = build_app(
             self.recorder,
-            CarrierAuth(settings.carrier_secrets, self.chain),
+            CarrierAuth(
+                settings.carrier_secrets, settings.carrier_accounts, self.chain, settings.webhook_tolerance_s
+            ),
             self.geofences,
             self.stats,
             settings.max_body_bytes,

@@ -135,7 +135,7 @@ class TelemetryOracle(OracleService):
         from oracles.telemetry.http import build_app
 
         config = uvicorn.Config(
-            build_app(self.inbox, self.stats),
+            build_app(self.inbox, self.stats, self.settings.max_body_bytes),
             host=self.settings.http_host,
             port=self.settings.http_port,
             log_level="warning",

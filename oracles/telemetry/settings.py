@@ -28,6 +28,9 @@ class TelemetrySettings(OracleSettings):
     max_skew_s: int = 300
     poll_interval_s: float = 0.2
     epcis_events: bool = True
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    """`POST /readings` bodies over this many bytes are refused (413) before they are read (10,000
+    readings, the most one request takes, are about 3.1 MB as JSON hex)."""
 
     def check(self) -> None:
         """Refuse a plain private key outside dev.

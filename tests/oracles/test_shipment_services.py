@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -34,7 +35,7 @@ from chain.settings import ChainSettings
 from chain.tables.epcis import AnchorBatch, StoredEvent
 from chain.tables.outbox import OutboxIntent
 from oracles.fleet import Provisioner
-from oracles.services import SERVICE_INDEX, shipments_service
+from oracles.services import CARRIER_INDEX, SERVICE_INDEX, shipments_service
 from tests.fixtures.anvil import AnvilNode, free_port
 from tests.oracles.harness import BlockPusher, wait_until
 
@@ -62,6 +63,7 @@ def up(
     secret = secrets.token_hex(32)
     monkeypatch.setenv("ORACLE_WEBHOOK_PORT", str(free_port()))
     monkeypatch.setenv("ORACLE_CARRIER_SECRETS", json.dumps({"acme": secret}))
+    monkeypatch.setenv("ORACLE_CARRIER_ACCOUNTS", json.dumps({"acme": dev_account(CARRIER_INDEX).address}))
     monkeypatch.setenv("ORACLE_POLL_INTERVAL_S", "0.2")
     settings = ChainSettings(rpc_url=anvil.url, data_dir=tmp_path, confirmations=1)
     w3 = anvil.w3()
@@ -90,10 +92,10 @@ def _contract(w3: Web3, deployment: Deployment, name: str) -> Any:
 
 def _post(url: str, secret: str, body: dict[str, Any]) -> httpx.Response:
     raw = json.dumps(body).encode()
-    mac = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-    return httpx.post(
-        f"{url}/webhooks/acme", content=raw, headers={"X-Tracechain-Signature": f"sha256={mac}"}, timeout=10
-    )
+    ts = str(int(time.time()))
+    mac = hmac.new(secret.encode(), ts.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    headers = {"X-Tracechain-Timestamp": ts, "X-Tracechain-Signature": f"sha256={mac}"}
+    return httpx.post(f"{url}/webhooks/acme", content=raw, headers=headers, timeout=10)
 
 
 @pytest.mark.anvil

@@ -83,6 +83,7 @@ def oracle(
         "ORACLE_LEDGER_ADDRESS": deployment.address("TraceabilityLedger"),
         "ORACLE_PRIVATE_KEY": ORACLE_KEY,
         "ORACLE_CARRIER_SECRETS": json.dumps({"acme": SECRET}),
+        "ORACLE_CARRIER_ACCOUNTS": json.dumps({"acme": Account.from_key(CARRIER_KEY).address}),
         "ORACLE_WEBHOOK_PORT": "0",
         "ORACLE_POLL_INTERVAL_S": "0.1",
         "ORACLE_CONFIRMATIONS": "1",
@@ -126,15 +127,21 @@ def payload(sid: bytes, kind: str, event_id: str | None = None, **extra: Any) ->
     return body
 
 
+def hmac_headers(raw: bytes, secret: str = SECRET, stamp: int | None = None) -> dict[str, str]:
+    """A carrier's headers: the timestamp, and the HMAC of `<timestamp>.<body>`."""
+    ts = str(int(time.time()) if stamp is None else stamp)
+    mac = hmac.new(secret.encode(), ts.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    return {"X-Tracechain-Timestamp": ts, "X-Tracechain-Signature": f"sha256={mac}"}
+
+
 def post(
     client: TestClient, body: dict[str, Any] | bytes, secret: str = SECRET, carrier: str = "acme"
 ) -> Any:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    mac = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
     return client.post(
         f"/webhooks/{carrier}",
         content=raw,
-        headers={"X-Tracechain-Signature": f"sha256={mac}", "Content-Type": "application/json"},
+        headers={**hmac_headers(raw, secret), "Content-Type": "application/json"},
     )
 
 
@@ -268,11 +275,11 @@ def test_webhook_without_valid_authentication_is_401_and_writes_nothing(
 ) -> None:
     body = payload(shipment, "arrived")
     raw = json.dumps(body).encode()
-    good = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
-    headers = {"X-Tracechain-Signature": f"sha256={good}"}
+    headers = hmac_headers(raw)
+    good = headers["X-Tracechain-Signature"].removeprefix("sha256=")
     url = "/webhooks/acme"
     if how == "wrong_secret":
-        headers["X-Tracechain-Signature"] = "sha256=" + hmac.new(b"guess", raw, hashlib.sha256).hexdigest()
+        headers = hmac_headers(raw, "guess")
     elif how == "no_header":
         headers = {}
     elif how == "unknown_carrier":
@@ -282,7 +289,10 @@ def test_webhook_without_valid_authentication_is_401_and_writes_nothing(
     elif how == "not_sha256":
         headers["X-Tracechain-Signature"] = f"sha1={good}"
     elif how == "garbage_signer":
-        headers = {"X-Tracechain-Signer-Signature": "0x" + "ab" * 65}
+        headers = {
+            "X-Tracechain-Timestamp": headers["X-Tracechain-Timestamp"],
+            "X-Tracechain-Signer-Signature": "0x" + "ab" * 65,
+        }
     r = client.post(url, content=raw, headers=headers)
     assert r.status_code == 401, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -390,9 +400,11 @@ def test_carrier_signature_of_registered_carrier_is_accepted_others_401(
     carrier = Account.from_key(CARRIER_KEY)
     raw = json.dumps(payload(shipment, "picked_up")).encode()
 
+    ts = str(int(time.time()))
+
     def signed(key: Any, body: bytes = raw) -> dict[str, str]:
-        sig = Account.sign_message(encode_defunct(primitive=body), key).signature
-        return {"X-Tracechain-Signer-Signature": "0x" + bytes(sig).hex()}
+        sig = Account.sign_message(encode_defunct(primitive=ts.encode() + b"." + body), key).signature
+        return {"X-Tracechain-Timestamp": ts, "X-Tracechain-Signer-Signature": "0x" + bytes(sig).hex()}
 
     stranger = Account.create()
     r = client.post(f"/webhooks/{stranger.address}", content=raw, headers=signed(stranger.key))
@@ -400,12 +412,15 @@ def test_carrier_signature_of_registered_carrier_is_accepted_others_401(
     r = client.post(f"/webhooks/{stranger.address}", content=raw, headers=signed(carrier.key))
     assert r.status_code == 401  # signed by the carrier, but the path names someone else
     # the high-s twin of a valid signature is refused
-    sig = bytearray(Account.sign_message(encode_defunct(primitive=raw), carrier.key).signature)
+    message = encode_defunct(primitive=ts.encode() + b"." + raw)
+    sig = bytearray(Account.sign_message(message, carrier.key).signature)
     n = 2 * SECP256K1_HALF_N + 1
     s = n - int.from_bytes(sig[32:64], "big")
     twin = bytes(sig[:32]) + s.to_bytes(32, "big") + bytes([55 - sig[64]])
     r = client.post(
-        "/webhooks/carrier", content=raw, headers={"X-Tracechain-Signer-Signature": "0x" + twin.hex()}
+        "/webhooks/carrier",
+        content=raw,
+        headers={"X-Tracechain-Timestamp": ts, "X-Tracechain-Signer-Signature": "0x" + twin.hex()},
     )
     assert r.status_code == 401
     assert rows(oracle, shipment)["milestones"] == 0
@@ -424,10 +439,7 @@ def test_geofence_arrival_from_position_readings_delivers_once(
     sid = shipment
     fence = {"shipmentId": "0x" + sid.hex(), "latitude": 52.52, "longitude": 13.405, "radiusM": 500}
     raw = json.dumps(fence).encode()
-    mac = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
-    r = client.post(
-        "/webhooks/acme/geofences", content=raw, headers={"X-Tracechain-Signature": f"sha256={mac}"}
-    )
+    r = client.post("/webhooks/acme/geofences", content=raw, headers=hmac_headers(raw))
     assert r.status_code == 200, r.text
 
     now = int(time.time())
