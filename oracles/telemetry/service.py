@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from chain.db import make_engine, make_sessionmaker
 from chain.sender import TxSender
@@ -25,6 +26,9 @@ from oracles.telemetry.mqtt import MqttIngress
 from oracles.telemetry.pool import WorkerPool
 from oracles.telemetry.settings import TelemetrySettings
 from oracles.telemetry.verifier import Limits
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +133,17 @@ class TelemetryOracle(OracleService):
         while not self.stop_event.wait(min(self.settings.registry_ttl_s / 2, 5.0)):
             self.ingestor.refresh_registry()
 
+    def http_app(self) -> Starlette:
+        """The HTTP batch endpoint (`POST /readings`, `GET /stats`) that `http_port` serves."""
+        from oracles.telemetry.http import build_app
+
+        return build_app(self.inbox, self.stats, self.settings.max_body_bytes)
+
     def _start_http(self) -> None:
         import uvicorn
 
-        from oracles.telemetry.http import build_app
-
         config = uvicorn.Config(
-            build_app(self.inbox, self.stats, self.settings.max_body_bytes),
+            self.http_app(),
             host=self.settings.http_host,
             port=self.settings.http_port,
             log_level="warning",
