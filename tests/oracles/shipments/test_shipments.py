@@ -27,6 +27,7 @@ from web3 import Web3
 from chain.artifacts import load_artifact
 from chain.db import Base, make_engine, upgrade
 from chain.deploy import Deployment
+from chain.eip712 import SECP256K1_HALF_N
 from chain.epcis_hash import hash_event_id
 from chain.identifiers import event_id as ledger_key
 from chain.tables.outbox import OutboxIntent
@@ -41,7 +42,6 @@ from chain.tables.telemetry import TelemetryReading
 from oracles.fleet import Fleet, Provisioner
 from oracles.shipments.service import ShipmentOracle
 from oracles.shipments.settings import ShipmentSettings
-from oracles.shipments.webhooks import SECP256K1_HALF_N
 from tests.epcis_files import load_schema
 from tests.fixtures.anvil import AnvilNode
 from tests.oracles.conftest import CARRIER_KEY, ORACLE_KEY
