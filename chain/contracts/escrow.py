@@ -133,8 +133,9 @@ class ShipmentEscrow(RegistryGatedWrapper):
             items_hash=bytes(f["itemsHash"]),
         )
 
-    def paused(self) -> bool:
-        return bool(self._call("paused"))
+    def paused(self, block: int | None = None) -> bool:
+        """Whether the escrow is paused, at `block` (the latest block if None)."""
+        return bool(self.contract.functions.paused().call(block_identifier=block))
 
     def owed(self, account: str, token: str) -> int:
         return int(self._call("owed", checksum(account), checksum(token)))

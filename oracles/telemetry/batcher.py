@@ -7,6 +7,12 @@ one transaction, after which the batch's content never changes. A crash before i
 `open`, and it is sealed again after the restart. The anchoring intent is handed to the sender
 under the key `telemetry:<shipment>:<seq>` after that commit; the sender is idempotent on the key,
 so a crash between the two is repaired by submitting every `sealed` batch again on start-up.
+
+A paused escrow is waited out, not turned into failures: a batch whose transaction failed while
+the escrow was paused is `sealed` again under a new key (`<key>#paused@<block>`) and submitted
+once the escrow is unpaused (`release_held`, every tick); breach proofs are not submitted while it
+is paused, and one that failed because of the pause is `pending` again under a new key. Only a
+failure with the escrow running marks a batch or a proof `failed`.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from chain.exceptions import ChainUnavailable
 from chain.merkle import MerkleTree, sealed_tree
 from chain.tables.telemetry import (
     TelemetryBatch,
@@ -67,6 +74,7 @@ class Batcher:
         self._seals: list[Job] = []  # seals under way in the pool, in the order they began
         self.sealed = 0
         self.anchored = 0
+        self.held = 0  # transactions refused by a paused escrow, to be sent again
 
     # ------------------------------------------------------------ sealing
 
@@ -173,6 +181,17 @@ class Batcher:
             st = found.get(key)
             if st is None:
                 continue
+            if st.state == FAILED:
+                paused = self._failed_while_paused(st)
+                if paused is None:
+                    continue  # the node did not answer: decided on a later tick
+                if paused:
+                    changes.append(
+                        {"id": batch_id, "state": "sealed", "tx_key": _retry_key(key, st), "tx_hash": None}
+                    )
+                    self.held += 1
+                    log.warning("telemetry batch %s refused by the paused escrow: held until unpaused", key)
+                    continue
             if st.state == FINAL:
                 changes.append(
                     {
@@ -196,9 +215,39 @@ class Batcher:
                 )
         if changes:
             with self.session_factory.begin() as s:
-                s.execute(update(TelemetryBatch), changes)
+                for shape in {tuple(c) for c in changes}:  # one executemany per set of columns
+                    s.execute(update(TelemetryBatch), [c for c in changes if tuple(c) == shape])
             self.anchored += sum(1 for c in changes if c["state"] == "anchored")
         return len(changes)
+
+    def release_held(self) -> int:
+        """Submit the `sealed` batches (held during a pause, or left by a crash) once the escrow is
+        not paused; returns how many were submitted."""
+        with self.session_factory() as s:
+            waiting = s.scalar(select(TelemetryBatch.id).where(TelemetryBatch.state == "sealed").limit(1))
+        if waiting is None or self._paused_now() is not False:
+            return 0
+        return self.resubmit_sealed()
+
+    def _paused_now(self) -> bool | None:
+        """Whether the escrow is paused; None when the node does not answer."""
+        try:
+            return self.chain.paused()
+        except ChainUnavailable:
+            return None
+
+    def _failed_while_paused(self, status: Any) -> bool | None:
+        """Whether a failed transaction was refused by a pause: the escrow is paused now, or was at
+        the failing transaction's block. None when the node does not answer now."""
+        now = self._paused_now()
+        if now is None or now:
+            return now
+        if status.block_number is None:
+            return False
+        try:
+            return self.chain.paused(status.block_number)
+        except ChainUnavailable:  # a node without that block's state: judged by the present
+            return False
 
     # ------------------------------------------------------------ breaches
 
@@ -215,6 +264,8 @@ class Batcher:
                 .join(TelemetryBatch, TelemetryBatch.id == TelemetryReading.batch_id)
                 .where(TelemetryBreach.state == "pending", TelemetryBatch.state == "anchored")
             ).all()
+        if todo and self._paused_now() is not False:
+            todo = []  # a proof now would fail: wait out the pause (or the node)
         for breach, reading, batch in todo:
             r = codec.Reading(
                 reading.device,
@@ -255,11 +306,23 @@ class Batcher:
             st = self.sender.status(key)
             if st is None or st.state not in (FINAL, FAILED):
                 continue
+            values: dict[str, Any] = {
+                "state": "proven" if st.state == FINAL else "failed",
+                "tx_hash": _hex(st.tx_hash),
+            }
+            if st.state == FAILED:
+                paused = self._failed_while_paused(st)
+                if paused is None:
+                    continue
+                if paused:
+                    values = {"state": "pending", "tx_key": _retry_key(key, st), "tx_hash": None}
+                    self.held += 1
+                    log.warning("breach proof %s refused by the paused escrow: sent again once unpaused", key)
             with self.session_factory.begin() as s:
                 s.execute(
                     update(TelemetryBreach)
                     .where(TelemetryBreach.shipment_id == shipment_id, TelemetryBreach.episode == episode)
-                    .values(state="proven" if st.state == FINAL else "failed", tx_hash=_hex(st.tx_hash))
+                    .values(**values)
                 )
 
 
@@ -329,6 +392,12 @@ def seal_batch(
             doc = json.dumps(event, separators=(",", ":"))
             events.append(EventRow(event["eventID"], shipment_id, batch_id, device, event["eventTime"], doc))
     return Sealed(batch_id, shipment_id, tx_key, batch, events)
+
+
+def _retry_key(key: str, status: Any) -> str:
+    """A new sender key for a transaction the paused escrow refused (the old key stays failed)."""
+    base = key.split("#", 1)[0]
+    return f"{base}#paused@{status.block_number if status.block_number is not None else int(time.time())}"
 
 
 def _hex(value: Any) -> str | None:

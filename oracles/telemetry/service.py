@@ -97,9 +97,10 @@ class TelemetryOracle(OracleService):
             self._next_tick = now + self.settings.poll_interval_s
 
     def tick(self) -> None:
-        """Timers: seal due batches, track anchoring, submit breach proofs."""
+        """Timers: seal due batches, track anchoring (and batches held by a pause), submit breach proofs."""
         self.batcher.seal(self.ingestor.due_batches(time.time(), self.settings.batch_window_s))
         self.batcher.track()
+        self.batcher.release_held()
         self.batcher.submit_breaches()
 
     def stats(self) -> dict[str, int]:
@@ -107,6 +108,7 @@ class TelemetryOracle(OracleService):
             **self.ingestor.counts,
             "batches_sealed": self.batcher.sealed,
             "batches_anchored": self.batcher.anchored,
+            "held_by_pause": self.batcher.held,
         }
 
     # ------------------------------------------------------------ helpers

@@ -18,6 +18,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -41,7 +42,8 @@ from chain.tables.shipments import (
     ShipmentGeofence,
     ShipmentMilestone,
 )
-from chain.tables.telemetry import TelemetryReading, TelemetryRejection
+from chain.tables.telemetry import TelemetryBatch, TelemetryReading, TelemetryRejection
+from chain.transact import TxRequest, send_and_wait
 from oracles.fleet import Provisioner, provision
 from oracles.shipments.service import ShipmentOracle
 from oracles.shipments.settings import ShipmentSettings
@@ -489,6 +491,16 @@ def test_oversized_webhook_refused_before_read(
 # ------------------------------------------------------------------ #48 POST /readings
 
 
+@dataclass
+class Telemetry:
+    """The telemetry oracle in process, its fleet's one shipment, and a signer of its one device."""
+
+    oracle: TelemetryOracle
+    shipment: bytes
+    escrow: ShipmentEscrow
+    reading: Callable[..., bytes]  # reading(counter, temperature=450): device-signed, now
+
+
 @pytest.fixture(scope="module")
 def telemetry(
     anvil: AnvilNode,
@@ -497,9 +509,8 @@ def telemetry(
     deployment: Deployment,
     by_acme: Provisioner,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[TelemetryOracle, Callable[[int], bytes]]]:
-    """The telemetry oracle in process (limit: 20 records); yields it and `reading(counter)`, a
-    device-signed reading of a fresh shipment."""
+) -> Iterator[Telemetry]:
+    """The telemetry oracle in process (body limit: 20 records), with a fresh shipment and device."""
     fleet = provision(
         anvil.w3(), admin, deployment.address("PartnerRegistry"), deployment.address("ShipmentEscrow"),
         deployment.address("TestToken"), 1, 1, partners=PARTNERS,
@@ -508,8 +519,8 @@ def telemetry(
     device, sid = codec.address_of(key), fleet.shipment_ids()[0]
     dom = eip712.domain_separator(fleet.chain_id, fleet.escrow)
 
-    def reading(counter: int) -> bytes:
-        r = codec.Reading(device, counter, int(time.time()), sid, 450, 5000, 52_000_000, 13_000_000)
+    def reading(counter: int, temperature: int = 450) -> bytes:
+        r = codec.Reading(device, counter, int(time.time()), sid, temperature, 5000, 52_000_000, 13_000_000)
         return codec.encode(codec.sign(r, key, dom))
 
     database = f"sqlite:///{tmp_path_factory.mktemp('telemetry') / 'tracechain.db'}"
@@ -519,7 +530,7 @@ def telemetry(
         mqtt_client_id=f"oracle-{os.getpid()}-webhooks",
     )  # fmt: skip
     with BlockPusher(anvil.w3()), in_process(env) as oracle:
-        yield oracle, reading
+        yield Telemetry(oracle, sid, ShipmentEscrow(anvil.w3(), fleet.escrow), reading)
 
 
 def stored_readings(oracle: TelemetryOracle) -> tuple[int, int]:
@@ -531,9 +542,9 @@ def stored_readings(oracle: TelemetryOracle) -> tuple[int, int]:
 
 @pytest.mark.broker
 def test_oversized_or_chunked_readings_refused(
-    telemetry: tuple[TelemetryOracle, Callable[[int], bytes]],
+    telemetry: Telemetry,
 ) -> None:
-    oracle, reading = telemetry
+    oracle, reading = telemetry.oracle, telemetry.reading
     app = oracle.http_app()
     client = TestClient(app)
     before = stored_readings(oracle)
@@ -570,3 +581,61 @@ def test_oversized_or_chunked_readings_refused(
     assert r.status_code == 200, r.text
     assert r.json()["accepted"] == 20
     assert wait_until(lambda: stored_readings(oracle)[0] == before[0] + 20, 10)
+
+
+# ------------------------------------------------------------------ #4 a paused escrow, waited out
+
+
+def batches(oracle: TelemetryOracle, sid: bytes) -> list[tuple[str, str]]:
+    with oracle.sessions() as s:
+        rows = s.execute(
+            select(TelemetryBatch.state, TelemetryBatch.tx_key).where(TelemetryBatch.shipment_id == sid)
+        )
+        return [(state, key) for state, key in rows]
+
+
+def set_paused(anvil: AnvilNode, admin: LocalAccount, escrow: ShipmentEscrow, paused: bool) -> None:
+    send_and_wait(
+        anvil.w3(), admin, TxRequest(escrow.address, escrow.calldata("pause" if paused else "unpause"))
+    )
+
+
+@pytest.mark.broker
+def test_batch_refused_by_paused_escrow_is_held_then_anchored_after_unpause(
+    telemetry: Telemetry, anvil: AnvilNode, admin: LocalAccount
+) -> None:
+    oracle, sid, escrow = telemetry.oracle, telemetry.shipment, telemetry.escrow
+    client = TestClient(oracle.http_app())
+    anchored_before = [k for st, k in batches(oracle, sid) if st == "anchored"]
+    penalties_before = escrow.shipment(sid).penalties
+    set_paused(anvil, admin, escrow, True)
+    try:
+        records = [telemetry.reading(c) for c in range(1000, 1004)] + [
+            telemetry.reading(1004, temperature=1500)
+        ]
+        r = client.post(
+            "/readings", content=b"".join(records), headers={"content-type": "application/octet-stream"}
+        )
+        assert r.status_code == 200 and r.json()["accepted"] == 5, r.text
+
+        def held() -> bool:
+            return any(st == "sealed" and "#paused@" in k for st, k in batches(oracle, sid))
+
+        # postTelemetry failed on chain (EnforcedPause): the batch is sealed again, not failed.
+        assert wait_until(held, 30)
+        time.sleep(1.5)  # several ticks while paused: still held, nothing sent again
+        assert held() and all(st != "failed" for st, _ in batches(oracle, sid))
+        assert oracle.stats()["held_by_pause"] >= 1
+        assert escrow.shipment(sid).penalties == penalties_before
+    finally:
+        set_paused(anvil, admin, escrow, False)
+
+    def anchored() -> bool:
+        return any(st == "anchored" and "#paused@" in k for st, k in batches(oracle, sid))
+
+    assert wait_until(anchored, 30)
+    assert [
+        k for st, k in batches(oracle, sid) if st == "anchored" and k in anchored_before
+    ] == anchored_before
+    # The breach in the held batch is proven once the batch is on chain.
+    assert wait_until(lambda: escrow.shipment(sid).penalties > penalties_before, 30)
