@@ -68,3 +68,11 @@ class ChainView:
     @property
     def escrow_address(self) -> str:
         return str(self.escrow.address)
+
+    def paused(self, block: int | None = None) -> bool:
+        """Whether the escrow is (or was, at `block`) paused: the oracles' escrow calls wait then.
+
+        Raises:
+            ChainUnavailable: the node did not answer (or no longer has the state of `block`).
+        """
+        return read(lambda: self.escrow.paused(block))

@@ -10,7 +10,9 @@ Idempotence: a carrier event ID seen before gets the stored answer (a different 
 same ID is a conflict); a milestone seen before (the same EPCIS event, or a second pick-up or
 arrival of a shipment) is stored as a webhook but changes nothing. Order does not matter: an
 arrival before the pick-up is recorded, and the shipment is delivered on chain once, when it is
-in transit there (`shipment_deliveries` waits until then).
+in transit there (`shipment_deliveries` waits until then). A paused escrow is waited out the same
+way: no delivery is submitted while it is paused, and one the pause refused after submission
+waits again under a new sender key (`deliver:0x<shipment>#paused@<time>`).
 """
 
 from __future__ import annotations
@@ -352,6 +354,8 @@ class MilestoneRecorder:
         parties = self.chain.shipment_parties(d.shipment_id)
         state = parties.state if parties is not None else 0
         if state == IN_TRANSIT:
+            if self.chain.paused():
+                return  # confirmDelivery would fail: the delivery waits out the pause
             self.sender.submit(
                 d.tx_key, self.chain.escrow_address, self.chain.confirm_delivery_data(d.shipment_id)
             )
@@ -363,6 +367,12 @@ class MilestoneRecorder:
         parties = self.chain.shipment_parties(d.shipment_id)
         if parties is not None and parties.state > IN_TRANSIT:
             self._set(d, "skipped", f"{STATE_NAMES[parties.state]} by another party")
+        elif self.chain.paused():
+            # Refused by the pause (it began after the check in _try_deliver): sent again, under a
+            # new sender key (the old one stays failed), once the escrow is unpaused.
+            d.tx_key = f"{delivery_key(d.shipment_id)}#paused@{int(time.time())}"
+            self._set(d, "waiting", "the escrow is paused")
+            log.warning("confirmDelivery of 0x%s refused by the paused escrow: waits", d.shipment_id.hex())
         else:
             self._set(d, "failed", (error or "")[:200])
             log.error("confirmDelivery of 0x%s failed: %s", d.shipment_id.hex(), error)

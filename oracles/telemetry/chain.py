@@ -59,14 +59,6 @@ class TelemetryChain(ChainView):
             return None
         return s.min_temp, s.max_temp
 
-    def paused(self, block: int | None = None) -> bool:
-        """Whether the escrow is (or was, at `block`) paused: postTelemetry and proveBreach wait.
-
-        Raises:
-            ChainUnavailable: the node did not answer (or no longer has the state of `block`).
-        """
-        return read(lambda: self.escrow.paused(block))
-
     def post_telemetry_data(self, shipment_id: bytes, batch: BatchTuple) -> bytes:
         return self.escrow.post_telemetry_calldata(shipment_id, TelemetryBatch(*batch))
 

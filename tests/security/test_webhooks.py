@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,10 +31,11 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from chain import eip712
-from chain.contracts import ShipmentEscrow, ShipmentState
+from chain.contracts import PartnerRegistry, ShipmentEscrow, ShipmentState
 from chain.db import upgrade
 from chain.deploy import Deployment, deploy
 from chain.keys import dev_account
+from chain.roles import ORACLE_ROLE
 from chain.tables.outbox import OutboxIntent
 from chain.tables.shipments import (
     CarrierWebhook,
@@ -127,17 +129,11 @@ def new_shipment(carrier: Provisioner) -> bytes:
 # ------------------------------------------------------------------ the shipment oracle
 
 
-@pytest.fixture(scope="module")
-def shipments(
-    anvil: AnvilNode,
-    deployment: Deployment,
-    acme: LocalAccount,
-    globex: LocalAccount,
-    by_globex: Provisioner,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ShipmentOracle]:
-    """The shipment oracle with two HMAC carriers, each bound to its account; loop and sender run."""
-    database = f"sqlite:///{tmp_path_factory.mktemp('shipments') / 'tracechain.db'}"
+def shipment_oracle(
+    anvil: AnvilNode, deployment: Deployment, acme: LocalAccount, globex: LocalAccount, data: Path, key: str
+) -> ShipmentOracle:
+    """A shipment oracle signing with `key`, its database in `data`, not yet running."""
+    database = f"sqlite:///{data / 'tracechain.db'}"
     upgrade(database)
     env = {
         "ORACLE_DATABASE_URL": database,
@@ -145,7 +141,7 @@ def shipments(
         "ORACLE_ESCROW_ADDRESS": deployment.address("ShipmentEscrow"),
         "ORACLE_REGISTRY_ADDRESS": deployment.address("PartnerRegistry"),
         "ORACLE_LEDGER_ADDRESS": deployment.address("TraceabilityLedger"),
-        "ORACLE_PRIVATE_KEY": ORACLE_KEY,
+        "ORACLE_PRIVATE_KEY": key,
         "ORACLE_CARRIER_SECRETS": json.dumps({"acme": ACME_SECRET, "globex": GLOBEX_SECRET}),
         "ORACLE_CARRIER_ACCOUNTS": json.dumps({"acme": acme.address, "globex": globex.address}),
         "ORACLE_MAX_BODY_BYTES": str(WEBHOOK_LIMIT),
@@ -157,9 +153,24 @@ def shipments(
     for k, v in env.items():
         mp.setenv(k, v)
     try:
-        service = ShipmentOracle(ShipmentSettings())
+        return ShipmentOracle(ShipmentSettings())
     finally:
         mp.undo()
+
+
+@pytest.fixture(scope="module")
+def shipments(
+    anvil: AnvilNode,
+    deployment: Deployment,
+    acme: LocalAccount,
+    globex: LocalAccount,
+    by_globex: Provisioner,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ShipmentOracle]:
+    """The shipment oracle with two HMAC carriers, each bound to its account; loop and sender run."""
+    service = shipment_oracle(
+        anvil, deployment, acme, globex, tmp_path_factory.mktemp("shipments"), ORACLE_KEY
+    )
     t = threading.Thread(target=service.run, daemon=True)
     with BlockPusher(anvil.w3(), 0.2):
         t.start()
@@ -639,3 +650,92 @@ def test_batch_refused_by_paused_escrow_is_held_then_anchored_after_unpause(
     ] == anchored_before
     # The breach in the held batch is proven once the batch is on chain.
     assert wait_until(lambda: escrow.shipment(sid).penalties > penalties_before, 30)
+
+
+def delivery(oracle: ShipmentOracle, sid: bytes) -> tuple[str, str] | None:
+    with oracle.sessions() as s:
+        d = s.get(ShipmentDelivery, sid)
+        return None if d is None else (d.state, d.tx_key)
+
+
+def delivery_intents(oracle: ShipmentOracle, sid: bytes) -> list[tuple[str, str]]:
+    with oracle.sessions() as s:
+        rows = s.execute(
+            select(OutboxIntent.key, OutboxIntent.state).where(
+                OutboxIntent.key.startswith(f"deliver:0x{sid.hex()}")
+            )
+        )
+        return [(key, str(state)) for key, state in rows]
+
+
+def test_arrival_while_escrow_paused_waits_then_delivers_once(
+    shipments: ShipmentOracle,
+    client: TestClient,
+    by_acme: Provisioner,
+    anvil: AnvilNode,
+    deployment: Deployment,
+    admin: LocalAccount,
+) -> None:
+    escrow = ShipmentEscrow(anvil.w3(), deployment.address("ShipmentEscrow"))
+    sid = new_shipment(by_acme)
+    raw = milestone(sid, "arrived")
+    set_paused(anvil, admin, escrow, True)
+    try:
+        r = client.post("/webhooks/acme", content=raw, headers=by_hmac(raw, ACME_SECRET))
+        assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
+        time.sleep(1.5)  # several ticks while paused: nothing sent, nothing failed
+        assert delivery(shipments, sid) == ("waiting", f"deliver:0x{sid.hex()}")
+        assert delivery_intents(shipments, sid) == []
+    finally:
+        set_paused(anvil, admin, escrow, False)
+    assert wait_until(lambda: state_on_chain(anvil, deployment, sid) == ShipmentState.DELIVERED, 30)
+    assert wait_until(lambda: delivery(shipments, sid) == ("delivered", f"deliver:0x{sid.hex()}"), 30)
+
+
+def test_delivery_refused_by_a_pause_after_submission_is_sent_again_after_unpause(
+    shipments: ShipmentOracle,
+    by_acme: Provisioner,
+    anvil: AnvilNode,
+    deployment: Deployment,
+    admin: LocalAccount,
+    acme: LocalAccount,
+    globex: LocalAccount,
+    tmp_path: Path,
+) -> None:
+    """A pause that begins between the oracle's submission and the sender's signing: the sender's
+    intent fails (EnforcedPause); the delivery waits under a new key instead of failing."""
+    w3 = anvil.w3()
+    escrow = ShipmentEscrow(w3, deployment.address("ShipmentEscrow"))
+    second = dev_account(7)  # its own key and sender, driven step by step (no thread)
+    registry = PartnerRegistry(w3, deployment.address("PartnerRegistry"))
+    send_and_wait(w3, admin, registry.grant_role(ORACLE_ROLE, second.address, sender=admin.address))
+    oracle = shipment_oracle(anvil, deployment, acme, globex, tmp_path, second.key.hex())
+    try:
+        sid = new_shipment(by_acme)
+        raw = milestone(sid, "arrived")
+        r = TestClient(oracle.app).post("/webhooks/acme", content=raw, headers=by_hmac(raw, ACME_SECRET))
+        assert r.status_code == 200, r.text
+        assert delivery(oracle, sid) == ("submitted", f"deliver:0x{sid.hex()}")
+        set_paused(anvil, admin, escrow, True)
+        try:
+            oracle.sender.process()  # signing: the gas estimate reverts with EnforcedPause
+            assert delivery_intents(oracle, sid) == [(f"deliver:0x{sid.hex()}", "failed")]
+            oracle.recorder.advance_deliveries()
+            state, key = delivery(oracle, sid) or ("", "")
+            assert state == "waiting" and key.startswith(f"deliver:0x{sid.hex()}#paused@")
+            oracle.recorder.advance_deliveries()  # still paused: nothing submitted
+            assert len(delivery_intents(oracle, sid)) == 1
+        finally:
+            set_paused(anvil, admin, escrow, False)
+
+        def delivered() -> bool:
+            oracle.recorder.advance_deliveries()
+            oracle.sender.process()
+            return state_on_chain(anvil, deployment, sid) == ShipmentState.DELIVERED
+
+        assert wait_until(delivered, 30)
+        assert wait_until(lambda: (oracle.recorder.advance_deliveries(), oracle.sender.process(),
+                                   delivery(oracle, sid))[2] == ("delivered", key), 30)  # fmt: skip
+    finally:
+        oracle.sender.close()
+        oracle.engine.dispose()
