@@ -232,7 +232,7 @@ class DemoSeeder:
             if self.ledger.asset(asset_id(uri)).exists:
                 continue
             self.step(f"register {uri}")
-            self._send(supplier, self.ledger.register_asset(asset_id(uri), in_lot, sender=supplier.address))
+            self._send(supplier, self.ledger.register_asset(uri, in_lot, sender=supplier.address))
 
     def capture_journey(self) -> None:
         """Ingredients and production by the supplier, the trip by the carrier; each document once."""

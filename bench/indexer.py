@@ -19,7 +19,9 @@ from typing import Any
 import requests
 from web3 import Web3
 
+from chain.contracts import TraceabilityLedger
 from chain.db import make_engine, make_sessionmaker, upgrade
+from chain.gs1.keys import with_check_digit
 from chain.indexer import Indexer
 from tests.chain.consortium import Consortium, deploy
 from tests.fixtures.anvil import AnvilNode, start_anvil
@@ -32,6 +34,7 @@ BATCHES = 5_000
 ASSETS = 5_000
 PER_BLOCK = 1_000  # anvil's pool slows down quadratically with pending transactions
 RPC_BATCH = 1_000
+GTIN_PATH = "https://id.gs1.org/01/"
 
 
 def _rpc_batch(url: str, calls: list[tuple[str, list[Any]]]) -> None:
@@ -56,11 +59,15 @@ def make_events(node: AnvilNode) -> tuple[Consortium, int]:
     nonce = w3.eth.get_transaction_count(c.supplier)
     fee = hex(10 * w3.eth.get_block("latest")["baseFeePerGas"] + 10**9)
     anchor, batch = _selector("anchorEvent(bytes32)"), _selector("anchorBatch(bytes32,uint32)")
-    register = _selector("registerAsset(bytes32,bytes32)")
+    gtin = with_check_digit("0061414100001")  # carries the supplier's prefix 0614141
     datas = (
         [anchor + os.urandom(32).hex() for _ in range(ANCHORS)]
         + [batch + os.urandom(32).hex() + f"{16:064x}" for _ in range(BATCHES)]
-        + [register + os.urandom(32).hex() + "00" * 32 for _ in range(ASSETS)]
+        + [
+            "0x"
+            + TraceabilityLedger.calldata("registerAsset", f"{GTIN_PATH}{gtin}/21/{serial}", bytes(32)).hex()
+            for serial in (os.urandom(8).hex() for _ in range(ASSETS))
+        ]
     )
     pending = 0
     for start in range(0, len(datas), RPC_BATCH):

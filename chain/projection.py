@@ -293,14 +293,15 @@ class Projection:
         self._row(
             AssetChange, d, asset_id=a["id"], kind="ownership", from_account=a["from"], to_account=a["to"]
         )
-        self._update(self._get(Asset, a["id"]), owner=a["to"])
+        # The ledger keeps no custody (goods in transit are the escrow's shipments'): the column
+        # follows the owner.
+        self._update(self._get(Asset, a["id"]), owner=a["to"], custodian=a["to"])
 
-    def _custody_transferred(self, d: DecodedLog) -> None:
+    def _ownership_offered(self, d: DecodedLog) -> None:
         a = d.args
         self._row(
-            AssetChange, d, asset_id=a["id"], kind="custody", from_account=a["from"], to_account=a["to"]
+            AssetChange, d, asset_id=a["id"], kind="offered", from_account=a["from"], to_account=a["to"]
         )
-        self._update(self._get(Asset, a["id"]), custodian=a["to"])
 
     def _lot_recalled(self, d: DecodedLog) -> None:
         a = d.args
@@ -504,7 +505,7 @@ _HANDLERS: dict[str, Callable[[Projection, DecodedLog], None]] = {
     "BatchAnchored": Projection._batch_anchored,
     "AssetRegistered": Projection._asset_registered,
     "OwnershipTransferred": Projection._ownership_transferred,
-    "CustodyTransferred": Projection._custody_transferred,
+    "OwnershipOffered": Projection._ownership_offered,
     "LotRecalled": Projection._lot_recalled,
     "Transformed": Projection._transformed,
     "Aggregated": Projection._aggregation,

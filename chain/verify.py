@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth_utils import is_address, to_checksum_address
+
 from chain.contracts import PartnerRegistry, TraceabilityLedger
 from chain.gs1 import asset_id
 from chain.identifiers import IdentifierError, bytes32, event_id
@@ -31,6 +33,8 @@ class EventClaim:
     event_id: bytes
     root: bytes | None = None
     proof: tuple[bytes, ...] = ()
+    #: The account said to have anchored it singly; None: whichever recorder did.
+    recorder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def load_claims(path: Path) -> list[EventClaim]:
     """The events of a proof file as the API produces it.
 
     ``{"events": [{"eventId": "ni:///sha-256;<hex>?ver=CBV2.0", "root": "0x…", "proof": ["0x…"]}]}``;
-    ``root`` absent or null means a single anchor.
+    ``root`` absent or null means a single anchor, by ``recorder`` (an address) if the entry names one.
 
     Raises:
         IdentifierError: not that format (the message names the failing entry).
@@ -92,6 +96,9 @@ def _claim(entry: Any, where: str) -> EventClaim:
     proof = entry.get("proof") or []
     if root is not None and not isinstance(root, str):
         raise IdentifierError(f"{where}: root must be a 0x string")
+    recorder = entry.get("recorder")
+    if recorder is not None and not (isinstance(recorder, str) and is_address(recorder)):
+        raise IdentifierError(f"{where}: recorder must be an address")
     if not isinstance(proof, list) or not all(isinstance(p, str) for p in proof):
         raise IdentifierError(f"{where}: proof must be a list of 0x strings")
     return EventClaim(
@@ -99,6 +106,7 @@ def _claim(entry: Any, where: str) -> EventClaim:
         event_id=event_id(entry["eventId"]),
         root=None if root is None else bytes32(root),
         proof=tuple(bytes32(p) for p in proof),
+        recorder=None if recorder is None else to_checksum_address(recorder),
     )
 
 
@@ -106,13 +114,17 @@ def _short(value: bytes) -> str:
     return "0x" + value.hex()
 
 
-def verify_item(ledger: TraceabilityLedger, item: bytes, claims: Iterable[EventClaim] = ()) -> Report:
+def verify_item(
+    ledger: TraceabilityLedger, item: bytes, claims: Iterable[EventClaim] = (), from_block: int = 0
+) -> Report:
     """Checks the asset record of ``item`` and each claim against the ledger.
 
     Args:
         ledger: the ledger wrapper (its address verified against this build).
         item: the item's or lot's bytes32 key.
         claims: events said to be anchored.
+        from_block: where the ledger's logs start (its deployment block): what is packed into
+            the item, and who anchored an event, are read from them.
 
     Returns:
         The report; ``report.verified`` is False if the item is not registered or any claim fails.
@@ -123,15 +135,15 @@ def verify_item(ledger: TraceabilityLedger, item: bytes, claims: Iterable[EventC
     if not asset.exists:
         report.checks.append(Check(subject, "registered on the ledger", False, "no such asset"))
     else:
+        consumed = ", consumed by a transformation" if asset.consumed else ""
         report.checks.append(
-            Check(
-                subject, "registered on the ledger", True, f"owner {asset.owner}, custodian {asset.custodian}"
-            )
+            Check(subject, "registered on the ledger", True, f"owner {asset.owner}{consumed}")
         )
-        recalled = ledger.is_recalled(item)
-        lot_recalled = asset.lot != bytes(32) and ledger.is_recalled(asset.lot)
         lot = "none" if asset.lot == bytes(32) else _short(asset.lot)
-        status = "RECALLED" if recalled or lot_recalled else "not recalled"
+        status = "RECALLED" if ledger.is_recalled(item) else "not recalled"
+        packed = ledger.packed_recalled(item, from_block)
+        if packed:
+            status = "RECALLED: packed with recalled " + ", ".join(_short(p)[:18] + "…" for p in packed)
         report.checks.append(Check(subject, f"lot {lot}", True, status))
     registry: PartnerRegistry | None = None
     for claim in claims:
@@ -140,7 +152,7 @@ def verify_item(ledger: TraceabilityLedger, item: bytes, claims: Iterable[EventC
             continue
         if registry is None:
             registry = PartnerRegistry(ledger.w3, ledger.registry_address())
-        report.checks.append(_check_single(ledger, registry, claim))
+        report.checks.append(_check_single(ledger, registry, claim, from_block))
     return report
 
 
@@ -157,20 +169,29 @@ def _check_batch(ledger: TraceabilityLedger, claim: EventClaim) -> Check:
     return Check(claim.label, claim_text, True, f"root anchored in block {block}")
 
 
-def _check_single(ledger: TraceabilityLedger, registry: PartnerRegistry, claim: EventClaim) -> Check:
-    anchor = ledger.anchor_of(claim.event_id)
-    if not anchor.anchored:
-        return Check(claim.label, "anchored singly", False, "not anchored")
-    if not registry.has_role(RECORDER_ROLE, anchor.recorder):
+def _check_single(
+    ledger: TraceabilityLedger, registry: PartnerRegistry, claim: EventClaim, from_block: int
+) -> Check:
+    if claim.recorder is not None:
+        anchors = [ledger.anchor_of(claim.event_id, claim.recorder)]
+        claim_text = f"anchored singly by {claim.recorder}"
+    else:
+        anchors = ledger.anchors_of(claim.event_id, from_block)
+        claim_text = "anchored singly"
+    anchors = [a for a in anchors if a.anchored]
+    if not anchors:
+        return Check(claim.label, claim_text, False, "not anchored")
+    recorders = [a for a in anchors if registry.has_role(RECORDER_ROLE, a.recorder)]
+    if not recorders:
+        anchor = anchors[0]
         return Check(
             claim.label,
-            "anchored singly",
+            claim_text,
             False,
             f"block {anchor.block_number} by {anchor.recorder}, who is not a recorder",
         )
-    return Check(
-        claim.label, "anchored singly", True, f"block {anchor.block_number} by recorder {anchor.recorder}"
-    )
+    detail = "; ".join(f"block {a.block_number} by recorder {a.recorder}" for a in recorders)
+    return Check(claim.label, claim_text, True, detail)
 
 
 def claims_from_ids(ids: Sequence[str]) -> list[EventClaim]:

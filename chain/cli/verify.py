@@ -21,7 +21,7 @@ def verify(
     ] = None,
     proofs: Annotated[
         Path | None,
-        typer.Option(help='Proof file from the API: {"events": [{"eventId", "root", "proof"}]}.'),
+        typer.Option(help='Proof file from the API: {"events": [{"eventId", "root", "proof", "recorder"}]}.'),
     ] = None,
     ledger_address: Annotated[
         str | None, typer.Option("--ledger", help="TraceabilityLedger address (default: deployments.json).")
@@ -42,10 +42,13 @@ def verify(
         raise typer.BadParameter(str(exc)) from exc
     settings = settings_for(rpc_url, data_dir)
     w3 = connect(settings)
+    from_block = 0
     if ledger_address is None:
-        ledger_address = load_deployment(w3, settings.data_dir).address("TraceabilityLedger")
+        deployment = load_deployment(w3, settings.data_dir)
+        ledger_address = deployment.address("TraceabilityLedger")
+        from_block = deployment.contracts["TraceabilityLedger"].block_number
     ledger = TraceabilityLedger(w3, ledger_address)
-    report = verify_item(ledger, item, claims)
+    report = verify_item(ledger, item, claims, from_block)
     table = Table(
         "subject",
         "claim",

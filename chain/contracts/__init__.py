@@ -2,7 +2,7 @@
 
 from chain.contracts.base import ContractCall, ContractEvent, ContractWrapper
 from chain.contracts.escrow import Reading, Shipment, ShipmentEscrow, ShipmentState, TelemetryBatch
-from chain.contracts.ledger import Anchor, Asset, TraceabilityLedger
+from chain.contracts.ledger import Anchor, Asset, TraceabilityLedger, ledger_link
 from chain.contracts.registry import Device, DeviceStatus, Partner, PartnerRegistry, role
 from chain.contracts.token import ERC20, Approval, TestToken
 
@@ -25,5 +25,6 @@ __all__ = [
     "TelemetryBatch",
     "TestToken",
     "TraceabilityLedger",
+    "ledger_link",
     "role",
 ]

@@ -138,11 +138,49 @@ class LedgerNotAggregated(ContractError):
     parent: bytes
 
 
-class LedgerNotCustodian(ContractError):
-    """The account is not the asset's custodian."""
+class LedgerNotBrandOwner(ContractError):
+    """The account holds no GS1 company prefix that the asset's key carries."""
 
     id: bytes
     account: str
+
+
+class LedgerInvalidKey(ContractError):
+    """Not the constrained canonical Digital Link of a GTIN or an SSCC."""
+
+    link: str
+
+
+class LedgerAssetConsumed(ContractError):
+    """The asset was the input of a transformation: it no longer exists as itself."""
+
+    id: bytes
+
+
+class LedgerNoOffer(ContractError):
+    """The account was offered no ownership of the asset."""
+
+    id: bytes
+    account: str
+
+
+class LedgerTransformationExists(ContractError):
+    """This transformation ID was recorded before."""
+
+    transformation_id: bytes
+
+
+class LedgerAggregationCycle(ContractError):
+    """Packing the child into the parent would pack the child into itself."""
+
+    parent: bytes
+    child: bytes
+
+
+class LedgerAggregationTooDeep(ContractError):
+    """The parent is nested too deep: nothing more is packed into it."""
+
+    parent: bytes
 
 
 class LedgerNotOwner(ContractError):

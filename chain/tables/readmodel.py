@@ -135,11 +135,12 @@ class AnchoredBatch(LogRow, Base):
 
 
 class AssetChange(LogRow, Base):
-    """AssetRegistered / OwnershipTransferred / CustodyTransferred / LotRecalled of one asset."""
+    """AssetRegistered / OwnershipOffered / OwnershipTransferred / LotRecalled of one asset
+    (``custody`` rows come from ledgers before issue 10, whose CustodyTransferred is gone)."""
 
     __tablename__ = "asset_changes"
     asset_id: Mapped[str] = mapped_column(HASH, index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # registered | ownership | custody | recalled
+    kind: Mapped[str] = mapped_column(String(16))  # registered | offered | ownership | recalled
     lot: Mapped[str | None] = mapped_column(HASH)
     from_account: Mapped[str | None] = mapped_column(ADDRESS)
     to_account: Mapped[str | None] = mapped_column(ADDRESS)
@@ -284,7 +285,8 @@ class Device(Base):
 class Asset(Base):
     """An item or lot (keccak-256 of its GS1 Digital Link URI). `lot` is None for lots themselves;
     `parent` is the asset it is currently aggregated into; `recalled` marks a recalled lot (an item
-    is recalled when its lot is)."""
+    is recalled when its lot is). `custodian` equals `owner`: the ledger keeps no custody since
+    issue 10 (goods in transit are in ShipmentEscrow shipments, see `shipments.custodian`)."""
 
     __tablename__ = "assets"
     asset_id: Mapped[str] = mapped_column(HASH, primary_key=True)

@@ -30,9 +30,13 @@ class ShipmentChain(ChainView):
         NoContractCode: no contract at an address.
     """
 
-    def __init__(self, w3: Web3, escrow_address: str, registry_address: str, ledger_address: str) -> None:
+    def __init__(
+        self, w3: Web3, escrow_address: str, registry_address: str, ledger_address: str, recorder: str
+    ) -> None:
         super().__init__(w3, escrow_address, registry_address)
         self.ledger = TraceabilityLedger(w3, ledger_address)
+        #: The account the oracle anchors with: anchors are per recorder, and its own are what count.
+        self.recorder = recorder
 
     @property
     def ledger_address(self) -> str:
@@ -61,12 +65,12 @@ class ShipmentChain(ChainView):
         )
 
     def event_anchored(self, event_key: bytes) -> bool:
-        """True when TraceabilityLedger has anchored the event singly (by anyone).
+        """True when the oracle's account has anchored the event singly on TraceabilityLedger.
 
         Raises:
             ChainUnavailable: the node did not answer.
         """
-        return read(lambda: self.ledger.anchor_of(event_key)).anchored
+        return read(lambda: self.ledger.anchor_of(event_key, self.recorder)).anchored
 
     def anchor_event_data(self, event_key: bytes) -> bytes:
         """Calldata of TraceabilityLedger.anchorEvent for an EPCIS event's 32-byte key."""

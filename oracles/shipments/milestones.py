@@ -315,7 +315,9 @@ class MilestoneRecorder:
                     ms.state = "final"
                 elif status.state == OutboxState.FAILED:
                     try:
-                        done = self.chain.event_anchored(ledger_key(ms.event_id))  # by someone else
+                        # The intent failed, e.g. as LedgerEventAlreadyAnchored: an earlier intent
+                        # of this oracle may have anchored it.
+                        done = self.chain.event_anchored(ledger_key(ms.event_id))
                     except ChainUnavailable:
                         continue
                     ms.state = "final" if done else "failed"

@@ -42,7 +42,11 @@ class ShipmentOracle(OracleService):
         signer = load_signer(settings)
         self.w3 = self.connect_chain(settings.chain_settings())
         self.chain = ShipmentChain(
-            self.w3, settings.escrow_address, settings.registry_address, settings.ledger_address
+            self.w3,
+            settings.escrow_address,
+            settings.registry_address,
+            settings.ledger_address,
+            recorder=signer.address,
         )
         self.engine = make_engine(settings.database_url)
         self.closing(self.engine.dispose)

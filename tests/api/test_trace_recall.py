@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from chain.gs1 import asset_id
+from chain.gs1 import asset_id, canonical_key
 from tests.api.shipment_support import EscrowWorld, build_world
 from tests.fixtures.anvil import AnvilNode
 
@@ -48,11 +48,12 @@ def spell(template: str, lot: str, serial: str) -> str:
 def world(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EscrowWorld]:
     w = build_world(anvil.url, tmp_path_factory.mktemp("recall"))
     c, led = w.consortium, w.consortium.ledger.functions
+    c.send(c.registry.functions.assignPrefix(c.supplier, GTIN[1:8]), c.admin)  # the brand owner registers
     for item in (RECALLED, SAFE):
-        lot = asset_id(item.rsplit("/21/", 1)[0])
-        c.send(led.registerAsset(lot, ZERO32), c.supplier)
-        c.send(led.registerAsset(asset_id(item), lot), c.supplier)
-    c.send(led.recallLot(asset_id(RECALLED.rsplit("/21/", 1)[0]), "listeria found in lot"), c.supplier)
+        lot_link = canonical_key(item.rsplit("/21/", 1)[0])
+        c.send(led.registerAsset(lot_link, ZERO32), c.supplier)
+        c.send(led.registerAsset(canonical_key(item), asset_id(lot_link)), c.supplier)
+    c.send(led.recallLot(canonical_key(RECALLED.rsplit("/21/", 1)[0]), "listeria found in lot"), c.supplier)
     w.index()
     yield w
     w.client.close()

@@ -16,6 +16,7 @@ from web3.contract import Contract
 
 from chain import eip712
 from chain.artifacts import load_artifact
+from chain.gs1.keys import with_check_digit
 
 ROLES = {
     name: Web3.keccak(text=name)
@@ -32,6 +33,24 @@ ROLES = {
 
 def rand32() -> bytes:
     return os.urandom(32)
+
+
+def supplier_links(prefix: str = "0614141") -> dict[str, str]:
+    """Fresh constrained canonical Digital Links carrying the supplier's company prefix: a lot, two
+    items of it, a pallet (SSCC) and two transformation outputs."""
+    tag = os.urandom(4).hex()
+    gtin = with_check_digit("0" + prefix + "00001")
+    product = with_check_digit("0" + prefix + "00002")
+    sscc = with_check_digit("0" + prefix + f"{int(tag, 16) % 10**9:09d}")
+    host = "https://id.gs1.org"
+    return {
+        "lot": f"{host}/01/{gtin}/10/L{tag}",
+        "item1": f"{host}/01/{gtin}/21/{tag}-1",
+        "item2": f"{host}/01/{gtin}/21/{tag}-2",
+        "pallet": f"{host}/00/{sscc}",
+        "out1": f"{host}/01/{product}/21/{tag}-1",
+        "out2": f"{host}/01/{product}/21/{tag}-2",
+    }
 
 
 @dataclass
@@ -174,25 +193,24 @@ class Consortium:
         self.send(r.grantRole(ROLES["AUDITOR_ROLE"], self.carrier), self.admin)
         self.send(r.revokeRole(ROLES["AUDITOR_ROLE"], self.carrier), self.admin)
 
-        ids = {
-            name: rand32()
-            for name in ("lot", "item1", "item2", "pallet", "out1", "out2", "event", "root", "transformation")
-        }
+        links = supplier_links()
+        ids = {name: Web3.keccak(text=link) for name, link in links.items()}
+        ids |= {name: rand32() for name in ("event", "root", "transformation")}
         self.send(led.anchorEvent(ids["event"]), self.supplier)
         self.send(led.anchorBatch(ids["root"], 3), self.supplier)
-        self.send(led.registerAsset(ids["lot"], b"\0" * 32), self.supplier)
-        self.send(led.registerAsset(ids["item1"], ids["lot"]), self.supplier)
-        self.send(led.registerAsset(ids["item2"], ids["lot"]), self.supplier)
-        self.send(led.registerAsset(ids["pallet"], b"\0" * 32), self.supplier)
+        self.send(led.registerAsset(links["lot"], b"\0" * 32), self.supplier)
+        self.send(led.registerAsset(links["item1"], ids["lot"]), self.supplier)
+        self.send(led.registerAsset(links["item2"], ids["lot"]), self.supplier)
+        self.send(led.registerAsset(links["pallet"], b"\0" * 32), self.supplier)
         self.send(led.aggregate(ids["pallet"], [ids["item1"], ids["item2"]]), self.supplier)
         self.send(led.disaggregate(ids["pallet"], [ids["item2"]]), self.supplier)
         self.send(
-            led.recordTransformation(ids["transformation"], [ids["item2"]], [ids["out1"], ids["out2"]]),
+            led.recordTransformation(ids["transformation"], [ids["item2"]], [links["out1"], links["out2"]]),
             self.supplier,
         )
-        self.send(led.transferCustody(ids["pallet"], self.carrier), self.supplier)
-        self.send(led.transferOwnership(ids["pallet"], self.buyer), self.supplier)
-        self.send(led.recallLot(ids["lot"], "listeria found in lot"), self.supplier)
+        self.send(led.offerOwnership(ids["pallet"], self.buyer), self.supplier)
+        self.send(led.acceptOwnership(ids["pallet"]), self.buyer)
+        self.send(led.recallLot(links["lot"], "listeria found in lot"), self.supplier)
 
         sid = ids["shipment"] = self.create_shipment()
         self.fund(sid)

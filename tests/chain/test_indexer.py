@@ -10,10 +10,11 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from web3 import Web3
 
 from chain.indexer import Indexer, ReorgTooDeep
 from chain.tables import readmodel as rm
-from tests.chain.consortium import Consortium, rand32
+from tests.chain.consortium import Consortium, rand32, supplier_links
 from tests.chain.snapshots import applied_logs, chain_logs, state_snapshot
 from tests.fixtures.anvil import AnvilNode
 
@@ -96,10 +97,13 @@ def test_reorg_deeper_than_confirmation_depth_is_rolled_back(
     sessions = make_sessions()
     led = c.ledger.functions
     c.set_up_partners()
-    x, y, z = rand32(), rand32(), rand32()
-    c.send(led.registerAsset(x, b"\0" * 32), c.supplier)
-    c.send(led.transferOwnership(x, c.buyer), c.supplier)  # orphaned below
-    c.send(led.registerAsset(y, b"\0" * 32), c.supplier)  # orphaned below
+    links = supplier_links()
+    lx, ly, lz = links["item1"], links["item2"], links["out1"]
+    x, y, z = (Web3.keccak(text=link) for link in (lx, ly, lz))
+    c.send(led.registerAsset(lx, b"\0" * 32), c.supplier)
+    c.send(led.offerOwnership(x, c.buyer), c.supplier)
+    c.send(led.acceptOwnership(x), c.buyer)  # orphaned below
+    c.send(led.registerAsset(ly, b"\0" * 32), c.supplier)  # orphaned below
     orphaned = c.anchor(1)
     c.mine(1)
     indexer = Indexer(c.w3, sessions, c.addresses, c.deploy_block, confirmations=1, window=2)
@@ -113,7 +117,7 @@ def test_reorg_deeper_than_confirmation_depth_is_rolled_back(
         "from": c.supplier,
         "to": c.ledger.address,
         "gas": 300_000,
-        "data": c.ledger.encode_abi("registerAsset", [z, b"\0" * 32]),
+        "data": c.ledger.encode_abi("registerAsset", [lz, b"\0" * 32]),
     }
     c.reorg(4, [(register_z, 0), (c.anchor_tx(replacement), 2)])
     c.mine(2)

@@ -65,10 +65,10 @@ def recorded(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Reco
         w3,
         admin(),
         registry.admit_partner(
-            SUPPLIER.address, "Acme", ["0614141"], [role("supplier")], sender=admin().address
+            SUPPLIER.address, "Acme", ["0614141", "9506000"], [role("supplier")], sender=admin().address
         ),
     )
-    send_and_wait(w3, SUPPLIER, ledger.register_asset(asset_id(ITEM), sender=SUPPLIER.address))
+    send_and_wait(w3, SUPPLIER, ledger.register_asset(ITEM, sender=SUPPLIER.address))
     single = ni("single")
     send_and_wait(w3, service(), ledger.anchor_event(event_id(single), sender=service().address))
     batch_ids = [ni(f"batch-{i}") for i in range(3)]

@@ -119,12 +119,13 @@ def test_outsider_anchoring_event_id_first_refused(c: Consortium, snapshot: None
     with pytest.raises(AccessControlUnauthorizedAccount):  # the wrapper's pre-flight says the same
         ledger.anchor_event(event_id, sender=outsider.address)
     mined_and_reverted(c, outsider, squat)  # and the block refuses it too
-    assert not ledger.anchor_of(event_id).anchored
+    assert not ledger.anchor_of(event_id, outsider.address).anchored
+    assert ledger.anchors_of(event_id) == []
 
     # The rightful recorder's anchor goes through, attributed to it.
     supplier = account(c, c.supplier)
     mined = send_and_wait(c.w3, supplier, ledger.anchor_event(event_id, sender=supplier.address))
-    anchor = ledger.anchor_of(event_id)
+    anchor = ledger.anchor_of(event_id, supplier.address)
     assert (anchor.recorder, anchor.block_number) == (supplier.address, mined.block_number)
 
 

@@ -346,5 +346,5 @@ def test_node_down_30s_under_load_loses_nothing(node: AnvilNode, tmp_path: Path)
     assert all(s.state is OutboxState.FINAL and s.error is None for s in statuses)
     assert sorted(s.nonce for s in statuses) == list(range(start_nonce, start_nonce + len(submitted)))
     assert w3.eth.get_transaction_count(sender.address) == start_nonce + len(submitted)
-    anchors = [ledger.anchor_of(keccak(text=k)) for k in submitted]
+    anchors = [ledger.anchor_of(keccak(text=k), sender.address) for k in submitted]
     assert all(a.anchored and a.recorder == sender.address for a in anchors)

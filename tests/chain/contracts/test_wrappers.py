@@ -117,7 +117,8 @@ def test_ledger_anchor_preflight_and_decoded_revert(anvil: AnvilNode, deployment
     ledger = TraceabilityLedger(w3, deployment.address("TraceabilityLedger"))
     event_id = keccak(text="urn:epcis:1")
     mined = send_and_wait(w3, service(), ledger.anchor_event(event_id, sender=service().address))
-    assert ledger.anchor_of(event_id) == Anchor(service().address, mined.block_number)
+    assert ledger.anchor_of(event_id, service().address) == Anchor(service().address, mined.block_number)
+    assert ledger.anchors_of(event_id) == [Anchor(service().address, mined.block_number)]
     assert ledger.decode_events(mined.logs)[0].args == {"eventId": event_id, "recorder": service().address}
     with pytest.raises(LedgerEventAlreadyAnchored) as pre:
         ledger.anchor_event(event_id, sender=service().address)
@@ -136,7 +137,7 @@ def test_ledger_anchor_preflight_and_decoded_revert(anvil: AnvilNode, deployment
     with pytest.raises(AccessControlUnauthorizedAccount) as refused:
         send_and_wait(w3, STRANGER, TxRequest(ledger.address, ledger.calldata("anchorEvent", keccak(b"x"))))
     assert refused.value.account == STRANGER.address
-    assert not ledger.anchor_of(keccak(b"x")).anchored
+    assert not ledger.anchor_of(keccak(b"x"), STRANGER.address).anchored
 
 
 def test_manifest_signature_matches_contract_digest(anvil: AnvilNode, deployment: Deployment) -> None:

@@ -194,7 +194,8 @@ def anchored(anvil: AnvilNode, deployment: Deployment, epcis_event_id: str) -> b
         address=Web3.to_checksum_address(deployment.address("TraceabilityLedger")),
         abi=load_artifact("TraceabilityLedger")["abi"],
     )
-    return bool(ledger.functions.anchorOf(ledger_key(epcis_event_id)).call()[1] != 0)
+    oracle = Account.from_key(ORACLE_KEY).address  # anchors are per recorder: the oracle's own
+    return bool(ledger.functions.anchorOf(ledger_key(epcis_event_id), oracle).call() != 0)
 
 
 def stored_event(oracle: ShipmentOracle, epcis_event_id: str) -> dict[str, Any]:
