@@ -258,14 +258,11 @@ contract TraceabilityLedger is ITraceabilityLedger, RegistryGated {
         if (b.length < KEY_AT || keccak256(b[:HOST_LENGTH]) != HOST_HASH || b[19] != "0" || b[21] != "/") {
             revert LedgerInvalidKey(link);
         }
-        uint256 end;
-        if (b[20] == "1") {
-            end = KEY_AT + GTIN_LENGTH;
+        bool gtin = b[20] == "1";
+        uint256 end = KEY_AT + (gtin ? GTIN_LENGTH : SSCC_LENGTH);
+        if (gtin) {
             if (b.length < end || (b.length > end && b[end] != "/")) revert LedgerInvalidKey(link);
-        } else if (b[20] == "0") {
-            end = KEY_AT + SSCC_LENGTH;
-            if (b.length != end) revert LedgerInvalidKey(link);
-        } else {
+        } else if (b[20] != "0" || b.length != end) {
             revert LedgerInvalidKey(link);
         }
         for (uint256 i = KEY_AT; i < end; ++i) {

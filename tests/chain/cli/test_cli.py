@@ -99,6 +99,12 @@ def test_deploy_status_and_admin(env: Path, capsys: pytest.CaptureFixture[str], 
     assert run(capsys, "admin", "deactivate-device", device)[0] == 0
     assert run(capsys, "admin", "grant-role", "auditor", partner)[0] == 0
     assert run(capsys, "admin", "revoke-role", "auditor", partner)[0] == 0
+    assert run(capsys, "admin", "prefix", "add", partner, "4012345")[0] == 0
+    code, _, err = run(capsys, "admin", "prefix", "add", partner, "40123456")
+    one_line_error(code, err, "RegistryPrefixOverlap")
+    assert run(capsys, "admin", "prefix", "remove", partner, "0614141")[0] == 0
+    code, _, err = run(capsys, "admin", "prefix", "remove", partner, "0614141")
+    one_line_error(code, err, "RegistryPrefixNotHeld")
     code, out, _ = run(capsys, "status")
     assert code == 0 and "PartnerRegistry" in out
 
