@@ -15,7 +15,7 @@ from eth_abi import encode
 from chain import merkle
 from chain.cli import main
 from chain.contracts import PartnerRegistry, TraceabilityLedger, role
-from chain.deploy import Deployment
+from chain.deploy import Deployment, load_deployment
 from chain.gs1 import asset_id
 from chain.identifiers import event_id
 from chain.keys import dev_account
@@ -158,3 +158,25 @@ def test_verify_unknown_item_and_unanchored_event_fail(
 def test_verify_bad_identifier_is_rejected(env: Recorded, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = verify(capsys, "https://example.com/not-a-link")
     assert code == 2 and "GS1 Digital Link" in out
+
+
+def test_verify_reports_goods_packed_with_a_recalled_lot(
+    env: Recorded, anvil: AnvilNode, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # isRecalled covers a lot's items and what was made from them; being packed with recalled goods
+    # is found by `tracechain verify` from the ledger's aggregation logs (docs/security.md #9).
+    w3 = anvil.w3()
+    ledger = TraceabilityLedger(w3, load_deployment(w3, env.data_dir).address("TraceabilityLedger"))
+    gtin = "https://id.gs1.org/01/09506000134352"
+    lot, item, pallet = f"{gtin}/10/PACKED", f"{gtin}/21/PACKED-1", "https://id.gs1.org/00/095060001000000012"
+    send_and_wait(w3, SUPPLIER, ledger.register_asset(lot, sender=SUPPLIER.address))
+    send_and_wait(w3, SUPPLIER, ledger.register_asset(item, asset_id(lot), sender=SUPPLIER.address))
+    send_and_wait(w3, SUPPLIER, ledger.register_asset(pallet, sender=SUPPLIER.address))
+    aggregate = ledger.calldata("aggregate", asset_id(pallet), [asset_id(item)])
+    send_and_wait(w3, SUPPLIER, TxRequest(ledger.address, aggregate))
+    code, out = verify(capsys, pallet)
+    assert code == 0 and "not recalled" in out
+
+    send_and_wait(w3, SUPPLIER, ledger.recall_lot(lot, "Listeria", sender=SUPPLIER.address))
+    code, out = verify(capsys, pallet)
+    assert code == 0 and "RECALLED: packed with recalled 0x" + asset_id(item).hex()[:16] in out
