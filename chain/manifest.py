@@ -16,7 +16,7 @@ from eth_utils import is_address, to_checksum_address
 from chain.eip712 import MANIFEST_TYPE, digest, domain, sign
 from chain.exceptions import InvalidAddress, InvalidManifest, SignerNotSupplier
 
-MAX_DEVICES = 8
+MAX_DEVICES = 16
 """ShipmentEscrow.MAX_DEVICES: most devices a manifest may name."""
 
 
@@ -41,7 +41,8 @@ class Manifest:
 
     def as_tuple(self) -> tuple[Any, ...]:
         """The contract's struct tuple (``devices`` as a list, as the ABI codec takes arrays)."""
-        return tuple(list(v) if isinstance(v, tuple) else v for v in (getattr(self, f.name) for f in fields(self)))
+        values = (getattr(self, f.name) for f in fields(self))
+        return tuple(list(v) if isinstance(v, tuple) else v for v in values)
 
     def message(self) -> dict[str, Any]:
         """The EIP-712 message (Solidity field names)."""

@@ -24,7 +24,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
     /// this to a charged episode's start cost no further penalty.
     uint64 public constant BREACH_EPISODE = 1 hours;
     /// @notice Most devices a manifest may name.
-    uint256 public constant MAX_DEVICES = 8;
+    uint256 public constant MAX_DEVICES = 16;
     /// @notice Most breach episodes charged per shipment (bounds the episode scan of a proof).
     uint256 public constant MAX_BREACH_EPISODES = 32;
 

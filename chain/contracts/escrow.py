@@ -82,7 +82,8 @@ class Custody:
     def covers(self, timestamp: int) -> bool:
         """Whether a reading taken at ``timestamp`` falls in custody as known now (an open end:
         not delivered yet)."""
-        return 0 < self.picked_up_at <= timestamp and (self.delivered_at == 0 or timestamp <= self.delivered_at)
+        delivered = self.delivered_at
+        return 0 < self.picked_up_at <= timestamp and (delivered == 0 or timestamp <= delivered)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,8 @@ class ShipmentEscrow(RegistryGatedWrapper):
         Raises:
             NodeRequestRefused: the node refused one of the calls.
         """
-        results = self.call_many([(fn, (sid,)) for sid in shipment_ids for fn in ("shipment", "shipmentDevices")])
+        reads = [(fn, (sid,)) for sid in shipment_ids for fn in ("shipment", "shipmentDevices")]
+        results = self.call_many(reads)
         names = [c["name"] for c in self._function("shipment").output_abi[0]["components"]]
         out = []
         for i, sid in enumerate(shipment_ids):

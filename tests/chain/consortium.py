@@ -159,6 +159,7 @@ class Consortium:
             "supplier": self.supplier,
             "buyer": self.buyer,
             "carrier": self.carrier,
+            "devices": [self.device],
             "token": self.token.address,
             "amount": amount,
             "penalty": penalty,
