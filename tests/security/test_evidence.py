@@ -2,22 +2,27 @@
 
 Direct contract calls on anvil: each attack is simulated (the revert decoded into its
 chain.exceptions leaf, nothing sent), then checked to have changed nothing (penalties, charged
-episodes, balances); the rightful proof then succeeds. The oracle's side of #12 and #13 is in
-tests/oracles/telemetry/test_rejections.py.
+episodes); the rightful proof then succeeds. The oracle's side of #12 and #13: readings published
+over MQTT, refused and counted, nothing stored, batched or proven (and over HTTP among every other
+rejection in tests/oracles/telemetry/test_rejections.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from sqlalchemy import select
 from web3 import Web3
 
 from chain import eip712
-from chain.contracts import ShipmentEscrow
+from chain.contracts import PartnerRegistry, ShipmentEscrow
 from chain.contracts.escrow import Reading, TelemetryBatch
+from chain.db import make_engine, make_sessionmaker
 from chain.exceptions import (
     ShipmentBreachAlreadyProven,
     ShipmentDeviceNotAssigned,
@@ -28,11 +33,17 @@ from chain.exceptions import (
     ShipmentUnauthorized,
 )
 from chain.keys import dev_account
+from chain.tables import telemetry as tables
 from chain.transact import TxRequest, send_and_wait
+from oracles.fleet import Fleet
+from oracles.simulator import TOPIC, Publisher
+from oracles.telemetry import codec
 from tests.chain.consortium import Consortium, deploy, rand32
 from tests.fixtures.anvil import AnvilNode
+from tests.fixtures.broker import Broker
+from tests.oracles.harness import BlockPusher, in_process, oracle_env, wait_until
 
-pytestmark = [pytest.mark.anvil, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.anvil, pytest.mark.broker, pytest.mark.timeout(180)]
 
 PENALTY = 100  # Consortium.create_shipment's default
 HOUR = 3_600
@@ -313,3 +324,68 @@ def test_suspending_the_devices_owner_to_void_its_evidence_refused(c: Consortium
     c.send(c.registry.functions.setPartnerActive(c.carrier, False), c.admin)
     prove_directly(c, sid, taken, sig, c.buyer)
     assert escrow_of(c).shipment(sid).penalties == PENALTY
+
+
+# ------------------------------------------------------------------ #12, #13 through the oracle (MQTT)
+
+
+def test_readings_of_a_foreign_device_or_before_pickup_refused_by_the_oracle(
+    anvil: AnvilNode,
+    broker: Broker,
+    make_fleet: Callable[..., Fleet],
+    admin: LocalAccount,
+    database_url: str,
+) -> None:
+    fleet = make_fleet(1, 1)
+    (key,) = fleet.device_keys()
+    device = codec.address_of(key)
+    sid = fleet.shipment_ids()[0]
+    w3 = anvil.w3()
+    escrow = ShipmentEscrow(w3, fleet.escrow)
+    registry = PartnerRegistry(w3, fleet.registry)
+    # The buyer's own logger: registered, active, named by no manifest.
+    buyers_key = os.urandom(32)
+    buyers = codec.address_of(buyers_key)
+    send_and_wait(
+        w3, admin, registry.register_device(codec.to_checksum(buyers), fleet.buyer, sender=admin.address)
+    )
+    picked_up_at = escrow.shipment(sid).picked_up_at
+    dom = eip712.domain_separator(fleet.chain_id, fleet.escrow)
+    now = int(time.time())
+
+    def publish(pub: Publisher, dev_key: bytes, counter: int, ts: int, temp: int) -> None:
+        dev = codec.address_of(dev_key)
+        reading = codec.sign(codec.Reading(dev, counter, ts, sid, temp, 5_000, 52_000_000, 0), dev_key, dom)
+        pub.publish(TOPIC.format(shipment=sid.hex(), device=dev.hex()), codec.encode(reading))
+
+    env = oracle_env(fleet, anvil.url, database_url, broker.port, verify_workers=0, mqtt_client_id="evidence")
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    with BlockPusher(w3), in_process(env) as oracle:
+        assert wait_until(lambda: oracle.mqtt.connected.is_set(), 10)
+        pub = Publisher("127.0.0.1", broker.port, "evidence-attacker")
+        publish(pub, buyers_key, 1, now, 1_500)  # a breach, from the buyer's device
+        publish(pub, key, 1, picked_up_at - 60, 1_500)  # a breach, before pickup
+        publish(pub, key, 2, now, 450)  # the rightful reading: the shipment's device, in custody
+        assert pub.wait_acked(10)
+        pub.close()
+        counts = oracle.ingestor.counts
+        assert wait_until(lambda: counts["accepted"] == 1, 20), counts
+        assert (counts["device_not_on_shipment"], counts["outside_custody"]) == (1, 1)
+
+        def anchored() -> bool:
+            with sessions() as s:
+                return list(s.scalars(select(tables.TelemetryBatch.state))) == ["anchored"]
+
+        assert wait_until(anchored, 30)
+        with sessions() as s:
+            stored = set(
+                s.execute(select(tables.TelemetryReading.device, tables.TelemetryReading.counter)).tuples()
+            )
+            rejections = {r.reason: r.count for r in s.scalars(select(tables.TelemetryRejection))}
+            breaches = list(s.scalars(select(tables.TelemetryBreach)))
+    engine.dispose()
+    assert stored == {(device, 2)}  # neither refused reading stored nor in a batch
+    assert rejections == {"device_not_on_shipment": 1, "outside_custody": 1}
+    assert breaches == []
+    assert escrow.shipment(sid).penalties == 0 and escrow.breach_episodes(sid) == []
