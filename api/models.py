@@ -310,7 +310,7 @@ class CustodyPublic(Output):
 
 
 class BreachPublic(Output):
-    episode: int
+    episode: int  # the episode's start (unix seconds): the reading that opened it
     episode_start: int
     device: str
     counter: int

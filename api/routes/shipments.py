@@ -232,7 +232,7 @@ def shipment_status(shipment_id: ShipmentId, session: SessionDep, partner: Curre
         breaches=[
             BreachPublic(
                 episode=int(b.episode),
-                episode_start=int(b.episode) * 3600,  # ShipmentEscrow.BREACH_EPISODE
+                episode_start=int(b.episode),  # episodes start at the excursion's first proven reading
                 device=b.device,
                 counter=int(b.counter),
                 temperature_c=b.temperature / 100,
