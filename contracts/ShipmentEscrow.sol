@@ -358,7 +358,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
             if ((t >= start ? t - start : start - t) < BREACH_EPISODE) revert ShipmentBreachAlreadyProven(id, start);
         }
         if (n == MAX_BREACH_EPISODES) revert ShipmentBreachLimitReached(id, MAX_BREACH_EPISODES);
-        starts.push(t);
+        _episodes[id].push(t);
         uint256 charged = s.penalty;
         uint256 room = s.amount - s.penalties;
         if (charged > room) charged = room;
