@@ -42,6 +42,7 @@ from chain.contracts import (
 from chain.deploy import Deployment
 from chain.gs1 import asset_id, check_digit
 from chain.identifiers import shipment_uri
+from chain.keys import dev_device_address
 from chain.manifest import Manifest, sign_manifest
 from chain.roles import Role
 from chain.tables.epcis import StoredEvent
@@ -51,11 +52,12 @@ log = logging.getLogger("tracechain.api.demo")
 
 MARKER_FILE = "demo-seed.json"
 #: Bumped when a step is added: a marker of an older version re-runs the (idempotent) steps.
-SEED_VERSION = 2
+SEED_VERSION = 3  # 3: the manifest names the shipment's devices
 DEMO_TAG = "DEMO"
 #: anvil dev-account indices of the demo partners (0 is the admin, 1 the service account).
 SUPPLIER_INDEX, CARRIER_INDEX, RETAILER_INDEX = 2, 3, 4
 SHIPMENT_AMOUNT = 1_000 * 10**18
+DEMO_DEVICES = 8  # dev devices 0-7 travel with the demo shipment (the simulator runs 3 by default)
 SHIPMENT_PENALTY = 100 * 10**18
 
 
@@ -267,6 +269,8 @@ class DemoSeeder:
                 supplier=supplier.address,
                 buyer=retailer.address,
                 carrier=self.accounts["carrier"].address,
+                # The demo fleet's devices (public dev keys), registered when the simulator starts.
+                devices=tuple(dev_device_address(i) for i in range(DEMO_DEVICES)),
                 token=self.token.address,
                 amount=SHIPMENT_AMOUNT,
                 penalty=SHIPMENT_PENALTY,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chain.manifest import MAX_DEVICES
 
 
 class Input(BaseModel):
@@ -177,6 +179,11 @@ class ManifestIn(Input):
     supplier: Address
     buyer: Address
     carrier: Address
+    devices: list[Address] = Field(
+        min_length=1,
+        max_length=MAX_DEVICES,
+        description="the tracking devices whose readings count as evidence",
+    )
     token: Address
     amount: int = Field(gt=0, lt=2**256)
     penalty: int = Field(ge=0, lt=2**256)
@@ -185,6 +192,14 @@ class ManifestIn(Input):
     deadline: int = Field(gt=0, lt=2**64)
     disputeWindow: int = Field(ge=0, lt=2**64)  # noqa: N815
     nonce: int = Field(ge=0, lt=2**256)
+
+    @field_validator("devices")
+    @classmethod
+    def _distinct_devices(cls, devices: list[str]) -> list[str]:
+        lowered = [d.lower() for d in devices]
+        if len(set(lowered)) != len(lowered) or any(int(d, 16) == 0 for d in lowered):
+            raise ValueError("devices must be distinct non-zero addresses")
+        return devices
 
 
 class ShipmentCreate(Input):
@@ -295,7 +310,7 @@ class CustodyPublic(Output):
 
 
 class BreachPublic(Output):
-    episode: int
+    episode: int  # the episode's start (unix seconds): the reading that opened it
     episode_start: int
     device: str
     counter: int

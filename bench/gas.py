@@ -211,6 +211,7 @@ def measure(c: Consortium) -> dict[str, dict[str, Any]]:
         "supplier": s.address,
         "buyer": c.buyer.address,
         "carrier": c.carrier.address,
+        "devices": [c.device.address],
         "token": c.token.address,
         "amount": 10_000 * 10**6,
         "penalty": 500 * 10**6,
@@ -246,9 +247,12 @@ def measure(c: Consortium) -> dict[str, dict[str, Any]]:
 
     handoff = handover(s, c.carrier, 0)
 
-    # One telemetry batch of 1,000 readings, posted by the oracle.
+    # One telemetry batch of 1,000 readings taken in custody (after the pickup), posted by the oracle.
+    picked_up_at = int(w3.eth.get_block(handoff["blockNumber"])["timestamp"])
+    w3.provider.make_request("evm_increaseTime", [READINGS * 30 + 60])
+    w3.provider.make_request("evm_mine", [])
     breach_index = 637
-    tb = telemetry_batch(c, shipment_id, t0 - READINGS * 30, breach_index)
+    tb = telemetry_batch(c, shipment_id, picked_up_at, breach_index)
     post = send(w3, escrow.functions.postTelemetry(shipment_id, tb["batch"]), c.oracle)
 
     # Anyone (here the buyer) proves the out-of-band reading against the posted batch.

@@ -34,6 +34,7 @@ MANIFEST_TYPE = [
     {"name": "supplier", "type": "address"},
     {"name": "buyer", "type": "address"},
     {"name": "carrier", "type": "address"},
+    {"name": "devices", "type": "address[]"},
     {"name": "token", "type": "address"},
     {"name": "amount", "type": "uint256"},
     {"name": "penalty", "type": "uint256"},
@@ -66,7 +67,7 @@ TYPES: dict[str, list[dict[str, str]]] = {
     "CustodyHandover": HANDOVER_TYPE,
     "Reading": READING_TYPE,
 }
-"""The struct types by name (all their fields are atomic types)."""
+"""The struct types by name (fields of atomic types, and `Manifest.devices`, an `address[]`)."""
 
 
 def type_string(primary: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 
 from chain.exceptions import InvalidPrivateKey, KeyExists, KeyNotFound, WrongPassphrase
 
@@ -115,3 +116,14 @@ def dev_account(index: int = 0) -> LocalAccount:
     Account.enable_unaudited_hdwallet_features()
     account: LocalAccount = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
     return account
+
+
+def dev_device_key(index: int) -> bytes:
+    """Signing key of demo device ``index``: public (derived from a fixed text), so the demo's
+    manifest can name the devices the demo fleet registers later; never for real devices."""
+    return keccak(text=f"tracechain dev device {index}")
+
+
+def dev_device_address(index: int) -> str:
+    """The checksummed address of demo device ``index`` (see :func:`dev_device_key`)."""
+    return str(Account.from_key(dev_device_key(index)).address)

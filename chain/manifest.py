@@ -1,7 +1,8 @@
 """Shipment manifests and their EIP-712 signature (what a supplier signs, offline, with its key).
 
 The JSON form uses the Solidity field names (``shipmentId``, ``itemsHash``, ``supplier``, ...);
-bytes32 fields are 0x-hex, integers are JSON numbers or decimal strings.
+bytes32 fields are 0x-hex, integers are JSON numbers or decimal strings, ``devices`` is a list of
+addresses (1 to ``MAX_DEVICES``, distinct): the tracking devices whose readings count as evidence.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from eth_utils import is_address, to_checksum_address
 from chain.eip712 import MANIFEST_TYPE, digest, domain, sign
 from chain.exceptions import InvalidAddress, InvalidManifest, SignerNotSupplier
 
+MAX_DEVICES = 16
+"""ShipmentEscrow.MAX_DEVICES: most devices a manifest may name."""
+
 
 @dataclass(frozen=True)
 class Manifest:
@@ -25,6 +29,7 @@ class Manifest:
     supplier: str
     buyer: str
     carrier: str
+    devices: tuple[str, ...]
     token: str
     amount: int
     penalty: int
@@ -35,7 +40,9 @@ class Manifest:
     nonce: int
 
     def as_tuple(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in fields(self))
+        """The contract's struct tuple (``devices`` as a list, as the ABI codec takes arrays)."""
+        values = (getattr(self, f.name) for f in fields(self))
+        return tuple(list(v) if isinstance(v, tuple) else v for v in values)
 
     def message(self) -> dict[str, Any]:
         """The EIP-712 message (Solidity field names)."""
@@ -57,6 +64,8 @@ class Manifest:
             try:
                 if typ == "bytes32":
                     value: Any = _bytes32(raw)
+                elif typ == "address[]":
+                    value = _devices(raw)
                 elif typ == "address":
                     if not isinstance(raw, str) or not is_address(raw):
                         raise InvalidAddress(str(raw))
@@ -73,6 +82,17 @@ class Manifest:
                 raise InvalidManifest(name, str(exc)) from exc
             values.append(value)
         return cls(*values)
+
+
+def _devices(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_DEVICES:
+        raise ValueError(f"expected a list of 1 to {MAX_DEVICES} device addresses")
+    if not all(isinstance(d, str) and is_address(d) for d in raw):
+        raise InvalidAddress(str(next(d for d in raw if not (isinstance(d, str) and is_address(d)))))
+    devices = tuple(to_checksum_address(d) for d in raw)
+    if len(set(devices)) != len(devices) or any(int(d, 16) == 0 for d in devices):
+        raise ValueError("devices must be distinct non-zero addresses")
+    return devices
 
 
 def _bytes32(raw: Any) -> bytes:

@@ -24,6 +24,10 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
     mapping(address device => Device) private _devices;
     /// Business roles a suspended partner held, one bit per entry of _partnerRoles(), restored on reinstatement.
     mapping(address account => uint256 roleBits) private _suspendedRoles;
+    /// Times a device (or a partner) became active, then inactive, then active again...: even
+    /// entries start an active interval, odd entries end it. Evidence is judged at reading time.
+    mapping(address device => uint64[] changes) private _deviceActivity;
+    mapping(address account => uint64[] changes) private _partnerActivity;
 
     constructor(address admin) {
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
@@ -39,6 +43,7 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
         if (account == address(0) || bytes(name).length == 0) revert RegistryInvalidPartner(account, name);
         if (_partners[account].admittedAt != 0) revert RegistryPartnerExists(account);
         _partners[account] = Partner({name: name, active: true, admittedAt: uint64(block.timestamp)});
+        _partnerActivity[account].push(uint64(block.timestamp));
         emit PartnerAdmitted(account, name);
         for (uint256 i = 0; i < prefixes.length; ++i) {
             _assignPrefix(account, prefixes[i]);
@@ -80,6 +85,7 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
         if (p.admittedAt == 0) revert RegistryUnknownPartner(account);
         if (p.active == active) return;
         p.active = active;
+        _partnerActivity[account].push(uint64(block.timestamp));
         emit PartnerStatusChanged(account, active);
         // Suspension takes the partner's roles away (so every role check stays one storage read)
         // and remembers them; reinstatement gives back exactly those.
@@ -105,13 +111,18 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
         if (_devices[device_].owner != address(0)) revert RegistryDeviceExists(device_, _devices[device_].owner);
         if (_partners[owner].admittedAt == 0) revert RegistryUnknownPartner(owner);
         _devices[device_] = Device({owner: owner, active: true});
+        _deviceActivity[device_].push(uint64(block.timestamp));
         emit DeviceRegistered(device_, owner);
     }
 
     /// @inheritdoc IPartnerRegistry
     function setDeviceActive(address device_, bool active) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        if (_devices[device_].owner == address(0)) revert RegistryUnknownDevice(device_);
-        _devices[device_].active = active;
+        Device storage d = _devices[device_];
+        if (d.owner == address(0)) revert RegistryUnknownDevice(device_);
+        if (d.active != active) {
+            d.active = active;
+            _deviceActivity[device_].push(uint64(block.timestamp));
+        }
         emit DeviceStatusChanged(device_, active);
     }
 
@@ -152,6 +163,21 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
     function isActiveDevice(address device_) external view returns (bool) {
         Device storage d = _devices[device_];
         return d.active && _partners[d.owner].active;
+    }
+
+    /// @inheritdoc IPartnerRegistry
+    function wasDeviceActiveAt(address device_, uint64 t) external view returns (bool) {
+        address owner = _devices[device_].owner;
+        return owner != address(0) && _activeAt(_deviceActivity[device_], t) && _activeAt(_partnerActivity[owner], t);
+    }
+
+    /// @dev Active at `t` when the last change at or before `t` started an active interval (even
+    /// index). Scanned from the newest change: histories are short and proofs are usually recent.
+    function _activeAt(uint64[] storage changes, uint64 t) private view returns (bool) {
+        for (uint256 i = changes.length; i > 0; --i) {
+            if (changes[i - 1] <= t) return (i - 1) % 2 == 0;
+        }
+        return false;
     }
 
     /// @dev Grants to a suspended partner wait for its reinstatement.

@@ -20,14 +20,19 @@ import {Roles} from "./Roles.sol";
 contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 
-    /// @notice Length of a breach episode: breaches proven within one such window cost one penalty.
+    /// @notice Length of a breach episode, from the reading that opened it: readings closer than
+    /// this to a charged episode's start cost no further penalty.
     uint64 public constant BREACH_EPISODE = 1 hours;
+    /// @notice Most devices a manifest may name.
+    uint256 public constant MAX_DEVICES = 16;
+    /// @notice Most breach episodes charged per shipment (bounds the episode scan of a proof).
+    uint256 public constant MAX_BREACH_EPISODES = 32;
 
     bytes32 private constant ADMIN_ROLE = 0x00; // DEFAULT_ADMIN_ROLE of the registry
 
     bytes32 public constant MANIFEST_TYPEHASH = keccak256(
-        "Manifest(bytes32 shipmentId,bytes32 itemsHash,address supplier,address buyer,address carrier,address token,"
-        "uint256 amount,uint256 penalty,int32 minTemp,int32 maxTemp,uint64 deadline,uint64 disputeWindow,uint256 nonce)"
+        "Manifest(bytes32 shipmentId,bytes32 itemsHash,address supplier,address buyer,address carrier,address[] devices,"
+        "address token,uint256 amount,uint256 penalty,int32 minTemp,int32 maxTemp,uint64 deadline,uint64 disputeWindow,uint256 nonce)"
     );
     bytes32 public constant HANDOVER_TYPEHASH =
         keccak256("CustodyHandover(bytes32 shipmentId,address from,address to,uint96 seq,uint64 deadline)");
@@ -38,7 +43,8 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
 
     mapping(bytes32 shipmentId => Shipment) private _shipments;
     mapping(bytes32 batchHash => bool) private _batches;
-    mapping(bytes32 shipmentId => mapping(uint64 episode => bool)) private _breaches;
+    mapping(bytes32 shipmentId => address[]) private _devices;
+    mapping(bytes32 shipmentId => uint64[] starts) private _episodes;
     mapping(address token => mapping(address account => uint256)) private _owed;
 
     constructor(address registry_) RegistryGated(registry_) EIP712("Tracechain", "1") {}
@@ -51,7 +57,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
         if (_shipments[id].state != State.None) revert ShipmentExists(id);
         if (
             id == bytes32(0) || m.token == address(0) || m.amount == 0 || m.penalty > m.amount
-                || m.minTemp >= m.maxTemp || m.deadline <= block.timestamp
+                || m.minTemp >= m.maxTemp || m.deadline <= block.timestamp || !_validDevices(m.devices)
         ) revert ShipmentInvalidManifest(id);
         address signer = ECDSA.recover(manifestDigest(m), signature);
         if (signer != m.supplier) revert ShipmentInvalidSigner(id, m.supplier, signer);
@@ -70,6 +76,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
             deliveredAt: 0,
             custodian: m.supplier,
             custodySeq: 0,
+            pickedUpAt: 0,
             token: m.token,
             minTemp: m.minTemp,
             maxTemp: m.maxTemp,
@@ -78,6 +85,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
             penalties: 0,
             itemsHash: m.itemsHash
         });
+        _devices[id] = m.devices;
         emit ShipmentCreated(id, m.supplier, m.buyer, m);
     }
 
@@ -98,7 +106,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
         State state = s.state;
         _checkState(id, state, _bit(State.Funded) | _bit(State.InTransit));
         address from = s.custodian;
-        uint96 seq = s.custodySeq;
+        uint32 seq = s.custodySeq;
         if (to == from || to == address(0)) revert ShipmentInvalidCustodian(id, to);
         if (to != s.carrier && to != s.buyer && !_hasRegistryRole(Roles.CARRIER, to)) {
             revert ShipmentInvalidCustodian(id, to);
@@ -111,6 +119,8 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
 
         s.custodian = to;
         s.custodySeq = seq + 1;
+        // The first hand-over is the pickup (same slot as the custodian: no extra write).
+        if (state == State.Funded) s.pickedUpAt = uint64(block.timestamp);
         emit CustodyHandedOver(id, from, to, seq + 1);
         // Goods in the buyer's hands are delivered, as confirmDelivery would say: refund is closed.
         if (to == s.buyer) {
@@ -153,9 +163,31 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
         bytes calldata deviceSignature,
         bytes32[] calldata proof
     ) external whenNotPaused {
-        _checkState(id, _shipments[id].state, _bit(State.Funded) | _bit(State.InTransit) | _bit(State.Delivered));
-        _checkBreachEvidence(id, batch, reading, deviceSignature, proof);
-        _chargeBreach(id, reading.device, reading.counter, reading.timestamp, reading.temperature);
+        Shipment storage s = _shipments[id];
+        _checkState(id, s.state, _bit(State.Funded) | _bit(State.InTransit) | _bit(State.Delivered));
+        bytes32 key = _batchHash(id, batch);
+        if (!_batches[key]) revert ShipmentUnknownBatch(id, key);
+        bytes32 structHash = _readingStructHash(reading);
+        if (
+            reading.timestamp < batch.windowStart || reading.timestamp > batch.windowEnd
+                || !MerkleProof.verifyCalldata(proof, batch.root, keccak256(bytes.concat(structHash)))
+        ) revert ShipmentInvalidReading(id, reading.device, reading.counter);
+        _checkReading(id, s, reading, structHash, deviceSignature);
+        _chargeBreach(s, id, reading);
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function proveBreachFromReading(bytes32 id, Reading calldata reading, bytes calldata deviceSignature)
+        external
+        whenNotPaused
+    {
+        Shipment storage s = _shipments[id];
+        _checkState(id, s.state, _bit(State.Funded) | _bit(State.InTransit) | _bit(State.Delivered));
+        if (msg.sender != s.supplier && msg.sender != s.carrier && msg.sender != s.buyer) {
+            revert ShipmentUnauthorized(id, msg.sender);
+        }
+        _checkReading(id, s, reading, _readingStructHash(reading), deviceSignature);
+        _chargeBreach(s, id, reading);
     }
 
     /// @inheritdoc IShipmentEscrow
@@ -225,6 +257,16 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
     }
 
     /// @inheritdoc IShipmentEscrow
+    function shipmentDevices(bytes32 id) external view returns (address[] memory) {
+        return _devices[id];
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function breachEpisodes(bytes32 id) external view returns (uint64[] memory) {
+        return _episodes[id];
+    }
+
+    /// @inheritdoc IShipmentEscrow
     function owed(address account, address token) external view returns (uint256) {
         return _owed[token][account];
     }
@@ -236,23 +278,23 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
 
     /// @inheritdoc IShipmentEscrow
     function manifestDigest(Manifest calldata m) public view returns (bytes32) {
+        // Two abi.encode halves (32-byte words each, so their concatenation is the one encoding)
+        // keep the stack shallow.
         return _hashTypedDataV4(
             keccak256(
-                abi.encode(
-                    MANIFEST_TYPEHASH,
-                    m.shipmentId,
-                    m.itemsHash,
-                    m.supplier,
-                    m.buyer,
-                    m.carrier,
-                    m.token,
-                    m.amount,
-                    m.penalty,
-                    m.minTemp,
-                    m.maxTemp,
-                    m.deadline,
-                    m.disputeWindow,
-                    m.nonce
+                bytes.concat(
+                    abi.encode(
+                        MANIFEST_TYPEHASH,
+                        m.shipmentId,
+                        m.itemsHash,
+                        m.supplier,
+                        m.buyer,
+                        m.carrier,
+                        keccak256(abi.encodePacked(m.devices))
+                    ),
+                    abi.encode(
+                        m.token, m.amount, m.penalty, m.minTemp, m.maxTemp, m.deadline, m.disputeWindow, m.nonce
+                    )
                 )
             )
         );
@@ -279,40 +321,72 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev The reading is in a posted batch of this shipment, within its window, signed by an active device.
-    function _checkBreachEvidence(
+    /// @dev The reading is this shipment's, signed by one of its devices, taken in custody while the
+    /// device (and its owner) was active. Batch membership, if any, is the caller's check.
+    function _checkReading(
         bytes32 id,
-        TelemetryBatch calldata batch,
+        Shipment storage s,
         Reading calldata reading,
-        bytes calldata deviceSignature,
-        bytes32[] calldata proof
+        bytes32 structHash,
+        bytes calldata deviceSignature
     ) private view {
-        bytes32 key = _batchHash(id, batch);
-        if (!_batches[key]) revert ShipmentUnknownBatch(id, key);
-        bytes32 structHash = _readingStructHash(reading);
-        if (
-            reading.shipmentId != id || reading.timestamp < batch.windowStart || reading.timestamp > batch.windowEnd
-                || !MerkleProof.verifyCalldata(proof, batch.root, keccak256(bytes.concat(structHash)))
-        ) revert ShipmentInvalidReading(id, reading.device, reading.counter);
+        if (reading.shipmentId != id) revert ShipmentInvalidReading(id, reading.device, reading.counter);
         address signer = ECDSA.recover(_hashTypedDataV4(structHash), deviceSignature);
         if (signer != reading.device) revert ShipmentInvalidSigner(id, reading.device, signer);
-        if (!IPartnerRegistry(registry()).isActiveDevice(signer)) revert ShipmentInactiveDevice(signer);
+        if (!_isAssigned(id, signer)) revert ShipmentDeviceNotAssigned(id, signer);
+        uint64 t = reading.timestamp;
+        uint64 pickedUpAt = s.pickedUpAt;
+        uint64 deliveredAt = s.deliveredAt;
+        // Custody is [pickup, delivery]; before delivery it has reached only the present.
+        if (pickedUpAt == 0 || t < pickedUpAt || t > (deliveredAt == 0 ? uint64(block.timestamp) : deliveredAt)) {
+            revert ShipmentReadingOutsideCustody(id, t);
+        }
+        if (!IPartnerRegistry(registry()).wasDeviceActiveAt(signer, t)) revert ShipmentInactiveDevice(signer);
     }
 
-    /// @dev Charges the penalty once per episode, capped at what is still escrowed.
-    function _chargeBreach(bytes32 id, address device_, uint64 counter, uint64 timestamp, int32 temperature)
-        private
-    {
-        Shipment storage s = _shipments[id];
+    /// @dev Charges the penalty once per episode, capped at what is still escrowed. Charged
+    /// episodes' starts are at least BREACH_EPISODE apart whatever order proofs come in, so an
+    /// excursion of length L costs at most L / BREACH_EPISODE + 1 penalties.
+    function _chargeBreach(Shipment storage s, bytes32 id, Reading calldata reading) private {
+        int32 temperature = reading.temperature;
         if (temperature >= s.minTemp && temperature <= s.maxTemp) revert ShipmentNoBreach(id, temperature);
-        uint64 episode = timestamp / BREACH_EPISODE;
-        if (_breaches[id][episode]) revert ShipmentBreachAlreadyProven(id, episode);
-        _breaches[id][episode] = true;
+        uint64 t = reading.timestamp;
+        uint64[] storage starts = _episodes[id];
+        uint256 n = starts.length;
+        for (uint256 i = 0; i < n; ++i) {
+            uint64 start = starts[i];
+            if ((t >= start ? t - start : start - t) < BREACH_EPISODE) revert ShipmentBreachAlreadyProven(id, start);
+        }
+        if (n == MAX_BREACH_EPISODES) revert ShipmentBreachLimitReached(id, MAX_BREACH_EPISODES);
+        _episodes[id].push(t);
         uint256 charged = s.penalty;
         uint256 room = s.amount - s.penalties;
         if (charged > room) charged = room;
         s.penalties += charged;
-        emit BreachProven(id, device_, episode, counter, temperature, charged);
+        emit BreachProven(id, reading.device, t, reading.counter, temperature, charged);
+    }
+
+    /// @dev One of the manifest's devices (at most MAX_DEVICES: a short scan).
+    function _isAssigned(bytes32 id, address device_) private view returns (bool) {
+        address[] storage devices = _devices[id];
+        uint256 n = devices.length;
+        for (uint256 i = 0; i < n; ++i) {
+            if (devices[i] == device_) return true;
+        }
+        return false;
+    }
+
+    /// @dev 1 to MAX_DEVICES devices, none zero, none twice.
+    function _validDevices(address[] calldata devices) private pure returns (bool) {
+        uint256 n = devices.length;
+        if (n == 0 || n > MAX_DEVICES) return false;
+        for (uint256 i = 0; i < n; ++i) {
+            if (devices[i] == address(0)) return false;
+            for (uint256 j = 0; j < i; ++j) {
+                if (devices[j] == devices[i]) return false;
+            }
+        }
+        return true;
     }
 
     /// @dev Delivered now, by `by` (the buyer, or an oracle attesting arrival); starts the dispute window.

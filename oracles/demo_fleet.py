@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from pathlib import Path
 
@@ -42,7 +41,8 @@ def demo_fleet(settings: ChainSettings, n_devices: int) -> Fleet:
     from chain.connection import connect
     from chain.contracts import ShipmentState
     from chain.deploy import load_deployment
-    from chain.keys import dev_account
+    from chain.keys import dev_account, dev_device_key
+    from chain.manifest import MAX_DEVICES
     from oracles.fleet import Provisioner
     from oracles.telemetry import codec
 
@@ -67,11 +67,13 @@ def demo_fleet(settings: ChainSettings, n_devices: int) -> Fleet:
         dev_account(RETAILER_INDEX),
     )
     p.admit_partners()
+    # Devices with public dev keys: the demo seeding names them in its manifest before they exist.
+    keys = [dev_device_key(i) for i in range(n_devices)]
     shipment = _demo_shipment(settings.data_dir, registry)
     if shipment is None:
         shipment = keccak(text=f"tracechain-simulator-shipment:{registry}")
         if p.escrow.shipment(shipment).state == ShipmentState.NONE:
-            p.create_shipment(shipment, 200, 800)
+            p.create_shipment(shipment, 200, 800, devices=[codec.address_of(k) for k in keys[:MAX_DEVICES]])
     band = p.escrow.shipment(shipment)
     fleet = Fleet(
         settings.chain_id,
@@ -84,9 +86,9 @@ def demo_fleet(settings: ChainSettings, n_devices: int) -> Fleet:
         buyer=p.buyer.address,
         carrier=p.carrier.address,
     )
-    for _ in range(n_devices):
-        key = os.urandom(32)
-        p.register_device(codec.address_of(key))
+    for key in keys:
+        if not p.registry.device(codec.to_checksum(codec.address_of(key))).registered:
+            p.register_device(codec.address_of(key))
         fleet.devices.append("0x" + key.hex())
     fleet.save(path)
     return fleet

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -110,17 +111,20 @@ class Provisioner:
         min_temp: int,
         max_temp: int,
         *,
+        devices: Sequence[bytes | str],
         amount: int = 10**21,
         penalty: int = 10**19,
         in_transit: bool = True,
     ) -> None:
-        """Create (supplier-signed manifest), fund (buyer) and hand the shipment to the carrier."""
+        """Create (supplier-signed manifest naming ``devices``), fund (buyer) and hand the shipment
+        to the carrier."""
         manifest = Manifest(
             shipment_id=shipment_id,
             items_hash=keccak(shipment_id),
             supplier=self.supplier.address,
             buyer=self.buyer.address,
             carrier=self.carrier.address,
+            devices=tuple(d if isinstance(d, str) else codec.to_checksum(d) for d in devices),
             token=self.token.address,
             amount=amount,
             penalty=penalty,
@@ -184,12 +188,15 @@ def provision(
         buyer=buyer.address,
         carrier=carrier.address,
     )
+    addresses = []
     for _ in range(n_devices):
         key = os.urandom(32)
-        p.register_device(codec.address_of(key))
+        addresses.append(codec.address_of(key))
+        p.register_device(addresses[-1])
         fleet.devices.append("0x" + key.hex())
-    for _ in range(n_shipments):
+    for k in range(n_shipments):
         sid = os.urandom(32)
-        p.create_shipment(sid, min_temp, max_temp)
+        # The simulator sends device i's readings for shipment i % n_shipments: those are its devices.
+        p.create_shipment(sid, min_temp, max_temp, devices=addresses[k::n_shipments])
         fleet.shipments.append("0x" + sid.hex())
     return fleet

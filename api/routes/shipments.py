@@ -46,12 +46,14 @@ NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
 def _manifest_message(body: ShipmentCreate) -> dict[str, Any]:
     """The manifest as the EIP-712 message (bytes32 fields as bytes)."""
     m = body.manifest
-    return {
+    message = {
         f["name"]: (
             bytes.fromhex(getattr(m, f["name"])[2:]) if f["type"] == "bytes32" else getattr(m, f["name"])
         )
         for f in eip712.MANIFEST_TYPE
     }
+    message["devices"] = [to_checksum_address(d) for d in m.devices]
+    return message
 
 
 @router.post(
@@ -230,7 +232,7 @@ def shipment_status(shipment_id: ShipmentId, session: SessionDep, partner: Curre
         breaches=[
             BreachPublic(
                 episode=int(b.episode),
-                episode_start=int(b.episode) * 3600,  # ShipmentEscrow.BREACH_EPISODE
+                episode_start=int(b.episode),  # episodes start at the excursion's first proven reading
                 device=b.device,
                 counter=int(b.counter),
                 temperature_c=b.temperature / 100,

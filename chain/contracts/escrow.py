@@ -56,6 +56,7 @@ class Shipment:
     delivered_at: int
     custodian: str
     custody_seq: int
+    picked_up_at: int  # the first hand-over; custody (breach evidence) runs from here to delivered_at
     token: str
     min_temp: int
     max_temp: int
@@ -63,6 +64,26 @@ class Shipment:
     penalty: int
     penalties: int
     items_hash: bytes
+
+
+@dataclass(frozen=True)
+class Custody:
+    """What decides whether a shipment's reading is evidence: the shipment's devices and its
+    custody window, from pickup to delivery (0: not yet)."""
+
+    shipment_id: bytes
+    exists: bool
+    devices: frozenset[str]
+    picked_up_at: int
+    delivered_at: int
+    min_temp: int
+    max_temp: int
+
+    def covers(self, timestamp: int) -> bool:
+        """Whether a reading taken at ``timestamp`` falls in custody as known now (an open end:
+        not delivered yet)."""
+        delivered = self.delivered_at
+        return 0 < self.picked_up_at <= timestamp and (delivered == 0 or timestamp <= delivered)
 
 
 @dataclass(frozen=True)
@@ -124,6 +145,7 @@ class ShipmentEscrow(RegistryGatedWrapper):
             delivered_at=int(f["deliveredAt"]),
             custodian=checksum(f["custodian"]),
             custody_seq=int(f["custodySeq"]),
+            picked_up_at=int(f["pickedUpAt"]),
             token=checksum(f["token"]),
             min_temp=int(f["minTemp"]),
             max_temp=int(f["maxTemp"]),
@@ -132,6 +154,40 @@ class ShipmentEscrow(RegistryGatedWrapper):
             penalties=int(f["penalties"]),
             items_hash=bytes(f["itemsHash"]),
         )
+
+    def shipment_devices(self, shipment_id: bytes) -> list[str]:
+        """The devices the shipment's manifest names."""
+        return [checksum(d) for d in self._call("shipmentDevices", shipment_id)]
+
+    def breach_episodes(self, shipment_id: bytes) -> list[int]:
+        """Start times of the breach episodes charged so far."""
+        return [int(t) for t in self._call("breachEpisodes", shipment_id)]
+
+    def custodies(self, shipment_ids: Sequence[bytes]) -> list[Custody]:
+        """Each shipment's :class:`Custody`, all in one batched JSON-RPC request (the telemetry
+        oracle checks the readings of many shipments at once).
+
+        Raises:
+            NodeRequestRefused: the node refused one of the calls.
+        """
+        reads = [(fn, (sid,)) for sid in shipment_ids for fn in ("shipment", "shipmentDevices")]
+        results = self.call_many(reads)
+        names = [c["name"] for c in self._function("shipment").output_abi[0]["components"]]
+        out = []
+        for i, sid in enumerate(shipment_ids):
+            f = dict(zip(names, results[2 * i], strict=True))
+            out.append(
+                Custody(
+                    shipment_id=sid,
+                    exists=int(f["state"]) != ShipmentState.NONE,
+                    devices=frozenset(checksum(d) for d in results[2 * i + 1]),
+                    picked_up_at=int(f["pickedUpAt"]),
+                    delivered_at=int(f["deliveredAt"]),
+                    min_temp=int(f["minTemp"]),
+                    max_temp=int(f["maxTemp"]),
+                )
+            )
+        return out
 
     def paused(self, block: int | None = None) -> bool:
         """Whether the escrow is paused, at `block` (the latest block if None)."""
@@ -229,6 +285,11 @@ class ShipmentEscrow(RegistryGatedWrapper):
         return self.calldata(
             "proveBreach", shipment_id, batch.as_tuple(), reading.as_tuple(), signature, list(proof)
         )
+
+    def prove_breach_from_reading(self, shipment_id: bytes, reading: Reading, signature: bytes) -> TxRequest:
+        """Proves a breach straight from a device-signed reading, without an oracle batch (sent by
+        the shipment's supplier, carrier or buyer)."""
+        return self._request("proveBreachFromReading", shipment_id, reading.as_tuple(), signature)
 
     def confirm_delivery_calldata(self, shipment_id: bytes) -> bytes:
         """Calldata of ``confirmDelivery(shipment_id)``, without pre-flight checks."""

@@ -222,10 +222,33 @@ class ShipmentBatchExists(ContractError):
 
 
 class ShipmentBreachAlreadyProven(ContractError):
-    """A breach of this episode is already proven."""
+    """The reading lies within one episode of a breach already charged (``episode``: that
+    episode's start, the time of the reading that opened it)."""
 
     shipment_id: bytes
     episode: int
+
+
+class ShipmentBreachLimitReached(ContractError):
+    """The shipment has as many charged breach episodes as the contract keeps."""
+
+    shipment_id: bytes
+    limit: int
+
+
+class ShipmentDeviceNotAssigned(ContractError):
+    """The reading's device is not one of the devices the shipment's manifest names."""
+
+    shipment_id: bytes
+    device: str
+
+
+class ShipmentReadingOutsideCustody(ContractError):
+    """The reading was taken before the shipment's pickup or after its delivery (or is dated in
+    the future)."""
+
+    shipment_id: bytes
+    timestamp: int
 
 
 class ShipmentConsentExpired(ContractError):

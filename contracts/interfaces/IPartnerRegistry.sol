@@ -88,7 +88,9 @@ interface IPartnerRegistry {
     /// or RegistryInvalidDevice (zero address). Emits DeviceRegistered.
     function registerDevice(address device, address owner) external;
 
-    /// @notice Activates or deactivates a device; readings of an inactive device are not accepted.
+    /// @notice Activates or deactivates a device; readings it signs while inactive are not accepted.
+    /// Each change is recorded with its time, so readings signed while the device was active keep
+    /// counting after a later deactivation (see wasDeviceActiveAt).
     /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryUnknownDevice. Emits DeviceStatusChanged.
     function setDeviceActive(address device, bool active) external;
 
@@ -103,6 +105,11 @@ interface IPartnerRegistry {
 
     /// @notice True when `device` is registered and active.
     function isActiveDevice(address device) external view returns (bool);
+
+    /// @notice True when `device` was registered and active at time `t`, and so was the partner
+    /// owning it: the device's standing at reading time, which a later deactivation or suspension
+    /// does not change.
+    function wasDeviceActiveAt(address device, uint64 t) external view returns (bool);
 
     /// @notice Hyperledger Besu account permissioning: may `sender` transact at all?
     /// @return True for active partners and the consortium's service accounts (admin, oracle, relayer).

@@ -4,7 +4,9 @@ pragma solidity 0.8.28;
 /// @title Shipments with escrowed payment and cold-chain enforcement
 /// @notice A shipment starts from a supplier-signed EIP-712 manifest; the buyer funds it in an
 /// ERC-20; custody moves with both parties' consent; the oracle posts telemetry batches (Merkle
-/// roots of device-signed readings); anyone can prove a temperature breach with one reading;
+/// roots of device-signed readings); a temperature breach is proven with one reading of one of
+/// the shipment's devices taken in custody (pickup to delivery), from a posted batch by anyone or
+/// straight from the device's signature by a party of the shipment;
 /// payment is released after delivery and the dispute window, or refunded after a missed deadline,
 /// and every payee withdraws what it is owed (pull payment).
 interface IShipmentEscrow {
@@ -20,12 +22,15 @@ interface IShipmentEscrow {
     }
 
     /// @notice What the supplier signs (EIP-712 type `Manifest`). Temperatures in centi-degrees Celsius.
+    /// `devices` are the tracking devices travelling with the goods (1 to MAX_DEVICES, no
+    /// duplicates): only their readings count as breach evidence.
     struct Manifest {
         bytes32 shipmentId;
         bytes32 itemsHash;
         address supplier;
         address buyer;
         address carrier;
+        address[] devices;
         address token;
         uint256 amount;
         uint256 penalty;
@@ -36,7 +41,8 @@ interface IShipmentEscrow {
         uint256 nonce;
     }
 
-    /// @notice A shipment on chain (slot layout chosen so a hand-over writes one slot).
+    /// @notice A shipment on chain (slot layout chosen so a hand-over writes one slot). Custody, for
+    /// breach evidence, runs from `pickedUpAt` (the first hand-over) to `deliveredAt`.
     struct Shipment {
         address supplier;
         uint64 deadline;
@@ -46,7 +52,8 @@ interface IShipmentEscrow {
         address carrier;
         uint64 deliveredAt;
         address custodian;
-        uint96 custodySeq;
+        uint32 custodySeq;
+        uint64 pickedUpAt;
         address token;
         int32 minTemp;
         int32 maxTemp;
@@ -98,6 +105,9 @@ interface IShipmentEscrow {
     error ShipmentInactiveDevice(address device);
     error ShipmentNoBreach(bytes32 shipmentId, int32 temperature);
     error ShipmentBreachAlreadyProven(bytes32 shipmentId, uint64 episode);
+    error ShipmentDeviceNotAssigned(bytes32 shipmentId, address device);
+    error ShipmentReadingOutsideCustody(bytes32 shipmentId, uint64 timestamp);
+    error ShipmentBreachLimitReached(bytes32 shipmentId, uint256 limit);
     error EscrowNothingToWithdraw(address account, address token);
 
     /// @notice `manifest` is the signed manifest as submitted (its nonce included).
@@ -131,8 +141,8 @@ interface IShipmentEscrow {
 
     /// @notice Creates a shipment from a manifest signed (EIP-712) by its supplier; anyone may relay it.
     /// @dev Supplier, buyer and carrier must hold SUPPLIER_ROLE, RETAILER_ROLE and CARRIER_ROLE. The
-    /// manifest nonce must be the supplier's next nonce. Reverts with ShipmentExists,
-    /// ShipmentInvalidManifest, ShipmentInvalidSigner, InvalidAccountNonce, ECDSAInvalidSignatureS
+    /// manifest nonce must be the supplier's next nonce; it names 1 to MAX_DEVICES distinct non-zero
+    /// devices. Reverts with ShipmentExists, ShipmentInvalidManifest, ShipmentInvalidSigner, InvalidAccountNonce, ECDSAInvalidSignatureS
     /// (high-s) or AccessControlUnauthorizedAccount. Emits ShipmentCreated.
     function createShipment(Manifest calldata manifest, bytes calldata signature) external;
 
@@ -143,7 +153,8 @@ interface IShipmentEscrow {
     /// @notice Hands custody from the current custodian to `to`. The caller is one of the two and
     /// `consent` is the other's EIP-712 `CustodyHandover` signature. A hand-over to the buyer is
     /// delivery: the shipment becomes Delivered as with confirmDelivery (the dispute window starts,
-    /// and refund is no longer possible); otherwise a Funded shipment becomes InTransit.
+    /// and refund is no longer possible); otherwise a Funded shipment becomes InTransit. The first
+    /// hand-over is the pickup: custody (and breach evidence) starts then.
     /// @dev States Funded or InTransit. `to` must be the shipment's carrier, its buyer or another
     /// CARRIER_ROLE holder. Reverts with ShipmentUnexpectedState, ShipmentUnauthorized,
     /// ShipmentInvalidCustodian, ShipmentConsentExpired, ShipmentInvalidSigner, EnforcedPause.
@@ -160,12 +171,17 @@ interface IShipmentEscrow {
     function postTelemetry(bytes32 shipmentId, TelemetryBatch calldata batch) external;
 
     /// @notice Proves a temperature breach with one device-signed reading of a posted batch.
-    /// Charges the supplier the manifest penalty once per breach episode (a fixed window of
-    /// BREACH_EPISODE seconds), capped at the escrowed amount.
+    /// The reading must come from one of the shipment's devices, active (with its owner) when it
+    /// was taken, between pickup and delivery. Charges the supplier the manifest penalty once per
+    /// breach episode, capped at the escrowed amount. An episode is BREACH_EPISODE seconds from the
+    /// reading that opened it: a reading closer than that to a charged episode's start, before or
+    /// after it, belongs to that episode (proofs may come in any order).
     /// @dev Anyone; states Funded, InTransit or Delivered. Reverts with ShipmentUnknownBatch,
     /// ShipmentInvalidReading (not in the batch, wrong shipment or outside its window),
-    /// ShipmentInvalidSigner, ShipmentInactiveDevice, ShipmentNoBreach, ShipmentBreachAlreadyProven.
-    /// Emits BreachProven.
+    /// ShipmentInvalidSigner, ShipmentDeviceNotAssigned, ShipmentReadingOutsideCustody,
+    /// ShipmentInactiveDevice, ShipmentNoBreach, ShipmentBreachAlreadyProven (with the charged
+    /// episode's start), ShipmentBreachLimitReached (MAX_BREACH_EPISODES charged), EnforcedPause.
+    /// Emits BreachProven, whose `episode` is the episode's start (the reading's timestamp).
     function proveBreach(
         bytes32 shipmentId,
         TelemetryBatch calldata batch,
@@ -173,6 +189,14 @@ interface IShipmentEscrow {
         bytes calldata deviceSignature,
         bytes32[] calldata proof
     ) external;
+
+    /// @notice Proves a temperature breach straight from a device-signed reading, without an oracle
+    /// batch: the oracle cannot suppress evidence. Same rules and charge as proveBreach.
+    /// @dev A party of the shipment (supplier, carrier or buyer); states Funded, InTransit or
+    /// Delivered. Reverts with ShipmentUnauthorized, ShipmentInvalidReading (another shipment's
+    /// reading) and the evidence errors of proveBreach. Emits BreachProven.
+    function proveBreachFromReading(bytes32 shipmentId, Reading calldata reading, bytes calldata deviceSignature)
+        external;
 
     /// @notice Confirms delivery without a hand-over record (the buyer, or an oracle's geofence
     /// evidence); starts the dispute window. A hand-over to the buyer delivers by itself.
@@ -202,6 +226,12 @@ interface IShipmentEscrow {
     function unpause() external;
 
     function shipment(bytes32 shipmentId) external view returns (Shipment memory);
+
+    /// @notice The devices the shipment's manifest names (empty for an unknown shipment).
+    function shipmentDevices(bytes32 shipmentId) external view returns (address[] memory);
+
+    /// @notice Start times of the breach episodes charged so far, in the order they were proven.
+    function breachEpisodes(bytes32 shipmentId) external view returns (uint64[] memory);
     function owed(address account, address token) external view returns (uint256);
     function isBatchPosted(bytes32 shipmentId, TelemetryBatch calldata batch) external view returns (bool);
     function manifestDigest(Manifest calldata manifest) external view returns (bytes32);

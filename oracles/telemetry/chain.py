@@ -5,7 +5,7 @@ from __future__ import annotations
 from web3 import Web3
 
 from chain import eip712
-from chain.contracts import Reading, ShipmentState, TelemetryBatch
+from chain.contracts import Custody, Reading, ShipmentState, TelemetryBatch
 from oracles.chainview import ChainView, read
 from oracles.telemetry import codec
 
@@ -58,6 +58,14 @@ class TelemetryChain(ChainView):
         if s.state == ShipmentState.NONE:
             return None
         return s.min_temp, s.max_temp
+
+    def custodies(self, shipment_ids: list[bytes]) -> list[Custody]:
+        """Each shipment's devices and custody window (pickup, delivery), in one batched request.
+
+        Raises:
+            ChainUnavailable: the node did not answer (or refused a call).
+        """
+        return read(lambda: self.escrow.custodies(shipment_ids))
 
     def post_telemetry_data(self, shipment_id: bytes, batch: BatchTuple) -> bytes:
         return self.escrow.post_telemetry_calldata(shipment_id, TelemetryBatch(*batch))

@@ -36,6 +36,10 @@ from oracles.telemetry.verifier import Reason
 log = logging.getLogger(__name__)
 
 _DEVICE = slice(1, 21)  # where a record (codec.RECORD) carries its device address
+_SHIPMENT = slice(37, 69)  # ... and its shipment ID
+PICKUP_SLACK_S = 2.0
+"""A pickup mined just before a check (block timestamps are whole seconds, the node's answer may
+lag its head) may be missing from it: a reading taken that close to a check asks again."""
 
 BREACH_EPISODE_S = 3600
 OPEN = "open"
@@ -80,6 +84,11 @@ class Delivery:
     def devices(self) -> set[bytes]:
         """The device addresses its well-formed records name."""
         return {r[_DEVICE] for r in self.records if len(r) == codec.RECORD_SIZE}
+
+    @property
+    def shipments(self) -> set[bytes]:
+        """The shipment IDs its well-formed records name."""
+        return {r[_SHIPMENT] for r in self.records if len(r) == codec.RECORD_SIZE}
 
 
 @dataclass
@@ -127,6 +136,25 @@ class OpenBatch:
 
 
 @dataclass
+class CustodyState:
+    """A shipment's devices and custody window as the chain last said (0: no pickup or delivery
+    yet), and when it was asked (the oracle's clock)."""
+
+    devices: frozenset[bytes]
+    picked_up_at: int
+    delivered_at: int
+    checked_at: float
+
+    def covers(self, ts: int) -> bool:
+        return 0 < self.picked_up_at <= ts and (self.delivered_at == 0 or ts <= self.delivered_at)
+
+    @property
+    def settled(self) -> bool:
+        """Delivered: the window will not change again."""
+        return self.delivered_at != 0
+
+
+@dataclass
 class DeviceState:
     last_counter: int
     registered: bool
@@ -145,6 +173,7 @@ class Ingestor:
         registry_ttl_s: float = 30.0,
         counter_window: int = 4096,
         batch_max_size: int = 4096,
+        custody_ttl_s: float = 2.0,
     ) -> None:
         self.session_factory = session_factory
         self.chain = chain
@@ -152,13 +181,17 @@ class Ingestor:
         self.registry_ttl_s = registry_ttl_s
         self.counter_window = counter_window
         self.batch_max_size = batch_max_size
+        self.custody_ttl_s = custody_ttl_s
+        # Devices and custody windows of shipments: memory only (a restart asks the chain again).
+        self.custody: dict[bytes, CustodyState] = {}
+        self._custody_asked: set[bytes] = set()  # shipments asked again in the current chunk
         self.open_batches: dict[bytes, OpenBatch] = {}  # per shipment
         self.full_batches: list[OpenBatch] = []  # full, waiting to be sealed
         self.last_seq: dict[bytes, int] = {}
         self._stored_devices: set[bytes] = set()  # devices with a telemetry_devices row
         self.devices: dict[bytes, DeviceState] = {}
         self.bands: dict[bytes, tuple[int, int] | None] = {}
-        self.episodes: set[tuple[bytes, int]] = set()
+        self.episodes: dict[bytes, list[int]] = {}  # start times of each shipment's breach episodes
         self.counts: dict[str, int] = {r.label: 0 for r in Reason}
         self.deferred: list[Delivery] = []
         self._waiting: dict[bytes, set[int]] = {}  # seqs of deferred deliveries, per device
@@ -175,7 +208,7 @@ class Ingestor:
             for sh in s.scalars(select(TelemetryShipment)):
                 self.bands[sh.shipment_id] = (sh.min_temp, sh.max_temp)
             for sid, ep in s.execute(select(TelemetryBreach.shipment_id, TelemetryBreach.episode)):
-                self.episodes.add((sid, ep))
+                self.episodes.setdefault(sid, []).append(ep)
             for sid, seq in s.execute(
                 select(TelemetryBatch.shipment_id, func.max(TelemetryBatch.seq)).group_by(
                     TelemetryBatch.shipment_id
@@ -302,6 +335,43 @@ class Ingestor:
             self._new_devices.append(dev)
         return st
 
+    def _learn_custody(self, deliveries: list[Delivery], now: float) -> None:
+        """Ask the chain, in one request, about the shipments of `deliveries` not seen before or
+        whose custody is still open and older than the TTL (a delivery is learnt within it).
+
+        A node outage leaves them as they were: `_custody` asks again, and defers if it must.
+        """
+        self._custody_asked = set()
+        wanted = [
+            sid
+            for sid in {sid for delivery in deliveries for sid in delivery.shipments}
+            if (c := self.custody.get(sid)) is None
+            or (not c.settled and now - c.checked_at >= self.custody_ttl_s)
+        ]
+        if wanted:
+            try:
+                self._ask_custody(wanted, now)
+            except ChainUnavailable:
+                return
+
+    def _ask_custody(self, shipments: list[bytes], now: float) -> None:
+        for sid, c in zip(shipments, self.chain.custodies(shipments), strict=True):
+            if c.exists:
+                self.custody[sid] = CustodyState(
+                    frozenset(bytes.fromhex(d[2:]) for d in c.devices), c.picked_up_at, c.delivered_at, now
+                )
+            self._custody_asked.add(sid)
+
+    def _custody(self, shipment: bytes, ts: int, now: float) -> CustodyState | None:
+        """The shipment's custody as known, asked again (once a chunk) when a reading taken after
+        the last answer may fall after a pickup that answer did not see yet."""
+        c = self.custody.get(shipment)
+        stale = c is None or (c.picked_up_at == 0 and ts >= c.checked_at - PICKUP_SLACK_S)
+        if stale and shipment not in self._custody_asked:
+            self._ask_custody([shipment], now)
+            c = self.custody.get(shipment)
+        return c
+
     def _band(self, shipment: bytes) -> tuple[int, int] | None:
         if self.bands.get(shipment) is None:
             self.bands[shipment] = self.chain.shipment_band(shipment)
@@ -348,6 +418,7 @@ class Ingestor:
         chunk = _Chunk()
         now = time.time()
         self._learn_devices(todo, now)
+        self._learn_custody(todo, now)
         deferred_before = len(self.deferred)
         for delivery in todo:
             self._resume(delivery)
@@ -425,7 +496,7 @@ class Ingestor:
                 reasons.append(Reason(code))
                 continue
             _, device, counter, ts, shipment, temp, hum, lat, lon, sig = unpack(record)
-            reason = self._check_reading(device, counter, shipment, sh, now, chunk, staged)
+            reason = self._check_reading(device, counter, ts, shipment, sh, now, chunk, staged)
             reasons.append(reason)
             if reason != accepted:
                 continue
@@ -440,27 +511,34 @@ class Ingestor:
             )
             band = self.bands[shipment]
             assert band is not None
-            if not band[0] <= temp <= band[1]:
-                key = (shipment, ts // BREACH_EPISODE_S)
-                if key not in self.episodes and key not in chunk.episodes and key not in staged.episodes:
-                    staged.episodes.add(key)
-                    staged.breaches.append(
-                        {
-                            "shipment_id": shipment,
-                            "episode": key[1],
-                            "device": device,
-                            "counter": counter,
-                            "state": "pending",
-                            "tx_key": f"breach:0x{shipment.hex()}:{key[1]}",
-                        }
-                    )
+            if not band[0] <= temp <= band[1] and self._new_episode(shipment, ts, chunk, staged):
+                # An episode starts at the excursion's first reading seen, as on chain: a reading
+                # within BREACH_EPISODE_S of a charged start, before or after it, is that episode.
+                staged.episodes.add((shipment, ts))
+                staged.breaches.append(
+                    {
+                        "shipment_id": shipment,
+                        "episode": ts,
+                        "device": device,
+                        "counter": counter,
+                        "state": "pending",
+                        "tx_key": f"breach:0x{shipment.hex()}:{ts}",
+                    }
+                )
         chunk.merge(staged)
         return reasons
+
+    def _new_episode(self, shipment: bytes, ts: int, chunk: _Chunk, staged: _Chunk) -> bool:
+        """No breach episode of `shipment` starts within BREACH_EPISODE_S of `ts`."""
+        fresh = (t for sid, t in chunk.episodes | staged.episodes if sid == shipment)
+        starts = [*self.episodes.get(shipment, ()), *fresh]
+        return all(abs(ts - start) >= BREACH_EPISODE_S for start in starts)
 
     def _check_reading(
         self,
         device: bytes,
         counter: int,
+        ts: int,
         shipment: bytes,
         sh: bytes,
         now: float,
@@ -486,6 +564,15 @@ class Ingestor:
                 return Reason.REPEATED_COUNTER
         if self._band(shipment) is None:
             return Reason.UNKNOWN_SHIPMENT
+        # Only the shipment's own devices, between pickup and delivery, give evidence (as the
+        # escrow's breach proofs require): anything else is kept out of its batches.
+        custody = self._custody(shipment, ts, now)
+        if custody is None:
+            return Reason.UNKNOWN_SHIPMENT
+        if device not in custody.devices:
+            return Reason.DEVICE_NOT_ON_SHIPMENT
+        if not custody.covers(ts):
+            return Reason.OUTSIDE_CUSTODY
         return Reason.ACCEPTED
 
     def _stored_hash(self, device: bytes, counter: int) -> bytes | None:
@@ -505,7 +592,8 @@ class Ingestor:
                 rejected[reason.label] = n
         for dev, counter in chunk.counters.items():
             self.devices[dev].last_counter = counter
-        self.episodes |= chunk.episodes
+        for shipment, start in chunk.episodes:
+            self.episodes.setdefault(shipment, []).append(start)
         touched = {d: self.devices[d] for d in set(chunk.counters) | set(self._new_devices)}
         self._new_devices = []
         new_bands, self._new_bands = self._new_bands, []

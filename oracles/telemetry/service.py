@@ -63,6 +63,7 @@ class TelemetryOracle(OracleService):
             settings.registry_ttl_s,
             settings.counter_window,
             settings.batch_max_size,
+            settings.custody_ttl_s,
         )
         self.batcher = Batcher(self.sessions, self.chain, self.sender, settings.epcis_events, self.pool)
         self.inbox: queue.Queue[Delivery] = queue.Queue()

@@ -23,6 +23,7 @@ class TelemetrySettings(OracleSettings):
     ingest_wait_s: float = 0.02  # how long a chunk waits to fill
     verify_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     registry_ttl_s: float = 30.0
+    custody_ttl_s: float = 2.0  # how often a shipment in transit is asked again (delivery learnt within)
     counter_window: int = 4096  # how far below a device's highest counter a late reading is still accepted
     max_age_s: int = 24 * 3600
     max_skew_s: int = 300

@@ -32,6 +32,8 @@ class Reason(enum.IntEnum):
     OUT_OF_RANGE = 8
     UNKNOWN_SHIPMENT = 9
     DUPLICATE = 10  # the very reading already stored: a replay or a broker redelivery
+    DEVICE_NOT_ON_SHIPMENT = 11  # the shipment's manifest does not name the device
+    OUTSIDE_CUSTODY = 12  # taken before the shipment's pickup or after its delivery
 
     @property
     def label(self) -> str:

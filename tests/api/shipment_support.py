@@ -95,6 +95,7 @@ class EscrowWorld:
             "supplier": p.supplier.address,
             "buyer": p.buyer.address,
             "carrier": p.carrier.address,
+            "devices": [p.device.address],
             "token": c.token.address,
             "amount": amount,
             "penalty": penalty,

@@ -98,6 +98,7 @@ def test_partner_writes_refused_503_while_the_node_cannot_confirm_the_partner(
         "supplier": supplier.address,
         "buyer": Account.create().address,
         "carrier": Account.create().address,
+        "devices": [Account.create().address],
         "token": "0x" + "33" * 20,
         "amount": 1,
         "penalty": 0,

@@ -150,7 +150,13 @@ class Consortium:
         self.send(r.grantRole(ROLES["ORACLE_ROLE"], self.oracle), self.admin)
 
     def create_shipment(
-        self, *, amount: int = 1_000, penalty: int = 100, deadline_in: int = 86_400, dispute_window: int = 0
+        self,
+        *,
+        amount: int = 1_000,
+        penalty: int = 100,
+        deadline_in: int = 86_400,
+        dispute_window: int = 0,
+        devices: list[str] | None = None,
     ) -> bytes:
         sid = rand32()
         manifest = {
@@ -159,6 +165,7 @@ class Consortium:
             "supplier": self.supplier,
             "buyer": self.buyer,
             "carrier": self.carrier,
+            "devices": devices or [self.device],
             "token": self.token.address,
             "amount": amount,
             "penalty": penalty,

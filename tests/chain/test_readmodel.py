@@ -151,13 +151,13 @@ def test_full_life_cycle_is_decoded_into_the_read_model(
                 chain[5],
                 chain[7],
                 chain[8],
-                chain[9],
-                chain[10],
+                chain[10],  # chain[9] is pickedUpAt
                 chain[11],
                 chain[12],
                 chain[13],
                 chain[14],
-                hexs(chain[15]),
+                chain[15],
+                hexs(chain[16]),
             )
             assert (
                 row.state

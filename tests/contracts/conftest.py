@@ -47,6 +47,7 @@ DAY = 24 * HOUR
 AMOUNT = 1_000 * 10**6  # 1,000 TUSD (6 decimals)
 PENALTY = 150 * 10**6
 MIN_TEMP, MAX_TEMP = 200, 800  # 2.00 °C .. 8.00 °C
+CUSTODY_BEFORE_NOW = 2 * DAY  # how long ago `shipment_in` picked a shipment up
 
 
 class State(IntEnum):
@@ -232,11 +233,18 @@ def manifest_args(manifest: dict[str, Any]) -> tuple[Any, ...]:
     return eip712.as_tuple("Manifest", manifest)
 
 
+def _address_of(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_address_of(v) for v in value]
+    return value.address if hasattr(value, "address") else value
+
+
 @pytest.fixture(scope="module")
 def make_manifest(
-    chain: Any, escrow: Any, token: Any, supplier: Any, retailer: Any, carrier: Any
+    chain: Any, escrow: Any, token: Any, supplier: Any, retailer: Any, carrier: Any, device_keys: list[Any]
 ) -> Callable[..., dict[str, Any]]:
-    """make_manifest(**overrides) -> a manifest with the supplier's next nonce and a fresh ID."""
+    """make_manifest(**overrides) -> a manifest with the supplier's next nonce and a fresh ID; its
+    devices are the three test devices (the carrier's)."""
     ids = itertools.count()
 
     def make(**overrides: Any) -> dict[str, Any]:
@@ -246,6 +254,7 @@ def make_manifest(
             "supplier": supplier.address,
             "buyer": retailer.address,
             "carrier": carrier.address,
+            "devices": [k.address for k in device_keys],
             "token": token.address,
             "amount": AMOUNT,
             "penalty": PENALTY,
@@ -255,7 +264,7 @@ def make_manifest(
             "disputeWindow": 2 * DAY,
             "nonce": escrow.nonces(overrides.get("supplier", supplier.address)),
         }
-        m.update({k: (v.address if hasattr(v, "address") else v) for k, v in overrides.items()})
+        m.update({k: _address_of(v) for k, v in overrides.items()})
         return m
 
     return make
@@ -343,7 +352,11 @@ def shipment_in(
     escrow: Any,
     account_of: Callable[[Any], Any],
 ) -> Callable[..., dict[str, Any]]:
-    """shipment_in(State.X, **overrides) -> a manifest whose shipment has reached state X."""
+    """shipment_in(State.X, **overrides) -> a manifest whose shipment has reached state X.
+
+    A shipment in transit was picked up two days ago (so readings of the last two days are in
+    custody); a delivered one was delivered now, two days after pickup.
+    """
 
     def reach(state: State, **overrides: Any) -> dict[str, Any]:
         m = create_shipment(**overrides)
@@ -351,6 +364,7 @@ def shipment_in(
             fund(m)
         if state >= State.IN_TRANSIT:
             hand_over(m, m["carrier"])
+            escrow.chain_manager.pending_timestamp += CUSTODY_BEFORE_NOW
         if state >= State.DELIVERED:
             escrow.confirmDelivery(m["shipmentId"], sender=account_of(m["buyer"]))
         assert escrow.shipment(m["shipmentId"]).state == state

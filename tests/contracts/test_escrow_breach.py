@@ -17,8 +17,10 @@ from tests.contracts.test_shipment_escrow import batch_hash
 
 @pytest.fixture
 def episode_start(chain: Any) -> int:
-    """The start of a breach episode (an hour boundary) a day before now."""
-    return (chain.pending_timestamp // HOUR - 24) * HOUR
+    """Five minutes before a clock hour a day from now: in the custody of a shipment that
+    `shipment_in` then picks up (and moves two days on). Episodes start at the excursion, not at
+    the hour."""
+    return (chain.pending_timestamp // HOUR + 24) * HOUR - 5 * 60
 
 
 @pytest.mark.parametrize("n", range(1, 10))
@@ -29,7 +31,9 @@ def test_merkle_tree_proves_every_leaf(n: int) -> None:
     assert not verify(tree.proof(0), tree.root, keccak(text="other"))
 
 
-@pytest.mark.parametrize("state", [State.FUNDED, State.IN_TRANSIT, State.DELIVERED])
+# Funded (not picked up yet) is no longer here: before pickup no reading counts (docs/security.md #13,
+# tests/security/test_evidence.py::test_reading_before_pickup_refused).
+@pytest.mark.parametrize("state", [State.IN_TRANSIT, State.DELIVERED])
 def test_prove_breach_charges_penalty(
     escrow: Any,
     shipment_in: Any,
@@ -49,7 +53,7 @@ def test_prove_breach_charges_penalty(
             "BreachProven",
             shipmentId=m["shipmentId"],
             device=device.address,
-            episode=episode_start // HOUR,
+            episode=episode_start + 2 * 60,
             counter=3,
             temperature=915,
             penalty=PENALTY,
@@ -71,13 +75,11 @@ def test_prove_breach_same_episode_reverts(
     escrow: Any, shipment_in: Any, post_readings: Any, prove: Any, episode_start: int
 ) -> None:
     m = shipment_in(State.IN_TRANSIT)
-    # Readings a minute apart, all within the same hour: one episode, one penalty.
+    # Readings a minute apart, all within an hour of the first: one episode, one penalty.
     batch, readings, tree = post_readings(m, [900, 950, 990], start=episode_start)
     prove(m, batch, readings, tree, 0)
     for i in (0, 2):
-        with reverts(
-            escrow.ShipmentBreachAlreadyProven, shipmentId=m["shipmentId"], episode=episode_start // HOUR
-        ):
+        with reverts(escrow.ShipmentBreachAlreadyProven, shipmentId=m["shipmentId"], episode=episode_start):
             prove(m, batch, readings, tree, i)
     assert escrow.shipment(m["shipmentId"]).penalties == PENALTY
 
@@ -85,12 +87,19 @@ def test_prove_breach_same_episode_reverts(
 def test_prove_breach_next_episode_charges_again(
     escrow: Any, shipment_in: Any, post_readings: Any, prove: Any, episode_start: int
 ) -> None:
+    # Episodes start at the excursion (issue 10, docs/security.md #14), no longer at the clock hour:
+    # a reading ten minutes later, across the hour, is the same episode; one a full episode after
+    # the first reading is the next one, and charges again.
     m = shipment_in(State.IN_TRANSIT)
     first = post_readings(m, [900], start=episode_start)
+    across_the_hour = post_readings(m, [905], start=episode_start + 10 * 60)
     second = post_readings(m, [910], start=episode_start + HOUR)
     prove(m, *first, 0)
+    with reverts(escrow.ShipmentBreachAlreadyProven, shipmentId=m["shipmentId"], episode=episode_start):
+        prove(m, *across_the_hour, 0)
     prove(m, *second, 0)
     assert escrow.shipment(m["shipmentId"]).penalties == 2 * PENALTY
+    assert escrow.breachEpisodes(m["shipmentId"]) == [episode_start, episode_start + HOUR]
 
 
 def test_prove_breach_penalty_capped_at_amount(
@@ -121,10 +130,11 @@ def test_prove_breach_penalty_capped_at_amount(
 
 
 def test_prove_breach_no_breach_reverts(
-    escrow: Any, shipment_in: Any, post_readings: Any, prove: Any
+    chain: Any, escrow: Any, shipment_in: Any, post_readings: Any, prove: Any
 ) -> None:
     m = shipment_in(State.IN_TRANSIT)
-    batch, readings, tree = post_readings(m, [200, 800, 900])
+    # Taken in the last minutes (a reading from the future is outside custody).
+    batch, readings, tree = post_readings(m, [200, 800, 900], start=chain.pending_timestamp - 600)
     for i, temp in [(0, 200), (1, 800)]:
         with reverts(escrow.ShipmentNoBreach, shipmentId=m["shipmentId"], temperature=temp):
             prove(m, batch, readings, tree, i)
@@ -141,6 +151,7 @@ def test_prove_breach_inactive_device_reverts(
 
 
 def test_prove_breach_device_of_suspended_partner_reverts(
+    chain: Any,
     escrow: Any,
     registry: Any,
     admin: Any,
@@ -150,18 +161,22 @@ def test_prove_breach_device_of_suspended_partner_reverts(
     prove: Any,
     device: Any,
 ) -> None:
+    # A device's standing is judged at reading time (issue 10): a reading taken after its owner's
+    # suspension does not count; one taken before still does (tests/security/test_evidence.py).
     m = shipment_in(State.IN_TRANSIT)
-    batch, readings, tree = post_readings(m, [900])
     registry.setPartnerActive(carrier, False, sender=admin)
+    batch, readings, tree = post_readings(m, [900], start=chain.pending_timestamp + 60)
+    chain.pending_timestamp += 120
     with reverts(escrow.ShipmentInactiveDevice, device=device.address):
         prove(m, batch, readings, tree, 0)
 
 
 def test_prove_breach_unregistered_device_reverts(
-    chain: Any, escrow: Any, shipment_in: Any, post_readings: Any, stranger: Any
+    chain: Any, escrow: Any, shipment_in: Any, post_readings: Any, stranger: Any, device: Any
 ) -> None:
-    m = shipment_in(State.IN_TRANSIT)
     rogue = Account.from_key(keccak(text="rogue device"))
+    # Named in the manifest but never registered (a device not named is ShipmentDeviceNotAssigned).
+    m = shipment_in(State.IN_TRANSIT, devices=[device, rogue])
     batch, readings, tree = post_readings(m, [900], device=rogue)
     sig = readings[0].sign(rogue.key, chain.chain_id, escrow.address)
     with reverts(escrow.ShipmentInactiveDevice, device=rogue.address):

@@ -110,7 +110,8 @@ def test_webhook_to_the_up_shipment_oracle_ends_on_chain_and_verified_in_the_api
     )  # fmt: skip
     provisioner.admit_partners()
     sid = os.urandom(32)
-    provisioner.create_shipment(sid, 200, 800)  # in transit with the demo carrier
+    # In transit with the demo carrier, one logger on board.
+    provisioner.create_shipment(sid, 200, 800, devices=[dev_account(5).address])
 
     service = shipments_service(settings)
     assert "acme" in service.describe() and secret not in service.describe()

@@ -122,7 +122,7 @@ def by_globex(
 def new_shipment(carrier: Provisioner) -> bytes:
     """A funded shipment, in transit with `carrier`'s carrier."""
     sid = os.urandom(32)
-    carrier.create_shipment(sid, 200, 800)
+    carrier.create_shipment(sid, 200, 800, devices=[os.urandom(20)])  # its logger (no readings here)
     return sid
 
 

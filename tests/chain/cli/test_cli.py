@@ -134,6 +134,7 @@ def test_keys_import_and_wrong_passphrase(
         "supplier": supplier.address,
         "buyer": dev_account(4).address,
         "carrier": dev_account(5).address,
+        "devices": [dev_account(6).address],
         "token": "0x" + "33" * 20,
         "amount": 1000,
         "penalty": 10,

@@ -150,6 +150,7 @@ def test_manifest_signature_matches_contract_digest(anvil: AnvilNode, deployment
         SUPPLIER.address,
         dev_account(4).address,
         dev_account(5).address,
+        (dev_account(6).address,),
         token.address,
         1_000_000,
         10_000,

@@ -57,12 +57,15 @@ contract ShipmentEscrowHandler {
         uint256 supplierKey = _supplierKeys[seed % _supplierKeys.length];
         address supplier = vm.addr(supplierKey);
         amount = 1 + amount % 1e15;
+        address[] memory devices = new address[](1);
+        devices[0] = vm.addr(_deviceKey);
         IShipmentEscrow.Manifest memory m = IShipmentEscrow.Manifest({
             shipmentId: keccak256(abi.encode("shipment", ids.length)),
             itemsHash: keccak256(abi.encode(seed)),
             supplier: supplier,
             buyer: vm.addr(_buyerKeys[(seed >> 8) % _buyerKeys.length]),
             carrier: vm.addr(_carrierKeys[(seed >> 16) % _carrierKeys.length]),
+            devices: devices,
             token: address(token),
             amount: amount,
             penalty: amount * (penaltyPct % 101) / 100,
@@ -102,7 +105,9 @@ contract ShipmentEscrowHandler {
     function postTelemetry(uint256 seed, int32 t0, int32 t1, uint32 offset) external {
         bytes32 id = _pickIn(seed, _ACTIVE);
         address device = vm.addr(_deviceKey);
-        uint64 start = uint64(block.timestamp + offset % 1 days);
+        // Readings in the last day (proofs of those before pickup are refused: custody).
+        uint64 back = uint64(30 minutes + offset % 1 days);
+        uint64 start = block.timestamp > back ? uint64(block.timestamp) - back : 0;
         IShipmentEscrow.Reading[2] storage r = _readings[id];
         r[0] = IShipmentEscrow.Reading(device, 1, start, id, _temp(t0), 5000, 0, 0);
         r[1] = IShipmentEscrow.Reading(device, 2, start + 30 minutes, id, _temp(t1), 5000, 0, 0);

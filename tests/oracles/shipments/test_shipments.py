@@ -52,6 +52,7 @@ pytestmark = pytest.mark.anvil
 SECRET = "acme-shared-secret-0123456789abcdef"
 GLN = "4012345000009"
 DELIVERED = 4
+LOGGER = "0x000000000000000000000000000000000000d0D0"  # the shipments' logger (no readings here)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def client(oracle: ShipmentOracle) -> TestClient:
 def shipment(provisioner: Provisioner) -> bytes:
     """A new funded shipment, in transit (handed to the carrier)."""
     sid = os.urandom(32)
-    provisioner.create_shipment(sid, 200, 800)
+    provisioner.create_shipment(sid, 200, 800, devices=[LOGGER])
     return sid
 
 
@@ -385,7 +386,7 @@ def test_arrival_of_a_shipment_not_yet_in_transit_waits_then_delivers_once(
     deployment: Deployment,
 ) -> None:
     sid = os.urandom(32)
-    provisioner.create_shipment(sid, 200, 800, in_transit=False)  # funded, still with the supplier
+    provisioner.create_shipment(sid, 200, 800, devices=[LOGGER], in_transit=False)  # funded, not picked up
     assert post(client, payload(sid, "arrived")).json()["status"] == "accepted"
     time.sleep(0.5)
     assert rows_state(oracle, sid)[1] == "waiting" and not delivered_on_chain(anvil, deployment, sid)

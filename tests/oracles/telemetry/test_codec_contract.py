@@ -11,6 +11,7 @@ from eth_account.signers.local import LocalAccount
 
 from chain import eip712
 from chain.artifacts import load_artifact
+from chain.contracts import ShipmentEscrow
 from chain.deploy import Deployment
 from chain.exceptions import ContractError
 from chain.merkle import MerkleTree, verify
@@ -24,7 +25,9 @@ from tests.fixtures.anvil import AnvilNode
 pytestmark = pytest.mark.anvil
 
 
-def _readings(fleet: Fleet, n: int, breach_at: int) -> list[codec.Reading]:
+def _readings(fleet: Fleet, n: int, breach_at: int, at: int | None = None) -> list[codec.Reading]:
+    """`n` signed readings of the fleet's first device, a second apart up to now (or all taken at
+    `at`), one of them (`breach_at`) out of band."""
     key = fleet.device_keys()[0]
     dev, sid = codec.address_of(key), fleet.shipment_ids()[0]
     dom = eip712.domain_separator(fleet.chain_id, fleet.escrow)
@@ -34,7 +37,16 @@ def _readings(fleet: Fleet, n: int, breach_at: int) -> list[codec.Reading]:
         temp = 1500 if i == breach_at else 450 + i % 7 - 3
         out.append(
             codec.sign(
-                codec.Reading(dev, i + 1, now - n + i, sid, temp, 5123, -33_868_800, 151_209_300 - i),
+                codec.Reading(
+                    dev,
+                    i + 1,
+                    now - n + i if at is None else at,
+                    sid,
+                    temp,
+                    5123,
+                    -33_868_800,
+                    151_209_300 - i,
+                ),
                 key,
                 dom,
             )
@@ -57,9 +69,11 @@ def test_proof_from_tree_proves_breach_on_chain(
     anvil: AnvilNode, make_fleet: Callable[..., Fleet], oracle_account: LocalAccount, deployment: Deployment
 ) -> None:
     fleet = make_fleet(1, 1)
-    readings = _readings(fleet, 37, breach_at=29)
-    tree = MerkleTree([codec.leaf(codec.struct_hash(r)) for r in readings])
     w3 = anvil.w3()
+    # Taken in custody: at the pickup (readings before it are no evidence).
+    picked_up_at = ShipmentEscrow(w3, fleet.escrow).shipment(fleet.shipment_ids()[0]).picked_up_at
+    readings = _readings(fleet, 37, breach_at=29, at=picked_up_at)
+    tree = MerkleTree([codec.leaf(codec.struct_hash(r)) for r in readings])
     escrow = w3.eth.contract(address=fleet.escrow, abi=load_artifact("ShipmentEscrow")["abi"])
     sid = fleet.shipment_ids()[0]
     batch = (

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from chain import eip712
-from chain.artifacts import load_artifact
+from chain.contracts import ShipmentEscrow
 from chain.db import make_engine, make_sessionmaker
 from chain.tables.telemetry import TelemetryBatch, TelemetryReading, TelemetryRejection
 from oracles.fleet import Fleet, Provisioner
@@ -35,7 +35,12 @@ def test_bad_readings_rejected_counted_rest_of_batch_anchored(
     k1, k2, k3 = fleet.device_keys()
     d1, d2, d3 = (codec.address_of(k) for k in (k1, k2, k3))
     provisioner.set_device_active(d3, False)
+    # Registered and active, but named by no manifest (e.g. the buyer's own logger).
+    k4 = os.urandom(32)
+    d4 = codec.address_of(k4)
+    provisioner.register_device(d4)
     sid = fleet.shipment_ids()[0]
+    picked_up_at = ShipmentEscrow(anvil.w3(), fleet.escrow).shipment(sid).picked_up_at
     dom = eip712.domain_separator(fleet.chain_id, fleet.escrow)
     now = int(time.time())
 
@@ -49,7 +54,7 @@ def test_bad_readings_rejected_counted_rest_of_batch_anchored(
         hum: int = 5000,
         lat: int = 52_000_000,
     ) -> bytes:
-        signer = key or {d1: k1, d2: k2, d3: k3}.get(dev, k1)
+        signer = key or {d1: k1, d2: k2, d3: k3, d4: k4}.get(dev, k1)
         return codec.encode(
             codec.sign(codec.Reading(dev, counter, ts, shipment, temp, hum, lat, 13_000_000), signer, dom)
         )
@@ -68,6 +73,8 @@ def test_bad_readings_rejected_counted_rest_of_batch_anchored(
         "out_of_range": reading(d2, 8, temp=20_000),
         "malformed": good[0][:-1],
         "unknown_shipment": reading(d2, 9, shipment=os.urandom(32)),
+        "device_not_on_shipment": reading(d4, 1, temp=1500),  # a breach, from a device not the shipment's
+        "outside_custody": reading(d2, 10, temp=1500, ts=picked_up_at - 60),  # a breach before pickup
     }
     records = good[:12] + list(bad.values()) + good[12:]
     port = free_port()
@@ -103,8 +110,10 @@ def test_bad_readings_rejected_counted_rest_of_batch_anchored(
             return bool(states) and all(st == "anchored" for st in states)
 
         assert wait_until(anchored, 30)
-        escrow = anvil.w3().eth.contract(address=fleet.escrow, abi=load_artifact("ShipmentEscrow")["abi"])
-        assert wait_until(lambda: escrow.functions.shipment(sid).call()[14] > 0, 30), "breach not proven"
+        escrow = ShipmentEscrow(anvil.w3(), fleet.escrow)
+        assert wait_until(lambda: escrow.shipment(sid).penalties > 0, 30), "breach not proven"
+        # One episode charged, the good reading's: neither rejected breach reached a proof.
+        assert escrow.breach_episodes(sid) == [now]
         with sessions() as s:
             stored = {(r.device, r.counter) for r in s.scalars(select(TelemetryReading))}
             counts = {r.reason: r.count for r in s.scalars(select(TelemetryRejection))}
