@@ -45,6 +45,10 @@ class Settings(TracechainSettings):
     escrow_address: str | None = None
     relayer_address: str | None = None
     """The relayer (sender service) account whose outbox receives anchor and relay intents."""
+    prefixes: dict[str, str] = {}
+    """GS1 company prefixes of the members (prefix → address, JSON) for an API without a registry
+    (development, tools, tests), where tokens are taken at their word too; with ``registry_address``
+    the registry's prefixes count and this is ignored (api.brands)."""
 
     token_secret: SecretStr = SecretStr(DEV_SECRET)
     token_ttl_s: int = Field(default=900, ge=30, le=86_400)

@@ -1,7 +1,9 @@
 """The consumer page: product, origin, journey, cold chain and recalls, from public data only.
 
-Only public provenance is shown: bizStep, disposition, place and time, temperatures, certifications
-and anchors. Business transactions, sources and destinations, prices, escrow terms and partners'
+Only public provenance is shown (docs/security.md §4.5): bizStep, place (by the registry's name of
+the member whose GLN it is) and time, temperatures, anchors, and certifications and recalls from
+the brand owner (a recall also from the consortium admin, shown as such). Business transactions,
+sources and destinations, parties, raw GLNs and coordinates, prices, escrow terms and partners'
 extension fields never reach the page.
 
 The cold chain is the item's shipments' own: a shipment is linked to an item by an EPCIS event a
@@ -24,6 +26,8 @@ from eth_utils import to_checksum_address
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.brands import BrandOwners
+from api.claims import ADMIN, BRAND_OWNER
 from api.telemetry_chart import chart_points
 from chain.gs1 import DigitalLink
 from chain.identifiers import shipment_of_uri
@@ -319,11 +323,32 @@ def cold_chain(
     return f"{band[0]:g} °C to {band[1]:g} °C ({whose})", body
 
 
-def _place(ev: dict[str, Any]) -> str:
-    key = ev.get("bizLocation") or ev.get("readPoint") or ""
-    if "/414/" in key:
-        return "GLN " + key.split("/414/", 1)[1].replace("/254/", " · ")
-    return key
+def _site(ev: dict[str, Any]) -> str:
+    return str(ev.get("bizLocation") or ev.get("readPoint") or "")
+
+
+def place_names(
+    session: Session | None, brands: BrandOwners | None, events: list[dict[str, Any]]
+) -> dict[str, str]:
+    """Each event's site (bizLocation, else readPoint) as the registry names it: the name of the
+    member whose prefix the GLN carries. Sites no member claims, and anything that is not a GLN, have
+    no name: a consumer never sees a raw GLN, coordinates or a partner's own URI."""
+    from chain.tables.readmodel import Partner
+
+    sites = sorted({_site(ev) for ev in events} - {""})
+    if session is None or brands is None or not sites:
+        return {}
+    owners = {k: v for k, v in brands.brand_owners(sites).items() if v is not None}
+    names = dict(
+        session.execute(
+            select(Partner.account, Partner.name).where(Partner.account.in_(set(owners.values())))
+        ).all()
+    )
+    return {site: names[owner] for site, owner in owners.items() if owner in names}
+
+
+def _place(ev: dict[str, Any], names: dict[str, str]) -> str:
+    return names.get(_site(ev), "")
 
 
 def _verified_mark(ev: dict[str, Any]) -> str:
@@ -348,9 +373,15 @@ def render_page(
     qr_href: str,
     *,
     session: Session | None = None,
+    brands: BrandOwners | None = None,
 ) -> str:
     """The HTML page for one item, from its trace; ``band`` is the default band (°C) for an item with
-    no linked shipment. With a ``session``, the cold chain comes from the item's shipments."""
+    no linked shipment. With a ``session``, the cold chain comes from the item's shipments, and with
+    ``brands`` too, places are named as the registry names their members.
+
+    Only the public projection (docs/security.md §4.5) is shown: certifications only from the brand
+    owner, a recall only when the ledger or a rightful recall event (the brand owner's, or the
+    consortium admin's, said so on the banner) records it; the ``claimant`` api.trace gives."""
     history = trace["history"]
     seen = {e["eventID"] for e in history}
     upstream_events = [
@@ -365,10 +396,18 @@ def render_page(
         product.append(("Lot", link.lot))
     if link.serial:
         product.append(("Serial", link.serial))
-    certs = sorted({str(c) for e in history for c in _as_list(e["event"].get("certificationInfo"))})
+    certs = sorted(
+        {
+            str(c)
+            for e in history
+            if e.get("claimant") == BRAND_OWNER
+            for c in _as_list(e["event"].get("certificationInfo"))
+        }
+    )
+    names = place_names(session, brands, history)
     first = history[0] if history else None
     origin = (
-        f'{escape(_place(first))}<br><span class="muted">{escape(str(first["eventTime"]))}</span>'
+        f'{escape(_place(first, names))}<br><span class="muted">{escape(str(first["eventTime"]))}</span>'
         if first
         else '<span class="muted">unknown</span>'
     )
@@ -380,10 +419,13 @@ def render_page(
         steps.append(
             f'<li class="step"><div class="what">{escape(label.capitalize())}</div>'
             f'<div class="when">{escape(str(ev["eventTime"]))}</div>'
-            f'<div class="where">{escape(_place(ev))}</div>{_verified_mark(ev)}</li>'
+            f'<div class="where">{escape(_place(ev, names))}</div>{_verified_mark(ev)}</li>'
         )
+    recalls = {e.get("claimant") for e in history if e.get("disposition") == "recalled"} - {None}
+    by_admin = recalls == {ADMIN}
     recall = (
-        '<div id="recall-banner" role="alert">⚠ This product has been recalled. Do not consume it; '
+        '<div id="recall-banner" role="alert">⚠ This product has been recalled'
+        f"{' by the consortium administrator' if by_admin else ''}. Do not consume it; "
         "return it to the place of purchase.</div>"
         if trace["recalled"]
         else ""

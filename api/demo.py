@@ -40,7 +40,7 @@ from chain.contracts import (
     TraceabilityLedger,
 )
 from chain.deploy import Deployment
-from chain.gs1 import asset_id, check_digit
+from chain.gs1 import asset_id
 from chain.identifiers import shipment_uri
 from chain.keys import dev_device_address
 from chain.manifest import Manifest, sign_manifest
@@ -59,12 +59,6 @@ SUPPLIER_INDEX, CARRIER_INDEX, RETAILER_INDEX = 2, 3, 4
 SHIPMENT_AMOUNT = 1_000 * 10**18
 DEMO_DEVICES = 8  # dev devices 0-7 travel with the demo shipment (the simulator runs 3 by default)
 SHIPMENT_PENALTY = 100 * 10**18
-
-
-def gln(company: str, location: str) -> str:
-    """A 13-digit GLN: company prefix, location reference, check digit."""
-    body = company + location.zfill(12 - len(company))
-    return body + check_digit(body)
 
 
 @dataclass(frozen=True)

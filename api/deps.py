@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.auth import NonceStore, read_token
+from api.brands import BrandOwners, PrefixTable
 from api.config import Settings
 from api.epcis.anchoring import Anchorer
 from api.errors import Forbidden, Unauthorized
@@ -34,6 +35,8 @@ class Services:
     anchorer: Anchorer | None
     nonces: NonceStore
     trace_cache: TraceCache = field(default_factory=TraceCache)
+    brands: BrandOwners = field(default_factory=PrefixTable)
+    """Brand owners of GS1 keys: the registry's company prefixes (api.brands)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class Principal:
     @property
     def is_auditor(self) -> bool:
         return Role.AUDITOR in self.roles or Role.DEFAULT_ADMIN in self.roles
+
+    @property
+    def is_admin(self) -> bool:
+        return Role.DEFAULT_ADMIN in self.roles
 
 
 async def get_services(request: Request) -> Services:

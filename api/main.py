@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api.auth import NonceStore
+from api.brands import BrandOwners, PrefixTable, RegistryBrandOwners
 from api.config import Settings
 from api.deps import Services
 from api.epcis.anchoring import Anchorer, OutboxAnchorer
@@ -31,8 +32,10 @@ def build_services(settings: Settings) -> Services:
     engine = make_engine(settings.database_url)
     node = ApiNode.of(settings)
     roles: RoleSource = NoRoles()
+    brands: BrandOwners = PrefixTable(settings.prefixes)
     if settings.registry_address:
         roles = RegistryRoles(node.web3, settings.registry_address, grace_s=settings.standing_grace_s)
+        brands = RegistryBrandOwners(node.web3, settings.registry_address, grace_s=settings.standing_grace_s)
     anchorer: Anchorer | None = None
     if settings.ledger_address and settings.relayer_address:
         anchorer = OutboxAnchorer(settings.ledger_address, settings.relayer_address)
@@ -42,6 +45,7 @@ def build_services(settings: Settings) -> Services:
         engine=engine,
         sessions=make_sessionmaker(engine),
         roles=roles,
+        brands=brands,
         anchorer=anchorer,
         nonces=NonceStore(engine, ttl_s=settings.nonce_ttl_s),
         trace_cache=TraceCache(

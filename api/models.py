@@ -101,6 +101,9 @@ class Anchor(Output):
     status: Literal["unanchored", "pending", "anchored", "verified", "tampered", "invalid-proof", "failed"]
     hash_id: str = Field(alias="hashId")
     leaf: str | None = None
+    capturer: str | None = None
+    """The partner who captured the event, whose claim the Merkle leaf commits to (the zero address
+    for none); None when the leaf was sealed before claims were attributed."""
     batch_root: str | None = Field(default=None, alias="batchRoot")
     proof: list[str] = []
     tx_hash: str | None = Field(default=None, alias="txHash")
@@ -117,6 +120,9 @@ class TracedEvent(Output):
     read_point: str | None = Field(alias="readPoint")
     event: dict[str, Any]
     anchor: Anchor
+    claimant: Literal["brand-owner", "admin"] | None = None
+    """For a recall or a certification: who made it, when rightful (its objects' brand owner, or for a
+    recall the consortium admin); absent or None otherwise."""
 
 
 class TraceNode(Output):

@@ -10,17 +10,24 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
+from api.brands import BrandOwners
+from api.claims import claimants, is_brand_claim
 from api.epcis import anchors
 from api.epcis.anchoring import Anchorer
+from api.epcis.store import event_leaf
 from api.trace_cache import TraceCache as TraceCache  # where api.deps finds it
 from chain import merkle
 from chain.gs1 import DigitalLink, asset_id, canonical_key, full_link
 from chain.identifiers import event_id
-from chain.tables.epcis import AnchorBatch, EventEpc, StoredEvent
+from chain.tables.epcis import AnchorBatch, CaptureJob, EventEpc, StoredEvent
 from chain.tables.readmodel import AnchoredBatch, Asset
+
+#: The events a caller may read (api.reading.visible_events); None: all.
+Visible = ColumnElement[bool] | None
+ZERO_ADDRESS = "0x" + "00" * 20
 
 INPUT_ROLES = ("input", "input_quantity")
 OUTPUT_ROLES = ("output", "output_quantity")
@@ -36,22 +43,29 @@ class _Link:
     action: str | None
 
 
-def _links(session: Session, keys: Iterable[str]) -> list[_Link]:
-    """Every EPC row of every event naming one of `keys`."""
+def _links(session: Session, keys: Iterable[str], visible: Visible = None) -> list[_Link]:
+    """Every EPC row of every event naming one of `keys` (of the events `visible`, if given)."""
     keys = list(keys)
     if not keys:
         return []
     touching = select(EventEpc.event_pk).where(EventEpc.epc_key.in_(keys))
-    rows = session.execute(
+    stmt = (
         select(EventEpc.event_pk, EventEpc.role, EventEpc.epc_key, StoredEvent.event_type, StoredEvent.action)
         .join(StoredEvent, StoredEvent.pk == EventEpc.event_pk)
         .where(EventEpc.event_pk.in_(touching))
     )
-    return [_Link(*r) for r in rows]
+    if visible is not None:
+        stmt = stmt.where(visible)
+    return [_Link(*r) for r in session.execute(stmt)]
 
 
 def _walk(
-    session: Session, start: Sequence[str], downstream: bool, max_depth: int, first: list[_Link] | None = None
+    session: Session,
+    start: Sequence[str],
+    downstream: bool,
+    max_depth: int,
+    first: list[_Link] | None = None,
+    visible: Visible = None,
 ) -> list[dict[str, Any]]:
     """Breadth-first over transformations and aggregations; one query per level."""
     nodes: list[dict[str, Any]] = []
@@ -62,7 +76,7 @@ def _walk(
         if not frontier:
             break
         if links is None:
-            links = _links(session, frontier)
+            links = _links(session, frontier, visible)
         by_event: dict[int, list[_Link]] = {}
         for link in links:
             by_event.setdefault(link.event_pk, []).append(link)
@@ -140,16 +154,37 @@ def _batch_info(
 
 
 @lru_cache(maxsize=100_000)
-def _proof_check(hash_id: str, root: str, proof: tuple[str, ...]) -> tuple[str, bool]:
-    leaf = merkle.leaf(event_id(hash_id))
-    ok = merkle.verify([bytes.fromhex(p[2:]) for p in proof], bytes.fromhex(root[2:]), leaf)
-    return "0x" + leaf.hex(), ok
+def _proof_check(
+    hash_id: str, capturer: str | None, root: str, proof: tuple[str, ...]
+) -> tuple[str, bool, bool]:
+    """(leaf, whether the proof leads to ``root``, whether the leaf names the capturer). Batches sealed
+    before claims were attributed have leaves of the event ID alone: they verify, unattributed."""
+    siblings = [bytes.fromhex(p[2:]) for p in proof]
+    top = bytes.fromhex(root[2:])
+    leaf = event_leaf(hash_id, capturer)
+    if merkle.verify(siblings, top, leaf):
+        return "0x" + leaf.hex(), True, True
+    legacy = merkle.leaf(event_id(hash_id))
+    if merkle.verify(siblings, top, legacy):
+        return "0x" + legacy.hex(), True, False
+    return "0x" + leaf.hex(), False, False
+
+
+def submitters(session: Session, rows: Sequence[StoredEvent]) -> dict[str, str | None]:
+    """Who captured each of ``rows`` (by capture job ID); None for the oracles' events and tools'."""
+    ids = {r.capture_id for r in rows}
+    if not ids:
+        return {}
+    return dict(
+        session.execute(select(CaptureJob.id, CaptureJob.submitter).where(CaptureJob.id.in_(ids))).all()
+    )
 
 
 def anchor_view(
-    row: StoredEvent, event: dict[str, Any], batches: dict[int, dict[str, Any]]
+    row: StoredEvent, event: dict[str, Any], batches: dict[int, dict[str, Any]], capturer: str | None = None
 ) -> dict[str, Any]:
-    """The anchor of one event and whether it verifies: content hash, Merkle proof, on-chain root."""
+    """The anchor of one event and whether it verifies: content hash, Merkle proof, on-chain root, and
+    the capturer whose claim the leaf commits to (None: a leaf sealed before claims were attributed)."""
     del event  # verified from the stored text itself
     if row.batch_id is None or row.batch_id not in batches:
         return {"status": "unanchored", "hashId": row.hash_id}
@@ -157,12 +192,13 @@ def anchor_view(
     if "kind" in batch:  # an oracle's event, anchored by the oracle (api/epcis/feed.py)
         return anchors.anchor_view(row, batch)
     recomputed = anchors.content_hash(row.body, row.context)
-    leaf, proof_ok = _proof_check(row.hash_id, batch["root"], tuple(row.proof or ()))
+    leaf, proof_ok, attributed = _proof_check(row.hash_id, capturer, batch["root"], tuple(row.proof or ()))
     status = anchors.anchor_status(recomputed == row.hash_id, proof_ok, batch["state"])
     return {
         "status": status,
         "hashId": row.hash_id,
         "leaf": leaf,
+        "capturer": (capturer or ZERO_ADDRESS) if attributed else None,
         "batchRoot": batch["root"],
         "proof": row.proof or [],
         "txHash": batch["txHash"],
@@ -171,14 +207,28 @@ def anchor_view(
 
 
 def traced_events(
-    session: Session, rows: Sequence[StoredEvent], anchorer: Anchorer | None
+    session: Session,
+    rows: Sequence[StoredEvent],
+    anchorer: Anchorer | None,
+    brands: BrandOwners | None = None,
 ) -> list[dict[str, Any]]:
+    """Each row as a trace shows it, with its anchor; recalls and certifications carry ``claimant``
+    (``brand-owner``, ``admin``, or None when made by someone else: api.rights.claimants)."""
     batches = _batch_info(session, {r.batch_id for r in rows if r.batch_id is not None}, anchorer)
+    by = submitters(session, rows)
+    bodies = {r.pk: json.loads(r.body) for r in rows}
+    claims = (
+        claimants(session, brands, [(r.pk, bodies[r.pk], by.get(r.capture_id)) for r in rows])
+        if brands is not None
+        else {}
+    )
     out = []
     for row in rows:
-        event = json.loads(row.body)
+        event = bodies[row.pk]
+        extra = {"claimant": claims.get(row.pk)} if is_brand_claim(event) else {}
         out.append(
             {
+                **extra,
                 "eventID": row.event_id,
                 "eventType": row.event_type,
                 "eventTime": event.get("eventTime"),
@@ -187,27 +237,25 @@ def traced_events(
                 "bizLocation": row.biz_location,
                 "readPoint": row.read_point,
                 "event": event,
-                "anchor": anchor_view(row, event, batches),
+                "anchor": anchor_view(row, event, batches, by.get(row.capture_id)),
             }
         )
     return out
 
 
-def _events_for(session: Session, pks: Iterable[int]) -> list[StoredEvent]:
+def _events_for(session: Session, pks: Iterable[int], visible: Visible = None) -> list[StoredEvent]:
     pks = list(pks)
     if not pks:
         return []
-    return list(
-        session.scalars(
-            select(StoredEvent)
-            .where(StoredEvent.pk.in_(pks))
-            .order_by(StoredEvent.event_time, StoredEvent.pk)
-        )
-    )
+    stmt = select(StoredEvent).where(StoredEvent.pk.in_(pks))
+    if visible is not None:
+        stmt = stmt.where(visible)
+    return list(session.scalars(stmt.order_by(StoredEvent.event_time, StoredEvent.pk)))
 
 
-def _recalled(session: Session, link: DigitalLink | None, rows: Sequence[StoredEvent]) -> bool:
-    if any(r.disposition == "recalled" for r in rows):
+def _recalled(session: Session, link: DigitalLink | None, events: Sequence[dict[str, Any]]) -> bool:
+    """Recalled on the ledger, or by a rightful recall event (its brand owner's or the admin's)."""
+    if any(e["disposition"] == "recalled" and e.get("claimant") for e in events):
         return True
     if link is None:
         return False
@@ -226,29 +274,44 @@ def _recalled(session: Session, link: DigitalLink | None, rows: Sequence[StoredE
     return session.scalars(recalled).first() is not None
 
 
-def trace(session: Session, identifier: str, anchorer: Anchorer | None, max_depth: int = 6) -> dict[str, Any]:
-    """The trace of an item, lot or logistic unit named by a Digital Link URI or an EPC URN."""
+def trace(
+    session: Session,
+    identifier: str,
+    anchorer: Anchorer | None,
+    max_depth: int = 6,
+    *,
+    visible: Visible = None,
+    brands: BrandOwners | None = None,
+) -> dict[str, Any]:
+    """The trace of an item, lot or logistic unit named by a Digital Link URI or an EPC URN.
+
+    Args:
+        visible: the events the caller may read (api.reading.visible_events); the others are left
+            out, and the trace does not walk through them. None: every event.
+        brands: who brands what, to tell rightful recalls and certifications from others (without,
+            no recall event counts; the ledger's recalls still do).
+    """
     link = full_link(identifier)
     key = canonical_key(identifier)
     keys = [key]
     lot = link.lot_link() if link is not None else None
     if lot is not None and lot.uri() != key:
         keys.append(lot.uri())
-    own = _links(session, keys)
+    own = _links(session, keys, visible)
     own_pks = {lk.event_pk for lk in own}
-    upstream = _walk(session, keys, downstream=False, max_depth=max_depth, first=own)
-    downstream = _walk(session, keys, downstream=True, max_depth=max_depth, first=own)
+    upstream = _walk(session, keys, downstream=False, max_depth=max_depth, first=own, visible=visible)
+    downstream = _walk(session, keys, downstream=True, max_depth=max_depth, first=own, visible=visible)
     # The journey includes the events of the units the item travelled in (aggregation parents).
     parent_keys = [n["key"] for n in upstream if n["relation"] == "parent"]
-    parent_links = _links(session, parent_keys)
+    parent_links = _links(session, parent_keys, visible)
     parent_pks = {lk.event_pk for lk in parent_links}
     input_keys = [n["key"] for n in upstream if n["relation"] == "input"]
-    input_links = _links(session, input_keys)
+    input_links = _links(session, input_keys, visible)
     by_key: dict[str, set[int]] = {}
     for lk in (*parent_links, *input_links):
         by_key.setdefault(lk.key, set()).add(lk.event_pk)
     all_rows = _events_for(session, own_pks | parent_pks | {lk.event_pk for lk in input_links})
-    traced = {t["eventID"]: t for t in traced_events(session, all_rows, anchorer)}
+    traced = {t["eventID"]: t for t in traced_events(session, all_rows, anchorer, brands)}
     pk_to_id = {r.pk: r.event_id for r in all_rows}
     history = [traced[pk_to_id[r.pk]] for r in all_rows if r.pk in own_pks or r.pk in parent_pks]
     via = {
@@ -271,7 +334,7 @@ def trace(session: Session, identifier: str, anchorer: Anchorer | None, max_dept
     return {
         "identifier": identifier,
         "key": key,
-        "recalled": _recalled(session, link, all_rows),
+        "recalled": _recalled(session, link, list(traced.values())),
         "history": history,
         "upstream": [node(n, True) for n in upstream],
         "downstream": [node(n, False) for n in downstream],

@@ -3,7 +3,8 @@
 Used for TraceabilityLedger's event batches and ShipmentEscrow's telemetry batches; the contracts
 verify proofs with OpenZeppelin's `MerkleProof` (sorted-pair hashing). The layout:
 
-- a leaf is double-hashed, keccak256(bytes.concat(keccak256(abi.encode(...)))) (`leaf`; a telemetry
+- a leaf is double-hashed, keccak256(bytes.concat(keccak256(abi.encode(...)))) (`leaf`; a captured
+  event's leaf encodes (eventId, capturer), `encode_claim`; a telemetry
   reading's leaf is keccak256(structHash), its struct hash being keccak256(abi.encode(TYPEHASH, ...)));
 - leaves are sorted by hash (StandardMerkleTree's default `sortLeaves: true`);
 - the tree is a complete binary tree in one array of 2n-1 nodes: tree[i] = hashPair(tree[2i+1],
@@ -37,6 +38,22 @@ def leaf(encoded: bytes) -> bytes:
     For a single bytes32 (an event ID), `abi.encode` is the 32 bytes themselves.
     """
     return keccak(keccak(encoded))
+
+
+def encode_claim(event_id: bytes, capturer: str | None) -> bytes:
+    """`abi.encode(eventId, capturer)` of a captured event's claim: the bytes32 event ID and the
+    capturing partner's address (the zero address for none). TraceabilityLedger.isInAnchoredBatch
+    rebuilds the leaf from the same two values.
+
+    Raises:
+        ValueError: ``event_id`` is not 32 bytes or ``capturer`` not a 20-byte hex address.
+    """
+    if len(event_id) != 32:
+        raise ValueError("an event ID is 32 bytes")
+    account = bytes.fromhex((capturer or "0x" + "00" * 20).removeprefix("0x"))
+    if len(account) != 20:
+        raise ValueError(f"not an address: {capturer!r}")
+    return event_id + bytes(12) + account
 
 
 class Tree(Protocol):

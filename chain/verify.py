@@ -4,7 +4,8 @@ Everything here is a read of TraceabilityLedger (and of the PartnerRegistry it n
 address whose code was checked against this build (:func:`chain.deploy.load_deployment`). An
 event is verified when it is anchored singly by an account that holds RECORDER_ROLE (a single
 anchor is only its sender's attestation), or when its Merkle proof shows it in an anchored batch
-(batch anchoring is role-gated on chain).
+(batch anchoring is role-gated on chain). A batch's leaf commits to the event and to the partner
+who captured it, so a verified claim also says who made it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ ZERO_ADDRESS = "0x" + "00" * 20
 
 @dataclass(frozen=True)
 class EventClaim:
-    """An event said to be anchored: singly (no ``root``) or in the batch ``root`` by ``proof``."""
+    """An event said to be anchored: singly (no ``root``) or, captured by ``capturer``, in the batch
+    ``root`` by ``proof``."""
 
     label: str
     event_id: bytes
@@ -35,6 +37,7 @@ class EventClaim:
     proof: tuple[bytes, ...] = ()
     #: The account said to have anchored it singly; None: whichever recorder did.
     recorder: str | None = None
+    capturer: str = ZERO_ADDRESS
 
 
 @dataclass(frozen=True)
@@ -73,8 +76,10 @@ def item_id(identifier: str) -> bytes:
 def load_claims(path: Path) -> list[EventClaim]:
     """The events of a proof file as the API produces it.
 
-    ``{"events": [{"eventId": "ni:///sha-256;<hex>?ver=CBV2.0", "root": "0x…", "proof": ["0x…"]}]}``;
-    ``root`` absent or null means a single anchor, by ``recorder`` (an address) if the entry names one.
+    ``{"events": [{"eventId": "ni:///sha-256;<hex>?ver=CBV2.0", "capturer": "0x…", "root": "0x…",
+    "proof": ["0x…"]}]}``; ``root`` absent or null means a single anchor, by ``recorder`` (an address)
+    if the entry names one; ``capturer`` (the partner who captured a batch's event, whose claim the
+    leaf commits to) absent means none.
 
     Raises:
         IdentifierError: not that format (the message names the failing entry).
@@ -101,12 +106,16 @@ def _claim(entry: Any, where: str) -> EventClaim:
         raise IdentifierError(f"{where}: recorder must be an address")
     if not isinstance(proof, list) or not all(isinstance(p, str) for p in proof):
         raise IdentifierError(f"{where}: proof must be a list of 0x strings")
+    capturer = entry.get("capturer") or ZERO_ADDRESS
+    if not isinstance(capturer, str) or not is_address(capturer):
+        raise IdentifierError(f"{where}: capturer must be a 0x address")
     return EventClaim(
         label=entry["eventId"],
         event_id=event_id(entry["eventId"]),
         root=None if root is None else bytes32(root),
         proof=tuple(bytes32(p) for p in proof),
         recorder=None if recorder is None else to_checksum_address(recorder),
+        capturer=to_checksum_address(capturer),
     )
 
 
@@ -159,10 +168,11 @@ def verify_item(
 def _check_batch(ledger: TraceabilityLedger, claim: EventClaim) -> Check:
     assert claim.root is not None
     block = ledger.batch_anchored_at(claim.root)
-    claim_text = f"in batch {_short(claim.root)[:18]}…"
+    by = "no partner" if claim.capturer == ZERO_ADDRESS else claim.capturer
+    claim_text = f"in batch {_short(claim.root)[:18]}…, captured by {by}"
     if not block:
         return Check(claim.label, claim_text, False, "root not anchored")
-    if not ledger.is_in_anchored_batch(claim.event_id, claim.root, claim.proof):
+    if not ledger.is_in_anchored_batch(claim.event_id, claim.capturer, claim.root, claim.proof):
         return Check(
             claim.label, claim_text, False, f"proof does not match the root (anchored in block {block})"
         )

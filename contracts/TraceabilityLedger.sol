@@ -63,11 +63,16 @@ contract TraceabilityLedger is ITraceabilityLedger, RegistryGated {
     }
 
     /// @inheritdoc ITraceabilityLedger
-    function isInAnchoredBatch(bytes32 eventId, bytes32 root, bytes32[] calldata proof) external view returns (bool) {
+    function isInAnchoredBatch(
+        bytes32 eventId,
+        address capturer,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
         // A block number of 0 means "never anchored": no anchoring happens in the genesis block.
         // slither-disable-next-line incorrect-equality
         if (_batchAnchors[root] == 0) return false;
-        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(eventId))));
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(eventId, capturer))));
         return MerkleProof.verifyCalldata(proof, root, leaf);
     }
 

@@ -22,6 +22,13 @@ def gtin(company: str, item: str) -> str:
     return body + check_digit(body)
 
 
+def gln(company: str, location: str) -> str:
+    """A 13-digit GLN: the company prefix, the location reference, the check digit (its brand owner is
+    the member holding ``company``, docs/security.md §4.1)."""
+    body = company + location.zfill(12 - len(company))
+    return body + check_digit(body)
+
+
 def sscc(company: str, serial: int) -> str:
     body = ("0" + company + str(serial).zfill(16 - len(company)))[:17]
     return body + check_digit(body)
@@ -70,9 +77,9 @@ def journey(
 ) -> Journey:
     """A journey whose item history has 4 own events and 4 + `readings` pallet events."""
     t = start or datetime(2024, 5, 1, 6, 0, tzinfo=UTC)
-    farm = "https://id.gs1.org/414/" + gtin("4012345", "0001")
-    plant = "https://id.gs1.org/414/" + gtin("4012345", "0002")
-    store = "https://id.gs1.org/414/" + gtin("0614141", "0003")
+    farm = "https://id.gs1.org/414/" + gln("4012345", "1")
+    plant = "https://id.gs1.org/414/" + gln("4012345", "2")
+    store = "https://id.gs1.org/414/" + gln("0614141", "3")
     inputs = [f"https://id.gs1.org/01/{gtin('4012345', '10001')}/21/{tag}-in{i}" for i in (1, 2)]
     item = f"https://id.gs1.org/01/{gtin('4012345', '20002')}/10/LOT-{tag}/21/{tag}-001"
     pallet = f"https://id.gs1.org/00/{sscc('4012345', _serial(tag))}"
@@ -220,7 +227,7 @@ def bulk_document(n: int, tag: str = "B") -> dict[str, Any]:
     """One document of `n` distinct ObjectEvents (for capture throughput)."""
     t = datetime(2024, 1, 1, tzinfo=UTC)
     g = gtin("4012345", "30003")
-    loc = "https://id.gs1.org/414/" + gtin("4012345", "0001")
+    loc = "https://id.gs1.org/414/" + gln("4012345", "1")
     return document(
         [
             _event(

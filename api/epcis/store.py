@@ -5,18 +5,18 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, exists, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, Table, and_, exists, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.epcis.anchoring import Anchorer
 from api.epcis.hashid import CBV, format_time, hash_event_id
 from api.epcis.validation import FieldError, validate_document
-from api.errors import ApiProblem, NotFound, QueryParameterProblem, ValidationProblem
+from api.errors import ApiProblem, Conflict, NotFound, QueryParameterProblem, ValidationProblem
 from chain import merkle
 from chain.gs1 import canonical_key
 from chain.identifiers import EPCIS_CONTEXT
@@ -106,6 +106,17 @@ def _epc_rows(event: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+#: Checks a document's valid events (in document order) before anything is written; raises to refuse.
+CaptureGuard = Callable[[Session, Sequence[Mapping[str, Any]]], None]
+
+
+def event_leaf(hash_id: str, capturer: str | None) -> bytes:
+    """A captured event's Merkle leaf: it commits to the event and to who captured it, so a proof shows
+    who made the claim (OpenZeppelin StandardMerkleTree, encoding ``["bytes32", "address"]``; the
+    zero address for an event captured by no partner, e.g. by a tool)."""
+    return merkle.leaf(merkle.encode_claim(event_id_bytes(hash_id), capturer))
+
+
 def capture(
     sessions: sessionmaker[Session],
     document: Any,
@@ -114,12 +125,19 @@ def capture(
     submitter: str | None = None,
     anchorer: Anchorer | None = None,
     limits: CaptureLimits | None = None,
+    guard: CaptureGuard | None = None,
 ) -> CaptureResult:
-    """Validates, stores and anchors an EPCISDocument.
+    """Validates, checks, stores and anchors an EPCISDocument.
+
+    Args:
+        guard: the capture rights (api.rights.check_capture), run over every valid event before
+            anything is written: a refusal refuses the whole document, whatever ``behaviour`` says.
 
     Raises:
         ValidationProblem: the document is invalid (with rollback: any event is invalid); nothing is stored.
         CaptureLimitExceeded: too many events.
+        Conflict: (rollback) an event ID already stored with other content; nothing is stored.
+        ApiProblem: what ``guard`` raises (api.rights.CaptureRefused, 403); nothing is stored.
     """
     from api.errors import CaptureLimitExceeded
 
@@ -163,14 +181,18 @@ def capture(
             event = {**event, "eventID": event_id}
         prepared.append((event, event_id, hash_id))
 
+    if guard is not None and prepared:
+        with sessions() as session:
+            guard(session, [p[0] for p in prepared])
     job_id = "id" + secrets.token_hex(12)
+    conflicts: list[dict[str, Any]] = []
     with sessions.begin() as session:
         existing = _existing_hashes(session, [p[1] for p in prepared])
         fresh: list[tuple[dict[str, Any], str, str]] = []
         for event, event_id, hash_id in prepared:
             if event_id in existing:
                 if existing[event_id] != hash_id:
-                    job_errors.append(
+                    conflicts.append(
                         {
                             "pointer": "/epcisBody/eventList",
                             "detail": f"eventID {event_id} was already captured with different content",
@@ -179,7 +201,10 @@ def capture(
                 continue  # the same event captured again: idempotent
             fresh.append((event, event_id, hash_id))
         if job_errors and behaviour == "rollback":
-            raise ValidationProblem(str(job_errors[0]["detail"]), errors=job_errors)
+            raise ValidationProblem(str(job_errors[0]["detail"]), errors=job_errors + conflicts)
+        if conflicts and behaviour == "rollback":
+            raise Conflict(str(conflicts[0]["detail"]), errors=conflicts)
+        job_errors += conflicts
         job = CaptureJob(
             id=job_id,
             created_at=datetime.now(UTC),
@@ -199,7 +224,7 @@ def capture(
             # Proofs are stored with the events. Those stored before chain.merkle followed
             # OpenZeppelin's layout (batches of 3, 5, 6, 7... events had other roots) keep their
             # meaning: MerkleProof hashes pairs sorted, so they still verify against their own roots.
-            tree = merkle.MerkleTree([merkle.leaf(event_id_bytes(h)) for _, _, h in fresh], sort_leaves=True)
+            tree = merkle.MerkleTree([event_leaf(h, submitter) for _, _, h in fresh], sort_leaves=True)
             batch = AnchorBatch(
                 root="0x" + tree.root.hex(), count=len(fresh), capture_id=job_id, created_at=datetime.now(UTC)
             )
@@ -313,8 +338,11 @@ def decode_token(token: str) -> tuple[str, int]:
         raise QueryParameterProblem("nextPageToken is not a token this server issued") from exc
 
 
-def build_select(q: EventQuery) -> Select[Any]:
+def build_select(q: EventQuery, visible: ColumnElement[bool] | None = None) -> Select[Any]:
+    """The query of ``q``, limited to the events ``visible`` (api.reading.visible_events; None: all)."""
     stmt = select(StoredEvent)
+    if visible is not None:
+        stmt = stmt.where(visible)
     if q.event_types:
         stmt = stmt.where(StoredEvent.event_type.in_(q.event_types))
     if q.biz_steps:
@@ -349,9 +377,11 @@ def build_select(q: EventQuery) -> Select[Any]:
     return stmt.order_by(StoredEvent.event_time, StoredEvent.pk)
 
 
-def query_events(session: Session, q: EventQuery) -> tuple[list[StoredEvent], str | None]:
-    """One page of matching events (by event time) and the token of the next page, if any."""
-    rows: list[StoredEvent] = list(session.scalars(build_select(q).limit(q.per_page + 1)))
+def query_events(
+    session: Session, q: EventQuery, visible: ColumnElement[bool] | None = None
+) -> tuple[list[StoredEvent], str | None]:
+    """One page of matching events the caller may see (by event time) and the next page's token, if any."""
+    rows: list[StoredEvent] = list(session.scalars(build_select(q, visible).limit(q.per_page + 1)))
     token = None
     if len(rows) > q.per_page:
         rows = rows[: q.per_page]
@@ -359,8 +389,16 @@ def query_events(session: Session, q: EventQuery) -> tuple[list[StoredEvent], st
     return rows, token
 
 
-def get_event(session: Session, event_id: str) -> StoredEvent:
-    row = session.scalars(select(StoredEvent).where(StoredEvent.event_id == event_id)).first()
+def get_event(session: Session, event_id: str, visible: ColumnElement[bool] | None = None) -> StoredEvent:
+    """The event ``event_id`` if the caller may see it (``visible``; None: anyone).
+
+    Raises:
+        NotFound: no such event, or one the caller may not see (the same answer).
+    """
+    stmt = select(StoredEvent).where(StoredEvent.event_id == event_id)
+    if visible is not None:
+        stmt = stmt.where(visible)
+    row = session.scalars(stmt).first()
     if row is None:
         raise NotFound(f"no event {event_id!r}")
     return row

@@ -25,7 +25,6 @@ __all__ = [
 ]
 
 
-
 def decode_transaction(hex_raw: str, pointer: str) -> SignedTransaction:
     """Decodes a signed legacy (EIP-155), EIP-2930 or EIP-1559 transaction and recovers its sender.
 
@@ -84,7 +83,6 @@ def require_call(
             "the transaction's call is not the one this route relays",
             errors=[{"pointer": pointer, "detail": f"expected calldata 0x{data.hex()}"}],
         )
-
 
 
 def refused(error: BroadcastRefused, pointer: str) -> TransactionProblem:

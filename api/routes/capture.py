@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, Response
@@ -11,6 +12,7 @@ from api.deps import AnchorerDep, RecordingPartner, ServicesDep, SessionDep
 from api.epcis.store import CaptureLimits, capture, get_job, job_event_ids
 from api.errors import CaptureLimitExceeded, NotFound, ValidationProblem
 from api.models import CaptureJobPublic, CaptureProblem
+from api.rights import Capturer, check_capture
 from chain.tables.epcis import CaptureJob
 
 router = APIRouter(prefix="/epcis", tags=["epcis capture"])
@@ -43,6 +45,8 @@ def job_public(job: CaptureJob, event_ids: list[str]) -> CaptureJobPublic:
     response_model=CaptureJobPublic,
     responses={
         400: {"description": "Invalid EPCIS document (problem+json naming the field)"},
+        403: {"description": "An event about an object the partner may not capture it about (§4.2)"},
+        409: {"description": "An event ID already captured with other content"},
         413: {"description": "Capture limit exceeded"},
     },
     openapi_extra={
@@ -65,7 +69,9 @@ async def capture_events(
         str, Header(alias="GS1-Capture-Error-Behaviour", pattern="^(rollback|proceed)$")
     ] = "rollback",
 ) -> CaptureJobPublic:
-    """Validates, stores and anchors the events; 202 with `Location: /epcis/capture/{id}`."""
+    """Validates, checks the partner's capture rights on, stores and anchors the events; 202 with
+    `Location: /epcis/capture/{id}`. One event the partner may not capture refuses the whole document
+    (403 SecurityException naming the object and the rule), whatever GS1-Capture-Error-Behaviour says."""
     s = services.settings
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > s.capture_max_bytes:
@@ -89,14 +95,16 @@ async def capture_events(
         ) from exc
     from starlette.concurrency import run_in_threadpool
 
+    capturer = Capturer(partner.address, admin=partner.is_admin)
     result = await run_in_threadpool(
         capture,
         services.sessions,
         document,
         behaviour=behaviour,
-        submitter=partner.address,
+        submitter=capturer.address,
         anchorer=anchorer,
         limits=CaptureLimits(max_events=s.capture_max_events, max_bytes=s.capture_max_bytes),
+        guard=partial(check_capture, brands=services.brands, capturer=capturer),
     )
     services.trace_cache.invalidate()
     request.app.state.metrics.captured.inc(len(result.event_ids))

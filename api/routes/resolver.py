@@ -16,7 +16,7 @@ from api.deps import AnchorerDep, ServicesDep, SessionDep
 from api.epcis.store import get_event
 from api.errors import NotFound, QueryParameterProblem
 from api.models import Anchor, Linkset, ResolverDescription
-from api.trace import _batch_info, anchor_view, trace
+from api.trace import _batch_info, anchor_view, submitters, trace
 from chain.gs1 import DigitalLink, parse_digital_link_path
 
 router = APIRouter(tags=["digital link"])
@@ -81,7 +81,7 @@ def _resolve(
         )
     if link_type not in (None, "gs1:defaultLink", "gs1:pip"):
         raise NotFound(f"no link of type {link_type!r}")
-    result = trace(session, link.uri(), anchorer)
+    result = trace(session, link.uri(), anchorer, brands=services.brands)
     s = services.settings
     html = render_page(
         link,
@@ -89,6 +89,7 @@ def _resolve(
         (s.default_min_temp_c, s.default_max_temp_c),
         f"/qr{link.uri('')}?format=svg",
         session=session,
+        brands=services.brands,
     )
     return HTMLResponse(
         html, headers={"Link": f'<{base}{link.uri("")}?linkType=linkset>; rel="linkset"', "Vary": "Accept"}
@@ -214,10 +215,12 @@ def qr_code(
     "/proofs/{event_id:path}", response_model=Anchor, responses={404: {"description": "No such event"}}
 )
 def proof(event_id: str, session: SessionDep, anchorer: AnchorerDep) -> Anchor:
-    """The public anchor of one event: its hash ID, Merkle leaf, proof, batch root, transaction and
-    status. Anyone can check it against TraceabilityLedger.isEventAnchored without trusting this API."""
+    """The public anchor of one event: its hash ID, the partner who captured it (whose claim the leaf
+    commits to), Merkle leaf, proof, batch root, transaction and status. Anyone can check it against
+    TraceabilityLedger.isInAnchoredBatch(eventId, capturer, root, proof) without trusting this API."""
     if not event_id:
         raise QueryParameterProblem("an event ID is required")
     row = get_event(session, event_id)
     batches = _batch_info(session, {row.batch_id} if row.batch_id is not None else set(), anchorer)
-    return Anchor.model_validate(anchor_view(row, json.loads(row.body), batches))
+    capturer = submitters(session, [row]).get(row.capture_id)
+    return Anchor.model_validate(anchor_view(row, json.loads(row.body), batches, capturer))

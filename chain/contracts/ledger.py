@@ -110,9 +110,16 @@ class TraceabilityLedger(RegistryGatedWrapper):
         anchors = [self.anchor_of(event_id, r) for r in recorders]
         return [a for a in anchors if a.anchored]
 
-    def is_in_anchored_batch(self, event_id: bytes, root: bytes, proof: Sequence[bytes]) -> bool:
-        """True when ``proof`` shows ``event_id`` in the Merkle tree of the anchored batch ``root``."""
-        return bool(self._call("isInAnchoredBatch", _b32(event_id), _b32(root), [_b32(p) for p in proof]))
+    def is_in_anchored_batch(
+        self, event_id: bytes, capturer: str, root: bytes, proof: Sequence[bytes]
+    ) -> bool:
+        """True when ``proof`` shows the claim (``event_id`` captured by ``capturer``) in the Merkle tree
+        of the anchored batch ``root``."""
+        return bool(
+            self._call(
+                "isInAnchoredBatch", _b32(event_id), checksum(capturer), _b32(root), [_b32(p) for p in proof]
+            )
+        )
 
     def batch_anchored_at(self, root: bytes) -> int:
         return int(self._call("batchAnchoredAt", _b32(root)))

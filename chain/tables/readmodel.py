@@ -28,6 +28,7 @@ from chain.db import Base
 ADDRESS = String(42)
 HASH = String(66)
 
+
 class BigUint(TypeDecorator[int]):
     """An unsigned integer up to 2**256 - 1: NUMERIC(78, 0) on PostgreSQL, decimal text on SQLite
     (whose integers stop at 2**63 - 1)."""

@@ -6,7 +6,8 @@ pragma solidity 0.8.28;
 /// sha-256) singly or as Merkle roots; keeps items, lots and logistic units (keyed by the
 /// keccak-256 of their constrained canonical GS1 Digital Link URI) with their owner; links
 /// transformations and aggregations for recall tracing; recalls lots.
-/// @dev Batch leaves are OpenZeppelin-standard double-hashed: keccak256(bytes.concat(keccak256(abi.encode(eventId)))).
+/// @dev Batch leaves are OpenZeppelin-standard double-hashed and commit to the capturing partner:
+/// keccak256(bytes.concat(keccak256(abi.encode(eventId, capturer)))).
 /// Anchoring, single or batch, requires RECORDER_ROLE. A single anchor is keyed by (event ID,
 /// recorder): each recorder attests for itself, so no recorder can take another's event ID first,
 /// and verifiers still check that the recorder holds RECORDER_ROLE (a suspended partner's anchors
@@ -80,8 +81,16 @@ interface ITraceabilityLedger {
     /// @notice Block number at which `root` was anchored, 0 if never.
     function batchAnchoredAt(bytes32 root) external view returns (uint256);
 
-    /// @notice True when `proof` shows `eventId` to be in the anchored batch `root`.
-    function isInAnchoredBatch(bytes32 eventId, bytes32 root, bytes32[] calldata proof) external view returns (bool);
+    /// @notice True when `proof` shows the claim (`eventId`, `capturer`) to be in the anchored batch
+    /// `root`: the event was captured by `capturer`, the partner who made the claim. A leaf is
+    /// keccak256(bytes.concat(keccak256(abi.encode(eventId, capturer)))) (OpenZeppelin
+    /// StandardMerkleTree, encoding ["bytes32", "address"]).
+    function isInAnchoredBatch(
+        bytes32 eventId,
+        address capturer,
+        bytes32 root,
+        bytes32[] calldata proof
+    ) external view returns (bool);
 
     /// @notice Registers the item, lot or logistic unit `link` (its constrained canonical GS1
     /// Digital Link URI) with the caller as owner, in `lot` (zero for none).

@@ -11,11 +11,15 @@ from eth_account import Account
 from fastapi.testclient import TestClient
 
 from api.auth import issue_token
+from api.brands import PrefixTable
 from api.config import Settings
 from api.main import build_services, create_app
 from chain.db import upgrade
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The company prefixes of GS1's EPCIS example documents and of the tests' own GTINs: the `supplier`
+#: fixture is their brand owner, so it may capture (commission, observe, recall) what they name.
+SUPPLIER_PREFIXES = ("0614141", "4012345", "0012345", "4000001", "4023333", "9506000")
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 LEDGER = "0x" + "11" * 20
 RELAYER = "0x" + "22" * 20
@@ -62,13 +66,31 @@ def token_for(settings: Settings) -> Callable[..., dict[str, str]]:
 
 
 @pytest.fixture
-def supplier(token_for: Callable[..., dict[str, str]]) -> dict[str, str]:
-    return token_for(Account.create().address, "SUPPLIER_ROLE")
+def brands(app: Any) -> PrefixTable:
+    """The app's brand owners (no registry: a prefix table); tests give partners prefixes with it."""
+    table = app.state.services.brands
+    assert isinstance(table, PrefixTable)
+    return table
+
+
+@pytest.fixture
+def supplier(token_for: Callable[..., dict[str, str]], brands: PrefixTable) -> dict[str, str]:
+    """A supplier, brand owner of :data:`SUPPLIER_PREFIXES`."""
+    address = Account.create().address
+    for prefix in SUPPLIER_PREFIXES:
+        brands.assign(prefix, address)
+    return token_for(address, "SUPPLIER_ROLE")
 
 
 @pytest.fixture
 def retailer(token_for: Callable[..., dict[str, str]]) -> dict[str, str]:
     return token_for(Account.create().address, "RETAILER_ROLE")
+
+
+@pytest.fixture
+def auditor(token_for: Callable[..., dict[str, str]]) -> dict[str, str]:
+    """An auditor: reads every event (api.reading)."""
+    return token_for(Account.create().address, "AUDITOR_ROLE")
 
 
 @pytest.fixture

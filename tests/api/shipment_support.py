@@ -25,6 +25,7 @@ from chain.db import make_engine, make_sessionmaker, upgrade
 from chain.indexer import Indexer
 from chain.keys import dev_account
 from chain.merkle import MerkleTree
+from tests.api.conftest import SUPPLIER_PREFIXES
 from tests.chain.consortium import ROLES, Consortium, deploy, rand32
 
 SECRET = "shipments-secret-0123456789abcdef0123456789abcdef"
@@ -274,6 +275,9 @@ def build_world(anvil_url: str, tmp: Path, **settings: Any) -> EscrowWorld:
     )
     # A partner outside every shipment (only admitted, active partners may use the API at all).
     c.send(r.admitPartner(p.stranger.address, "Corner Shop", ["0614145"], [ROLES["RETAILER_ROLE"]]), c.admin)
+    # The supplier brands the sample journeys' goods too (capture rights: api.rights).
+    for prefix in set(SUPPLIER_PREFIXES) - {"0614141"}:
+        c.send(r.assignPrefix(p.supplier.address, prefix), c.admin)
     db = tmp / f"api-{rand32().hex()[:8]}.db"
     url = f"sqlite:///{db}"
     upgrade(url)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from api.demo import loading_document
+from api.epcis import store
 from api.epcis.samples import Journey, journey
 from tests.api.shipment_support import EscrowWorld, build_world
 from tests.fixtures.anvil import AnvilNode
@@ -71,7 +72,13 @@ def test_a_link_by_someone_outside_the_shipment_is_ignored(world: EscrowWorld) -
     sid = w.banded_shipment(-2_000, -1_500)
     w.readings(sid, [-18.0, -17.0])
     j = journey("CC2", readings=2, temps=[4.0, 9.0])
-    capture(w, j, sid, linked_by="stranger")
+    capture(w, j, None)
+    # Capture rights refuse the outsider's link (api.rights: it is no party to the shipment)...
+    stranger = w.headers(w.parties.stranger, "RECORDER_ROLE")
+    r = w.client.post("/epcis/capture", json=loading_document(j, sid), headers=stranger)
+    assert r.status_code == 403 and r.json()["errors"][0]["rule"] == "no-standing"
+    # ...and a link stored without them (before capture rights, or by a tool) is ignored all the same.
+    store.capture(w.sessions, loading_document(j, sid), submitter=w.parties.stranger.address)
     page = w.client.get(j.item_path).text
     svg = chart(page)
     assert 'data-band-min="2"' in svg and "(default)" in page  # the default band, the EPCIS reports

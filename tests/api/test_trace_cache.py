@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.brands import PrefixTable
 from api.config import Settings
 from api.epcis.samples import Journey, journey
 from api.main import build_services, create_app
@@ -54,12 +56,12 @@ def backend_settings(request: pytest.FixtureRequest, settings: Settings) -> Sett
 
 
 @pytest.fixture
-def two_workers(backend_settings: Settings) -> Iterator[tuple[TestClient, TestClient]]:
-    """Two apps on one database, as two uvicorn workers are."""
+def two_workers(backend_settings: Settings, brands: PrefixTable) -> Iterator[tuple[TestClient, TestClient]]:
+    """Two apps on one database, as two uvicorn workers are (asking one registry: `brands`)."""
     s = backend_settings
     with (
-        TestClient(create_app(s, build_services(s))) as first,
-        TestClient(create_app(s, build_services(s))) as second,
+        TestClient(create_app(s, replace(build_services(s), brands=brands))) as first,
+        TestClient(create_app(s, replace(build_services(s), brands=brands))) as second,
     ):
         yield first, second
 
@@ -79,9 +81,9 @@ def renders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = route.trace
 
-    def counted(session: Any, identifier: str, anchorer: Any) -> dict[str, Any]:
+    def counted(session: Any, identifier: str, anchorer: Any, **kwargs: Any) -> dict[str, Any]:
         seen.append(identifier)
-        return real(session, identifier, anchorer)
+        return real(session, identifier, anchorer, **kwargs)
 
     monkeypatch.setattr(route, "trace", counted)
     return seen

@@ -41,25 +41,34 @@ def assert_same(ours: merkle.MerkleTree, theirs: dict[str, Any], n: int) -> None
     assert [hexes(ours.proof(i)) for i in range(n)] == theirs["proofs"], n
 
 
-def event_ids(rng: random.Random, n: int) -> list[bytes]:
-    return [rng.randbytes(32) for _ in range(n)]
+def claims(rng: random.Random, n: int) -> list[tuple[bytes, str]]:
+    """`n` captured events' claims: (event ID, capturer), a few capturers sharing a batch."""
+    capturers = ["0x" + rng.randbytes(20).hex() for _ in range(3)]
+    return [(rng.randbytes(32), rng.choice(capturers)) for _ in range(n)]
 
 
 @pytest.mark.parametrize("sort_leaves", [True, False])
 def test_event_batches_match_openzeppelin(sort_leaves: bool) -> None:
+    """A captured event's leaf commits to (eventId, capturer): StandardMerkleTree with the encoding
+    ["bytes32", "address"], which TraceabilityLedger.isInAnchoredBatch rebuilds."""
     rng = random.Random(9)
-    batches = [event_ids(rng, n) for n in range(1, 41)]
+    batches = [claims(rng, n) for n in range(1, 41)]
     batches.append([batches[2][0], batches[2][1], batches[2][0], batches[2][2], batches[2][0]])  # repeats
     theirs = openzeppelin(
         [
-            {"encoding": ["bytes32"], "values": [["0x" + e.hex()] for e in ids], "sortLeaves": sort_leaves}
-            for ids in batches
+            {
+                "encoding": ["bytes32", "address"],
+                "values": [["0x" + e.hex(), by] for e, by in batch],
+                "sortLeaves": sort_leaves,
+            }
+            for batch in batches
         ]
     )
-    for ids, tree in zip(batches, theirs, strict=True):
-        # abi.encode of one bytes32 is the 32 bytes themselves
-        ours = merkle.MerkleTree([merkle.leaf(e) for e in ids], sort_leaves=sort_leaves)
-        assert_same(ours, tree, len(ids))
+    for batch, tree in zip(batches, theirs, strict=True):
+        ours = merkle.MerkleTree(
+            [merkle.leaf(merkle.encode_claim(e, by)) for e, by in batch], sort_leaves=sort_leaves
+        )
+        assert_same(ours, tree, len(batch))
 
 
 def readings(rng: random.Random, n: int) -> list[tuple[Any, ...]]:

@@ -21,6 +21,7 @@ from chain.identifiers import event_id
 from chain.keys import dev_account
 from chain.roles import RECORDER_ROLE
 from chain.transact import TxRequest, send_and_wait
+from chain.verify import load_claims, verify_item
 from tests.chain.support import admin, deployed, service
 from tests.fixtures.anvil import AnvilNode
 
@@ -33,9 +34,9 @@ def ni(label: str) -> str:
     return f"ni:///sha-256;{hashlib.sha256(label.encode()).hexdigest()}?ver=CBV2.0"
 
 
-def leaf(eid: bytes) -> bytes:
-    """The ledger's batch leaf: keccak256(bytes.concat(keccak256(abi.encode(eventId))))."""
-    return merkle.leaf(encode(["bytes32"], [eid]))
+def leaf(eid: bytes, capturer: str) -> bytes:
+    """The ledger's batch leaf: keccak256(bytes.concat(keccak256(abi.encode(eventId, capturer))))."""
+    return merkle.leaf(encode(["bytes32", "address"], [eid, capturer]))
 
 
 def tree(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
@@ -72,7 +73,7 @@ def recorded(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Reco
     single = ni("single")
     send_and_wait(w3, service(), ledger.anchor_event(event_id(single), sender=service().address))
     batch_ids = [ni(f"batch-{i}") for i in range(3)]
-    root, proofs = tree([leaf(event_id(e)) for e in batch_ids])
+    root, proofs = tree([leaf(event_id(e), SUPPLIER.address) for e in batch_ids])
     send_and_wait(w3, service(), ledger.anchor_batch(root, len(batch_ids), sender=service().address))
     # Anchoring needs RECORDER_ROLE: the stranger anchors while it holds the role, then loses it.
     by_stranger = ni("stranger")
@@ -82,7 +83,12 @@ def recorded(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Reco
     )
     send_and_wait(w3, admin(), registry.revoke_role(RECORDER_ROLE, STRANGER.address, sender=admin().address))
     batch = [
-        {"eventId": e, "root": "0x" + root.hex(), "proof": ["0x" + p.hex() for p in proof]}
+        {
+            "eventId": e,
+            "capturer": SUPPLIER.address,
+            "root": "0x" + root.hex(),
+            "proof": ["0x" + p.hex() for p in proof],
+        }
         for e, proof in zip(batch_ids, proofs, strict=True)
     ]
     return Recorded(data_dir, single, batch, by_stranger)
@@ -127,6 +133,37 @@ def test_verify_registered_item_with_anchored_events_succeeds(
     assert code == 0, out
     assert out.count("verified") >= 6 and "not verified" not in out
     assert SUPPLIER.address in out and "not recalled" in out
+
+
+def _ledger(anvil: AnvilNode, recorded: Recorded) -> TraceabilityLedger:
+    w3 = anvil.w3()
+    return TraceabilityLedger(w3, load_deployment(w3, recorded.data_dir).address("TraceabilityLedger"))
+
+
+def test_verified_batch_claim_names_its_capturer(
+    anvil: AnvilNode, recorded: Recorded, tmp_path: Path
+) -> None:
+    """#27: a batch leaf commits to the partner who captured the event: the proof shows who made the claim."""
+    claims = load_claims(Path(proof_file(tmp_path, recorded.batch)))
+    report = verify_item(_ledger(anvil, recorded), asset_id(ITEM), claims)
+    assert report.verified
+    assert [c.claim.endswith(f"captured by {SUPPLIER.address}") for c in report.checks[2:]] == [True] * 3
+
+
+def test_claim_attributed_to_another_capturer_refused(
+    anvil: AnvilNode, recorded: Recorded, env: Recorded, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """#27: the same event and proof claimed as another partner's capture do not verify (nothing on
+    chain is written by a check)."""
+    claimed = [{**recorded.batch[0], "capturer": STRANGER.address}]
+    report = verify_item(
+        _ledger(anvil, recorded), asset_id(ITEM), load_claims(Path(proof_file(tmp_path, claimed)))
+    )
+    check = report.checks[-1]
+    assert not check.verified and check.claim.endswith(f"captured by {STRANGER.address}")
+    assert check.detail.startswith("proof does not match the root")
+    code, out = verify(capsys, ITEM, "--proofs", proof_file(tmp_path, claimed))
+    assert code == 1 and "1 of 3 checks not verified" in out and "proof does not match the root" in out
 
 
 def test_verify_tampered_proof_fails(

@@ -41,8 +41,12 @@ LOT, ITEM, ITEM2, PALLET, OUT = (gs1(x) for x in (LOT_LINK, ITEM_LINK, ITEM2_LIN
 ZERO_ADDRESS = "0x" + "00" * 20
 
 
-def event_leaf(eid: bytes) -> bytes:
-    return leaf(encode(["bytes32"], [eid]))
+#: The partner who captured the batches' events; a leaf commits to (eventId, capturer).
+CAPTURER = "0x" + "c0" * 20
+
+
+def event_leaf(eid: bytes, capturer: str = CAPTURER) -> bytes:
+    return leaf(encode(["bytes32", "address"], [eid, capturer]))
 
 
 @pytest.fixture
@@ -61,7 +65,7 @@ def test_anchor_event_records_block(ledger: Any, supplier: Any) -> None:
 
     assert emitted(tx, ledger) == [ev("EventAnchored", eventId=event_id(1), recorder=supplier)]
     assert ledger.anchorOf(event_id(1), supplier) == tx.block_number
-    assert not ledger.isInAnchoredBatch(event_id(1), ZERO32, [])
+    assert not ledger.isInAnchoredBatch(event_id(1), CAPTURER, ZERO32, [])
 
 
 def test_anchor_event_duplicate_by_same_recorder_reverts(ledger: Any, supplier: Any) -> None:
@@ -104,9 +108,11 @@ def test_anchor_batch_proves_each_event(ledger: Any, supplier: Any) -> None:
     assert emitted(tx, ledger) == [ev("BatchAnchored", root=tree.root, recorder=supplier, count=5)]
     assert ledger.batchAnchoredAt(tree.root) == tx.block_number
     for i, e in enumerate(ids):
-        assert ledger.isInAnchoredBatch(e, tree.root, tree.proof(i))
-    assert not ledger.isInAnchoredBatch(event_id(99), tree.root, tree.proof(0))
-    assert not ledger.isInAnchoredBatch(ids[0], tree.root, tree.proof(1))
+        assert ledger.isInAnchoredBatch(e, CAPTURER, tree.root, tree.proof(i))
+    assert not ledger.isInAnchoredBatch(event_id(99), CAPTURER, tree.root, tree.proof(0))
+    assert not ledger.isInAnchoredBatch(ids[0], CAPTURER, tree.root, tree.proof(1))
+    # The proof shows who made the claim: the same event is not in the batch as anyone else's.
+    assert not ledger.isInAnchoredBatch(ids[0], supplier.address, tree.root, tree.proof(0))
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 6, 7, 8, 13])
@@ -117,13 +123,13 @@ def test_anchor_batch_proves_each_event_of_any_size(ledger: Any, supplier: Any, 
     tree = MerkleTree([event_leaf(e) for e in ids])
     ledger.anchorBatch(tree.root, n, sender=supplier)
     for i, e in enumerate(ids):
-        assert ledger.isInAnchoredBatch(e, tree.root, tree.proof(i))
-    assert not ledger.isInAnchoredBatch(event_id(99), tree.root, tree.proof(0))
+        assert ledger.isInAnchoredBatch(e, CAPTURER, tree.root, tree.proof(i))
+    assert not ledger.isInAnchoredBatch(event_id(99), CAPTURER, tree.root, tree.proof(0))
 
 
 def test_is_event_anchored_unknown_root_false(ledger: Any) -> None:
     tree = MerkleTree([event_leaf(event_id(1)), event_leaf(event_id(2))])
-    assert not ledger.isInAnchoredBatch(event_id(1), tree.root, tree.proof(0))
+    assert not ledger.isInAnchoredBatch(event_id(1), CAPTURER, tree.root, tree.proof(0))
     assert ledger.batchAnchoredAt(tree.root) == 0
     assert ledger.anchorOf(event_id(1), ZERO_ADDRESS) == 0
 

@@ -4,6 +4,7 @@ band of the shipment's supplier-signed manifest (contracts on anvil, read model 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from api.auth import issue_token
 from api.demo import loading_document
 from api.epcis.samples import journey
+from tests.api.conftest import SUPPLIER_PREFIXES
 from tests.api.shipment_support import EscrowWorld, build_world
 from tests.fixtures.anvil import AnvilNode, free_port
 
@@ -54,6 +56,10 @@ def server(world: EscrowWorld) -> Iterator[str]:
         "TRACECHAIN_API_DATABASE_URL": db_url,
         "TRACECHAIN_API_TOKEN_SECRET": SECRET,
         "TRACECHAIN_API_PUBLIC_BASE_URL": base,
+        # No registry: the supplier brands the journey's goods by the API's own table (api.brands).
+        "TRACECHAIN_API_PREFIXES": json.dumps(
+            dict.fromkeys(SUPPLIER_PREFIXES, world.parties.supplier.address)
+        ),
     }
     proc = subprocess.Popen(
         [

@@ -28,7 +28,7 @@ from chain.db import upgrade
 from chain.tables.auth import AuthNonce
 from chain.tables.epcis import CaptureJob, StoredEvent
 from chain.tables.outbox import OutboxIntent
-from tests.api.conftest import SECRET
+from tests.api.conftest import SECRET, SUPPLIER_PREFIXES
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE_LIMITED = "https://tracechain.example/problems/rate-limited"
@@ -77,6 +77,14 @@ def _rows(settings: Settings) -> tuple[int, ...]:
 def _bearer(address: str) -> dict[str, str]:
     token, _ = issue_token(SECRET.encode(), address, ["SUPPLIER_ROLE"], 300)
     return {"Authorization": f"Bearer {token}"}
+
+
+def _brand_owner(client: TestClient) -> dict[str, str]:
+    """A supplier who brands the sample journeys' goods, so that it may capture them (api.rights)."""
+    address = Account.create().address
+    for prefix in SUPPLIER_PREFIXES:
+        client.app.state.services.brands.assign(prefix, address)  # type: ignore[attr-defined]
+    return _bearer(address)
 
 
 def _assert_problem(r: Any, status: int, type_: str) -> None:
@@ -197,7 +205,7 @@ def test_oversized_body_outside_capture_refused(client: TestClient, settings: Se
 
 
 def test_oversized_capture_refused(client: TestClient, settings: Settings) -> None:
-    headers = _bearer(Account.create().address)
+    headers = _brand_owner(client)
     doc = journey("H1").documents[0]
     doc["epcisBody"]["eventList"][0]["padding"] = "x" * CAPTURE_LIMIT
     before = _rows(settings)
@@ -285,7 +293,7 @@ def _capture_with(doc: dict[str, Any], nested: str) -> str:
 
 
 def test_nesting_within_the_bound_and_brackets_in_strings_accepted(client: TestClient) -> None:
-    headers = _bearer(Account.create().address)
+    headers = _brand_owner(client)
     doc = journey("D2").documents[0]
     event = doc["epcisBody"]["eventList"][0]
     event["example:note"] = "[[[[{{{{" * 100 + '\\"[[[' * 50  # brackets inside a string do not nest

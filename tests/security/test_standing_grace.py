@@ -61,19 +61,22 @@ def registry(node: AnvilNode, tmp_path: Path) -> dict[str, Any]:
     address = deploy(w3, admin, tmp_path / "deploy").deployment.address("PartnerRegistry")
     registry = PartnerRegistry(w3, address)
     partners = [Account.create(), Account.create()]
-    for partner in partners:
+    # The first brands GS1's example goods and sites (0614141, 0012345), so that it may capture them
+    # (api.rights).
+    for partner, prefixes in zip(partners, (["0614141", "0012345"], []), strict=True):
         request = registry.admit_partner(
-            partner.address, "Farm", [], [role_id("SUPPLIER_ROLE")], sender=admin.address
+            partner.address, "Farm", prefixes, [role_id("SUPPLIER_ROLE")], sender=admin.address
         )
         send_and_wait(w3, admin, request)
     return {"address": address, "partners": partners}
 
 
-def observations() -> dict[str, Any]:
-    """GS1's example object events, without their IDs (the API computes them)."""
+def observations(day: int = 1) -> dict[str, Any]:
+    """GS1's example object events, without their IDs (the API computes them), on another ``day``."""
     events = copy.deepcopy(load_example("Example_9.6.1-ObjectEvent.jsonld")["epcisBody"]["eventList"])
-    for event in events:
+    for i, event in enumerate(events):
         del event["eventID"]
+        event["eventTime"] = f"2024-05-{day:02d}T{i:02d}:00:00Z"
     return document(events, {"example": "http://ns.example.com/epcis/"})
 
 
@@ -110,13 +113,16 @@ def test_partner_keeps_working_through_a_short_outage_then_refused_503(
         idle_headers = bearer(login(client, idle))  # signed in, but it makes no request before the outage
         clock.now += 120  # the idle partner's standing (read at sign-in) is now too old to bridge an outage
         assert client.get("/epcis/events", headers=headers).status_code == 200
+        # Capture rights ask who brands the goods: the answers read now bridge the outage too.
+        assert client.post("/epcis/capture", json=observations(1), headers=headers).status_code == 202
 
         node.stop()
         clock.now += settings.standing_grace_s - 1
         # The standing read a minute ago still counts: reads answer and writes queue in the outbox.
         assert client.get("/epcis/events", headers=headers).status_code == 200
-        r = client.post("/epcis/capture", json=observations(), headers=headers)
+        r = client.post("/epcis/capture", json=observations(2), headers=headers)
         assert r.status_code == 202, r.text
+        assert r.json()["eventIDs"]  # new events, queued for anchoring
         queued = intents(url)
         assert queued >= 1
         # An account this worker has no recent standing for cannot be confirmed: fail closed.
@@ -124,7 +130,7 @@ def test_partner_keeps_working_through_a_short_outage_then_refused_503(
 
         clock.now += 2  # past the grace period: the worker no longer knows the partner is active
         unavailable(client.get("/epcis/events", headers=headers))
-        unavailable(client.post("/epcis/capture", json=observations(), headers=headers))
+        unavailable(client.post("/epcis/capture", json=observations(3), headers=headers))
         assert intents(url) == queued  # nothing written by the refused capture
 
         node.start()  # the node is back: its answer counts again, and renews the grace period

@@ -202,7 +202,7 @@ def test_feed_imports_each_oracle_event_once_and_queries_return_it_field_for_fie
     database_url: str,
     sessions: sessionmaker[Session],
     client: TestClient,
-    supplier: dict[str, str],
+    auditor: dict[str, str],
 ) -> None:
     oracles = Oracles(sessions)
     events = oracles.journey()
@@ -217,14 +217,14 @@ def test_feed_imports_each_oracle_event_once_and_queries_return_it_field_for_fie
         assert list(s.scalars(select(OutboxIntent))) == []  # nothing anchored a second time
         assert sorted(j.event_count for j in s.scalars(select(CaptureJob))) == [3, 4]  # one per source
 
-    sensors = client.get("/epcis/events", params={"EQ_bizStep": "sensor_reporting"}, headers=supplier)
+    sensors = client.get("/epcis/events", params={"EQ_bizStep": "sensor_reporting"}, headers=auditor)
     assert sensors.status_code == 200, sensors.text
     expected_sensors = [e for e in events if e["bizStep"] == "sensor_reporting"]
     assert sorted(event_list(sensors.json()), key=lambda e: e["eventID"]) == sorted(
         expected_sensors, key=lambda e: e["eventID"]
     )
 
-    by_epc = client.get(f"/epcis/epcs/{oracles.urn}/events", params={"perPage": 100}, headers=supplier)
+    by_epc = client.get(f"/epcis/epcs/{oracles.urn}/events", params={"perPage": 100}, headers=auditor)
     body = by_epc.json()
     got = {e["eventID"]: e for e in event_list(body)}
     assert got == {e["eventID"]: without_context(e) for e in events}
@@ -233,10 +233,10 @@ def test_feed_imports_each_oracle_event_once_and_queries_return_it_field_for_fie
     assert {"tracechain": "https://tracechain.dev/ns/epcis/"} in body["@context"]
 
     arrival = events[-1]
-    one = client.get(f"/epcis/events/{quote(arrival['eventID'], safe='')}", headers=supplier)
+    one = client.get(f"/epcis/events/{quote(arrival['eventID'], safe='')}", headers=auditor)
     assert one.status_code == 200 and one.json() == arrival  # with its own @context
     by_place = client.get("/epcis/events", params={"EQ_bizLocation": f"https://id.gs1.org/414/{GLN}"},
-                          headers=supplier)  # fmt: skip
+                          headers=auditor)  # fmt: skip
     assert {e["bizStep"] for e in event_list(by_place.json())} == {"shipping", "arriving"}
 
 
@@ -448,7 +448,7 @@ def test_anchors_follow_the_oracles_intents_then_the_chain(
 
 
 def test_trace_reports_the_oracle_anchors(
-    database_url: str, sessions: sessionmaker[Session], client: TestClient, supplier: dict[str, str]
+    database_url: str, sessions: sessionmaker[Session], client: TestClient, auditor: dict[str, str]
 ) -> None:
     oracles = Oracles(sessions)
     events = oracles.journey()
@@ -475,7 +475,7 @@ def test_trace_reports_the_oracle_anchors(
             )
         s.add(RoleMember(contract=REGISTRY, role=RECORDER_ROLE, account=SERVICE, role_name="RECORDER_ROLE",
                          granted_block=1))  # fmt: skip
-    r = client.get(f"/trace/{oracles.urn}", headers=supplier)
+    r = client.get(f"/trace/{oracles.urn}", headers=auditor)
     assert r.status_code == 200, r.text
     history = r.json()["history"]
     assert {h["eventID"] for h in history} == {e["eventID"] for e in events}

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from chain import merkle
 from chain.contracts import TraceabilityLedger
 from chain.identifiers import event_id
-from chain.tables.epcis import AnchorBatch, StoredEvent
+from chain.tables.epcis import AnchorBatch, CaptureJob, StoredEvent
 from chain.tables.outbox import OutboxIntent
 from tests.api.conftest import LEDGER, document
 from tests.epcis_files import load_example
@@ -95,11 +95,20 @@ def test_capture_computes_hash_ids_and_anchors_a_merkle_batch(
     anchor_batch = TraceabilityLedger.calldata("anchorBatch", bytes(32), 1)[:4]
     assert intent.to_address.lower() == LEDGER and intent.data[:4] == anchor_batch
     assert intent.data[4:36].hex() == batch.root[2:]
+    submitter = s_submitter(app)
     for row in rows:
-        leaf = merkle.leaf(event_id(row.hash_id))
+        # The leaf commits to the event and its capturer: abi.encode(eventId, capturer).
+        leaf = merkle.leaf(merkle.encode_claim(event_id(row.hash_id), submitter))
         assert merkle.verify(
             [bytes.fromhex(p[2:]) for p in row.proof or []], bytes.fromhex(batch.root[2:]), leaf
         )
+
+
+def s_submitter(app: Any) -> str:
+    with app.state.services.sessions() as s:
+        submitter = s.scalars(select(CaptureJob.submitter)).one()
+    assert submitter is not None
+    return submitter
 
 
 def test_capture_limits_and_roles(
