@@ -21,9 +21,7 @@ def verify(
     ] = None,
     proofs: Annotated[
         Path | None,
-        typer.Option(
-            help='Proof file from the API: {"events": [{"eventId", "capturer", "root", "proof", "recorder"}]}.'
-        ),
+        typer.Option(help='Proof file: {"events": [{"eventId", "capturer", "root", "proof", "recorder"}]}.'),
     ] = None,
     ledger_address: Annotated[
         str | None, typer.Option("--ledger", help="TraceabilityLedger address (default: deployments.json).")
