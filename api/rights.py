@@ -1,8 +1,9 @@
 """Capture rights (docs/security.md §4.2, §4.3): who may say what about whose goods.
 
-A partner captures an event only about objects it has standing on: it owns or holds them on the
-ledger (read model ``assets``), it is a party (supplier, carrier, buyer) to a shipment they were
-loaded into, or they carry its own company prefix (api.brands). On top of that:
+A partner captures an event only about objects it has standing on: it owns them on the ledger
+(read model ``assets``; the ledger keeps no custody since issue 10, goods in transit are held in
+ShipmentEscrow shipments), it is a party (supplier, carrier, buyer) to a shipment they were loaded
+into, or they carry its own company prefix (api.brands). On top of that:
 
 =========================================  =================================================
 event                                      who
