@@ -59,15 +59,25 @@ def anchor_states(session: Session, batches: Iterable[AnchorBatch]) -> dict[int,
     """The oracle anchors among ``batches`` (by batch ID) in the shape of ``api.trace``'s batch
     entries (root, count, txHash, blockNumber, state) plus ``kind``.
 
-    ``state`` is ``onchain`` once the read model holds the anchor (EventAnchored by an account
-    holding RECORDER_ROLE; TelemetryBatchPosted), else the state of the oracle's outbox intent,
-    else ``pending``.
+    ``state`` is ``onchain`` once the read model holds the anchor (EventAnchored by the account
+    that sent the oracle's outbox intent, or, when this database holds no such intent, by an
+    account holding RECORDER_ROLE; TelemetryBatchPosted), else the state of the oracle's outbox
+    intent, else ``pending``.
     """
     mine = [b for b in batches if b.state in ORACLE_ANCHORS]
     if not mine:
         return {}
     onchain: dict[str, tuple[str | None, int | None]] = {}
     singles = [b.root for b in mine if b.state == LEDGER_EVENT]
+    # Anchors are keyed by (event ID, recorder): an event's anchor is the one its own oracle sent
+    # (the outbox intent's sender). Another recorder anchoring the same ID is that recorder's claim.
+    senders: dict[str, str] = {}
+    single_keys = {b.outbox_key: b.root for b in mine if b.state == LEDGER_EVENT and b.outbox_key}
+    if single_keys:
+        for key, sender in session.execute(
+            select(OutboxIntent.key, OutboxIntent.sender).where(OutboxIntent.key.in_(single_keys))
+        ):
+            senders[single_keys[key]] = sender.lower()
     if singles:
         anchored = session.execute(
             select(
@@ -87,7 +97,8 @@ def anchor_states(session: Session, batches: Iterable[AnchorBatch]) -> dict[int,
             )
         )
         for key, recorder, tx_hash, block in anchored:
-            if recorder in recorders:
+            expected = senders.get(key)
+            if (recorder.lower() == expected) if expected else recorder in recorders:
                 onchain.setdefault(key, (tx_hash, block))
     roots = [b.root for b in mine if b.state == ESCROW_TELEMETRY]
     if roots:

@@ -430,6 +430,15 @@ def test_anchors_follow_the_oracles_intents_then_the_chain(
     assert got[picked["eventID"]]["txHash"] == single["tx_hash"]
     assert got[picked["eventID"]]["proof"] == [] and got[picked["eventID"]]["leaf"] is None
 
+    # Anchors are per recorder: another recorder (even one holding RECORDER_ROLE) anchoring the
+    # arrival's ID first does not make the oracle's own, still unsent, anchor look done.
+    rival = Account.create().address
+    with sessions.begin() as s:
+        s.add(AnchoredEvent(**log_row(event_id=arrived_key, recorder=rival)))
+        s.add(RoleMember(contract=REGISTRY, role=RECORDER_ROLE, account=rival, role_name="RECORDER_ROLE",
+                         granted_block=2))  # fmt: skip
+    assert anchors_of(sessions, ids)[arrived["eventID"]]["status"] == "pending"
+
     # Stored JSON that no longer hashes to its ID, or that names another anchor, does not verify.
     with sessions.begin() as s:
         row = s.scalars(select(StoredEvent).where(StoredEvent.event_id == picked["eventID"])).one()
