@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {IPartnerRegistry} from "./interfaces/IPartnerRegistry.sol";
 import {Roles} from "./Roles.sol";
 
 /// @title PartnerRegistry
 /// @notice Consortium membership, roles, GS1 company prefixes and devices; Besu account permissioning.
-contract PartnerRegistry is IPartnerRegistry, AccessControl {
+/// One admin (DEFAULT_ADMIN_ROLE) under OpenZeppelin's default admin rules: it changes hands in two
+/// steps with a delay, is never renounced at once, and holds no operational role.
+contract PartnerRegistry is IPartnerRegistry, AccessControlDefaultAdminRules {
     uint256 private constant MIN_PREFIX = 4;
     uint256 private constant MAX_PREFIX = 12;
 
@@ -29,9 +32,9 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
     mapping(address device => uint64[] changes) private _deviceActivity;
     mapping(address account => uint64[] changes) private _partnerActivity;
 
-    constructor(address admin) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-    }
+    /// @param adminDelay Seconds between scheduling an admin transfer (or renouncement) and accepting it.
+    /// @param admin The consortium admin.
+    constructor(uint48 adminDelay, address admin) AccessControlDefaultAdminRules(adminDelay, admin) {}
 
     /// @inheritdoc IPartnerRegistry
     function admitPartner(
@@ -89,7 +92,7 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
         emit PartnerStatusChanged(account, active);
         // Suspension takes the partner's roles away (so every role check stays one storage read)
         // and remembers them; reinstatement gives back exactly those.
-        bytes32[8] memory roles = _partnerRoles();
+        bytes32[7] memory roles = _partnerRoles();
         if (!active) {
             uint256 bits = 0;
             for (uint256 i = 0; i < roles.length; ++i) {
@@ -155,6 +158,11 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
     }
 
     /// @inheritdoc IPartnerRegistry
+    function areActivePartners(address a, address b) external view returns (bool, bool) {
+        return (_partners[a].active, _partners[b].active);
+    }
+
+    /// @inheritdoc IPartnerRegistry
     function device(address device_) external view returns (Device memory) {
         return _devices[device_];
     }
@@ -180,10 +188,19 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
         return false;
     }
 
-    /// @dev Grants to a suspended partner wait for its reinstatement.
+    /// @dev Grants to a suspended partner wait for its reinstatement. The admin holds no operational
+    /// role, and an account holding one cannot become the admin (acceptDefaultAdminTransfer reverts).
     function _grantRole(bytes32 role, address account) internal override returns (bool) {
         Partner storage p = _partners[account];
         if (p.admittedAt != 0 && !p.active) revert RegistrySuspendedPartner(account);
+        if (role == DEFAULT_ADMIN_ROLE) {
+            bytes32[7] memory roles = _partnerRoles();
+            for (uint256 i = 0; i < roles.length; ++i) {
+                if (hasRole(roles[i], account)) revert RegistryAdminRoleConflict(account, roles[i]);
+            }
+        } else if (account == defaultAdmin()) {
+            revert RegistryAdminRoleConflict(account, role);
+        }
         return super._grantRole(role, account);
     }
 
@@ -241,9 +258,10 @@ contract PartnerRegistry is IPartnerRegistry, AccessControl {
         return address(0);
     }
 
-    function _partnerRoles() private pure returns (bytes32[8] memory) {
+    /// @dev Operational roles: what suspension takes away. Not DEFAULT_ADMIN_ROLE, which leaves only
+    /// by the two-step transfer, so no suspension (of itself, by the admin) locks the consortium out.
+    function _partnerRoles() private pure returns (bytes32[7] memory) {
         return [
-            DEFAULT_ADMIN_ROLE,
             Roles.SUPPLIER,
             Roles.CARRIER,
             Roles.RETAILER,

@@ -28,6 +28,11 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
     /// @notice Most breach episodes charged per shipment (bounds the episode scan of a proof).
     uint256 public constant MAX_BREACH_EPISODES = 32;
 
+    /// @notice How far ahead a manifest's delivery deadline may lie (consortium bound).
+    uint64 public constant MAX_DEADLINE_AHEAD = 365 days;
+    /// @notice The longest dispute window a manifest may set (consortium bound).
+    uint64 public constant MAX_DISPUTE_WINDOW = 30 days;
+
     bytes32 private constant ADMIN_ROLE = 0x00; // DEFAULT_ADMIN_ROLE of the registry
 
     bytes32 public constant MANIFEST_TYPEHASH = keccak256(
@@ -46,6 +51,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
     mapping(bytes32 shipmentId => address[]) private _devices;
     mapping(bytes32 shipmentId => uint64[] starts) private _episodes;
     mapping(address token => mapping(address account => uint256)) private _owed;
+    mapping(address token => bool) private _approvedTokens;
 
     constructor(address registry_) RegistryGated(registry_) EIP712("Tracechain", "1") {}
 
@@ -58,7 +64,9 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
         if (
             id == bytes32(0) || m.token == address(0) || m.amount == 0 || m.penalty > m.amount
                 || m.minTemp >= m.maxTemp || m.deadline <= block.timestamp || !_validDevices(m.devices)
+                || m.deadline > block.timestamp + MAX_DEADLINE_AHEAD || m.disputeWindow > MAX_DISPUTE_WINDOW
         ) revert ShipmentInvalidManifest(id);
+        _checkTokenApproved(m.token);
         address signer = ECDSA.recover(manifestDigest(m), signature);
         if (signer != m.supplier) revert ShipmentInvalidSigner(id, m.supplier, signer);
         _useCheckedNonce(m.supplier, m.nonce);
@@ -95,9 +103,17 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
         _checkState(id, s.state, _bit(State.Created));
         if (msg.sender != s.buyer) revert ShipmentUnauthorized(id, msg.sender);
         if (block.timestamp > s.deadline) revert ShipmentDeadlinePassed(id, s.deadline);
+        _checkActiveParty(id, msg.sender);
+        IERC20 token = IERC20(s.token);
+        _checkTokenApproved(address(token));
+        uint256 amount = s.amount;
         s.state = State.Funded;
-        emit ShipmentFunded(id, msg.sender, s.amount);
-        IERC20(s.token).safeTransferFrom(msg.sender, address(this), s.amount);
+        emit ShipmentFunded(id, msg.sender, amount);
+        // Credit only what arrived: a token that takes a fee (or lies about transfers) is refused.
+        uint256 before = token.balanceOf(address(this));
+        token.safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = token.balanceOf(address(this)) - before;
+        if (received < amount) revert ShipmentFundingShortfall(id, amount, received);
     }
 
     /// @inheritdoc IShipmentEscrow
@@ -116,6 +132,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
         address other = msg.sender == from ? to : from;
         address signer = ECDSA.recover(handoverDigest(id, from, to, seq, consentDeadline), consent);
         if (signer != other) revert ShipmentInvalidSigner(id, other, signer);
+        _checkActiveParties(id, from, to);
 
         s.custodian = to;
         s.custodySeq = seq + 1;
@@ -194,7 +211,10 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
     function confirmDelivery(bytes32 id) external whenNotPaused {
         Shipment storage s = _shipments[id];
         _checkState(id, s.state, _bit(State.InTransit));
-        if (msg.sender != s.buyer && !_hasRegistryRole(Roles.ORACLE, msg.sender)) {
+        if (msg.sender == s.buyer) {
+            _checkActiveParty(id, msg.sender);
+        } else if (!_hasRegistryRole(Roles.ORACLE, msg.sender)) {
+            // An oracle is a service account, not a partner: suspension revokes its role instead.
             revert ShipmentUnauthorized(id, msg.sender);
         }
         _deliver(s, id, msg.sender);
@@ -231,6 +251,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
     }
 
     /// @inheritdoc IShipmentEscrow
+    /// @dev Deliberately open to suspended partners and unapproved tokens: money already owed stays owed.
     function withdraw(address token) external nonReentrant {
         uint256 amount = _owed[token][msg.sender];
         if (amount == 0) revert EscrowNothingToWithdraw(msg.sender, token);
@@ -249,6 +270,14 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
         _unpause();
     }
 
+    /// @inheritdoc IShipmentEscrow
+    function setTokenApproved(address token, bool approved) external onlyRegistryRole(ADMIN_ROLE) {
+        if (token == address(0)) revert ShipmentTokenNotApproved(token);
+        if (_approvedTokens[token] == approved) return;
+        _approvedTokens[token] = approved;
+        emit TokenApprovalChanged(token, approved);
+    }
+
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IShipmentEscrow
@@ -264,6 +293,11 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
     /// @inheritdoc IShipmentEscrow
     function breachEpisodes(bytes32 id) external view returns (uint64[] memory) {
         return _episodes[id];
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function isTokenApproved(address token) external view returns (bool) {
+        return _approvedTokens[token];
     }
 
     /// @inheritdoc IShipmentEscrow
@@ -320,6 +354,22 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
     }
 
     // ---------------------------------------------------------------- internals
+
+    function _checkTokenApproved(address token) private view {
+        if (!_approvedTokens[token]) revert ShipmentTokenNotApproved(token);
+    }
+
+    /// @dev A party acting on a live shipment must be an active partner (suspension: isActivePartner false).
+    function _checkActiveParty(bytes32 id, address account) private view {
+        if (!IPartnerRegistry(registry()).isActivePartner(account)) revert ShipmentPartySuspended(id, account);
+    }
+
+    /// @dev Both ends of a hand-over, in one call to the registry.
+    function _checkActiveParties(bytes32 id, address from, address to) private view {
+        (bool fromActive, bool toActive) = IPartnerRegistry(registry()).areActivePartners(from, to);
+        if (!fromActive) revert ShipmentPartySuspended(id, from);
+        if (!toActive) revert ShipmentPartySuspended(id, to);
+    }
 
     /// @dev The reading is this shipment's, signed by one of its devices, taken in custody while the
     /// device (and its owner) was active. Batch membership, if any, is the caller's check.

@@ -11,6 +11,13 @@ from chain.exceptions.contract import ContractError
 # ---------------------------------------------------------------- partner registry (and RegistryGated)
 
 
+class RegistryAdminRoleConflict(ContractError):
+    """The admin may hold no operational role, nor an account holding one become the admin."""
+
+    account: str
+    role: bytes
+
+
 class RegistryDeviceExists(ContractError):
     """The device is already registered."""
 
@@ -347,6 +354,27 @@ class ShipmentUnexpectedState(ContractError):
     shipment_id: bytes
     current: int
     expected_states: bytes
+
+
+class ShipmentPartySuspended(ContractError):
+    """A party acting on the shipment (caller or consenting custodian) is a suspended partner."""
+
+    shipment_id: bytes
+    account: str
+
+
+class ShipmentTokenNotApproved(ContractError):
+    """The token is not one the consortium approved for settlement."""
+
+    token: str
+
+
+class ShipmentFundingShortfall(ContractError):
+    """Funding moved less into escrow than the shipment's amount (a fee-on-transfer token)."""
+
+    shipment_id: bytes
+    expected: int
+    received: int
 
 
 class ShipmentUnknownBatch(ContractError):

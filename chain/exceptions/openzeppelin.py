@@ -13,6 +13,22 @@ class AccessControlBadConfirmation(ContractError):
     """renounceRole was called for another account."""
 
 
+class AccessControlEnforcedDefaultAdminDelay(ContractError):
+    """The admin transfer or renouncement was not scheduled, or its delay has not passed yet."""
+
+    schedule: int
+
+
+class AccessControlEnforcedDefaultAdminRules(ContractError):
+    """DEFAULT_ADMIN_ROLE is granted, revoked or renounced only by the two-step transfer."""
+
+
+class AccessControlInvalidDefaultAdmin(ContractError):
+    """The account is not the pending admin (or the zero address was made admin)."""
+
+    default_admin: str
+
+
 class AccessControlUnauthorizedAccount(ContractError):
     """The account lacks the role the call needs."""
 
@@ -109,3 +125,10 @@ class StringTooLong(ContractError):
     """A string is too long for a short string."""
 
     value: str
+
+
+class SafeCastOverflowedUintDowncast(ContractError):
+    """A value does not fit the narrower integer type (e.g. an admin delay beyond uint48)."""
+
+    bits: int
+    value: int

@@ -34,6 +34,8 @@ interface IPartnerRegistry {
     error RegistryDeviceExists(address device, address owner);
     error RegistryUnknownDevice(address device);
     error RegistryInvalidDevice(address device);
+    /// The admin may hold no operational role, and an account holding one may not become the admin.
+    error RegistryAdminRoleConflict(address account, bytes32 role);
 
     event PartnerAdmitted(address indexed account, string name);
     event PrefixAssigned(address indexed account, string prefix);
@@ -45,8 +47,10 @@ interface IPartnerRegistry {
     /// @notice Admits `account` as a partner with the GS1 company prefixes `prefixes` (possibly none)
     /// and grants it `roles`.
     /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryPartnerExists if already admitted,
-    /// RegistryInvalidPartner for a zero address or an empty name, and as `assignPrefix` for a prefix.
-    /// Emits PartnerAdmitted, one PrefixAssigned per prefix and one RoleGranted per new role.
+    /// RegistryInvalidPartner for a zero address or an empty name, as `assignPrefix` for a prefix,
+    /// and RegistryAdminRoleConflict for a role given to the admin (AccessControlEnforcedDefaultAdminRules
+    /// for DEFAULT_ADMIN_ROLE itself). Emits PartnerAdmitted, one PrefixAssigned per prefix and one
+    /// RoleGranted per new role.
     function admitPartner(
         address account,
         string calldata name,
@@ -75,8 +79,9 @@ interface IPartnerRegistry {
     /// (a GTIN-14 without its indicator digit), an SSCC without its extension digit, a GLN as is.
     function brandOwnerOf(string calldata keyDigits) external view returns (address);
 
-    /// @notice Suspends (`active = false`) or reinstates a partner. Suspension revokes every role the
-    /// partner holds (admin and service roles included) and remembers them;
+    /// @notice Suspends (`active = false`) or reinstates a partner. Suspension revokes every
+    /// operational role the partner holds (service roles included; never DEFAULT_ADMIN_ROLE, which
+    /// changes hands only by the two-step transfer) and remembers them;
     /// reinstatement grants back exactly those. Roles cannot be granted to a suspended partner.
     /// Setting the current status again changes nothing.
     /// @dev Requires DEFAULT_ADMIN_ROLE. Reverts with RegistryUnknownPartner. Emits
@@ -99,6 +104,10 @@ interface IPartnerRegistry {
 
     /// @notice True when `account` is an admitted, active partner.
     function isActivePartner(address account) external view returns (bool);
+
+    /// @notice Whether `a` and `b` are each an admitted, active partner (one call for both ends of a
+    /// hand-over).
+    function areActivePartners(address a, address b) external view returns (bool, bool);
 
     /// @notice The registration of `device` (zero owner if never registered).
     function device(address device) external view returns (Device memory);

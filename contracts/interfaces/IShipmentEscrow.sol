@@ -108,6 +108,9 @@ interface IShipmentEscrow {
     error ShipmentDeviceNotAssigned(bytes32 shipmentId, address device);
     error ShipmentReadingOutsideCustody(bytes32 shipmentId, uint64 timestamp);
     error ShipmentBreachLimitReached(bytes32 shipmentId, uint256 limit);
+    error ShipmentPartySuspended(bytes32 shipmentId, address account);
+    error ShipmentTokenNotApproved(address token);
+    error ShipmentFundingShortfall(bytes32 shipmentId, uint256 expected, uint256 received);
     error EscrowNothingToWithdraw(address account, address token);
 
     /// @notice `manifest` is the signed manifest as submitted (its nonce included).
@@ -138,16 +141,27 @@ interface IShipmentEscrow {
     event ShipmentRefunded(bytes32 indexed shipmentId, uint256 toBuyer);
     event ShipmentCancelled(bytes32 indexed shipmentId);
     event Withdrawn(address indexed account, address indexed token, uint256 amount);
+    event TokenApprovalChanged(address indexed token, bool approved);
 
     /// @notice Creates a shipment from a manifest signed (EIP-712) by its supplier; anyone may relay it.
-    /// @dev Supplier, buyer and carrier must hold SUPPLIER_ROLE, RETAILER_ROLE and CARRIER_ROLE. The
-    /// manifest nonce must be the supplier's next nonce; it names 1 to MAX_DEVICES distinct non-zero
-    /// devices. Reverts with ShipmentExists, ShipmentInvalidManifest, ShipmentInvalidSigner, InvalidAccountNonce, ECDSAInvalidSignatureS
+    /// The terms are bounded by the consortium: the deadline lies in the future by at most
+    /// MAX_DEADLINE_AHEAD, the dispute window is at most MAX_DISPUTE_WINDOW (zero allowed: the buyer
+    /// agrees to it by funding), and the token is one the consortium approved.
+    /// @dev Supplier, buyer and carrier must hold SUPPLIER_ROLE, RETAILER_ROLE and CARRIER_ROLE (a
+    /// suspended partner holds none). The manifest nonce must be the supplier's next nonce; it names
+    /// 1 to MAX_DEVICES distinct non-zero devices. Reverts with ShipmentExists,
+    /// ShipmentInvalidManifest (zero ID, token or amount, penalty above the amount, inverted band,
+    /// deadline past or beyond the bound, dispute window beyond the bound, devices),
+    /// ShipmentTokenNotApproved, ShipmentInvalidSigner, InvalidAccountNonce, ECDSAInvalidSignatureS
     /// (high-s) or AccessControlUnauthorizedAccount. Emits ShipmentCreated.
     function createShipment(Manifest calldata manifest, bytes calldata signature) external;
 
-    /// @notice The buyer deposits the manifest amount into escrow.
-    /// @dev Only the buyer, in state Created, before the deadline. Emits ShipmentFunded.
+    /// @notice The buyer deposits the manifest amount into escrow; exactly that amount must arrive.
+    /// @dev Only the buyer, an active partner, in state Created, before the deadline, in a token still
+    /// approved. Reverts with ShipmentUnexpectedState, ShipmentUnauthorized, ShipmentDeadlinePassed,
+    /// ShipmentPartySuspended, ShipmentTokenNotApproved, ShipmentFundingShortfall (the escrow's
+    /// balance grew by less than the amount: a fee-on-transfer token) or EnforcedPause.
+    /// Emits ShipmentFunded.
     function fund(bytes32 shipmentId) external;
 
     /// @notice Hands custody from the current custodian to `to`. The caller is one of the two and
@@ -156,8 +170,9 @@ interface IShipmentEscrow {
     /// and refund is no longer possible); otherwise a Funded shipment becomes InTransit. The first
     /// hand-over is the pickup: custody (and breach evidence) starts then.
     /// @dev States Funded or InTransit. `to` must be the shipment's carrier, its buyer or another
-    /// CARRIER_ROLE holder. Reverts with ShipmentUnexpectedState, ShipmentUnauthorized,
-    /// ShipmentInvalidCustodian, ShipmentConsentExpired, ShipmentInvalidSigner, EnforcedPause.
+    /// CARRIER_ROLE holder. Both ends must be active partners. Reverts with ShipmentUnexpectedState,
+    /// ShipmentUnauthorized, ShipmentInvalidCustodian, ShipmentConsentExpired, ShipmentInvalidSigner,
+    /// ShipmentPartySuspended (the current or the next custodian is suspended), EnforcedPause.
     /// Emits CustodyHandedOver, then DeliveryConfirmed (`by` the buyer) for a hand-over to the buyer.
     function handOver(bytes32 shipmentId, address to, uint64 consentDeadline, bytes calldata consent) external;
 
@@ -200,8 +215,9 @@ interface IShipmentEscrow {
 
     /// @notice Confirms delivery without a hand-over record (the buyer, or an oracle's geofence
     /// evidence); starts the dispute window. A hand-over to the buyer delivers by itself.
-    /// @dev The buyer, or ORACLE_ROLE; state InTransit. Reverts with ShipmentUnexpectedState,
-    /// ShipmentUnauthorized or EnforcedPause. Emits DeliveryConfirmed.
+    /// @dev The buyer (an active partner), or ORACLE_ROLE; state InTransit. Reverts with
+    /// ShipmentUnexpectedState, ShipmentUnauthorized, ShipmentPartySuspended or EnforcedPause.
+    /// Emits DeliveryConfirmed.
     function confirmDelivery(bytes32 shipmentId) external;
 
     /// @notice After the dispute window, credits the supplier the amount less penalties and the
@@ -215,7 +231,8 @@ interface IShipmentEscrow {
     /// ShipmentRefunded or ShipmentCancelled.
     function refund(bytes32 shipmentId) external;
 
-    /// @notice Sends the caller everything it is owed in `token`.
+    /// @notice Sends the caller everything it is owed in `token`. Open to suspended partners, in
+    /// tokens no longer approved, and while paused: money already owed stays theirs.
     /// @dev Reverts with EscrowNothingToWithdraw. Emits Withdrawn.
     function withdraw(address token) external;
 
@@ -224,6 +241,15 @@ interface IShipmentEscrow {
 
     /// @notice Lifts a pause. DEFAULT_ADMIN_ROLE of the registry.
     function unpause() external;
+
+    /// @notice Approves (or withdraws approval of) `token` for new shipments and their funding.
+    /// Shipments already funded settle in their token either way.
+    /// @dev DEFAULT_ADMIN_ROLE of the registry. Reverts with ShipmentTokenNotApproved for the zero
+    /// address. Setting the current approval again changes nothing. Emits TokenApprovalChanged.
+    function setTokenApproved(address token, bool approved) external;
+
+    /// @notice Whether the consortium approved `token` for settlement.
+    function isTokenApproved(address token) external view returns (bool);
 
     function shipment(bytes32 shipmentId) external view returns (Shipment memory);
 
