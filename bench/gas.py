@@ -131,10 +131,11 @@ def set_up(w3: Web3) -> Consortium:
     device = Account.from_key(Web3.keccak(text="tracechain bench device"))
     roles = {role.value: role.id for role in Role}
 
-    registry = deploy(w3, "PartnerRegistry", admin, admin.address)
+    registry = deploy(w3, "PartnerRegistry", admin, DAY, admin.address)
     ledger = deploy(w3, "TraceabilityLedger", admin, registry.address)
     escrow = deploy(w3, "ShipmentEscrow", admin, registry.address)
     token = deploy(w3, "TestToken", admin, "Test USD", "TUSD")
+    send(w3, escrow.functions.setTokenApproved(token.address, True), admin)
 
     partners = (
         (supplier, "Acme Pharma", ["0614141"], "SUPPLIER_ROLE"),

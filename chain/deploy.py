@@ -22,7 +22,7 @@ from web3 import Web3
 
 from chain.artifacts import load_artifact
 from chain.contracts import PartnerRegistry, ShipmentEscrow, TraceabilityLedger
-from chain.exceptions import DeploymentMismatch, DeploymentMissing
+from chain.exceptions import DeploymentMismatch, DeploymentMissing, RegistryAdminRoleConflict
 from chain.roles import Role
 from chain.transact import TxRequest, send_and_wait
 
@@ -31,6 +31,8 @@ CORE_CONTRACTS = ("PartnerRegistry", "TraceabilityLedger", "ShipmentEscrow")
 #: Roles the consortium's service account (oracles, API relayer) holds directly.
 SERVICE_ROLES = (Role.ORACLE, Role.RELAYER, Role.RECORDER)
 TEST_TOKEN_ARGS = ("Tracechain Test Dollar", "tUSD")
+#: Seconds between scheduling a transfer of the registry's admin role and accepting it (production).
+DEFAULT_ADMIN_DELAY = 2 * 86_400
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,7 @@ class DeployResult:
     deployed: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
     granted: list[str] = field(default_factory=list)
+    approved_tokens: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- the deployments file
@@ -185,6 +188,7 @@ def deploy(
     *,
     service_account: str | None = None,
     test_token: bool = False,
+    admin_delay: int = DEFAULT_ADMIN_DELAY,
     legacy: bool = False,
     on_step: Callable[[str], None] | None = None,
 ) -> DeployResult:
@@ -194,13 +198,17 @@ def deploy(
         w3: connected to the target chain.
         admin: deploys, becomes the registry's DEFAULT_ADMIN_ROLE, grants the roles.
         data_dir: where ``deployments.json`` lives.
-        service_account: receives ORACLE_ROLE, RELAYER_ROLE and RECORDER_ROLE (default: ``admin``).
-        test_token: also deploy TestToken (local chains only).
+        service_account: receives ORACLE_ROLE, RELAYER_ROLE and RECORDER_ROLE (None: nobody yet).
+            Not the admin: the registry refuses the admin any operational role.
+        test_token: also deploy TestToken (local chains only) and approve it for settlement.
+        admin_delay: seconds between scheduling a transfer of the admin role and accepting it, for
+            a new registry (an existing one keeps its own).
         legacy: legacy gas pricing.
         on_step: called with a short description before each step (progress display).
 
     Raises:
         DeploymentMismatch: a recorded address holds other code than this build's contract.
+        RegistryAdminRoleConflict: ``service_account`` is the admin.
         ContractError: a transaction would revert (e.g. the admin lacks DEFAULT_ADMIN_ROLE).
     """
     step = on_step or (lambda _msg: None)
@@ -208,7 +216,9 @@ def deploy(
     recorded = read_deployment(data_dir, chain_id)
     contracts: dict[str, DeployedContract] = dict(recorded.contracts) if recorded else {}
     result = DeployResult(Deployment(chain_id, contracts))
-    service = to_checksum_address(service_account or admin.address)
+    service = to_checksum_address(service_account) if service_account else None
+    if service == admin.address:
+        raise RegistryAdminRoleConflict(account=service, role=SERVICE_ROLES[0].id)
 
     def ensure(name: str, types: list[str], args: list[Any], depends_on_registry: bool) -> str:
         record = contracts.get(name)
@@ -234,14 +244,21 @@ def deploy(
         result.deployed.append(name)
         return contracts[name].address
 
-    registry = ensure("PartnerRegistry", ["address"], [admin.address], False)
+    registry = ensure("PartnerRegistry", ["uint48", "address"], [admin_delay, admin.address], False)
     ensure("TraceabilityLedger", ["address"], [registry], True)
-    ensure("ShipmentEscrow", ["address"], [registry], True)
+    escrow_address = ensure("ShipmentEscrow", ["address"], [registry], True)
     if test_token:
-        ensure("TestToken", ["string", "string"], list(TEST_TOKEN_ARGS), False)
+        token = ensure("TestToken", ["string", "string"], list(TEST_TOKEN_ARGS), False)
+        escrow = ShipmentEscrow(w3, escrow_address, check_code=False)
+        if not escrow.is_token_approved(token):
+            step(f"approve TestToken {token} for settlement")
+            approve = escrow.set_token_approved(token, True, sender=admin.address)
+            send_and_wait(w3, admin, approve, legacy=legacy)
+            result.approved_tokens.append(token)
 
     reg = PartnerRegistry(w3, registry, check_code=False)
-    for role in SERVICE_ROLES:
+    for role in SERVICE_ROLES if service else ():
+        assert service is not None
         if not reg.has_role(role.id, service):
             step(f"grant {role} to {service}")
             send_and_wait(w3, admin, reg.grant_role(role.id, service, sender=admin.address), legacy=legacy)

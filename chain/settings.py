@@ -123,6 +123,9 @@ class ChainSettings(TracechainSettings):
 
     #: Seconds between blocks of the local anvil node; 0 mines a block per transaction.
     block_time: float = Field(default=0, ge=0)
+    admin_delay: int = Field(default=2 * 86_400, ge=0, lt=2**48)
+    """Seconds between scheduling a transfer of the registry's admin role and accepting it; read when
+    the registry is deployed (``TRACECHAIN_ADMIN_DELAY``)."""
     legacy_gas: bool = False
     """Legacy (type 0) gas pricing, for free-gas networks (Besu with ``min-gas-price=0``)."""
     keystore_dir: Path | None = None

@@ -86,6 +86,7 @@ def start_stack(
         settings.data_dir,
         service_account=service_account.address,
         test_token=settings.is_local,
+        admin_delay=settings.admin_delay,
         legacy=settings.legacy_gas,
         on_step=step,
     )

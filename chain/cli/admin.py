@@ -127,3 +127,50 @@ def deactivate_device(
 ) -> None:
     """Deactivate DEVICE: its readings are no longer accepted."""
     _admin(rpc_url, data_dir, key, lambda reg, admin: reg.set_device_active(device, False, sender=admin))
+
+
+@admin_app.command("transfer")
+def transfer(new_admin: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None) -> None:
+    """Schedule the transfer of the admin role to NEW_ADMIN; it accepts after the registry's delay."""
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.begin_admin_transfer(new_admin, sender=admin))
+
+
+@admin_app.command("accept")
+def accept(rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None) -> None:
+    """Accept the admin role scheduled for this key, once the delay has passed."""
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.accept_admin_transfer(sender=admin))
+
+
+@admin_app.command("cancel-transfer")
+def cancel_transfer(rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None) -> None:
+    """Cancel a scheduled transfer of the admin role."""
+    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.cancel_admin_transfer(sender=admin))
+
+
+@admin_app.command("show")
+def show(rpc_url: RpcOpt = None, data_dir: DataOpt = None) -> None:
+    """Show the admin, the transfer delay and any scheduled transfer."""
+    settings = settings_for(rpc_url, data_dir)
+    t = _registry(connect(settings), settings).admin_transfer()
+    out.print(f"admin {t.admin}, transfer delay {t.delay} s")
+    if t.scheduled:
+        out.print(f"transfer to {t.pending} acceptable after {t.accept_after} (Unix time)")
+
+
+@admin_app.command("approve-token")
+def approve_token(
+    token: str,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Withdraw the approval instead.")] = False,
+    rpc_url: RpcOpt = None,
+    data_dir: DataOpt = None,
+    key: KeyOpt = None,
+) -> None:
+    """Approve TOKEN (an ERC-20) for new shipments and their funding, or withdraw the approval."""
+    from chain.contracts import ShipmentEscrow
+    from chain.deploy import load_deployment
+
+    settings = settings_for(rpc_url, data_dir, key)
+    w3 = connect(settings)
+    account = signer(settings)
+    escrow = ShipmentEscrow(w3, load_deployment(w3, settings.data_dir).address("ShipmentEscrow"))
+    _send(w3, account, escrow.set_token_approved(token, not revoke, sender=account.address), settings)

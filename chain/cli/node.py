@@ -37,7 +37,8 @@ def deploy(
     data_dir: DataOpt = None,
     key: KeyOpt = None,
     service: Annotated[
-        str | None, typer.Option(help="Service account receiving ORACLE/RELAYER/RECORDER roles.")
+        str | None,
+        typer.Option(help="Service account receiving ORACLE/RELAYER/RECORDER roles (not the admin)."),
     ] = None,
 ) -> None:
     """Deploy the contracts (idempotent: verifies what is already deployed)."""
@@ -47,9 +48,8 @@ def deploy(
     settings = settings_for(rpc_url, data_dir, key)
     w3 = connect(settings)
     admin = signer(settings)
-    service_account = service or (
-        dev_account(1).address if settings.is_local and not settings.key else admin.address
-    )
+    # The admin holds no operational role (the registry refuses it): the service account is another.
+    service_account = service or (dev_account(1).address if settings.is_local and not settings.key else None)
     with progress() as step:
         result = run_deploy(
             w3,
@@ -57,6 +57,7 @@ def deploy(
             settings.data_dir,
             service_account=service_account,
             test_token=settings.is_local,
+            admin_delay=settings.admin_delay,
             legacy=settings.legacy_gas,
             on_step=step,
         )
@@ -71,6 +72,8 @@ def deploy(
     out.print(table)
     if result.granted:
         out.print(f"granted {', '.join(result.granted)} to {service_account}")
+    if service_account is None:
+        out.print("no service account given (--service): no ORACLE/RELAYER/RECORDER role granted")
 
 
 def status(rpc_url: RpcOpt = None, data_dir: DataOpt = None) -> None:

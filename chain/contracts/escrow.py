@@ -13,10 +13,11 @@ from chain.exceptions import (
     ShipmentBatchAfterDelivery,
     ShipmentExists,
     ShipmentInvalidBatch,
+    ShipmentTokenNotApproved,
     ShipmentUnexpectedState,
 )
 from chain.manifest import Manifest
-from chain.roles import ORACLE_ROLE
+from chain.roles import DEFAULT_ADMIN_ROLE, ORACLE_ROLE
 from chain.transact import TxRequest
 
 
@@ -196,6 +197,23 @@ class ShipmentEscrow(RegistryGatedWrapper):
     def owed(self, account: str, token: str) -> int:
         return int(self._call("owed", checksum(account), checksum(token)))
 
+    def is_token_approved(self, token: str) -> bool:
+        """Whether the consortium approved ``token`` for settlement."""
+        return bool(self._call("isTokenApproved", checksum(token)))
+
+    def set_token_approved(self, token: str, approved: bool, *, sender: str) -> TxRequest:
+        """Approves ``token`` for new shipments and their funding, or withdraws the approval.
+
+        Raises:
+            ShipmentTokenNotApproved: the zero address.
+            AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
+        """
+        token = checksum(token)
+        if int(token, 16) == 0:
+            raise ShipmentTokenNotApproved(token=token)
+        self._require_role(DEFAULT_ADMIN_ROLE, sender)
+        return self._request("setTokenApproved", token, approved)
+
     def nonce_of(self, supplier: str) -> int:
         """The supplier's next manifest nonce."""
         return int(self._call("nonces", checksum(supplier)))
@@ -209,9 +227,12 @@ class ShipmentEscrow(RegistryGatedWrapper):
 
         Raises:
             ShipmentExists: a shipment with this ID exists.
+            ShipmentTokenNotApproved: the consortium has not approved the manifest's token.
         """
         if self.shipment(manifest.shipment_id).state != ShipmentState.NONE:
             raise ShipmentExists(shipment_id=manifest.shipment_id)
+        if int(manifest.token, 16) != 0 and not self.is_token_approved(manifest.token):
+            raise ShipmentTokenNotApproved(token=checksum(manifest.token))
         return self._request("createShipment", manifest.as_tuple(), signature)
 
     def fund(self, shipment_id: bytes) -> TxRequest:

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 from chain.contracts.base import ContractWrapper, checksum
 from chain.exceptions import (
+    AccessControlEnforcedDefaultAdminDelay,
+    AccessControlEnforcedDefaultAdminRules,
+    AccessControlInvalidDefaultAdmin,
     AccessControlUnauthorizedAccount,
+    RegistryAdminRoleConflict,
     RegistryDeviceExists,
     RegistryInvalidDevice,
     RegistryInvalidPartner,
@@ -26,7 +30,7 @@ from chain.roles import DEFAULT_ADMIN_ROLE, Role
 from chain.roles import role_id as role
 from chain.transact import TxRequest
 
-__all__ = ["Device", "Partner", "PartnerRegistry", "Standing", "role"]
+__all__ = ["AdminTransfer", "Device", "Partner", "PartnerRegistry", "Standing", "role"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,21 @@ class Partner:
     @property
     def admitted(self) -> bool:
         return self.admitted_at != 0
+
+
+@dataclass(frozen=True)
+class AdminTransfer:
+    """The registry's admin and a pending transfer of the role (``pending`` zero: none; to the zero
+    address with a schedule: a renouncement), acceptable from ``accept_after`` (a Unix time)."""
+
+    admin: str
+    delay: int
+    pending: str
+    accept_after: int
+
+    @property
+    def scheduled(self) -> bool:
+        return self.accept_after != 0
 
 
 @dataclass(frozen=True)
@@ -193,6 +212,15 @@ class PartnerRegistry(ContractWrapper):
             for i, a in enumerate(addresses)
         ]
 
+    def admin_transfer(self) -> AdminTransfer:
+        """The admin, the transfer delay and any pending transfer of the admin role."""
+        admin, delay, (pending, schedule) = (
+            self._call("defaultAdmin"),
+            self._call("defaultAdminDelay"),
+            self._call("pendingDefaultAdmin"),
+        )
+        return AdminTransfer(checksum(admin), int(delay), checksum(pending), int(schedule))
+
     def _require_admin(self, sender: str) -> None:
         if not self.has_role(DEFAULT_ADMIN_ROLE, sender):
             raise AccessControlUnauthorizedAccount(account=checksum(sender), needed_role=DEFAULT_ADMIN_ROLE)
@@ -276,14 +304,71 @@ class PartnerRegistry(ContractWrapper):
         return self._request("setPartnerActive", account, active)
 
     def grant_role(self, role_id: bytes, account: str, *, sender: str) -> TxRequest:
-        """Grants ``role_id`` to ``account`` (``sender`` must be the admin)."""
+        """Grants ``role_id`` to ``account`` (``sender`` must be the admin).
+
+        Raises:
+            AccessControlEnforcedDefaultAdminRules: ``role_id`` is the admin role (it moves only by
+                :meth:`begin_admin_transfer` and :meth:`accept_admin_transfer`).
+            RegistryAdminRoleConflict: ``account`` is the admin, who holds no operational role.
+            AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
+        """
+        account = checksum(account)
+        if role_id == DEFAULT_ADMIN_ROLE:
+            raise AccessControlEnforcedDefaultAdminRules()
         self._require_admin(sender)
-        return self._request("grantRole", role_id, checksum(account))
+        if account == checksum(self._call("defaultAdmin")):
+            raise RegistryAdminRoleConflict(account=account, role=role_id)
+        return self._request("grantRole", role_id, account)
 
     def revoke_role(self, role_id: bytes, account: str, *, sender: str) -> TxRequest:
-        """Revokes ``role_id`` from ``account`` (``sender`` must be the admin)."""
+        """Revokes ``role_id`` from ``account`` (``sender`` must be the admin).
+
+        Raises:
+            AccessControlEnforcedDefaultAdminRules: ``role_id`` is the admin role.
+            AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
+        """
+        if role_id == DEFAULT_ADMIN_ROLE:
+            raise AccessControlEnforcedDefaultAdminRules()
         self._require_admin(sender)
         return self._request("revokeRole", role_id, checksum(account))
+
+    def begin_admin_transfer(self, new_admin: str, *, sender: str) -> TxRequest:
+        """Schedules the transfer of the admin role to ``new_admin``, acceptable after the delay.
+
+        Raises:
+            RegistryAdminRoleConflict: ``new_admin`` holds an operational role (it could not accept).
+            AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
+        """
+        new_admin = checksum(new_admin)
+        self._require_admin(sender)
+        held = [r for r in self.standing(new_admin).roles if r != Role.DEFAULT_ADMIN]
+        if held:
+            raise RegistryAdminRoleConflict(account=new_admin, role=held[0].id)
+        return self._request("beginDefaultAdminTransfer", new_admin)
+
+    def accept_admin_transfer(self, *, sender: str) -> TxRequest:
+        """Accepts a scheduled transfer of the admin role, sent by the new admin after the delay.
+
+        Raises:
+            AccessControlInvalidDefaultAdmin: ``sender`` is not the pending admin.
+            AccessControlEnforcedDefaultAdminDelay: the delay has not passed at the latest block.
+        """
+        transfer = self.admin_transfer()
+        if transfer.pending != checksum(sender):
+            raise AccessControlInvalidDefaultAdmin(default_admin=checksum(sender))
+        now = int(self.w3.eth.get_block("latest")["timestamp"])
+        if not transfer.scheduled or now < transfer.accept_after:
+            raise AccessControlEnforcedDefaultAdminDelay(schedule=transfer.accept_after)
+        return self._request("acceptDefaultAdminTransfer")
+
+    def cancel_admin_transfer(self, *, sender: str) -> TxRequest:
+        """Cancels a scheduled transfer of the admin role.
+
+        Raises:
+            AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
+        """
+        self._require_admin(sender)
+        return self._request("cancelDefaultAdminTransfer")
 
     def register_device(self, device: str, owner: str, *, sender: str) -> TxRequest:
         """Registers ``device`` for partner ``owner``.

@@ -268,8 +268,13 @@ class Consortium:
         return ids
 
 
+#: The registry's admin-transfer delay in these tests (production deploys use two days).
+ADMIN_DELAY = 3_600
+
+
 def deploy(w3: Web3) -> Consortium:
-    """Deploys the registry (admin: account 0), ledger, escrow and test token; returns them."""
+    """Deploys the registry (admin: account 0), ledger, escrow and test token (approved for
+    settlement); returns them."""
     admin = w3.eth.accounts[0]
 
     def create(name: str, *args: Any) -> Contract:
@@ -278,9 +283,12 @@ def deploy(w3: Web3) -> Consortium:
         receipt = w3.eth.wait_for_transaction_receipt(factory.constructor(*args).transact({"from": admin}))
         return w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
 
-    registry = create("PartnerRegistry", admin)
+    registry = create("PartnerRegistry", ADMIN_DELAY, admin)
     deploy_block = w3.eth.block_number
     ledger = create("TraceabilityLedger", registry.address)
     escrow = create("ShipmentEscrow", registry.address)
     token = create("TestToken", "Test Token", "TT")
+    w3.eth.wait_for_transaction_receipt(
+        escrow.functions.setTokenApproved(token.address, True).transact({"from": admin})
+    )
     return Consortium(w3, registry, ledger, escrow, token, deploy_block)

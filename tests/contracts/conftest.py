@@ -147,7 +147,7 @@ def registry(
     auditor: Any,
     device_keys: list[Any],
 ) -> Any:
-    r = admin.deploy(project.PartnerRegistry, admin)
+    r = admin.deploy(project.PartnerRegistry, HOUR, admin)
     r.admitPartner(supplier, "Acme Dairy", ["4012345"], [SUPPLIER_ROLE, RECORDER_ROLE], sender=admin)
     r.admitPartner(carrier, "Cold Freight", ["4098765"], [CARRIER_ROLE, RECORDER_ROLE], sender=admin)
     r.admitPartner(carrier2, "Last Mile", ["4098766"], [CARRIER_ROLE], sender=admin)
@@ -172,8 +172,11 @@ def escrow(project: Any, admin: Any, registry: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def token(project: Any, admin: Any) -> Any:
-    return admin.deploy(project.TestToken, "Test USD", "TUSD")
+def token(project: Any, admin: Any, escrow: Any) -> Any:
+    """The settlement token, approved by the consortium."""
+    t = admin.deploy(project.TestToken, "Test USD", "TUSD")
+    escrow.setTokenApproved(t, True, sender=admin)
+    return t
 
 
 @pytest.fixture(scope="module", autouse=True)

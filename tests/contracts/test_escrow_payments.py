@@ -12,13 +12,17 @@ from tests.contracts.conftest import AMOUNT, DAY, PENALTY, RETAILER_ROLE, State,
 
 
 @pytest.fixture(scope="module")
-def hook_token(project: Any, admin: Any) -> Any:
-    return admin.deploy(project.HookToken)
+def hook_token(project: Any, admin: Any, escrow: Any) -> Any:
+    t = admin.deploy(project.HookToken)
+    escrow.setTokenApproved(t, True, sender=admin)  # the consortium accepts it, hooks and all
+    return t
 
 
 @pytest.fixture(scope="module")
-def blocking_token(project: Any, admin: Any) -> Any:
-    return admin.deploy(project.BlockingToken)
+def blocking_token(project: Any, admin: Any, escrow: Any) -> Any:
+    t = admin.deploy(project.BlockingToken)
+    escrow.setTokenApproved(t, True, sender=admin)
+    return t
 
 
 @pytest.fixture(scope="module")

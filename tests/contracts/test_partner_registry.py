@@ -277,8 +277,14 @@ def test_admin_functions_without_admin_role_revert(
 def test_admin_role_of_suspended_partner_lapses(
     registry: Any, admin: Any, supplier: Any, stranger: Any
 ) -> None:
-    # A partner that is also an admin loses the admin role while suspended.
-    registry.grantRole(DEFAULT_ADMIN_ROLE, supplier, sender=admin)
+    # Under the default admin rules no partner gets the admin role by a grant (issue 10 #20), and the
+    # admin holds no operational role; suspension takes only operational roles.
+    with reverts(registry.AccessControlEnforcedDefaultAdminRules):
+        registry.grantRole(DEFAULT_ADMIN_ROLE, supplier, sender=admin)
+    with reverts(registry.RegistryAdminRoleConflict, account=admin, role=AUDITOR_ROLE):
+        registry.grantRole(AUDITOR_ROLE, admin, sender=admin)
     registry.setPartnerActive(supplier, False, sender=admin)
+    assert not registry.hasRole(SUPPLIER_ROLE, supplier)
     with reverts(registry.AccessControlUnauthorizedAccount, account=supplier, neededRole=DEFAULT_ADMIN_ROLE):
         registry.grantRole(AUDITOR_ROLE, stranger, sender=supplier)
+    assert registry.defaultAdmin() == admin
