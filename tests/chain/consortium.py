@@ -158,6 +158,30 @@ class Consortium:
         dispute_window: int = 0,
         devices: list[str] | None = None,
     ) -> bytes:
+        manifest, signature = self.signed_manifest(
+            amount=amount,
+            penalty=penalty,
+            deadline_in=deadline_in,
+            dispute_window=dispute_window,
+            devices=devices,
+        )
+        self.send(
+            self.escrow.functions.createShipment(eip712.as_tuple("Manifest", manifest), signature),
+            self.supplier,
+        )
+        return bytes(manifest["shipmentId"])
+
+    def signed_manifest(
+        self,
+        *,
+        amount: int = 1_000,
+        penalty: int = 100,
+        deadline_in: int = 86_400,
+        dispute_window: int = 0,
+        devices: list[str] | None = None,
+        token: str | None = None,
+    ) -> tuple[dict[str, Any], bytes]:
+        """A manifest with a fresh ID and the supplier's next nonce, and the supplier's signature."""
         sid = rand32()
         manifest = {
             "shipmentId": sid,
@@ -166,7 +190,7 @@ class Consortium:
             "buyer": self.buyer,
             "carrier": self.carrier,
             "devices": devices or [self.device],
-            "token": self.token.address,
+            "token": token or self.token.address,
             "amount": amount,
             "penalty": penalty,
             "minTemp": 200,
@@ -175,12 +199,7 @@ class Consortium:
             "disputeWindow": dispute_window,
             "nonce": self.escrow.functions.nonces(self.supplier).call(),
         }
-        signature = self.sign_typed(self.supplier, "Manifest", manifest)
-        self.send(
-            self.escrow.functions.createShipment(eip712.as_tuple("Manifest", manifest), signature),
-            self.supplier,
-        )
-        return sid
+        return manifest, self.sign_typed(self.supplier, "Manifest", manifest)
 
     def fund(self, sid: bytes, amount: int = 1_000) -> None:
         self.send(self.token.functions.mint(self.buyer, amount), self.admin)
