@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
 from web3.contract import Contract
 
 from chain import eip712
@@ -292,7 +291,7 @@ def test_admin_transfer_accepted_before_the_delay_refused(c: Consortium, snapsho
 
 
 def test_admin_transfer_to_a_partner_with_roles_refused(c: Consortium, snapshot: None) -> None:
-    admin, supplier, registry = key(c, c.admin), key(c, c.supplier), registry_of(c)
+    supplier, registry = key(c, c.supplier), registry_of(c)
     with pytest.raises(RegistryAdminRoleConflict):  # pre-flight
         registry.begin_admin_transfer(c.supplier, sender=c.admin)
     c.send(c.registry.functions.beginDefaultAdminTransfer(c.supplier), c.admin)  # sent anyway
