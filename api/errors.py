@@ -34,7 +34,10 @@ from chain.exceptions import (
     NodeRequestRefused,
     ShipmentConsentExpired,
     ShipmentDeadlinePassed,
+    ShipmentFundingShortfall,
     ShipmentInvalidSigner,
+    ShipmentPartySuspended,
+    ShipmentTokenNotApproved,
     ShipmentUnauthorized,
     ShipmentUnexpectedState,
     TracechainError,
@@ -134,6 +137,14 @@ class NotAPartner(Forbidden):
     title = "Not an active partner"
 
 
+class PartySuspended(Forbidden):
+    """A party that would act in an escrow action (the other end of a hand-over, say) is a suspended
+    partner: the contract would refuse it (``ShipmentPartySuspended``)."""
+
+    type = "https://tracechain.example/problems/party-suspended"
+    title = "A party of the shipment is suspended"
+
+
 class Conflict(ApiProblem):
     """The request conflicts with stored state (e.g. a reused event ID with other content)."""
 
@@ -192,6 +203,7 @@ class Unavailable(ApiProblem):
 CONTRACT_PROBLEMS: dict[type[ContractError], tuple[type[ApiProblem], str]] = {
     ShipmentInvalidSigner: (SignatureProblem, "the contract rejects the signature"),
     ShipmentUnauthorized: (Forbidden, "the contract refuses the sender"),
+    ShipmentPartySuspended: (PartySuspended, "the contract refuses a suspended partner"),
     **dict.fromkeys(
         (
             ShipmentUnexpectedState,
@@ -200,6 +212,8 @@ CONTRACT_PROBLEMS: dict[type[ContractError], tuple[type[ApiProblem], str]] = {
             EnforcedPause,
             ERC20InsufficientAllowance,
             ERC20InsufficientBalance,
+            ShipmentTokenNotApproved,
+            ShipmentFundingShortfall,
         ),
         (Conflict, "the transaction would revert"),
     ),

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from web3.exceptions import Web3Exception
 
 from api.deps import Principal, ServicesDep
-from api.errors import Conflict, Forbidden, NotFound, Unavailable, contract_problem
+from api.errors import Conflict, Forbidden, NotFound, PartySuspended, Unavailable, contract_problem
 from api.escrow.signatures import recover_typed, require_signer
 from api.escrow.transactions import (
     SignedTransaction,
@@ -220,6 +220,17 @@ class EscrowRelay:
             )
         return frm, to
 
+    def require_active_party(self, s: Shipment, account: str) -> None:
+        """Refuses a hand-over whose other end is a suspended partner, as ShipmentEscrow would
+        (``ShipmentPartySuspended``); the caller's own standing was checked when it authenticated.
+
+        Raises:
+            PartySuspended: ``account`` is not an active partner.
+        """
+        standing = self.roles.standing(account)
+        if standing is not None and not standing.active_partner:
+            raise PartySuspended(f"{account} is not an active partner: it may not hand over or take custody")
+
     def consent(self, s: Shipment, partner: Principal, to: str, deadline: int, sender: str | None) -> Consent:
         """The typed data of a hand-over's consent, signed by the party that does not send it."""
         _require_state(s, ShipmentState.FUNDED, ShipmentState.IN_TRANSIT, action="a hand-over")
@@ -227,6 +238,7 @@ class EscrowRelay:
         by = to_checksum_address(sender or partner.address)
         if by not in (frm, to):
             raise Forbidden("a hand-over is sent by the current custodian or the next one: pass sender")
+        self.require_active_party(s, to if by == frm else frm)
         message = _consent_message(s, frm, to, deadline)
         return Consent(
             signer=to if by == frm else frm,
@@ -246,6 +258,7 @@ class EscrowRelay:
         me = to_checksum_address(partner.address)
         if me not in (frm, to):
             raise Forbidden(f"a hand-over is sent by the current custodian {frm} or the next one {to}")
+        self.require_active_party(s, to if me == frm else frm)
         if self.block_time() > deadline:
             raise TransactionProblem(
                 f"the consent expired at {deadline}",

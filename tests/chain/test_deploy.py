@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from chain.artifacts import load_artifact
+from chain.contracts import PartnerRegistry
 from chain.deploy import SERVICE_ROLES, deploy, deployments_path, load_deployment, runtime_matches
-from chain.exceptions import DeploymentMismatch, DeploymentMissing
+from chain.exceptions import DeploymentMismatch, DeploymentMissing, RegistryAdminRoleConflict
 from chain.roles import role_id
 from tests.chain.support import admin, service
 from tests.fixtures.anvil import AnvilNode, start_anvil
@@ -22,9 +23,10 @@ def test_deploy_twice_reuses_everything(anvil: AnvilNode, tmp_path: Path) -> Non
     first = deploy(w3, admin(), tmp_path, service_account=service().address, test_token=True)
     assert first.deployed == ["PartnerRegistry", "TraceabilityLedger", "ShipmentEscrow", "TestToken"]
     assert first.granted == list(SERVICE_ROLES)
+    assert first.approved_tokens == [first.deployment.address("TestToken")]  # settlement token approved
     block = w3.eth.block_number
     second = deploy(w3, admin(), tmp_path, service_account=service().address, test_token=True)
-    assert second.deployed == [] and second.granted == []
+    assert second.deployed == [] and second.granted == [] and second.approved_tokens == []
     assert second.reused == first.deployed
     assert second.deployment == first.deployment
     assert w3.eth.block_number == block  # nothing was sent
@@ -36,6 +38,22 @@ def test_deploy_twice_reuses_everything(anvil: AnvilNode, tmp_path: Path) -> Non
     )
     assert all(registry.functions.hasRole(role_id(r), service().address).call() for r in SERVICE_ROLES)
     assert load_deployment(w3, tmp_path) == first.deployment
+
+
+def test_deploy_refuses_the_admin_as_service_account(tmp_path: Path) -> None:
+    # The registry gives its admin no operational role: deploy says so before sending anything.
+    node = start_anvil(None)
+    try:
+        with pytest.raises(RegistryAdminRoleConflict) as refused:
+            deploy(node.w3(), admin(), tmp_path, service_account=admin().address)
+        assert refused.value.account == admin().address
+        assert node.w3().eth.get_transaction_count(admin().address) == 0
+        deployed = deploy(node.w3(), admin(), tmp_path, admin_delay=60).deployment
+        registry = PartnerRegistry(node.w3(), deployed.address("PartnerRegistry"))
+        assert registry.admin_transfer().delay == 60
+        assert registry.admin_transfer().admin == admin().address
+    finally:
+        node.stop()
 
 
 def test_deploy_replaces_contracts_lost_with_the_chain(tmp_path: Path) -> None:

@@ -34,12 +34,14 @@ from chain.exceptions import (
 from chain.keys import dev_account
 from chain.roles import AUDITOR_ROLE, DEFAULT_ADMIN_ROLE, ORACLE_ROLE, SUPPLIER_ROLE
 from chain.transact import TxRequest, send_and_wait
+from tests.api.shipment_support import EscrowWorld, build_world
 from tests.chain.consortium import ADMIN_DELAY, Consortium, deploy
 from tests.fixtures.anvil import AnvilNode
 
 pytestmark = [pytest.mark.anvil, pytest.mark.timeout(180)]
 
 DAY = 86_400
+PARTY_SUSPENDED = "https://tracechain.example/problems/party-suspended"
 APE_BUILD = Path(__file__).resolve().parents[2] / ".build" / "__local__.json"
 
 
@@ -391,3 +393,53 @@ def test_fee_on_transfer_funding_refused(c: Consortium, snapshot: None) -> None:
     assert (error.shipment_id, error.expected, error.received) == (sid, 1_000, 990)
     unchanged(before, escrow.shipment(sid))
     assert balances(c, fee_token) == held
+
+
+# ------------------------------------------------------------------ #19 through the API's escrow relay
+
+
+@pytest.fixture(scope="module")
+def world(anvil: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Iterator[EscrowWorld]:
+    w = build_world(anvil.url, tmp_path_factory.mktemp("escrow-guards"))
+    yield w
+    w.client.close()
+
+
+def test_hand_over_to_a_suspended_carrier_through_the_api_refused(
+    world: EscrowWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    w, p, c = world, world.parties, world.consortium
+    sid = w.shipment()
+    w.fund(sid)
+    w.index()
+    supplier = w.headers(p.supplier, "SUPPLIER_ROLE")
+    until = int(w.w3.eth.get_block("latest")["timestamp"]) + 3_600
+    consent = w.consent(p.carrier, sid, p.supplier.address, p.carrier.address, 0, until)
+    raw = w.sign_tx(
+        p.supplier,
+        w.escrow,
+        ShipmentEscrow.calldata("handOver", sid, p.carrier.address, until, bytes.fromhex(consent[2:])),
+    )
+    body = {"consent": {"to": p.carrier.address, "deadline": until, "signature": consent}, "transaction": raw}
+    c.send(c.registry.functions.setPartnerActive(p.carrier.address, False), c.admin)
+    before = c.escrow.functions.shipment(sid).call()
+
+    for r in (
+        w.client.get(
+            f"/shipments/0x{sid.hex()}/custody/consent",
+            params={"to": p.carrier.address, "deadline": until},
+            headers=supplier,
+        ),
+        w.client.post(f"/shipments/0x{sid.hex()}/custody", json=body, headers=supplier),
+    ):
+        assert r.status_code == 403, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["type"] == PARTY_SUSPENDED
+        assert p.carrier.address in r.json()["detail"]
+    assert not w.was_sent(raw)
+    assert c.escrow.functions.shipment(sid).call() == before
+    assert supplier["Authorization"].split()[1] not in caplog.text
+
+    c.send(c.registry.functions.setPartnerActive(p.carrier.address, True), c.admin)
+    r = w.client.post(f"/shipments/0x{sid.hex()}/custody", json=body, headers=supplier)
+    assert r.status_code == 202, r.text

@@ -109,6 +109,29 @@ def test_deploy_status_and_admin(env: Path, capsys: pytest.CaptureFixture[str], 
     assert code == 0 and "PartnerRegistry" in out
 
 
+def test_admin_transfer_is_scheduled_shown_and_cancelled(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRACECHAIN_ADMIN_DELAY", "3600")
+    assert run(capsys, "deploy")[0] == 0
+    successor, admin = dev_account(8).address, dev_account(0).address
+    code, out, _ = run(capsys, "admin", "show")
+    assert code == 0 and f"admin {admin}, transfer delay 3600 s" in out
+    code, _, err = run(capsys, "admin", "grant-role", "oracle", admin)
+    one_line_error(code, err, "RegistryAdminRoleConflict")  # the admin holds no operational role
+    assert run(capsys, "admin", "transfer", successor)[0] == 0
+    code, out, _ = run(capsys, "admin", "show")
+    assert f"transfer to {successor} acceptable after" in out
+    code, _, err = run(capsys, "admin", "accept")  # signed by the current admin, not the successor
+    one_line_error(code, err, "AccessControlInvalidDefaultAdmin")
+    assert run(capsys, "admin", "cancel-transfer")[0] == 0
+    code, out, _ = run(capsys, "admin", "show")
+    assert "transfer to" not in out
+    token = dev_account(9).address  # any address: approval needs no code there
+    assert run(capsys, "admin", "approve-token", token)[0] == 0
+    assert run(capsys, "admin", "approve-token", token, "--revoke")[0] == 0
+
+
 def test_keys_create_is_encrypted_with_mode_0600(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "keys", "create", "supplier")
     assert code == 0

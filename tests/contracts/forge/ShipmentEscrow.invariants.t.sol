@@ -4,6 +4,7 @@ pragma solidity 0.8.28;
 import {IShipmentEscrow} from "../../../contracts/interfaces/IShipmentEscrow.sol";
 import {PartnerRegistry} from "../../../contracts/PartnerRegistry.sol";
 import {ShipmentEscrow} from "../../../contracts/ShipmentEscrow.sol";
+import {FeeOnTransferToken} from "../../../contracts/mocks/FeeOnTransferToken.sol";
 import {TestToken} from "../../../contracts/mocks/TestToken.sol";
 import {ForgeTest} from "./Vm.sol";
 import {ShipmentEscrowHandler} from "./ShipmentEscrowHandler.sol";
@@ -16,15 +17,21 @@ contract ShipmentEscrowInvariants is ForgeTest {
     error CreditsNotConserved(uint256 credited, uint256 withdrawn, uint256 owed);
     error PenaltyOverAmount(bytes32 id, uint256 penalties, uint256 amount);
     error BuyerHoldsGoods(bytes32 id, IShipmentEscrow.State state);
+    error AttackSucceeded(uint256 violations, uint256 attacks);
+    error FeeTokenCredited(uint256 balance);
 
     ShipmentEscrow private escrow;
     TestToken private token;
+    FeeOnTransferToken private feeToken;
     ShipmentEscrowHandler private handler;
 
     function setUp() public {
-        PartnerRegistry registry = new PartnerRegistry(address(this));
+        PartnerRegistry registry = new PartnerRegistry(1 days, address(this));
         escrow = new ShipmentEscrow(address(registry));
         token = new TestToken("Test USD", "TUSD");
+        feeToken = new FeeOnTransferToken(100); // 1% per transfer
+        escrow.setTokenApproved(address(token), true);
+        escrow.setTokenApproved(address(feeToken), true); // approved, yet funding in it must fail
 
         uint256[] memory suppliers = _keys(0x5000, 2);
         uint256[] memory buyers = _keys(0xb000, 2);
@@ -37,8 +44,10 @@ contract ShipmentEscrowInvariants is ForgeTest {
         address oracle = vm.addr(0x0a0a);
         registry.grantRole(keccak256("ORACLE_ROLE"), oracle);
 
-        handler = new ShipmentEscrowHandler(escrow, token, suppliers, buyers, carriers, deviceKey, oracle);
-        bytes4[] memory selectors = new bytes4[](11);
+        handler = new ShipmentEscrowHandler(
+            escrow, token, suppliers, buyers, carriers, deviceKey, oracle, registry, address(this), feeToken
+        );
+        bytes4[] memory selectors = new bytes4[](16);
         selectors[0] = ShipmentEscrowHandler.create.selector;
         selectors[1] = ShipmentEscrowHandler.fund.selector;
         selectors[2] = ShipmentEscrowHandler.handOver.selector;
@@ -50,6 +59,11 @@ contract ShipmentEscrowInvariants is ForgeTest {
         selectors[8] = ShipmentEscrowHandler.withdraw.selector;
         selectors[9] = ShipmentEscrowHandler.warp.selector;
         selectors[10] = ShipmentEscrowHandler.create.selector; // shipments twice as often
+        selectors[11] = ShipmentEscrowHandler.intrude.selector;
+        selectors[12] = ShipmentEscrowHandler.actWhileSuspended.selector;
+        selectors[13] = ShipmentEscrowHandler.fundInFeeToken.selector;
+        selectors[14] = ShipmentEscrowHandler.settleAgain.selector;
+        selectors[15] = ShipmentEscrowHandler.settleAgain.selector; // cross-path settlement twice as often
         _targetSelectors(address(handler), selectors);
     }
 
@@ -58,6 +72,7 @@ contract ShipmentEscrowInvariants is ForgeTest {
         uint256 held;
         for (uint256 i = 0; i < handler.idCount(); ++i) {
             IShipmentEscrow.Shipment memory s = escrow.shipment(handler.ids(i));
+            if (s.token != address(token)) continue;
             if (
                 s.state == IShipmentEscrow.State.Funded || s.state == IShipmentEscrow.State.InTransit
                     || s.state == IShipmentEscrow.State.Delivered
@@ -101,6 +116,19 @@ contract ShipmentEscrowInvariants is ForgeTest {
                     && (s.state == IShipmentEscrow.State.Refunded || s.state == IShipmentEscrow.State.InTransit)
             ) revert BuyerHoldsGoods(id, s.state);
         }
+    }
+
+    /// Unauthorised actors, suspended parties, fee-on-transfer funding and second settlements by the
+    /// other path (refund after delivery or release, release after refund) never succeed nor change
+    /// anything: balances, shipments, credits, the pause, the approvals.
+    function invariant_attacksChangeNothing() public view {
+        if (handler.violations() != 0) revert AttackSucceeded(handler.violations(), handler.attacks());
+    }
+
+    /// The fee-on-transfer token never ends up credited: nothing of it is held or owed.
+    function invariant_feeTokenNeverCredited() public view {
+        uint256 balance = feeToken.balanceOf(address(escrow));
+        if (balance != 0) revert FeeTokenCredited(balance);
     }
 
     function _owedTotal() private view returns (uint256 total) {

@@ -2,7 +2,9 @@
 pragma solidity 0.8.28;
 
 import {IShipmentEscrow} from "../../../contracts/interfaces/IShipmentEscrow.sol";
+import {PartnerRegistry} from "../../../contracts/PartnerRegistry.sol";
 import {ShipmentEscrow} from "../../../contracts/ShipmentEscrow.sol";
+import {FeeOnTransferToken} from "../../../contracts/mocks/FeeOnTransferToken.sol";
 import {TestToken} from "../../../contracts/mocks/TestToken.sol";
 import {Vm} from "./Vm.sol";
 
@@ -10,6 +12,9 @@ import {Vm} from "./Vm.sol";
 /// @notice Drives random fund / hand-over / telemetry / breach / deliver / release / refund /
 /// withdraw sequences on the escrow with real signatures, and keeps ghost books of the money.
 /// A call that reverts is discarded by the fuzzer (fail_on_revert = false), ghost updates included.
+/// Attacks (unauthorised actors, suspended parties, a fee-on-transfer token, a second settlement by
+/// the other path) are tried with try/catch: one that succeeds, or changes anything, is counted in
+/// `violations`, which the invariants require to stay zero.
 contract ShipmentEscrowHandler {
     Vm private constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
 
@@ -32,6 +37,13 @@ contract ShipmentEscrowHandler {
     uint256 public refunded;
     uint256 public withdrawn;
     uint256 public breaches;
+    uint256 public violations; // attacks that succeeded or changed state
+    uint256 public attacks; // attacks tried (so a run shows they ran)
+
+    PartnerRegistry private immutable _registry;
+    address private immutable _admin;
+    FeeOnTransferToken public immutable feeToken;
+    address private constant _STRANGER = address(0xBAD);
 
     constructor(
         ShipmentEscrow escrow_,
@@ -40,8 +52,14 @@ contract ShipmentEscrowHandler {
         uint256[] memory buyerKeys,
         uint256[] memory carrierKeys,
         uint256 deviceKey,
-        address oracle
+        address oracle,
+        PartnerRegistry registry_,
+        address admin_,
+        FeeOnTransferToken feeToken_
     ) {
+        _registry = registry_;
+        _admin = admin_;
+        feeToken = feeToken_;
         escrow = escrow_;
         token = token_;
         _supplierKeys = supplierKeys;
@@ -168,6 +186,130 @@ contract ShipmentEscrowHandler {
         withdrawn += amount;
     }
 
+    // ------------------------------------------------------------ attacks (must change nothing)
+
+    /// A stranger, or a party in the wrong role, tries each party's and the admin's actions.
+    function intrude(uint256 seed, uint8 action, bool stranger) external {
+        bytes32 id = _pickIn(seed, _ACTIVE | _bit(IShipmentEscrow.State.Created));
+        IShipmentEscrow.Shipment memory s = escrow.shipment(id);
+        action %= 7;
+        // A wrong party: the supplier or the carrier for the buyer's, the oracle's and the admin's
+        // actions; for a hand-over to itself, a party that is not the custodian. Withdrawal: a
+        // stranger only (a party may rightly be owed money).
+        address actor = stranger || action == 6 ? _STRANGER : (action % 2 == 0 ? s.supplier : s.carrier);
+        if (!stranger && action == 2 && s.custodian == s.carrier) actor = s.supplier;
+        bytes32 before = _fingerprint(id);
+        bool ok;
+        vm.prank(actor);
+        if (action == 0) {
+            try escrow.fund(id) {ok = true;} catch {}
+        } else if (action == 1) {
+            try escrow.confirmDelivery(id) {ok = true;} catch {}
+        } else if (action == 2) {
+            // Hands custody to itself, with a consent it signed itself (it has no key of the custodian).
+            try escrow.handOver(id, actor, uint64(block.timestamp + 1 hours), new bytes(65)) {ok = true;} catch {}
+        } else if (action == 3) {
+            IShipmentEscrow.TelemetryBatch memory b = IShipmentEscrow.TelemetryBatch(
+                keccak256(abi.encode(seed)), 1, uint64(block.timestamp), uint64(block.timestamp), 0, 0
+            );
+            try escrow.postTelemetry(id, b) {ok = true;} catch {}
+        } else if (action == 4) {
+            try escrow.setTokenApproved(address(feeToken), false) {ok = true;} catch {}
+        } else if (action == 5) {
+            try escrow.pause() {ok = true;} catch {}
+        } else {
+            try escrow.withdraw(address(token)) {ok = true;} catch {}
+        }
+        _judge(ok, before, id);
+    }
+
+    /// A party of a live shipment is suspended and tries its action; then it is reinstated.
+    function actWhileSuspended(uint256 seed) external {
+        bytes32 id = _pickIn(seed, _bit(IShipmentEscrow.State.Created) | _bit(IShipmentEscrow.State.Funded) | _bit(IShipmentEscrow.State.InTransit));
+        IShipmentEscrow.Shipment memory s = escrow.shipment(id);
+        bool ok;
+        bytes32 before;
+        if (s.state == IShipmentEscrow.State.Created) {
+            token.mint(s.buyer, s.amount);
+            vm.prank(s.buyer);
+            token.approve(address(escrow), s.amount);
+            _suspend(s.buyer, false);
+            before = _fingerprint(id);
+            vm.prank(s.buyer);
+            try escrow.fund(id) {ok = true;} catch {}
+            _suspend(s.buyer, true);
+        } else {
+            // The next custodian is suspended; the current one hands over with its valid consent.
+            address to = s.custodian == s.carrier ? s.buyer : s.carrier;
+            uint64 deadline = uint64(block.timestamp + 1 hours);
+            bytes memory consent = _sign(_keyOf(to), escrow.handoverDigest(id, s.custodian, to, s.custodySeq, deadline));
+            _suspend(to, false);
+            before = _fingerprint(id);
+            vm.prank(s.custodian);
+            try escrow.handOver(id, to, deadline, consent) {ok = true;} catch {}
+            if (!ok && to == s.buyer && s.state == IShipmentEscrow.State.InTransit) {
+                vm.prank(s.buyer); // the suspended buyer confirms delivery instead
+                try escrow.confirmDelivery(id) {ok = true;} catch {}
+            }
+            _suspend(to, true);
+        }
+        _judge(ok, before, id);
+    }
+
+    /// A shipment in the fee-on-transfer token (which the consortium approved) is funded: refused.
+    function fundInFeeToken(uint256 seed, uint256 amount) external {
+        uint256 supplierKey = _supplierKeys[seed % _supplierKeys.length];
+        address supplier = vm.addr(supplierKey);
+        amount = 100 + amount % 1e15; // large enough for a fee of at least one unit
+        IShipmentEscrow.Manifest memory m = IShipmentEscrow.Manifest({
+            shipmentId: keccak256(abi.encode("fee shipment", ids.length, seed)),
+            itemsHash: keccak256(abi.encode(seed)),
+            supplier: supplier,
+            buyer: vm.addr(_buyerKeys[(seed >> 8) % _buyerKeys.length]),
+            carrier: vm.addr(_carrierKeys[(seed >> 16) % _carrierKeys.length]),
+            token: address(feeToken),
+            amount: amount,
+            penalty: 0,
+            minTemp: 200,
+            maxTemp: 800,
+            deadline: uint64(block.timestamp + 1 days),
+            disputeWindow: 0,
+            nonce: escrow.nonces(supplier)
+        });
+        escrow.createShipment(m, _sign(supplierKey, escrow.manifestDigest(m)));
+        ids.push(m.shipmentId);
+        feeToken.mint(m.buyer, amount);
+        vm.prank(m.buyer);
+        feeToken.approve(address(escrow), amount);
+        bytes32 before = _fingerprint(m.shipmentId);
+        bool ok;
+        vm.prank(m.buyer);
+        try escrow.fund(m.shipmentId) {ok = true;} catch {}
+        _judge(ok, before, m.shipmentId);
+    }
+
+    /// The other settlement path after one settled: refund after delivery or release, release after
+    /// refund or cancellation, or the same path twice.
+    function settleAgain(uint256 seed, bool viaRefund) external {
+        uint256 settled = _bit(IShipmentEscrow.State.Delivered) | _bit(IShipmentEscrow.State.Released)
+            | _bit(IShipmentEscrow.State.Refunded) | _bit(IShipmentEscrow.State.Cancelled);
+        bytes32 id = _pickIn(seed, settled);
+        IShipmentEscrow.Shipment memory s = escrow.shipment(id);
+        if (block.timestamp <= s.deadline) vm.warp(uint256(s.deadline) + 1); // refund's own condition met
+        if (s.state == IShipmentEscrow.State.Delivered) {
+            // Delivered is not settled yet: only refund must fail (release is the rightful path).
+            viaRefund = true;
+        }
+        bytes32 before = _fingerprint(id);
+        bool ok;
+        if (viaRefund) {
+            try escrow.refund(id) {ok = true;} catch {}
+        } else {
+            try escrow.release(id) {ok = true;} catch {}
+        }
+        _judge(ok, before, id);
+    }
+
     function warp(uint32 by) external {
         vm.warp(block.timestamp + 1 + by % 2 days);
     }
@@ -188,6 +330,35 @@ contract ShipmentEscrowHandler {
     }
 
     // ------------------------------------------------------------ helpers
+
+    function _suspend(address account, bool active) private {
+        vm.prank(_admin);
+        _registry.setPartnerActive(account, active);
+    }
+
+    /// @dev Everything an attack on shipment `id` could change: the shipment, the escrow's balances
+    /// in both tokens, what anyone is owed, the pause and the token approvals.
+    function _fingerprint(bytes32 id) private view returns (bytes32) {
+        address[] memory who = actors();
+        uint256[] memory owed = new uint256[](who.length);
+        for (uint256 i = 0; i < who.length; ++i) owed[i] = escrow.owed(who[i], address(token));
+        return keccak256(
+            abi.encode(
+                escrow.shipment(id),
+                token.balanceOf(address(escrow)),
+                feeToken.balanceOf(address(escrow)),
+                owed,
+                escrow.paused(),
+                escrow.isTokenApproved(address(token)),
+                escrow.isTokenApproved(address(feeToken))
+            )
+        );
+    }
+
+    function _judge(bool succeeded, bytes32 before, bytes32 id) private {
+        ++attacks;
+        if (succeeded || _fingerprint(id) != before) ++violations;
+    }
 
     uint256 private constant _ACTIVE = (1 << uint8(IShipmentEscrow.State.Funded))
         | (1 << uint8(IShipmentEscrow.State.InTransit)) | (1 << uint8(IShipmentEscrow.State.Delivered));
