@@ -263,6 +263,21 @@ class Projection:
     def _domain_changed(self, d: DecodedLog) -> None:
         self._row(ContractChange, d, kind="eip712_domain_changed")
 
+    def _token_approval(self, d: DecodedLog) -> None:
+        kind = "token_approved" if d.args["approved"] else "token_unapproved"
+        self._row(ContractChange, d, kind=kind, account=d.args["token"])
+
+    def _admin_transfer(self, d: DecodedLog) -> None:
+        """The registry's two-step admin rules: a transfer or a delay change scheduled or cancelled
+        (the transfer itself shows as RoleRevoked and RoleGranted of DEFAULT_ADMIN_ROLE)."""
+        kind = {
+            "DefaultAdminTransferScheduled": "admin_transfer_scheduled",
+            "DefaultAdminTransferCanceled": "admin_transfer_cancelled",
+            "DefaultAdminDelayChangeScheduled": "admin_delay_change_scheduled",
+            "DefaultAdminDelayChangeCanceled": "admin_delay_change_cancelled",
+        }[d.name]
+        self._row(ContractChange, d, kind=kind, account=d.args.get("newAdmin"))
+
     # ------------------------------------------------------------------------- TraceabilityLedger
 
     def _event_anchored(self, d: DecodedLog) -> None:
@@ -501,6 +516,11 @@ _HANDLERS: dict[str, Callable[[Projection, DecodedLog], None]] = {
     "Paused": Projection._pause,
     "Unpaused": Projection._pause,
     "EIP712DomainChanged": Projection._domain_changed,
+    "TokenApprovalChanged": Projection._token_approval,
+    "DefaultAdminTransferScheduled": Projection._admin_transfer,
+    "DefaultAdminTransferCanceled": Projection._admin_transfer,
+    "DefaultAdminDelayChangeScheduled": Projection._admin_transfer,
+    "DefaultAdminDelayChangeCanceled": Projection._admin_transfer,
     "EventAnchored": Projection._event_anchored,
     "BatchAnchored": Projection._batch_anchored,
     "AssetRegistered": Projection._asset_registered,

@@ -111,10 +111,13 @@ class DeviceChange(LogRow, Base):
 
 
 class ContractChange(LogRow, Base):
-    """Paused / Unpaused / EIP712DomainChanged."""
+    """Paused / Unpaused / EIP712DomainChanged / TokenApprovalChanged (account: the token) / the
+    registry's admin transfer and delay changes, scheduled or cancelled (account: the new admin)."""
 
     __tablename__ = "contract_changes"
-    kind: Mapped[str] = mapped_column(String(32))  # paused | unpaused | eip712_domain_changed
+    # paused | unpaused | eip712_domain_changed | token_approved | token_unapproved |
+    # admin_transfer_scheduled | admin_transfer_cancelled | admin_delay_change_scheduled | …_cancelled
+    kind: Mapped[str] = mapped_column(String(32))
     account: Mapped[str | None] = mapped_column(ADDRESS)
 
 

@@ -284,6 +284,10 @@ class Consortium:
         self.send(esc.refund(ids["cancelled"]), self.buyer)
         self.send(esc.pause(), self.admin)
         self.send(esc.unpause(), self.admin)
+        self.send(esc.setTokenApproved(self.token.address, False), self.admin)
+        self.send(esc.setTokenApproved(self.token.address, True), self.admin)
+        self.send(r.beginDefaultAdminTransfer(self.oracle), self.admin)
+        self.send(r.cancelDefaultAdminTransfer(), self.admin)
         return ids
 
 

@@ -196,4 +196,12 @@ def test_full_life_cycle_is_decoded_into_the_read_model(
         assert status is not None and status.paused is False
         assert [
             k for (k,) in s.execute(select(rm.ContractChange.kind).order_by(rm.ContractChange.block_number))
-        ] == ["paused", "unpaused"]
+        ] == [
+            "token_approved",  # the deployment approves the test token
+            "paused",
+            "unpaused",
+            "token_unapproved",
+            "token_approved",
+            "admin_transfer_scheduled",
+            "admin_transfer_cancelled",
+        ]
