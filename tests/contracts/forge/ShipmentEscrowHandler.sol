@@ -261,12 +261,15 @@ contract ShipmentEscrowHandler {
         uint256 supplierKey = _supplierKeys[seed % _supplierKeys.length];
         address supplier = vm.addr(supplierKey);
         amount = 100 + amount % 1e15; // large enough for a fee of at least one unit
+        address[] memory devices = new address[](1);
+        devices[0] = vm.addr(_deviceKey);
         IShipmentEscrow.Manifest memory m = IShipmentEscrow.Manifest({
             shipmentId: keccak256(abi.encode("fee shipment", ids.length, seed)),
             itemsHash: keccak256(abi.encode(seed)),
             supplier: supplier,
             buyer: vm.addr(_buyerKeys[(seed >> 8) % _buyerKeys.length]),
             carrier: vm.addr(_carrierKeys[(seed >> 16) % _carrierKeys.length]),
+            devices: devices,
             token: address(feeToken),
             amount: amount,
             penalty: 0,
