@@ -379,9 +379,8 @@ def test_readings_of_a_foreign_device_or_before_pickup_refused_by_the_oracle(
 
         assert wait_until(anchored, 30)
         with sessions() as s:
-            stored = set(
-                s.execute(select(tables.TelemetryReading.device, tables.TelemetryReading.counter)).tuples()
-            )
+            rows = s.execute(select(tables.TelemetryReading.device, tables.TelemetryReading.counter))
+            stored = {(device, counter) for device, counter in rows}
             rejections = {r.reason: r.count for r in s.scalars(select(tables.TelemetryRejection))}
             breaches = list(s.scalars(select(tables.TelemetryBreach)))
     engine.dispose()
