@@ -8,8 +8,11 @@ Everything is started under one `chain.supervisor.Supervisor`, which stops it al
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -19,6 +22,7 @@ from chain.connection import connect
 from chain.db import make_engine, make_sessionmaker, upgrade
 from chain.deploy import CORE_CONTRACTS, load_deployment
 from chain.deploy import deploy as run_deploy
+from chain.exceptions import DeploymentMismatch
 from chain.indexer import Indexer
 from chain.keys import dev_account
 from chain.sender import TxSender
@@ -31,6 +35,17 @@ ServiceFactory = Callable[[ChainSettings], Service]
 def local_node(settings: ChainSettings, port: int) -> AnvilNode:
     """The local anvil node, its state in ``settings.data_dir``."""
     return AnvilNode(settings.data_dir, port=port, chain_id=settings.chain_id, block_time=settings.block_time)
+
+
+def set_aside(data_dir: Path) -> Path:
+    """Moves everything in ``data_dir`` but the keystores into a new ``previous-<UTC time>``
+    folder inside it (the chain state, deployments, read model, logs); returns that folder."""
+    aside = data_dir / f"previous-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    aside.mkdir()
+    for entry in data_dir.iterdir():
+        if entry != aside and entry.name != "keystore" and not entry.name.startswith("previous-"):
+            shutil.move(entry, aside / entry.name)
+    return aside
 
 
 def indexer_for(w3: Web3, settings: ChainSettings) -> Indexer:
@@ -76,20 +91,37 @@ def start_stack(
         plugins: also start the services of the ``tracechain.services`` entry points.
     """
     step("starting anvil")
-    supervisor.start(local_node(settings, port))
+    node = local_node(settings, port)
+    supervisor.start(node)
     w3 = connect(settings)
     deployer = admin(settings)
     service_account = dev_account(1) if settings.is_local and not settings.key else deployer
-    run_deploy(
-        w3,
-        deployer,
-        settings.data_dir,
-        service_account=service_account.address,
-        test_token=settings.is_local,
-        admin_delay=settings.admin_delay,
-        legacy=settings.legacy_gas,
-        on_step=step,
-    )
+
+    def deploy() -> None:
+        run_deploy(
+            w3,
+            deployer,
+            settings.data_dir,
+            service_account=service_account.address,
+            test_token=settings.is_local,
+            admin_delay=settings.admin_delay,
+            legacy=settings.legacy_gas,
+            on_step=step,
+        )
+
+    try:
+        deploy()
+    except DeploymentMismatch:
+        if not settings.is_local:
+            raise
+        # The local chain on disk was made by an older build of the contracts: its state is
+        # development data, so it is kept aside (never deleted) and the stack starts afresh.
+        node.stop()
+        aside = set_aside(settings.data_dir)
+        step(f"the local chain was made by an older build of the contracts: moved it to {aside}")
+        node.start()
+        w3 = connect(settings)
+        deploy()
     step("migrating the read model")
     upgrade(settings.database_url)
     sender = TxSender(

@@ -196,6 +196,50 @@ def test_up_deploys_prints_urls_and_stops_on_sigint(
     assert not alive(anvil_pids[0])
 
 
+def run_up_until_migrated(data_dir: Path, port: int, stopped: list[subprocess.Popen[str]]) -> str:
+    """Runs `up --no-plugins` until its deployment is recorded and its read model migrated, then
+    interrupts it; returns its output."""
+    up = start_cli(data_dir, port, "up", "--no-plugins")
+    stopped.append(up)
+    wait_for_node(port, up)
+    deadline = time.monotonic() + 90
+    while not (data_dir / "deployments.json").is_file() or not migrated(data_dir / "tracechain.db"):
+        assert up.poll() is None and time.monotonic() < deadline, up.communicate()[0]
+        time.sleep(0.2)
+    time.sleep(1)
+    code, output = interrupt(up)
+    assert code == 0, output
+    return output
+
+
+def test_up_sets_aside_a_local_chain_made_by_an_older_build(
+    tmp_path: Path, stopped: list[subprocess.Popen[str]]
+) -> None:
+    """`make run` after an upgrade of the contracts: the recorded PartnerRegistry holds other code.
+    On the local chain, the old state is moved aside (kept, keystores left in place) and the stack
+    deploys afresh instead of stopping with DeploymentMismatch."""
+    import json
+
+    port = free_port()
+    run_up_until_migrated(tmp_path, port, stopped)
+    (tmp_path / "keystore").mkdir(exist_ok=True)
+    (tmp_path / "keystore" / "partner.json").write_text("{}")
+    record = json.loads((tmp_path / "deployments.json").read_text())
+    contracts = record["31337"]  # {chain ID: {contract: {address, block_number, tx_hash}}}
+    # Another contract's address stands for "the code of an older build" at the recorded address.
+    contracts["PartnerRegistry"]["address"] = contracts["TestToken"]["address"]
+    stale = json.dumps(record)
+    (tmp_path / "deployments.json").write_text(stale)
+
+    output = run_up_until_migrated(tmp_path, port, stopped)
+    assert "older build" in output and "deploy PartnerRegistry" in output, output
+    [aside] = [p for p in tmp_path.iterdir() if p.name.startswith("previous-")]
+    assert (aside / "deployments.json").read_text() == stale  # the old state is kept, not deleted
+    assert (aside / "anvil-state.json").is_file() and (aside / "tracechain.db").is_file()
+    assert (tmp_path / "keystore" / "partner.json").read_text() == "{}"  # keys stay where they were
+    assert json.loads((tmp_path / "deployments.json").read_text()) != record
+
+
 # ---------------------------------------------------------------- the indexer in `up` and `index`
 
 
