@@ -14,7 +14,6 @@ tools, tests), where tokens are taken at their word too (api.deps.authenticate).
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
@@ -24,7 +23,7 @@ from web3 import Web3
 
 from api.errors import Unavailable
 from api.node import node_answers
-from chain.contracts.registry import PartnerRegistry
+from api.registry import RegistryReads
 from chain.gs1 import CANONICAL_HOST, IdentifierError, brand_digits, check_prefix
 from chain.gs1.brand import MAX_PREFIX, MIN_PREFIX
 
@@ -108,16 +107,11 @@ class PrefixTable:
         return None
 
 
-class RegistryBrandOwners:
+class RegistryBrandOwners(RegistryReads):
     """Asks PartnerRegistry's company prefixes every time (one batched request per question); the
     last answers are kept only to bridge a node outage of at most ``grace_s``, as the partners'
     standings are (api.roles.RegistryRoles): an assignment by the admin holds on the next request.
-
-    Args:
-        web3: the connected Web3 (called on first use, e.g. :meth:`api.node.ApiNode.web3`).
-        registry_address: the PartnerRegistry.
-        grace_s: how old a remembered answer may be when the node does not answer; 0: none.
-        clock: monotonic seconds (tests move it forward).
+    Arguments as :class:`api.registry.RegistryReads`.
     """
 
     def __init__(
@@ -128,22 +122,9 @@ class RegistryBrandOwners:
         grace_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._web3 = web3
-        self._address = to_checksum_address(registry_address)
-        self._registry: PartnerRegistry | None = None
-        self._grace_s = grace_s
-        self._clock = clock
+        super().__init__(web3, registry_address, grace_s=grace_s, clock=clock)
         self._owners: dict[str, tuple[float, str | None]] = {}  # brand digits -> (when, owner)
         self._prefixes: dict[str, tuple[float, list[str]]] = {}  # account -> (when, prefixes)
-        self._lock = threading.Lock()
-
-    def _contract(self) -> PartnerRegistry:
-        if self._registry is None:
-            self._registry = PartnerRegistry(self._web3(), self._address, check_code=False)
-        return self._registry
-
-    def _fresh(self, when: float) -> bool:
-        return self._clock() - when <= self._grace_s
 
     def brand_owners(self, keys: Sequence[str]) -> dict[str, str | None]:
         """Raises: Unavailable: the node does not answer, and some key's owner was not read within
@@ -161,7 +142,7 @@ class RegistryBrandOwners:
             if len(known) < len(seen):
                 raise
             return {key: None if d is None else known[d][1] for key, d in digits.items()}
-        if self._grace_s > 0:
+        if self._remembers:
             now = self._clock()
             with self._lock:
                 self._owners.update({d: (now, answer[key]) for key, d in digits.items() if d is not None})
@@ -180,7 +161,7 @@ class RegistryBrandOwners:
             if seen is None or not self._fresh(seen[0]):
                 raise
             return list(seen[1])
-        if self._grace_s > 0:
+        if self._remembers:
             with self._lock:
                 self._prefixes[account] = (self._clock(), list(answer))
         return answer

@@ -17,17 +17,16 @@ writes wait in the outbox); a suspension made during the outage reaches the API 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-from eth_utils import to_checksum_address
 from web3 import Web3
 
 from api.errors import NotAPartner, Unavailable
 from api.node import node_answers
-from chain.contracts.registry import PartnerRegistry, Standing
+from api.registry import RegistryReads
+from chain.contracts.registry import Standing
 from chain.roles import Role
 
 #: Roles that let an account which is not an admitted partner sign in: auditors and the consortium
@@ -68,15 +67,10 @@ class RoleSource(Protocol):
         ...
 
 
-class RegistryRoles:
+class RegistryRoles(RegistryReads):
     """Asks PartnerRegistry every time; the last answer per account is kept only to bridge a node
-    outage of at most ``grace_s`` (see the module's docstring).
-
-    Args:
-        web3: the connected Web3 (called on first use, e.g. :meth:`api.node.ApiNode.web3`).
-        registry_address: the PartnerRegistry.
-        grace_s: how old a remembered standing may be when the node does not answer; 0: none.
-        clock: monotonic seconds (tests move it forward).
+    outage of at most ``grace_s`` (see the module's docstring). Arguments as
+    :class:`api.registry.RegistryReads`.
     """
 
     def __init__(
@@ -87,13 +81,8 @@ class RegistryRoles:
         grace_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._web3 = web3
-        self._address = to_checksum_address(registry_address)
-        self._registry: PartnerRegistry | None = None
-        self._grace_s = grace_s
-        self._clock = clock
+        super().__init__(web3, registry_address, grace_s=grace_s, clock=clock)
         self._last: dict[str, tuple[float, Standing]] = {}
-        self._lock = threading.Lock()
 
     def standing(self, account: str) -> Standing:
         """The account's standing at the chain's latest block, or, while the node does not answer,
@@ -104,18 +93,16 @@ class RegistryRoles:
         """
         try:
             with node_answers("partner registry"):
-                if self._registry is None:
-                    self._registry = PartnerRegistry(self._web3(), self._address, check_code=False)
-                answer = self._registry.standing(account)
+                answer = self._contract().standing(account)
         except Unavailable:
             with self._lock:
                 seen = self._last.get(account.lower())
-            if seen is None or self._clock() - seen[0] > self._grace_s:
+            if seen is None or not self._fresh(seen[0]):
                 raise
             age = self._clock() - seen[0]
             log.info("node unavailable: using %s's standing read %.0f s ago", account, age)
             return seen[1]
-        if self._grace_s > 0:
+        if self._remembers:
             with self._lock:
                 self._last[account.lower()] = (self._clock(), answer)
         return answer
