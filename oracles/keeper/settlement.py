@@ -1,0 +1,205 @@
+"""What the keeper settles: shipments due for ``release`` or ``refund``, and what it submitted.
+
+Candidates come from the read model (shipments the indexer saw in a state that can still settle);
+the chain decides: each candidate's state, delivery time, window and deadline are read through the
+escrow wrapper and compared with the latest block's timestamp, so a lagging read model can delay an
+action but never cause a wrong one.
+
+Each action goes to the keeper's own outbox under a deterministic key, ``keeper:<action>:0x<id>``:
+a restart, a second keeper on the same outbox or a SIGKILL between ``submit`` and the next pass
+writes the same key again, which the outbox ignores. The intent is estimated at signing time, so
+an action that the chain no longer accepts (another keeper's landed first) fails without a nonce.
+
+Payouts: ``ShipmentEscrow.withdraw(token)`` pays ``msg.sender`` only, so no third party can pay a
+payee out; the keeper reports what the escrow owes (:attr:`KeeperStatus.owed`) and payees withdraw.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from web3 import Web3
+
+from chain.contracts import ShipmentEscrow, ShipmentState
+from chain.identifiers import bytes32
+from chain.sender import Intent, TxSender
+from chain.tables.outbox import OutboxIntent, OutboxState
+from chain.tables.readmodel import EscrowBalance
+from chain.tables.readmodel import Shipment as ShipmentRow
+from oracles.chainview import read
+
+KEY_PREFIX = "keeper:"
+
+#: Read-model states from which a shipment can still be released or refunded.
+OPEN_STATES = ("Created", "Funded", "InTransit", "Delivered")
+_REFUNDABLE = (ShipmentState.CREATED, ShipmentState.FUNDED, ShipmentState.IN_TRANSIT)
+
+
+class Action(enum.StrEnum):
+    """An escrow call the keeper makes."""
+
+    RELEASE = "release"
+    REFUND = "refund"
+
+
+def intent_key(action: Action, shipment_id: bytes) -> str:
+    """The outbox key of ``action`` on ``shipment_id``: one per (shipment, action), ever."""
+    return f"{KEY_PREFIX}{action}:0x{shipment_id.hex()}"
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One action on one shipment and the block time from which the escrow accepts it."""
+
+    shipment_id: bytes
+    action: Action
+    due_at: int
+
+    @property
+    def key(self) -> str:
+        return intent_key(self.action, self.shipment_id)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """An action in the keeper's outbox and where it is (``intent`` … ``final``, or ``failed``)."""
+
+    key: str
+    state: OutboxState
+    tx_hash: str | None
+    error: str | None
+
+
+@dataclass
+class KeeperStatus:
+    """What the keeper will do (``due`` now, ``upcoming`` later), did (``submitted``, ``final``,
+    ``failed``), and what payees can withdraw (``owed``: (account, token, amount))."""
+
+    now: int
+    due: list[Settlement] = field(default_factory=list)
+    upcoming: list[Settlement] = field(default_factory=list)
+    submitted: list[Submitted] = field(default_factory=list)
+    final: list[Submitted] = field(default_factory=list)
+    failed: list[Submitted] = field(default_factory=list)
+    owed: list[tuple[str, str, int]] = field(default_factory=list)
+
+
+def settlement_of(
+    s_state: ShipmentState, delivered_at: int, window: int, deadline: int, sid: bytes
+) -> Settlement | None:
+    """The action the escrow will take on a shipment in this state, None when it is settled.
+
+    ``release`` needs ``block.timestamp >= deliveredAt + disputeWindow``; ``refund`` needs
+    ``block.timestamp > deadline`` (ShipmentEscrow.release / refund).
+    """
+    if s_state == ShipmentState.DELIVERED:
+        return Settlement(sid, Action.RELEASE, delivered_at + window)
+    if s_state in _REFUNDABLE:
+        return Settlement(sid, Action.REFUND, deadline + 1)
+    return None
+
+
+class Keeper:
+    """Plans and submits settlements through ``sender`` (the keeper's own key and outbox).
+
+    Args:
+        w3: a connected Web3.
+        escrow_address: the ShipmentEscrow.
+        sessions: the read model's database (also the outbox's).
+        sender: the keeper's TxSender.
+    """
+
+    def __init__(
+        self, w3: Web3, escrow_address: str, sessions: sessionmaker[Session], sender: TxSender
+    ) -> None:
+        self.w3 = w3
+        self.escrow = ShipmentEscrow(w3, escrow_address)
+        self.sessions = sessions
+        self.sender = sender
+
+    def now(self) -> int:
+        """The latest block's timestamp: the clock the escrow's checks use.
+
+        Raises:
+            ChainUnavailable: the node did not answer.
+        """
+        return int(read(lambda: self.w3.eth.get_block("latest"))["timestamp"])
+
+    def candidates(self) -> list[bytes]:
+        """Shipments the read model still shows as open, oldest first."""
+        with self.sessions() as s:
+            rows = s.scalars(
+                select(ShipmentRow.shipment_id)
+                .where(ShipmentRow.state.in_(OPEN_STATES))
+                .order_by(ShipmentRow.created_block, ShipmentRow.shipment_id)
+            ).all()
+        return [bytes32(r) for r in rows]
+
+    def plan(self) -> tuple[int, list[Settlement]]:
+        """The latest block time and every open shipment's next settlement, as the chain has it.
+
+        Raises:
+            ChainUnavailable: the node did not answer.
+        """
+        now = self.now()
+        out: list[Settlement] = []
+        for sid in self.candidates():
+            s = read(lambda sid=sid: self.escrow.shipment(sid))  # type: ignore[misc]
+            due = settlement_of(s.state, s.delivered_at, s.dispute_window, s.deadline, sid)
+            if due is not None:
+                out.append(due)
+        return now, out
+
+    def due(self) -> list[Settlement]:
+        """Settlements the escrow accepts now and the keeper has not submitted yet."""
+        now, planned = self.plan()
+        ready = [p for p in planned if p.due_at <= now]
+        known = self.sender.statuses([p.key for p in ready])
+        return [p for p in ready if p.key not in known]
+
+    def submit(self, settlements: Sequence[Settlement]) -> list[int]:
+        """Writes each settlement's intent to the outbox (idempotent on its key)."""
+        intents = [
+            Intent(p.key, self.escrow.address, self.escrow.calldata(str(p.action), p.shipment_id))
+            for p in settlements
+        ]
+        return self.sender.submit_many(intents)
+
+    def tick(self) -> list[Settlement]:
+        """One pass: submit what is due; returns it."""
+        due = self.due()
+        if due:
+            self.submit(due)
+        return due
+
+    def status(self) -> KeeperStatus:
+        """What is due, upcoming, submitted, final and failed, and what the escrow owes payees."""
+        now, planned = self.plan()
+        known = self.sender.statuses([p.key for p in planned])
+        st = KeeperStatus(now=now)
+        for p in planned:
+            if p.key not in known:
+                (st.due if p.due_at <= now else st.upcoming).append(p)
+        with self.sessions() as s:
+            rows = s.execute(
+                select(OutboxIntent.key, OutboxIntent.state, OutboxIntent.tx_hash, OutboxIntent.error)
+                .where(OutboxIntent.sender == self.sender.address, OutboxIntent.key.like(f"{KEY_PREFIX}%"))
+                .order_by(OutboxIntent.id)
+            ).all()
+            owed = s.execute(
+                select(EscrowBalance.account, EscrowBalance.token, EscrowBalance.owed)
+            ).all()  # owed is stored as decimal text: filtered here
+        for key, state, tx_hash, error in rows:
+            item = Submitted(key, OutboxState(state), tx_hash, error)
+            if item.state == OutboxState.FINAL:
+                st.final.append(item)
+            elif item.state == OutboxState.FAILED:
+                st.failed.append(item)
+            else:
+                st.submitted.append(item)
+        st.owed = [(a, t, int(o)) for a, t, o in owed if int(o) > 0]
+        return st
