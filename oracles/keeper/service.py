@@ -37,6 +37,7 @@ class KeeperService(OracleService):
         self.submitted = 0
 
     def start(self) -> None:
+        log.info("keeper: started as %s on escrow %s", self.sender.address, self.keeper.escrow.address)
         if self.settings.run_sender:
             self.spawn("sender", self.sender.run, self.stop_event)
 

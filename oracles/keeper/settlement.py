@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -148,7 +149,7 @@ class Keeper:
         now = self.now()
         out: list[Settlement] = []
         for sid in self.candidates():
-            s = read(lambda sid=sid: self.escrow.shipment(sid))  # type: ignore[misc]
+            s = read(partial(self.escrow.shipment, sid))
             due = settlement_of(s.state, s.delivered_at, s.dispute_window, s.deadline, sid)
             if due is not None:
                 out.append(due)
