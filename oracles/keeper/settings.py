@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from pydantic_settings import SettingsConfigDict
 
+from chain.deploy import read_deployment
 from oracles.settings import OracleSettings
 
 
@@ -19,9 +20,16 @@ class KeeperSettings(OracleSettings):
     poll_interval_s: float = 1.0
 
     def check(self) -> None:
-        """Raises ValueError on a missing escrow or signer, or a plain key outside dev."""
+        """Fills ``escrow_address`` from the deployment recorded in ``data_dir`` when unset.
+
+        Raises:
+            ValueError: no escrow, no signer, or a plain key outside dev.
+        """
         if not self.escrow_address:
-            raise ValueError("set KEEPER_ESCROW_ADDRESS")
+            deployment = read_deployment(self.data_dir, self.chain_id)
+            if deployment is None or "ShipmentEscrow" not in deployment.contracts:
+                raise ValueError(f"set KEEPER_ESCROW_ADDRESS (no deployment recorded in {self.data_dir})")
+            self.escrow_address = deployment.address("ShipmentEscrow")
         self._check_signer()
         if not (self.keystore or self.private_key.get_secret_value()):
             raise ValueError("set KEEPER_KEYSTORE (and KEEPER_KEYSTORE_PASSWORD)")

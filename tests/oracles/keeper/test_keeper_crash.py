@@ -117,3 +117,14 @@ def test_keeper_sigkilled_settles_each_shipment_once(
     assert escrow.owed(buyer.address, token.address) == buyer_owed + 4 * AMOUNT
     # one transaction per settlement: no duplicate was even sent (and reverted)
     assert w3.eth.get_transaction_count(keeper) == nonce_before + 8
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "chain.cli", "keeper", "status"],
+        env={**env, "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "due now (0)" in shown and "upcoming (0)" in shown
+    assert "submitted 0, final 8, failed 0" in shown
