@@ -11,10 +11,12 @@ import logging
 from datetime import UTC, datetime
 
 import typer
+from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
+from oracles.keeper.settings import KeeperSettings
 from oracles.keeper.settlement import KeeperStatus, Settlement
 
 keeper = typer.Typer(
@@ -30,7 +32,6 @@ def run(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from oracles.keeper.service import KeeperService
-    from oracles.keeper.settings import KeeperSettings
     from oracles.lifecycle import serve
 
     logging.basicConfig(
@@ -45,20 +46,30 @@ def status() -> None:
     from chain.connection import connect
     from chain.db import make_engine, make_sessionmaker
     from chain.sender import TxSender
-    from oracles.keeper.settings import KeeperSettings
     from oracles.keeper.settlement import Keeper
-    from oracles.lifecycle import load_signer
 
     settings = KeeperSettings()
-    settings.check()
+    settings.check(need_signer=False)
     w3 = connect(settings.chain_settings())
     engine = make_engine(settings.database_url)
     try:
         sessions = make_sessionmaker(engine)
-        sender = TxSender(w3, load_signer(settings), sessions, confirmations=settings.confirmations)
+        sender = TxSender(w3, _account(settings), sessions, confirmations=settings.confirmations)
         render(Keeper(w3, settings.escrow_address, sessions, sender).status(), out)
     finally:
         engine.dispose()
+
+
+def _account(settings: KeeperSettings) -> LocalAccount:
+    """The keeper's account (only its address is used: status signs nothing); on the local chain
+    without a configured key, the dev account `tracechain up` gives the keeper."""
+    from chain.keys import dev_account
+    from oracles.keeper.process import KEEPER_INDEX
+    from oracles.lifecycle import load_signer
+
+    if settings.is_local and not (settings.keystore or settings.private_key.get_secret_value()):
+        return dev_account(KEEPER_INDEX)
+    return load_signer(settings)
 
 
 def _when(ts: int) -> str:

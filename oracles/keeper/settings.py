@@ -19,7 +19,7 @@ class KeeperSettings(OracleSettings):
 
     poll_interval_s: float = 1.0
 
-    def check(self) -> None:
+    def check(self, *, need_signer: bool = True) -> None:
         """Fills ``escrow_address`` from the deployment recorded in ``data_dir`` when unset.
 
         Raises:
@@ -31,5 +31,5 @@ class KeeperSettings(OracleSettings):
                 raise ValueError(f"set KEEPER_ESCROW_ADDRESS (no deployment recorded in {self.data_dir})")
             self.escrow_address = deployment.address("ShipmentEscrow")
         self._check_signer()
-        if not (self.keystore or self.private_key.get_secret_value()):
+        if need_signer and not (self.keystore or self.private_key.get_secret_value()):
             raise ValueError("set KEEPER_KEYSTORE (and KEEPER_KEYSTORE_PASSWORD)")

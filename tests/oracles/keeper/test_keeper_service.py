@@ -3,6 +3,9 @@ due shipment of the recorded deployment with its dev key, and stops on SIGTERM."
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from chain.keys import dev_account
 from chain.settings import ChainSettings
 from oracles.fleet import Provisioner
 from oracles.keeper.process import KEEPER_INDEX, keeper_service
+from oracles.keeper.settlement import Action, intent_key
 from tests.fixtures.anvil import AnvilNode
 from tests.oracles.conftest import BUYER_KEY, PARTNERS
 from tests.oracles.keeper.support import advance, deliver, indexer, new_shipment_id, run_until
@@ -65,3 +69,19 @@ def test_keeper_service_releases_with_its_own_key(
         service.stop()
     assert proc is not None and proc.returncode == 0, service.log_path.read_text()
     assert w3.eth.get_transaction_count(dev_account(KEEPER_INDEX).address) == 1
+
+    # `tracechain keeper status` on the local chain: the escrow from the deployment, the dev account
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    env.update(
+        TRACECHAIN_RPC_URL=anvil.url, TRACECHAIN_DATA_DIR=str(tmp_path), TRACECHAIN_DATABASE_URL=database_url
+    )
+    shown = subprocess.run(
+        [sys.executable, "-m", "chain.cli", "keeper", "status"],
+        env={**env, "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "due now (0)" in shown.stdout and "failed 0" in shown.stdout
+    assert intent_key(Action.RELEASE, sid) in shown.stdout  # submitted (mined; final one block later)
