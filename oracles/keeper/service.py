@@ -33,7 +33,9 @@ class KeeperService(OracleService):
         self.closing(self.engine.dispose)
         self.sessions = make_sessionmaker(self.engine)
         self.sender = TxSender(self.w3, signer, self.sessions, confirmations=settings.confirmations)
-        self.keeper = Keeper(self.w3, settings.escrow_address, self.sessions, self.sender)
+        self.keeper = Keeper(
+            self.w3, settings.escrow_address, self.sessions, self.sender, retry_after_s=settings.retry_after_s
+        )
         self.submitted = 0
 
     def start(self) -> None:

@@ -18,6 +18,8 @@ class KeeperSettings(OracleSettings):
     legacy_env: ClassVar[dict[str, str]] = {}
 
     poll_interval_s: float = 1.0
+    retry_after_s: float = 60.0
+    """Seconds after a failed attempt (the escrow paused, say) before the next."""
 
     def check(self, *, need_signer: bool = True) -> None:
         """Fills ``escrow_address`` from the deployment recorded in ``data_dir`` when unset.

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
@@ -47,9 +48,11 @@ class Action(enum.StrEnum):
     REFUND = "refund"
 
 
-def intent_key(action: Action, shipment_id: bytes) -> str:
-    """The outbox key of ``action`` on ``shipment_id``: one per (shipment, action), ever."""
-    return f"{KEY_PREFIX}{action}:0x{shipment_id.hex()}"
+def intent_key(action: Action, shipment_id: bytes, attempt: int = 1) -> str:
+    """The outbox key of ``action`` on ``shipment_id``: one per (shipment, action); a later attempt
+    (after every earlier one *failed*, so none of them can land) gets ``:<attempt>`` appended."""
+    base = f"{KEY_PREFIX}{action}:0x{shipment_id.hex()}"
+    return base if attempt == 1 else f"{base}:{attempt}"
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,14 @@ class Settlement:
     shipment_id: bytes
     action: Action
     due_at: int
+    attempt: int = 1
 
     @property
     def key(self) -> str:
+        return intent_key(self.action, self.shipment_id, self.attempt)
+
+    @property
+    def base_key(self) -> str:
         return intent_key(self.action, self.shipment_id)
 
 
@@ -112,11 +120,20 @@ class Keeper:
         escrow_address: the ShipmentEscrow.
         sessions: the read model's database (also the outbox's).
         sender: the keeper's TxSender.
+        retry_after_s: seconds after a failed attempt (e.g. the escrow was paused when it was
+            estimated) before the next one.
     """
 
     def __init__(
-        self, w3: Web3, escrow_address: str, sessions: sessionmaker[Session], sender: TxSender
+        self,
+        w3: Web3,
+        escrow_address: str,
+        sessions: sessionmaker[Session],
+        sender: TxSender,
+        *,
+        retry_after_s: float = 60.0,
     ) -> None:
+        self.retry_after = timedelta(seconds=retry_after_s)
         self.w3 = w3
         self.escrow = ShipmentEscrow(w3, escrow_address)
         self.sessions = sessions
@@ -156,11 +173,40 @@ class Keeper:
         return now, out
 
     def due(self) -> list[Settlement]:
-        """Settlements the escrow accepts now and the keeper has not submitted yet."""
+        """Settlements the escrow accepts now with no attempt in the outbox that may still land
+        (none yet, or every one failed ``retry_after_s`` ago), each as its next attempt."""
         now, planned = self.plan()
-        ready = [p for p in planned if p.due_at <= now]
-        known = self.sender.statuses([p.key for p in ready])
-        return [p for p in ready if p.key not in known]
+        return self._unsubmitted([p for p in planned if p.due_at <= now])
+
+    def _unsubmitted(self, ready: Sequence[Settlement]) -> list[Settlement]:
+        if not ready:
+            return []
+        bases = {p.base_key for p in ready}
+        attempts: dict[str, list[tuple[str, datetime]]] = {}
+        with self.sessions() as s:
+            rows = s.execute(
+                select(OutboxIntent.key, OutboxIntent.state, OutboxIntent.updated_at).where(
+                    OutboxIntent.sender == self.sender.address,
+                    or_(
+                        *(OutboxIntent.key == b for b in bases),
+                        *(OutboxIntent.key.like(f"{b}:%") for b in bases),
+                    ),
+                )
+            ).all()
+        for key, state, updated in rows:
+            base = key if key in bases else key.rsplit(":", 1)[0]
+            attempts.setdefault(base, []).append((state, updated))
+        cutoff = datetime.now(UTC) - self.retry_after
+        out: list[Settlement] = []
+        for p in ready:
+            tried = attempts.get(p.base_key, [])
+            if not tried:
+                out.append(p)
+            elif all(st == OutboxState.FAILED.value for st, _ in tried) and all(
+                (u if u.tzinfo else u.replace(tzinfo=UTC)) < cutoff for _, u in tried
+            ):
+                out.append(replace(p, attempt=len(tried) + 1))
+        return out
 
     def submit(self, settlements: Sequence[Settlement]) -> list[int]:
         """Writes each settlement's intent to the outbox (idempotent on its key)."""
@@ -180,11 +226,9 @@ class Keeper:
     def status(self) -> KeeperStatus:
         """What is due, upcoming, submitted, final and failed, and what the escrow owes payees."""
         now, planned = self.plan()
-        known = self.sender.statuses([p.key for p in planned])
         st = KeeperStatus(now=now)
-        for p in planned:
-            if p.key not in known:
-                (st.due if p.due_at <= now else st.upcoming).append(p)
+        st.due = self._unsubmitted([p for p in planned if p.due_at <= now])
+        st.upcoming = [p for p in planned if p.due_at > now]
         with self.sessions() as s:
             rows = s.execute(
                 select(OutboxIntent.key, OutboxIntent.state, OutboxIntent.tx_hash, OutboxIntent.error)

@@ -20,6 +20,9 @@ from tests.chain.support import rpc
 #: anvil's dev account 6: the keeper's own key in these tests (no role needed: release and refund
 #: are open to anyone).
 KEEPER_KEY = "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e"
+DEVICE = "0x00000000000000000000000000000000000000d1"  # a tracking device the manifests name
+AMOUNT = 10**21
+WINDOW = 3600  # the Provisioner's dispute window
 
 
 def new_shipment_id() -> bytes:

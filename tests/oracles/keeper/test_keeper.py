@@ -3,16 +3,12 @@ idempotent across keeper instances on one outbox; balances asserted on chain."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chain.contracts import ShipmentEscrow, ShipmentState, TestToken
-from chain.db import make_engine, make_sessionmaker
 from chain.deploy import Deployment
 from chain.sender import TxSender
 from chain.tables.outbox import OutboxIntent, OutboxState
@@ -21,19 +17,19 @@ from oracles.fleet import Provisioner
 from oracles.keeper.settlement import Action, Keeper, intent_key
 from tests.fixtures.anvil import AnvilNode
 from tests.oracles.conftest import BUYER_KEY, SUPPLIER_KEY
-from tests.oracles.keeper.support import KEEPER_KEY, advance, deliver, indexer, new_shipment_id, run_until
+from tests.oracles.keeper.support import (
+    AMOUNT,
+    DEVICE,
+    KEEPER_KEY,
+    WINDOW,
+    advance,
+    deliver,
+    indexer,
+    new_shipment_id,
+    run_until,
+)
 
-DEVICE = "0x00000000000000000000000000000000000000d1"
-AMOUNT = 10**21
-WINDOW = 3600  # the Provisioner's dispute window
 DEADLINE_AHEAD = 30 * 24 * 3600  # the Provisioner's deadline
-
-
-@pytest.fixture
-def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(database_url)
-    yield make_sessionmaker(engine)
-    engine.dispose()
 
 
 def _keeper(anvil: AnvilNode, deployment: Deployment, sessions: sessionmaker[Session]) -> Keeper:
