@@ -36,9 +36,11 @@ def _past(moment: float) -> bool:
     return time.monotonic() > moment
 
 
-def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def _start(env: dict[str, str], log: Path, *command: str) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "oracles.keeper"], env=env, stdout=out, stderr=out)
+        return subprocess.Popen(
+            [sys.executable, "-m", *(command or ("oracles.keeper",))], env=env, stdout=out, stderr=out
+        )
 
 
 def test_keeper_sigkilled_settles_each_shipment_once(
@@ -101,7 +103,7 @@ def test_keeper_sigkilled_settles_each_shipment_once(
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
 
-        proc = _start(env, log)
+        proc = _start({**env, "COLUMNS": "300"}, log, "chain.cli", "keeper")  # the CLI's run, last
         mine_until(lambda: settled() and started(KILLS + 1), proc)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(15) == 0
