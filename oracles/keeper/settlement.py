@@ -35,6 +35,7 @@ from chain.tables.readmodel import Shipment as ShipmentRow
 from oracles.chainview import read
 
 KEY_PREFIX = "keeper:"
+_READ_CHUNK = 500  # shipments read in one batched request (nodes take 1,000 calls a batch)
 
 #: Read-model states from which a shipment can still be released or refunded.
 OPEN_STATES = ("Created", "Funded", "InTransit", "Delivered")
@@ -165,11 +166,12 @@ class Keeper:
         """
         now = self.now()
         out: list[Settlement] = []
-        for sid in self.candidates():
-            s = read(partial(self.escrow.shipment, sid))
-            due = settlement_of(s.state, s.delivered_at, s.dispute_window, s.deadline, sid)
-            if due is not None:
-                out.append(due)
+        ids = self.candidates()
+        for start in range(0, len(ids), _READ_CHUNK):
+            for s in read(partial(self.escrow.shipments, ids[start : start + _READ_CHUNK])):
+                due = settlement_of(s.state, s.delivered_at, s.dispute_window, s.deadline, s.id)
+                if due is not None:
+                    out.append(due)
         return now, out
 
     def due(self) -> list[Settlement]:
