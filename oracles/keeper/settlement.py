@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +37,7 @@ from oracles.chainview import read
 
 KEY_PREFIX = "keeper:"
 _READ_CHUNK = 500  # shipments read in one batched request (nodes take 1,000 calls a batch)
+_KEY_CHUNK = 200  # settlements whose outbox rows one query looks up
 
 #: Read-model states from which a shipment can still be released or refunded.
 OPEN_STATES = ("Created", "Funded", "InTransit", "Delivered")
@@ -183,20 +185,22 @@ class Keeper:
     def _unsubmitted(self, ready: Sequence[Settlement]) -> list[Settlement]:
         if not ready:
             return []
-        bases = {p.base_key for p in ready}
+        bases = sorted({p.base_key for p in ready})
         attempts: dict[str, list[tuple[str, datetime]]] = {}
+        rows: list[Any] = []
         with self.sessions() as s:
-            rows = s.execute(
-                select(OutboxIntent.key, OutboxIntent.state, OutboxIntent.updated_at).where(
-                    OutboxIntent.sender == self.sender.address,
-                    or_(
-                        *(OutboxIntent.key == b for b in bases),
-                        *(OutboxIntent.key.like(f"{b}:%") for b in bases),
-                    ),
-                )
-            ).all()
+            # chunked: SQLite parses a flat OR as a tree at most 1,000 deep
+            for start in range(0, len(bases), _KEY_CHUNK):
+                chunk = bases[start : start + _KEY_CHUNK]
+                rows += s.execute(
+                    select(OutboxIntent.key, OutboxIntent.state, OutboxIntent.updated_at).where(
+                        OutboxIntent.sender == self.sender.address,
+                        or_(OutboxIntent.key.in_(chunk), *(OutboxIntent.key.like(f"{b}:%") for b in chunk)),
+                    )
+                ).all()
+        bases_set = set(bases)
         for key, state, updated in rows:
-            base = key if key in bases else key.rsplit(":", 1)[0]
+            base = key if key in bases_set else key.rsplit(":", 1)[0]
             attempts.setdefault(base, []).append((state, updated))
         cutoff = datetime.now(UTC) - self.retry_after
         out: list[Settlement] = []

@@ -14,7 +14,7 @@ from chain.sender import TxSender
 from chain.tables.outbox import OutboxState
 from chain.transact import TxRequest, send_and_wait
 from oracles.fleet import Provisioner
-from oracles.keeper.settlement import Action, Keeper, intent_key
+from oracles.keeper.settlement import Action, Keeper, Settlement, intent_key
 from tests.fixtures.anvil import AnvilNode
 from tests.oracles.conftest import BUYER_KEY
 from tests.oracles.keeper.support import (
@@ -67,3 +67,7 @@ def test_keeper_retries_after_a_failed_attempt(
     assert escrow.shipment(sid).state == ShipmentState.RELEASED
     assert keeper.tick() == []
     assert [s.key for s in keeper.status().failed] == [first]
+    # a backlog larger than one outbox query's chunk: looked up in chunks, the settled one left out
+    backlog = [Settlement(new_shipment_id(), Action.REFUND, 0) for _ in range(1_500)]
+    pending = keeper._unsubmitted([*backlog, Settlement(sid, Action.RELEASE, 0)])
+    assert pending == backlog
