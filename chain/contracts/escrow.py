@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from chain.contracts.base import RegistryGatedWrapper, checksum
 from chain.exceptions import (
@@ -134,7 +135,26 @@ class ShipmentEscrow(RegistryGatedWrapper):
     NAME = "ShipmentEscrow"
 
     def shipment(self, shipment_id: bytes) -> Shipment:
-        f = self._struct("shipment", shipment_id)
+        return self._shipment(shipment_id, self._struct("shipment", shipment_id))
+
+    def shipments(self, shipment_ids: Sequence[bytes]) -> list[Shipment]:
+        """Each shipment as stored, all in one batched JSON-RPC request (the keeper reads every open
+        shipment each pass).
+
+        Raises:
+            NodeRequestRefused: the node refused one of the calls.
+        """
+        if not shipment_ids:
+            return []
+        names = [c["name"] for c in self._function("shipment").output_abi[0]["components"]]
+        results = self.call_many([("shipment", (sid,)) for sid in shipment_ids])
+        return [
+            self._shipment(sid, dict(zip(names, r, strict=True)))
+            for sid, r in zip(shipment_ids, results, strict=True)
+        ]
+
+    @staticmethod
+    def _shipment(shipment_id: bytes, f: dict[str, Any]) -> Shipment:
         return Shipment(
             id=shipment_id,
             supplier=checksum(f["supplier"]),
