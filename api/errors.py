@@ -23,6 +23,7 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 
 from chain.connection import NODE_UNAVAILABLE
 from chain.exceptions import (
+    AccessControlUnauthorizedAccount,
     ChainUnavailable,
     ContractError,
     DeploymentMismatch,
@@ -30,6 +31,18 @@ from chain.exceptions import (
     EnforcedPause,
     ERC20InsufficientAllowance,
     ERC20InsufficientBalance,
+    LedgerAggregationCycle,
+    LedgerAggregationTooDeep,
+    LedgerAlreadyAggregated,
+    LedgerAssetConsumed,
+    LedgerAssetExists,
+    LedgerLotRecalled,
+    LedgerNoOffer,
+    LedgerNotAggregated,
+    LedgerNotBrandOwner,
+    LedgerNotOwner,
+    LedgerTransformationExists,
+    LedgerUnknownAsset,
     NoContractCode,
     NodeRequestRefused,
     ShipmentConsentExpired,
@@ -145,6 +158,35 @@ class PartySuspended(Forbidden):
     title = "A party of the shipment is suspended"
 
 
+class NotBrandOwner(Forbidden):
+    """The caller is not the brand owner of the GS1 key (docs/security.md §4.1): registering an item,
+    lot or transformation output, or recalling a lot, is the brand owner's (a recall also the admin's)."""
+
+    type = "https://tracechain.example/problems/not-brand-owner"
+    title = "Not the brand owner"
+
+
+class NotOwner(Forbidden):
+    """The caller does not own the asset on the ledger (offer, transform, aggregate, a lot's items)."""
+
+    type = "https://tracechain.example/problems/not-owner"
+    title = "Not the owner"
+
+
+class NoOffer(Forbidden):
+    """Nobody offered the caller ownership of the asset."""
+
+    type = "https://tracechain.example/problems/no-offer"
+    title = "No ownership offer"
+
+
+class MissingRole(Forbidden):
+    """The caller lacks the registry role the contract requires for the call."""
+
+    type = "https://tracechain.example/problems/missing-role"
+    title = "Role required"
+
+
 class Conflict(ApiProblem):
     """The request conflicts with stored state (e.g. a reused event ID with other content)."""
 
@@ -204,6 +246,11 @@ CONTRACT_PROBLEMS: dict[type[ContractError], tuple[type[ApiProblem], str]] = {
     ShipmentInvalidSigner: (SignatureProblem, "the contract rejects the signature"),
     ShipmentUnauthorized: (Forbidden, "the contract refuses the sender"),
     ShipmentPartySuspended: (PartySuspended, "the contract refuses a suspended partner"),
+    AccessControlUnauthorizedAccount: (MissingRole, "the contract refuses the sender"),
+    LedgerNotBrandOwner: (NotBrandOwner, "the ledger refuses the sender"),
+    LedgerNotOwner: (NotOwner, "the ledger refuses the sender"),
+    LedgerNoOffer: (NoOffer, "the ledger refuses the sender"),
+    LedgerUnknownAsset: (NotFound, "the ledger knows no such asset"),
     **dict.fromkeys(
         (
             ShipmentUnexpectedState,
@@ -214,6 +261,14 @@ CONTRACT_PROBLEMS: dict[type[ContractError], tuple[type[ApiProblem], str]] = {
             ERC20InsufficientBalance,
             ShipmentTokenNotApproved,
             ShipmentFundingShortfall,
+            LedgerAssetExists,
+            LedgerAssetConsumed,
+            LedgerLotRecalled,
+            LedgerAlreadyAggregated,
+            LedgerNotAggregated,
+            LedgerAggregationCycle,
+            LedgerAggregationTooDeep,
+            LedgerTransformationExists,
         ),
         (Conflict, "the transaction would revert"),
     ),

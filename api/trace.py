@@ -23,7 +23,11 @@ from chain import merkle
 from chain.gs1 import DigitalLink, asset_id, canonical_key, full_link
 from chain.identifiers import event_id
 from chain.tables.epcis import AnchorBatch, CaptureJob, EventEpc, StoredEvent
-from chain.tables.readmodel import AnchoredBatch, Asset
+from chain.tables.readmodel import AnchoredBatch, Asset, TransformationLink
+
+#: How many transformations and lots back a trace looks for a ledger recall (the ledger's
+#: TraceabilityLedger.MAX_TRACE_DEPTH, which ``isRecalled`` follows).
+MAX_RECALL_DEPTH = 8
 
 #: The events a caller may read (api.reading.visible_events); None: all.
 Visible = ColumnElement[bool] | None
@@ -265,6 +269,7 @@ def _recalled(session: Session, link: DigitalLink | None, events: Sequence[dict[
     lot = link.lot_link()
     if lot is not None:
         ids.append("0x" + asset_id(lot).hex())
+    ids = sorted(_made_from(session, ids))
     # A database error propagates (500): answering "not recalled" for an unread recall is the one
     # wrong answer this check can give.
     recalled_lots = select(Asset.asset_id).where(Asset.recalled)
@@ -272,6 +277,37 @@ def _recalled(session: Session, link: DigitalLink | None, events: Sequence[dict[
         Asset.asset_id.in_(ids), or_(Asset.recalled, Asset.lot.in_(recalled_lots))
     )
     return session.scalars(recalled).first() is not None
+
+
+def _made_from(session: Session, ids: Iterable[str]) -> set[str]:
+    """``ids`` and what they were made from on the ledger (transformation inputs and their lots,
+    as the indexer recorded the ledger's ``Transformed`` and ``AssetRegistered`` events), back
+    :data:`MAX_RECALL_DEPTH` levels: a recall reaches what was made from the lot, as on chain."""
+    seen = set(ids)
+    frontier = set(seen)
+    for _ in range(MAX_RECALL_DEPTH):
+        made_by = select(TransformationLink.transformation_id).where(
+            TransformationLink.direction == "output", TransformationLink.asset_id.in_(frontier)
+        )
+        inputs = set(
+            session.scalars(
+                select(TransformationLink.asset_id).where(
+                    TransformationLink.direction == "input", TransformationLink.transformation_id.in_(made_by)
+                )
+            )
+        )
+        lots = {
+            lot
+            for lot in session.scalars(
+                select(Asset.lot).where(Asset.asset_id.in_(inputs), Asset.lot.is_not(None))
+            )
+            if lot is not None
+        }
+        frontier = (inputs | lots) - seen
+        if not frontier:
+            break
+        seen |= frontier
+    return seen
 
 
 def trace(

@@ -11,6 +11,9 @@ from chain.contracts.base import RegistryGatedWrapper, checksum
 from chain.contracts.registry import PartnerRegistry
 from chain.exceptions import (
     AccessControlUnauthorizedAccount,
+    LedgerAggregationCycle,
+    LedgerAggregationTooDeep,
+    LedgerAlreadyAggregated,
     LedgerAssetConsumed,
     LedgerAssetExists,
     LedgerBatchAlreadyAnchored,
@@ -20,6 +23,7 @@ from chain.exceptions import (
     LedgerInvalidLink,
     LedgerLotRecalled,
     LedgerNoOffer,
+    LedgerNotAggregated,
     LedgerNotBrandOwner,
     LedgerNotOwner,
     LedgerUnknownAsset,
@@ -30,6 +34,8 @@ from chain.transact import TxRequest
 
 #: How many aggregation levels :meth:`TraceabilityLedger.packed_recalled` looks down.
 MAX_PACKING_DEPTH = 8
+#: TraceabilityLedger.MAX_NESTING: how many parents above a parent the aggregation cycle check walks.
+MAX_NESTING = 16
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,13 @@ class TraceabilityLedger(RegistryGatedWrapper):
         """What ``asset_id`` is packed into, None if nothing."""
         parent = bytes(self._call("parentOf", _b32(asset_id)))
         return None if parent == bytes(32) else parent
+
+    def made_from(self, asset_id: bytes) -> tuple[bytes | None, list[bytes]]:
+        """The transformation that made ``asset_id`` (None if none) and its inputs."""
+        transformation_id, inputs = self._call("madeFrom", _b32(asset_id))
+        if bytes(transformation_id) == bytes(32):
+            return None, []
+        return bytes(transformation_id), [bytes(i) for i in inputs]
 
     def children_of(self, parent: bytes, from_block: int = 0) -> list[bytes]:
         """What is packed into ``parent`` now: its Aggregated less its Disaggregated children (from
@@ -290,6 +303,64 @@ class TraceabilityLedger(RegistryGatedWrapper):
         return self._request(
             "recordTransformation", _b32(transformation_id), [_b32(i) for i in inputs], links
         )
+
+    def aggregate(self, parent: bytes, children: Sequence[bytes], *, sender: str) -> TxRequest:
+        """Packs ``children`` into ``parent`` (cases onto a pallet), all of them ``sender``'s.
+
+        Raises:
+            LedgerInvalidLink: no children.
+            LedgerUnknownAsset, LedgerNotOwner, LedgerAssetConsumed: the parent or a child.
+            LedgerAlreadyAggregated: a child is packed into a parent already.
+            LedgerAggregationCycle: a child is the parent or one of the parents it is packed into.
+            LedgerAggregationTooDeep: the parent is nested deeper than MAX_NESTING.
+        """
+        if not children:
+            raise LedgerInvalidLink(id=parent)
+        self._require_owner(parent, sender)
+        above = self._parents_above(parent)
+        for child in children:
+            self._require_owner(child, sender)
+            current = self.parent_of(child)
+            if current is not None:
+                raise LedgerAlreadyAggregated(child=child, parent=current)
+            if child in above:
+                raise LedgerAggregationCycle(parent=parent, child=child)
+        return self._request("aggregate", _b32(parent), [_b32(c) for c in children])
+
+    def disaggregate(self, parent: bytes, children: Sequence[bytes], *, sender: str) -> TxRequest:
+        """Unpacks ``children`` from ``sender``'s ``parent`` (a consumed parent too: its contents
+        must be able to leave it).
+
+        Raises:
+            LedgerInvalidLink: no children.
+            LedgerUnknownAsset, LedgerNotOwner: the parent.
+            LedgerNotAggregated: a child is not packed into ``parent``.
+        """
+        if not children:
+            raise LedgerInvalidLink(id=parent)
+        a = self.asset(_b32(parent))
+        if not a.exists:
+            raise LedgerUnknownAsset(id=parent)
+        if a.owner != checksum(sender):
+            raise LedgerNotOwner(id=parent, account=checksum(sender))
+        for child in children:
+            if self.parent_of(child) != parent:
+                raise LedgerNotAggregated(child=child, parent=parent)
+        return self._request("disaggregate", _b32(parent), [_b32(c) for c in children])
+
+    def _parents_above(self, parent: bytes) -> list[bytes]:
+        """``parent`` and the parents it is packed into, as the contract's cycle check walks them.
+
+        Raises:
+            LedgerAggregationTooDeep: more than MAX_NESTING + 1 parents above it.
+        """
+        chain = [parent]
+        for _ in range(MAX_NESTING + 1):
+            above = self.parent_of(chain[-1])
+            if above is None:
+                return chain
+            chain.append(above)
+        raise LedgerAggregationTooDeep(parent=parent)
 
     def recall_lot(self, identifier: str, reason: str, *, sender: str) -> TxRequest:
         """Recalls the lot ``identifier`` (any spelling of its GS1 key).

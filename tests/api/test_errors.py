@@ -20,6 +20,8 @@ from chain.exceptions import (
     ContractError,
     KeyNotFound,
     LedgerAssetExists,
+    LedgerInvalidKey,
+    LedgerNotBrandOwner,
     NodeUnreachable,
     ShipmentInvalidSigner,
     ShipmentUnauthorized,
@@ -73,7 +75,9 @@ def _problem(r: Any, status: int) -> dict[str, Any]:
         (ShipmentInvalidSigner, 400, "https://tracechain.example/problems/invalid-signature"),
         (ShipmentUnauthorized, 403, "epcisException:SecurityException"),
         (ShipmentUnexpectedState, 409, "https://tracechain.example/problems/conflict"),
-        (LedgerAssetExists, 422, "https://tracechain.example/problems/invalid-transaction"),
+        (LedgerAssetExists, 409, "https://tracechain.example/problems/conflict"),
+        (LedgerNotBrandOwner, 403, "https://tracechain.example/problems/not-brand-owner"),
+        (LedgerInvalidKey, 422, "https://tracechain.example/problems/invalid-transaction"),
     ],
 )
 def test_contract_error_is_answered_by_its_table_entry(
