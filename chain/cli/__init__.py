@@ -1,7 +1,8 @@
 """``tracechain``: the command line (Typer + Rich).
 
 One module per command group: `chain.cli.node` (node, deploy, status, index, up),
-`chain.cli.admin`, `chain.cli.keys`, `chain.cli.sign` and `chain.cli.verify`; what they share is in
+`chain.cli.admin`, `chain.cli.keys`, `chain.cli.sign`, `chain.cli.verify` and `chain.cli.items`
+(items and recall); what they share is in
 `chain.cli.common`, and what ``up`` starts is `chain.stack`.
 
 Errors the operator can fix (a mistyped URL, a wrong chain ID, a missing deployment, a wrong
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 
 from chain.cli.admin import admin_app
 from chain.cli.common import err
+from chain.cli.items import items_app, recall
 from chain.cli.keys import keys_app
 from chain.cli.node import COMMANDS
 from chain.cli.sign import sign_app
@@ -36,9 +38,10 @@ app = typer.Typer(
     help="Tracechain: supply-chain traceability on an EVM chain.",
 )
 app.add_typer(admin_app, name="admin")
+app.add_typer(items_app, name="items")
 app.add_typer(keys_app, name="keys")
 app.add_typer(sign_app, name="sign")
-for command in (*COMMANDS, verify):
+for command in (*COMMANDS, verify, recall):
     app.command()(command)
 
 
