@@ -101,6 +101,10 @@ def test_registering_another_brands_key_through_the_api_refused(world: EscrowWor
     assert not asset(world, links["lot"]).exists and not asset(world, own).exists
     act(world, p.supplier, "register", link=links["lot"])  # the brand owner's succeeds
     assert asset(world, links["lot"]).owner == p.supplier.address
+    # A transformation's outputs carry the transformer's prefix: not the buyer's.
+    raw = signed(world, p.supplier, "recordTransformation", b"\x02" * 32, [asset_id(links["lot"])], [own])
+    refused(world, p.supplier, "transform", raw, 403, PROBLEMS + "not-brand-owner", "LedgerNotBrandOwner")
+    assert not asset(world, links["lot"]).consumed and not asset(world, own).exists
 
 
 def test_adding_items_to_a_lot_one_does_not_own_refused(world: EscrowWorld) -> None:
