@@ -26,6 +26,8 @@ class Role(enum.StrEnum):
     RELAYER = "RELAYER_ROLE"
     #: May write to the traceability ledger.
     RECORDER = "RECORDER_ROLE"
+    #: Resolves escrow disputes with a split (a consortium role, like the auditor's).
+    ARBITER = "ARBITER_ROLE"
     #: The consortium admin (OpenZeppelin AccessControl's default admin role).
     DEFAULT_ADMIN = "DEFAULT_ADMIN_ROLE"
 
@@ -51,6 +53,7 @@ AUDITOR_ROLE = Role.AUDITOR.id
 ORACLE_ROLE = Role.ORACLE.id
 RELAYER_ROLE = Role.RELAYER.id
 RECORDER_ROLE = Role.RECORDER.id
+ARBITER_ROLE = Role.ARBITER.id
 
 
 def parse_role(name: str) -> Role:

@@ -92,7 +92,7 @@ contract PartnerRegistry is IPartnerRegistry, AccessControlDefaultAdminRules {
         emit PartnerStatusChanged(account, active);
         // Suspension takes the partner's roles away (so every role check stays one storage read)
         // and remembers them; reinstatement gives back exactly those.
-        bytes32[7] memory roles = _partnerRoles();
+        bytes32[8] memory roles = _partnerRoles();
         if (!active) {
             uint256 bits = 0;
             for (uint256 i = 0; i < roles.length; ++i) {
@@ -194,7 +194,7 @@ contract PartnerRegistry is IPartnerRegistry, AccessControlDefaultAdminRules {
         Partner storage p = _partners[account];
         if (p.admittedAt != 0 && !p.active) revert RegistrySuspendedPartner(account);
         if (role == DEFAULT_ADMIN_ROLE) {
-            bytes32[7] memory roles = _partnerRoles();
+            bytes32[8] memory roles = _partnerRoles();
             for (uint256 i = 0; i < roles.length; ++i) {
                 if (hasRole(roles[i], account)) revert RegistryAdminRoleConflict(account, roles[i]);
             }
@@ -260,7 +260,7 @@ contract PartnerRegistry is IPartnerRegistry, AccessControlDefaultAdminRules {
 
     /// @dev Operational roles: what suspension takes away. Not DEFAULT_ADMIN_ROLE, which leaves only
     /// by the two-step transfer, so no suspension (of itself, by the admin) locks the consortium out.
-    function _partnerRoles() private pure returns (bytes32[7] memory) {
+    function _partnerRoles() private pure returns (bytes32[8] memory) {
         return [
             Roles.SUPPLIER,
             Roles.CARRIER,
@@ -268,7 +268,8 @@ contract PartnerRegistry is IPartnerRegistry, AccessControlDefaultAdminRules {
             Roles.AUDITOR,
             Roles.RECORDER,
             Roles.ORACLE,
-            Roles.RELAYER
+            Roles.RELAYER,
+            Roles.ARBITER
         ];
     }
 

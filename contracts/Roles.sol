@@ -13,4 +13,5 @@ library Roles {
     bytes32 internal constant RELAYER = keccak256("RELAYER_ROLE");
     /// May write to the traceability ledger: partners that record EPCIS events, and the relayer.
     bytes32 internal constant RECORDER = keccak256("RECORDER_ROLE");
+    bytes32 internal constant ARBITER = keccak256("ARBITER_ROLE");
 }

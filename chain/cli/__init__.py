@@ -1,9 +1,10 @@
 """``tracechain``: the command line (Typer + Rich).
 
 One module per command group: `chain.cli.node` (node, deploy, status, index, up),
-`chain.cli.admin`, `chain.cli.keys`, `chain.cli.sign`, `chain.cli.verify` and `chain.cli.items`
-(items and recall); what they share is in
-`chain.cli.common`, and what ``up`` starts is `chain.stack`.
+`chain.cli.admin` (its changes of standing in `chain.cli.admin_ops`, its lists in
+`chain.cli.admin_lists`), `chain.cli.dev`, `chain.cli.keys`, `chain.cli.sign`, `chain.cli.verify`
+and `chain.cli.items` (items and recall); what they share is in `chain.cli.common`, and what
+``up`` starts is `chain.stack`.
 
 Errors the operator can fix (a mistyped URL, a wrong chain ID, a missing deployment, a wrong
 passphrase) print one line saying what to do and exit non-zero, before anything is changed.
@@ -22,8 +23,10 @@ from importlib.metadata import entry_points
 import typer
 from pydantic import ValidationError
 
+from chain.cli import admin_lists, admin_ops  # noqa: F401  (their commands join `admin`)
 from chain.cli.admin import admin_app
 from chain.cli.common import err
+from chain.cli.dev import dev_app
 from chain.cli.items import items_app, recall
 from chain.cli.keys import keys_app
 from chain.cli.node import COMMANDS
@@ -38,6 +41,7 @@ app = typer.Typer(
     help="Tracechain: supply-chain traceability on an EVM chain.",
 )
 app.add_typer(admin_app, name="admin")
+app.add_typer(dev_app, name="dev")
 app.add_typer(items_app, name="items")
 app.add_typer(keys_app, name="keys")
 app.add_typer(sign_app, name="sign")

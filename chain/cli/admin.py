@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,14 +40,52 @@ def _role_id(name: str) -> bytes:
         raise typer.BadParameter(str(exc)) from exc
 
 
-def _admin(
-    rpc_url: str | None, data_dir: Path | None, key: str | None, build: Callable[[Any, str], Any]
-) -> None:
-    """Build a registry transaction with `build(registry, admin_address)`, sign it as the admin, send it."""
+@dataclass
+class AdminSession:
+    """What an admin command works with: the node, the admin's signer and the registry."""
+
+    settings: Any
+    w3: Web3
+    account: LocalAccount
+    registry: Any
+
+    def require_admin(self) -> None:
+        """Refuses before anything is sent when the signing key is not the consortium admin.
+
+        Raises:
+            NotAdmin: naming the admin.
+        """
+        from chain.exceptions import NotAdmin
+
+        admin = self.registry.admin_transfer().admin
+        if admin != self.account.address:
+            raise NotAdmin(self.account.address, admin)
+
+    def send(self, request: Any) -> None:
+        _send(self.w3, self.account, request, self.settings)
+
+
+def admin_session(rpc_url: str | None, data_dir: Path | None, key: str | None) -> AdminSession:
+    """The node, the signer (the admin key, or the local dev admin) and the deployment's registry."""
     settings = settings_for(rpc_url, data_dir, key)
     w3 = connect(settings)
-    account = signer(settings)
-    _send(w3, account, build(_registry(w3, settings), account.address), settings)
+    return AdminSession(settings, w3, signer(settings), _registry(w3, settings))
+
+
+def _admin(
+    rpc_url: str | None,
+    data_dir: Path | None,
+    key: str | None,
+    build: Callable[[Any, str], Any],
+    *,
+    admin_only: bool = True,
+) -> None:
+    """Build a registry transaction with `build(registry, admin_address)`, sign it, send it; unless
+    ``admin_only`` is False, refuse first when the key is not the admin's."""
+    session = admin_session(rpc_url, data_dir, key)
+    if admin_only:
+        session.require_admin()
+    session.send(build(session.registry, session.account.address))
 
 
 @admin_app.command("admit-partner")
@@ -121,14 +160,6 @@ def register_device(
     _admin(rpc_url, data_dir, key, lambda reg, admin: reg.register_device(device, owner, sender=admin))
 
 
-@admin_app.command("deactivate-device")
-def deactivate_device(
-    device: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None
-) -> None:
-    """Deactivate DEVICE: its readings are no longer accepted."""
-    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.set_device_active(device, False, sender=admin))
-
-
 @admin_app.command("transfer")
 def transfer(new_admin: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None) -> None:
     """Schedule the transfer of the admin role to NEW_ADMIN; it accepts after the registry's delay."""
@@ -138,7 +169,9 @@ def transfer(new_admin: str, rpc_url: RpcOpt = None, data_dir: DataOpt = None, k
 @admin_app.command("accept")
 def accept(rpc_url: RpcOpt = None, data_dir: DataOpt = None, key: KeyOpt = None) -> None:
     """Accept the admin role scheduled for this key, once the delay has passed."""
-    _admin(rpc_url, data_dir, key, lambda reg, admin: reg.accept_admin_transfer(sender=admin))
+    _admin(
+        rpc_url, data_dir, key, lambda reg, admin: reg.accept_admin_transfer(sender=admin), admin_only=False
+    )
 
 
 @admin_app.command("cancel-transfer")
@@ -155,22 +188,3 @@ def show(rpc_url: RpcOpt = None, data_dir: DataOpt = None) -> None:
     out.print(f"admin {t.admin}, transfer delay {t.delay} s")
     if t.scheduled:
         out.print(f"transfer to {t.pending} acceptable after {t.accept_after} (Unix time)")
-
-
-@admin_app.command("approve-token")
-def approve_token(
-    token: str,
-    revoke: Annotated[bool, typer.Option("--revoke", help="Withdraw the approval instead.")] = False,
-    rpc_url: RpcOpt = None,
-    data_dir: DataOpt = None,
-    key: KeyOpt = None,
-) -> None:
-    """Approve TOKEN (an ERC-20) for new shipments and their funding, or withdraw the approval."""
-    from chain.contracts import ShipmentEscrow
-    from chain.deploy import load_deployment
-
-    settings = settings_for(rpc_url, data_dir, key)
-    w3 = connect(settings)
-    account = signer(settings)
-    escrow = ShipmentEscrow(w3, load_deployment(w3, settings.data_dir).address("ShipmentEscrow"))
-    _send(w3, account, escrow.set_token_approved(token, not revoke, sender=account.address), settings)

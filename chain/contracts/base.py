@@ -18,10 +18,16 @@ from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, Web3RPCError
 
 from chain.artifacts import load_artifact
-from chain.exceptions import AccessControlUnauthorizedAccount, InvalidAddress, NoContractCode, decode_revert
+from chain.exceptions import (
+    AccessControlUnauthorizedAccount,
+    InvalidAddress,
+    NoContractCode,
+    NodeRequestRefused,
+    decode_revert,
+)
 from chain.jsonrpc import JsonRpc
 from chain.transact import TxRequest
 
@@ -234,6 +240,34 @@ class ContractWrapper:
                 )
             )
         return out
+
+    def events(
+        self, names: Sequence[str], from_block: int, to_block: int, *, window: int = 10_000
+    ) -> list[ContractEvent]:
+        """This contract's events called ``names`` in blocks ``from_block`` to ``to_block``, in chain
+        order: ``eth_getLogs`` over windows of at most ``window`` blocks, a window halved while the
+        node refuses it (nodes cap the block range or the results of one call).
+
+        Raises:
+            NodeRequestRefused: the node refused even a one-block window.
+        """
+        topics = ["0x" + topic.hex() for topic, name in self._topics.items() if name in names]
+        found: list[ContractEvent] = []
+        start, span = from_block, window
+        while start <= to_block:
+            end = min(start + span - 1, to_block)
+            try:
+                logs = self.w3.eth.get_logs(
+                    {"address": self.address, "fromBlock": start, "toBlock": end, "topics": [topics]}  # type: ignore[typeddict-item]
+                )
+            except Web3RPCError as exc:
+                if end == start:
+                    raise NodeRequestRefused("eth_getLogs", str(exc)) from exc
+                span = max(1, (end - start + 1) // 2)
+                continue
+            found += self.decode_events(logs)
+            start = end + 1
+        return found
 
 
 class RegistryGatedWrapper(ContractWrapper):

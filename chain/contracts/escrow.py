@@ -11,6 +11,7 @@ from chain.contracts.base import RegistryGatedWrapper, checksum
 from chain.exceptions import (
     EnforcedPause,
     EscrowNothingToWithdraw,
+    ExpectedPause,
     ShipmentBatchAfterDelivery,
     ShipmentExists,
     ShipmentInvalidBatch,
@@ -213,6 +214,22 @@ class ShipmentEscrow(RegistryGatedWrapper):
     def paused(self, block: int | None = None) -> bool:
         """Whether the escrow is paused, at `block` (the latest block if None)."""
         return bool(self.contract.functions.paused().call(block_identifier=block))
+
+    def set_paused(self, paused: bool, *, sender: str) -> TxRequest:
+        """Pauses the escrow (``pause``: no new shipment, funding, hand-over, telemetry, breach proof,
+        delivery, release or refund; withdrawals stay open) or unpauses it (``unpause``).
+
+        Raises:
+            EnforcedPause: pausing a paused escrow.
+            ExpectedPause: unpausing an escrow that is not paused.
+            AccessControlUnauthorizedAccount: ``sender`` is not the consortium admin.
+        """
+        if paused and self.paused():
+            raise EnforcedPause()
+        if not paused and not self.paused():
+            raise ExpectedPause()
+        self._require_role(DEFAULT_ADMIN_ROLE, sender)
+        return self._request("pause" if paused else "unpause")
 
     def owed(self, account: str, token: str) -> int:
         return int(self._call("owed", checksum(account), checksum(token)))

@@ -30,7 +30,16 @@ from chain.roles import DEFAULT_ADMIN_ROLE, Role
 from chain.roles import role_id as role
 from chain.transact import TxRequest
 
-__all__ = ["AdminTransfer", "Device", "Partner", "PartnerRegistry", "Standing", "role"]
+__all__ = [
+    "AdminTransfer",
+    "Device",
+    "DeviceRecord",
+    "Partner",
+    "PartnerRecord",
+    "PartnerRegistry",
+    "Standing",
+    "role",
+]
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,32 @@ class Standing:
     account: str
     active_partner: bool
     roles: tuple[Role, ...]
+
+
+@dataclass(frozen=True)
+class PartnerRecord:
+    """A partner as ``tracechain admin partners`` lists it: its standing at the latest block, the
+    GS1 company prefixes it holds, and since when (Unix time) it is in its current state."""
+
+    account: str
+    name: str
+    active: bool
+    roles: tuple[Role, ...]
+    prefixes: tuple[str, ...]
+    since: int
+
+
+@dataclass(frozen=True)
+class DeviceRecord:
+    """A registered device as ``tracechain admin devices`` lists it: its own active flag, whether its
+    readings count (``isActiveDevice``: it and its owner active), and since when (Unix time) its
+    flag has had its current value."""
+
+    address: str
+    owner: str
+    active: bool
+    counts: bool
+    since: int
 
 
 def _owner(address: str) -> str | None:
@@ -187,16 +222,110 @@ class PartnerRegistry(ContractWrapper):
             NodeRequestRefused: the node refused one of the calls.
             InvalidAddress: ``account`` is not an address.
         """
-        account = checksum(account)
-        word = bytes(12) + bytes.fromhex(account[2:])
-        calls = [self._function("isActivePartner").selector + word]
-        has_role = self._function("hasRole").selector
-        calls += [has_role + role.id + word for role in Role]
+        return self.standings([account])[0]
+
+    def standings(self, accounts: Sequence[str]) -> list[Standing]:
+        """Each account's :class:`Standing` (as :meth:`standing`), all in one batched JSON-RPC request.
+
+        Raises:
+            NodeRequestRefused: the node refused one of the calls.
+            InvalidAddress: one of ``accounts`` is not an address.
+        """
+        addresses = [checksum(a) for a in accounts]
+        is_active, has_role = self._function("isActivePartner").selector, self._function("hasRole").selector
+        calls: list[bytes] = []
+        for account in addresses:
+            word = bytes(12) + bytes.fromhex(account[2:])
+            calls += [is_active + word, *(has_role + role.id + word for role in Role)]
         results = JsonRpc(self.w3).call_many(
             [("eth_call", [{"to": self.address, "data": "0x" + data.hex()}, "latest"]) for data in calls]
         )
-        active, *held = (_bool(str(r)) for r in results)
-        return Standing(account, active, tuple(r for r, has in zip(Role, held, strict=True) if has))
+        flags = [_bool(str(r)) for r in results]
+        per = 1 + len(Role)
+        standings = []
+        for i, account in enumerate(addresses):
+            active, *held = flags[i * per : (i + 1) * per]
+            standings.append(
+                Standing(account, active, tuple(r for r, has in zip(Role, held, strict=True) if has))
+            )
+        return standings
+
+    def partner_records(self, from_block: int) -> list[PartnerRecord]:
+        """Every partner ever admitted, in admission order, with its standing at the latest block.
+
+        Enumerated from the registry's logs since ``from_block`` (its deployment block), which also
+        give the prefixes (assignments and revocations replayed) and the time of each status change;
+        the standings are read in one batched request.
+
+        Raises:
+            NodeRequestRefused: the node refused a request.
+        """
+        head = int(self.w3.eth.block_number)
+        events = self.events(
+            ("PartnerAdmitted", "PartnerStatusChanged", "PrefixAssigned", "PrefixRevoked"), from_block, head
+        )
+        names: dict[str, str] = {}
+        prefixes: dict[str, dict[str, None]] = {}
+        changed: dict[str, int] = {}  # block of the admission or of the last status change
+        for e in events:
+            account = checksum(e.args["account"])
+            if e.name == "PartnerAdmitted":
+                names[account] = str(e.args["name"])
+                prefixes.setdefault(account, {})
+                changed[account] = e.block_number
+            elif e.name == "PartnerStatusChanged":
+                changed[account] = e.block_number
+            elif e.name == "PrefixAssigned":
+                prefixes.setdefault(account, {})[str(e.args["prefix"])] = None
+            else:
+                prefixes.get(account, {}).pop(str(e.args["prefix"]), None)
+        accounts = list(names)
+        times = self._block_times(set(changed.values()))
+        return [
+            PartnerRecord(
+                account=s.account,
+                name=names[s.account],
+                active=s.active_partner,
+                roles=s.roles,
+                prefixes=tuple(sorted(prefixes[s.account])),
+                since=times[changed[s.account]],
+            )
+            for s in self.standings(accounts)
+        ]
+
+    def device_records(self, from_block: int) -> list[DeviceRecord]:
+        """Every registered device, in registration order, with its state at the latest block.
+
+        Enumerated from the registry's logs since ``from_block`` (its deployment block), which also
+        give the time its flag last changed (a DeviceStatusChanged that set the current value again
+        changed nothing); the states are read in one batched request.
+
+        Raises:
+            NodeRequestRefused: the node refused a request.
+        """
+        head = int(self.w3.eth.block_number)
+        changed: dict[str, tuple[bool, int]] = {}  # device -> (flag, block it took that value)
+        for e in self.events(("DeviceRegistered", "DeviceStatusChanged"), from_block, head):
+            device = checksum(e.args["device"])
+            if e.name == "DeviceRegistered":
+                changed[device] = (True, e.block_number)
+            elif device in changed and changed[device][0] != bool(e.args["active"]):
+                changed[device] = (bool(e.args["active"]), e.block_number)
+        devices = list(changed)
+        results = self.call_many([(fn, (d,)) for d in devices for fn in ("device", "isActiveDevice")])
+        times = self._block_times({block for _, block in changed.values()})
+        records = []
+        for i, address in enumerate(devices):
+            owner, active = results[2 * i]
+            since = times[changed[address][1]]
+            records.append(DeviceRecord(address, checksum(owner), bool(active), bool(results[2 * i + 1]), since))
+        return records
+
+    def _block_times(self, blocks: Iterable[int]) -> dict[int, int]:
+        """The timestamp of each of ``blocks``, in one batched request."""
+        numbers = sorted(blocks)
+        found = JsonRpc(self.w3).call_many([("eth_getBlockByNumber", [hex(n), False]) for n in numbers])
+        return {n: int(block["timestamp"], 16) for n, block in zip(numbers, found, strict=True)}
 
     def device_statuses(self, devices: Sequence[str]) -> list[DeviceStatus]:
         """Each device's :class:`DeviceStatus`, all in one batched JSON-RPC request (the telemetry

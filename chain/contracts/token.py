@@ -51,6 +51,9 @@ class ERC20(ContractWrapper):
     def decimals(self) -> int:
         return int(self._call("decimals"))
 
+    def symbol(self) -> str:
+        return str(self._call("symbol"))
+
     def approve(self, spender: str, amount: int) -> TxRequest:
         """Lets ``spender`` move up to ``amount`` of the sender's tokens."""
         return self._request("approve", checksum(spender), amount)

@@ -103,6 +103,7 @@ from chain.exceptions.node import (
     NodeRequestRefused,
     NodeStartFailed,
     NodeUnreachable,
+    NotDevelopmentChain,
     WrongChain,
 )
 from chain.exceptions.openzeppelin import (
@@ -131,6 +132,8 @@ from chain.exceptions.openzeppelin import (
 )
 from chain.exceptions.transactions import (
     IntentConflict,
+    NoChange,
+    NotAdmin,
     PreflightFailed,
     TransactionFailed,
     UnknownIntent,
@@ -189,10 +192,13 @@ __all__ = [
     "LedgerUnknownAsset",
     "NOT_IN_ABI",
     "NoContractCode",
+    "NoChange",
     "NoKey",
     "NodeRequestRefused",
     "NodeStartFailed",
     "NodeUnreachable",
+    "NotAdmin",
+    "NotDevelopmentChain",
     "PreflightFailed",
     "ReentrancyGuardReentrantCall",
     "RegistryAdminRoleConflict",

@@ -48,3 +48,15 @@ class NodeStartFailed(TracechainError):
     def __init__(self, url: str, detail: str) -> None:
         self.url = url
         super().__init__(f"anvil did not start on {url} ({detail}): is the port in use? try another --port")
+
+
+class NotDevelopmentChain(TracechainError):
+    """A development-only operation (test funds) was asked of a node that is not a local anvil."""
+
+    def __init__(self, url: str, client: str, detail: str) -> None:
+        self.url = url
+        self.client = client
+        super().__init__(
+            f"the node at {url} ({client}) is not a local development chain ({detail}): "
+            "`tracechain dev` works on a local anvil only; nothing was sent"
+        )

@@ -39,3 +39,18 @@ class PreflightFailed(TracechainError):
     def __init__(self, what: str) -> None:
         self.what = what
         super().__init__(what)
+
+
+class NotAdmin(PreflightFailed):
+    """The signing key is not the consortium admin (the registry's DEFAULT_ADMIN_ROLE holder)."""
+
+    def __init__(self, account: str, admin: str) -> None:
+        self.account = account
+        self.admin = admin
+        super().__init__(
+            f"{account} is not the consortium admin; the admin is {admin}: sign with its key (--key)"
+        )
+
+
+class NoChange(PreflightFailed):
+    """The requested change would change nothing (e.g. suspending a suspended partner)."""
