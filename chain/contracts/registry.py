@@ -318,7 +318,9 @@ class PartnerRegistry(ContractWrapper):
         for i, address in enumerate(devices):
             owner, active = results[2 * i]
             since = times[changed[address][1]]
-            records.append(DeviceRecord(address, checksum(owner), bool(active), bool(results[2 * i + 1]), since))
+            records.append(
+                DeviceRecord(address, checksum(owner), bool(active), bool(results[2 * i + 1]), since)
+            )
         return records
 
     def _block_times(self, blocks: Iterable[int]) -> dict[int, int]:
