@@ -1,0 +1,115 @@
+"""What the admin and dev CLI tests share: running `tracechain` in-process, a deployment on anvil
+made by `tracechain deploy`, and the contracts of that deployment for direct calls."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web3 import Web3
+from web3.exceptions import ContractLogicError
+
+from chain.artifacts import load_artifact
+from chain.cli import main
+from chain.exceptions import ContractError, decode_revert
+from chain.keys import dev_account
+from tests.chain.consortium import Consortium
+from tests.fixtures.anvil import AnvilNode
+
+PASSPHRASE = "correct horse battery staple"
+#: anvil's accounts (the fixture's 20) the tests admit as partners: not the admin (0) nor the
+#: service account `deploy` grants roles to (1).
+SUPPLIER, BUYER, CARRIER, DEVICE, OUTSIDER = (dev_account(i).address for i in (11, 12, 13, 14, 15))
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Runs `tracechain ARGS` in-process: exit code, stdout, stderr."""
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line_error(code: int, err: str, needle: str) -> None:
+    assert code == 1, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], err
+
+
+def cli_env(monkeypatch: pytest.MonkeyPatch, data_dir: Path, url: str) -> Path:
+    """The environment of a `tracechain` run against node ``url`` with data in ``data_dir``."""
+    for name in list(os.environ):
+        if name.startswith("TRACECHAIN_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("TRACECHAIN_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("TRACECHAIN_RPC_URL", url)
+    monkeypatch.setenv("TRACECHAIN_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("COLUMNS", "250")
+    return data_dir
+
+
+def import_key(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str, index: int
+) -> str:
+    """Stores anvil account ``index`` as keystore ``name``; returns its address."""
+    account = dev_account(index)
+    monkeypatch.setenv("TRACECHAIN_PRIVATE_KEY", account.key.hex())
+    assert run(capsys, "keys", "import", name)[0] == 0
+    monkeypatch.delenv("TRACECHAIN_PRIVATE_KEY")
+    return str(account.address)
+
+
+class Deployed(Consortium):
+    """The contracts `tracechain deploy` recorded in ``data_dir``, with this module's partners."""
+
+    @property
+    def supplier(self) -> str:
+        return SUPPLIER
+
+    @property
+    def buyer(self) -> str:
+        return BUYER
+
+    @property
+    def carrier(self) -> str:
+        return CARRIER
+
+    @property
+    def device(self) -> str:
+        return DEVICE
+
+
+def deployed(anvil: AnvilNode, data_dir: Path) -> Deployed:
+    w3 = anvil.w3()
+    recorded = json.loads((data_dir / "deployments.json").read_text())[str(w3.eth.chain_id)]
+
+    def contract(name: str) -> Any:
+        return w3.eth.contract(address=recorded[name]["address"], abi=load_artifact(name)["abi"])
+
+    return Deployed(
+        w3,
+        contract("PartnerRegistry"),
+        contract("TraceabilityLedger"),
+        contract("ShipmentEscrow"),
+        contract("TestToken"),
+        recorded["PartnerRegistry"]["block_number"],
+    )
+
+
+def revert_of(call: Any, sender: str) -> ContractError:
+    """The decoded custom error ``call`` reverts with when ``sender`` makes it (an eth_call)."""
+    with pytest.raises(ContractLogicError) as info:
+        call.call({"from": sender})
+    error = decode_revert(info.value)
+    assert error is not None
+    return error
+
+
+def checksum(address: str) -> str:
+    return Web3.to_checksum_address(address)
