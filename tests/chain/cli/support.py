@@ -102,6 +102,26 @@ def deployed(anvil: AnvilNode, data_dir: Path) -> Deployed:
     )
 
 
+def deploy_with_partners(
+    monkeypatch: pytest.MonkeyPatch, data_dir: Path, anvil: AnvilNode, capsys: pytest.CaptureFixture[str]
+) -> Deployed:
+    """A fresh deployment by `tracechain deploy` in ``data_dir``, with a supplier, a buyer and a
+    carrier admitted and the carrier's device registered by `tracechain admin`."""
+    cli_env(monkeypatch, data_dir, anvil.url)
+    assert run(capsys, "deploy")[0] == 0
+    for account, name, prefix, roles in (
+        (SUPPLIER, "Acme Foods", "0614141", ("supplier", "recorder")),
+        (BUYER, "Fresh Mart", "0614142", ("retailer",)),
+        (CARRIER, "Cold Haul", "0614143", ("carrier",)),
+    ):
+        args = ["admin", "admit-partner", account, "--name", name, "--prefix", prefix]
+        for role in roles:
+            args += ["--role", role]
+        assert run(capsys, *args)[0] == 0
+    assert run(capsys, "admin", "register-device", DEVICE, CARRIER)[0] == 0
+    return deployed(anvil, data_dir)
+
+
 def revert_of(call: Any, sender: str) -> ContractError:
     """The decoded custom error ``call`` reverts with when ``sender`` makes it (an eth_call)."""
     with pytest.raises(ContractLogicError) as info:

@@ -15,8 +15,7 @@ from tests.chain.cli.support import (
     OUTSIDER,
     SUPPLIER,
     Deployed,
-    cli_env,
-    deployed,
+    deploy_with_partners,
     one_line_error,
     run,
 )
@@ -29,20 +28,7 @@ pytestmark = pytest.mark.anvil
 def chain(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, anvil: AnvilNode, capsys: pytest.CaptureFixture[str]
 ) -> Deployed:
-    """A fresh deployment by `tracechain deploy` with partners admitted by `tracechain admin`."""
-    cli_env(monkeypatch, tmp_path, anvil.url)
-    assert run(capsys, "deploy")[0] == 0
-    for account, name, prefix, roles in (
-        (SUPPLIER, "Acme Foods", "0614141", ("supplier", "recorder")),
-        (BUYER, "Fresh Mart", "0614142", ("retailer",)),
-        (CARRIER, "Cold Haul", "0614143", ("carrier",)),
-    ):
-        args = ["admin", "admit-partner", account, "--name", name, "--prefix", prefix]
-        for role in roles:
-            args += ["--role", role]
-        assert run(capsys, *args)[0] == 0
-    assert run(capsys, "admin", "register-device", DEVICE, CARRIER)[0] == 0
-    return deployed(anvil, tmp_path)
+    return deploy_with_partners(monkeypatch, tmp_path, anvil, capsys)
 
 
 def test_suspend_and_reinstate_print_what_changed(
