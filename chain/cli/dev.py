@@ -39,7 +39,7 @@ def _address(who: str, keystore: Path) -> str:
 
 
 def _format(units: int | None, decimals: int) -> str:
-    return "-" if units is None else f"{Decimal(units).scaleb(-decimals):f}"
+    return "-" if units is None else f"{Decimal(units).scaleb(-decimals).normalize():f}"
 
 
 @dev_app.command("fund")
