@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from eth_utils import keccak, to_checksum_address
 
+from chain.roles import ARBITER_ROLE
 from tests.contracts.asserts import emitted, ev, reverts
 from tests.contracts.conftest import (
     AUDITOR_ROLE,
@@ -288,3 +289,22 @@ def test_admin_role_of_suspended_partner_lapses(
     with reverts(registry.AccessControlUnauthorizedAccount, account=supplier, neededRole=DEFAULT_ADMIN_ROLE):
         registry.grantRole(AUDITOR_ROLE, stranger, sender=supplier)
     assert registry.defaultAdmin() == admin
+
+
+def test_suspension_takes_the_arbiter_role_and_reinstatement_gives_it_back(
+    registry: Any, admin: Any, carrier: Any
+) -> None:
+    registry.grantRole(ARBITER_ROLE, carrier, sender=admin)
+    held = [
+        r
+        for r in (SUPPLIER_ROLE, CARRIER_ROLE, RETAILER_ROLE, AUDITOR_ROLE, RECORDER_ROLE)
+        if registry.hasRole(r, carrier)
+    ]
+    tx = registry.setPartnerActive(carrier, False, sender=admin)
+    revoked = [ev("RoleRevoked", role=r, account=carrier, sender=admin) for r in (*held, ARBITER_ROLE)]
+    assert emitted(tx, registry) == [ev("PartnerStatusChanged", account=carrier, active=False), *revoked]
+    assert not registry.hasRole(ARBITER_ROLE, carrier)
+    with reverts(registry.RegistrySuspendedPartner, account=carrier):
+        registry.grantRole(ARBITER_ROLE, carrier, sender=admin)
+    registry.setPartnerActive(carrier, True, sender=admin)
+    assert registry.hasRole(ARBITER_ROLE, carrier) and registry.hasRole(CARRIER_ROLE, carrier)
