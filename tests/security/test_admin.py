@@ -1,7 +1,8 @@
 """Who may run the admin operations: the consortium admin's key only. The CLI refuses any other key
 in one line, naming the admin, before anything is sent; the chain refuses the same call sent
 directly (AccessControlUnauthorizedAccount for DEFAULT_ADMIN_ROLE). A suspended partner's escrow
-actions are refused on chain until it is reinstated; a suspended arbiter holds no arbiter role."""
+actions are refused on chain until it is reinstated; a suspended arbiter holds no arbiter role.
+`tracechain dev fund` sends nothing to a node that is not a local anvil."""
 
 from __future__ import annotations
 
@@ -24,7 +25,10 @@ from tests.chain.cli.support import (
     DEVICE,
     SUPPLIER,
     Deployed,
+    StandIn,
+    cli_env,
     deploy_with_partners,
+    deployed,
     import_key,
     one_line_error,
     revert_of,
@@ -159,3 +163,44 @@ def test_suspended_arbiter_holds_no_arbiter_role_refused(
     error = revert_of(chain.registry.functions.grantRole(Role.ARBITER.id, CARRIER), chain.admin)
     assert isinstance(error, RegistrySuspendedPartner) and error.args_by_name == {"account": CARRIER}
     assert not chain.registry.functions.hasRole(Role.ARBITER.id, CARRIER).call()
+
+
+BESU = "besu/v24.12.2/linux-x86_64/openjdk-java-21"
+#: Methods that change state: a refused `dev fund` sends none of them.
+WRITES = {"anvil_setBalance", "eth_sendRawTransaction", "eth_sendTransaction", "anvil_mine", "evm_mine"}
+
+
+@pytest.mark.parametrize(
+    ("client", "anvil_methods", "reason"),
+    [
+        (BESU, False, "its client is not anvil"),
+        ("anvil/v1.7.1", False, "it does not answer anvil's development methods"),
+    ],
+    ids=["besu", "anvil-version-without-anvil-methods"],
+)
+def test_dev_fund_on_a_non_development_node_refused(
+    tmp_path: Path,
+    anvil: AnvilNode,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    client: str,
+    anvil_methods: bool,
+    reason: str,
+) -> None:
+    cli_env(monkeypatch, tmp_path, anvil.url)
+    assert run(capsys, "deploy")[0] == 0  # a TestToken is recorded for this chain: still nothing minted
+    chain = deployed(anvil, tmp_path)
+    someone = "0x" + "43" * 20
+    stand_in = StandIn(anvil.url, client, anvil_methods)
+    try:
+        monkeypatch.setenv("TRACECHAIN_RPC_URL", stand_in.url)
+        block = chain.w3.eth.block_number
+        code, _, err = run(capsys, "dev", "fund", someone)
+        one_line_error(code, err, f"the node at {stand_in.url} ({client}) is not a local development chain")
+        assert reason in err and "nothing was sent" in err
+        assert not WRITES & set(stand_in.methods), stand_in.methods
+        assert chain.w3.eth.get_balance(someone) == 0
+        assert chain.token.functions.balanceOf(someone).call() == 0
+        assert chain.w3.eth.block_number == block
+    finally:
+        stand_in.close()

@@ -1,14 +1,22 @@
 """What the admin and dev CLI tests share: running `tracechain` in-process, a deployment on anvil
-made by `tracechain deploy`, and the contracts of that deployment for direct calls."""
+made by `tracechain deploy`, the contracts of that deployment for direct calls, and a stand-in for
+a node that is not anvil.
+
+No Besu or Geth node runs here, so :class:`StandIn` plays one: a JSON-RPC proxy in front of anvil
+that reports another client's version and answers anvil's methods as Besu does (-32601, method not
+found), recording every method it is sent."""
 
 from __future__ import annotations
 
 import json
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
@@ -17,7 +25,7 @@ from chain.cli import main
 from chain.exceptions import ContractError, decode_revert
 from chain.keys import dev_account
 from tests.chain.consortium import Consortium
-from tests.fixtures.anvil import AnvilNode
+from tests.fixtures.anvil import AnvilNode, free_port
 
 PASSPHRASE = "correct horse battery staple"
 #: anvil's accounts (the fixture's 20) the tests admit as partners: not the admin (0) nor the
@@ -133,3 +141,50 @@ def revert_of(call: Any, sender: str) -> ContractError:
 
 def checksum(address: str) -> str:
     return Web3.to_checksum_address(address)
+
+
+class StandIn:
+    """A JSON-RPC proxy to ``upstream`` that reports ``client`` as its version and, unless
+    ``anvil_methods``, refuses every anvil_* method as a non-anvil node does."""
+
+    def __init__(self, upstream: str, client: str, anvil_methods: bool) -> None:
+        self.methods: list[str] = []
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                calls = body if isinstance(body, list) else [body]
+                answers = [stand_in.answer(call, upstream, client, anvil_methods) for call in calls]
+                payload = json.dumps(answers if isinstance(body, list) else answers[0]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, call: dict[str, Any], upstream: str, client: str, anvil_methods: bool) -> dict[str, Any]:
+        method = call["method"]
+        self.methods.append(method)
+        if method == "web3_clientVersion":
+            return {"jsonrpc": "2.0", "id": call["id"], "result": client}
+        if method.startswith("anvil_") and not anvil_methods:
+            error = {"code": -32601, "message": "Method not found"}
+            return {"jsonrpc": "2.0", "id": call["id"], "error": error}
+        answer: dict[str, Any] = requests.post(upstream, json=call, timeout=10).json()
+        return answer
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
