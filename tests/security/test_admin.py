@@ -191,7 +191,7 @@ def test_dev_fund_on_a_non_development_node_refused(
     assert run(capsys, "deploy")[0] == 0  # a TestToken is recorded for this chain: still nothing minted
     chain = deployed(anvil, tmp_path)
     someone = "0x" + "43" * 20
-    stand_in = StandIn(anvil.url, client, anvil_methods)
+    stand_in = StandIn(anvil.url, client, anvil_methods=anvil_methods)
     try:
         monkeypatch.setenv("TRACECHAIN_RPC_URL", stand_in.url)
         block = chain.w3.eth.block_number

@@ -144,18 +144,26 @@ def checksum(address: str) -> str:
 
 
 class StandIn:
-    """A JSON-RPC proxy to ``upstream`` that reports ``client`` as its version and, unless
-    ``anvil_methods``, refuses every anvil_* method as a non-anvil node does."""
+    """A JSON-RPC proxy to ``upstream`` that reports ``client`` as its version; unless
+    ``anvil_methods`` it refuses every anvil_* method as a non-anvil node does, and with
+    ``max_log_span`` it refuses an ``eth_getLogs`` over more blocks, as public nodes do. It counts the
+    HTTP requests (``requests``) and records every method (``methods``)."""
 
-    def __init__(self, upstream: str, client: str, anvil_methods: bool) -> None:
+    def __init__(
+        self, upstream: str, client: str, *, anvil_methods: bool = True, max_log_span: int | None = None
+    ) -> None:
+        self.upstream = upstream
+        self.client = client
+        self.anvil_methods = anvil_methods
+        self.max_log_span = max_log_span
         self.methods: list[str] = []
+        self.requests = 0
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                calls = body if isinstance(body, list) else [body]
-                answers = [stand_in.answer(call, upstream, client, anvil_methods) for call in calls]
+                answers = stand_in.answer(body if isinstance(body, list) else [body])
                 payload = json.dumps(answers if isinstance(body, list) else answers[0]).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -174,16 +182,31 @@ class StandIn:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
-    def answer(self, call: dict[str, Any], upstream: str, client: str, anvil_methods: bool) -> dict[str, Any]:
+    def _own_answer(self, call: dict[str, Any]) -> dict[str, Any] | None:
         method = call["method"]
-        self.methods.append(method)
         if method == "web3_clientVersion":
-            return {"jsonrpc": "2.0", "id": call["id"], "result": client}
-        if method.startswith("anvil_") and not anvil_methods:
+            return {"jsonrpc": "2.0", "id": call["id"], "result": self.client}
+        error = None
+        if method.startswith("anvil_") and not self.anvil_methods:
             error = {"code": -32601, "message": "Method not found"}
-            return {"jsonrpc": "2.0", "id": call["id"], "error": error}
-        answer: dict[str, Any] = requests.post(upstream, json=call, timeout=10).json()
-        return answer
+        if method == "eth_getLogs" and self.max_log_span is not None:
+            query = call["params"][0]
+            span = int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1
+            if span > self.max_log_span:
+                error = {"code": -32005, "message": f"query exceeds max block range {self.max_log_span}"}
+        return None if error is None else {"jsonrpc": "2.0", "id": call["id"], "error": error}
+
+    def answer(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The answers to one HTTP request's calls: its own, the rest from upstream in one request."""
+        self.requests += 1
+        self.methods += [call["method"] for call in calls]
+        own = {i: self._own_answer(call) for i, call in enumerate(calls)}
+        forward = [call for i, call in enumerate(calls) if own[i] is None]
+        upstream: list[dict[str, Any]] = (
+            requests.post(self.upstream, json=forward, timeout=30).json() if forward else []
+        )
+        by_id = {answer["id"]: answer for answer in upstream}
+        return [own[i] or by_id[call["id"]] for i, call in enumerate(calls)]
 
     def close(self) -> None:
         self.server.shutdown()
