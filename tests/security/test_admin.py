@@ -39,6 +39,7 @@ from tests.fixtures.anvil import AnvilNode
 pytestmark = pytest.mark.anvil
 ADMIN = dev_account(0).address
 OTHER_TOKEN = dev_account(16).address
+NEWCOMER = dev_account(17).address
 
 
 @pytest.fixture
@@ -55,7 +56,8 @@ def _state(c: Deployed) -> tuple[Any, ...]:
         c.w3.eth.block_number,
         [r.isActivePartner(a).call() for a in (SUPPLIER, BUYER, CARRIER)],
         [r.hasRole(role.id, a).call() for role in Role for a in (SUPPLIER, BUYER, CARRIER)],
-        r.device(DEVICE).call(),
+        [r.device(d).call() for d in (DEVICE, NEWCOMER)],
+        r.isActivePartner(NEWCOMER).call(),
         c.escrow.functions.paused().call(),
         [c.escrow.functions.isTokenApproved(t).call() for t in (c.token.address, OTHER_TOKEN)],
     )
@@ -65,6 +67,21 @@ def _state(c: Deployed) -> tuple[Any, ...]:
 Setup = Callable[[Deployed], None]
 Direct = Callable[[Deployed], Any]
 COMMANDS: list[tuple[list[str], Setup, Direct]] = [
+    (
+        ["admit-partner", NEWCOMER, "--name", "Newcomer", "--role", "supplier"],
+        lambda c: None,
+        lambda c: c.registry.functions.admitPartner(NEWCOMER, "Newcomer", [], [Role.SUPPLIER.id]),
+    ),
+    (
+        ["grant-role", "auditor", BUYER],
+        lambda c: None,
+        lambda c: c.registry.functions.grantRole(Role.AUDITOR.id, BUYER),
+    ),
+    (
+        ["register-device", NEWCOMER, CARRIER],
+        lambda c: None,
+        lambda c: c.registry.functions.registerDevice(NEWCOMER, CARRIER),
+    ),
     (["suspend", BUYER], lambda c: None, lambda c: c.registry.functions.setPartnerActive(BUYER, False)),
     (
         ["reinstate", BUYER],
