@@ -308,8 +308,8 @@ def deploy(w3: Web3) -> Consortium:
 
     registry = create("PartnerRegistry", ADMIN_DELAY, admin)
     deploy_block = w3.eth.block_number
-    ledger = create("TraceabilityLedger", registry.address)
     escrow = create("ShipmentEscrow", registry.address)
+    ledger = create("TraceabilityLedger", registry.address, escrow.address)
     token = create("TestToken", "Test Token", "TT")
     w3.eth.wait_for_transaction_receipt(
         escrow.functions.setTokenApproved(token.address, True).transact({"from": admin})

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anvil
 def test_deploy_twice_reuses_everything(anvil: AnvilNode, tmp_path: Path) -> None:
     w3 = anvil.w3()
     first = deploy(w3, admin(), tmp_path, service_account=service().address, test_token=True)
-    assert first.deployed == ["PartnerRegistry", "TraceabilityLedger", "ShipmentEscrow", "TestToken"]
+    assert first.deployed == ["PartnerRegistry", "ShipmentEscrow", "TraceabilityLedger", "TestToken"]
     assert first.granted == list(SERVICE_ROLES)
     assert first.approved_tokens == [first.deployment.address("TestToken")]  # settlement token approved
     block = w3.eth.block_number
