@@ -67,7 +67,7 @@ def test_deploy_replaces_contracts_lost_with_the_chain(tmp_path: Path) -> None:
         with pytest.raises(DeploymentMissing, match="tracechain deploy"):
             load_deployment(fresh.w3(), tmp_path)
         again = deploy(fresh.w3(), admin(), tmp_path)
-        assert again.deployed == ["PartnerRegistry", "TraceabilityLedger", "ShipmentEscrow"]
+        assert again.deployed == ["PartnerRegistry", "ShipmentEscrow", "TraceabilityLedger"]
         assert load_deployment(fresh.w3(), tmp_path).contracts.keys() == first.contracts.keys()
     finally:
         fresh.stop()
