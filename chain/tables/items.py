@@ -15,10 +15,15 @@ from chain.db import Base
 
 
 class ShipmentItem(Base):
-    """One item of a shipment, at its position in the manifest's list (the hash depends on order)."""
+    """One item of a shipment, at its position in the manifest's list (the hash depends on order).
+
+    Keyed by the list's hash too: a manifest that never reaches the chain (another supplier's with
+    the same shipment ID, say) leaves its list beside the real one, which readers pick by the
+    shipment's on-chain ``itemsHash``; nobody's list overwrites another's."""
 
     __tablename__ = "shipment_items"
 
     shipment_id: Mapped[str] = mapped_column(String(66), primary_key=True)  # 0x-hex, lowercase
+    items_hash: Mapped[str] = mapped_column(String(66), primary_key=True)  # 0x-hex, lowercase
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
     asset_id: Mapped[str] = mapped_column(String(66), index=True)  # 0x-hex, lowercase

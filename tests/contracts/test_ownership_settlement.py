@@ -125,7 +125,9 @@ def test_settle_ownership_moves_only_the_listed_ids_not_an_aggregates_children(
     assert goods.parentOf(ITEM2) == PALLET  # packing is physical: untouched by a change of title
 
 
-@pytest.mark.parametrize("state", [State.NONE, State.CREATED, State.FUNDED, State.IN_TRANSIT, State.DELIVERED])
+@pytest.mark.parametrize(
+    "state", [State.NONE, State.CREATED, State.FUNDED, State.IN_TRANSIT, State.DELIVERED]
+)
 def test_settle_ownership_before_settlement_refused(
     goods: Any, shipment_of: Any, supplier: Any, stranger: Any, state: State
 ) -> None:
@@ -222,4 +224,3 @@ def test_settle_ownership_gas_per_item(
     per_item = (gas_many - gas_one) / 19
     print(f"settleOwnership: 1 item {gas_one} gas, 20 items {gas_many} gas, {per_item:.0f} gas per item")
     assert per_item < 20_000
-

@@ -1,7 +1,8 @@
 """Ownership follows payment: the items each shipment sells, and the ledger's settlements.
 
 - shipment_items (the API's): the ledger asset IDs a relayed manifest's itemsHash commits to, in
-  order (keccak256(abi.encode(bytes32[] ids))), which the keeper passes to the buyer.
+  order (keccak256(abi.encode(bytes32[] ids))), keyed by that hash too, which the keeper passes
+  to the buyer.
 - ownership_settlements (the read model's log table): TraceabilityLedger.OwnershipSettled.
   Skipped items are `asset_changes` rows of kind `not_settled` (no schema change).
 
@@ -24,9 +25,10 @@ def upgrade() -> None:
     op.create_table(
         "shipment_items",
         sa.Column("shipment_id", sa.String(length=66), nullable=False),
+        sa.Column("items_hash", sa.String(length=66), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("asset_id", sa.String(length=66), nullable=False),
-        sa.PrimaryKeyConstraint("shipment_id", "position", name=op.f("pk_shipment_items")),
+        sa.PrimaryKeyConstraint("shipment_id", "items_hash", "position", name=op.f("pk_shipment_items")),
     )
     op.create_index(op.f("ix_shipment_items_asset_id"), "shipment_items", ["asset_id"])
     numeric = sa.Numeric(78, 0).with_variant(sa.String(78), "sqlite")
