@@ -84,7 +84,7 @@ def ownership_of(session: Session, s: ShipmentRow) -> OwnershipPublic:
     if ids is None:
         return OwnershipPublic(state="no-item-list", items=[])
     rows = session.execute(select(Asset.asset_id, Asset.owner).where(Asset.asset_id.in_(ids))).all()
-    owners = {asset_id: owner for asset_id, owner in rows}
+    owners: dict[str, str] = dict(rows)  # type: ignore[arg-type]
     passed: set[str] = set()
     if settlement is not None:
         passed = set(

@@ -4,7 +4,8 @@ Deploys PartnerRegistry, TraceabilityLedger, ShipmentEscrow and TestToken from c
 up the consortium (supplier, buyer, carrier, oracle, one device) and walks one shipment through its
 life: manifest, funding, a consented hand-over, a telemetry batch of 1,000 device-signed readings,
 a breach proof, delivery (the hand-over to the buyer), release after the dispute window,
-withdrawal, and the settlement of its items' ownership on the ledger. Each figure is a receipt's `gasUsed`; the main ones carry a breakdown by opcode family
+withdrawal, and the settlement of its items' ownership on the ledger.
+Each figure is a receipt's `gasUsed`; the main ones carry a breakdown by opcode family
 (from `debug_traceTransaction`) so a missed goal says where the gas goes.
 """
 

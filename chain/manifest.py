@@ -14,10 +14,9 @@ The JSON form may carry the list itself as ``items`` (0x-hex IDs, outside the si
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
-
-from collections.abc import Sequence
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount

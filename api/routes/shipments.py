@@ -20,7 +20,6 @@ from api.deps import CurrentPartner, SessionDep, SettingsDep
 from api.errors import Forbidden, Unavailable
 from api.escrow.signatures import recover_typed, require_signer
 from api.escrow.visibility import visible_shipment
-from api.ownership import ownership_of, record_items
 from api.models import (
     BreachPublic,
     CustodyPublic,
@@ -31,6 +30,7 @@ from api.models import (
     ShipmentPublic,
     TelemetrySummary,
 )
+from api.ownership import ownership_of, record_items
 from api.routes import escrow, readings
 from api.telemetry import reading_counts
 from chain import eip712
@@ -189,7 +189,8 @@ def _telemetry(session: Session, s: Any, breaches: int) -> TelemetrySummary:
 @router.get("/{shipment_id}", response_model=ShipmentPublic, responses=NOT_VISIBLE)
 def shipment_status(shipment_id: ShipmentId, session: SessionDep, partner: CurrentPartner) -> ShipmentPublic:
     """State, amounts, custody, breaches, the payment schedule, the telemetry summary and whether the
-    items' ownership passed to the buyer, from the read model (what the indexer has seen final on chain) and the telemetry oracle's store."""
+    items' ownership passed to the buyer, from the read model (what the indexer has seen final on
+    chain) and the telemetry oracle's store."""
     from chain.tables.readmodel import Breach, CustodyHandover
 
     s = visible_shipment(session, shipment_id, partner)

@@ -402,7 +402,9 @@ class TraceabilityLedger(RegistryGatedWrapper):
             raise LedgerTooManyItems(shipment_id=shipment_id, count=len(ids), max=MAX_SETTLEMENT_ITEMS)
         given = items_hash(ids)
         if given != shipment.items_hash:
-            raise LedgerShipmentItemsMismatch(shipment_id=shipment_id, items_hash=shipment.items_hash, given=given)
+            raise LedgerShipmentItemsMismatch(
+                shipment_id=shipment_id, items_hash=shipment.items_hash, given=given
+            )
         if self.is_ownership_settled(shipment_id):
             raise LedgerOwnershipAlreadySettled(shipment_id=shipment_id)
         return TxRequest(self.address, self.settle_ownership_calldata(shipment_id, ids))

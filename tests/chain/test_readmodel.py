@@ -181,7 +181,13 @@ def test_full_life_cycle_is_decoded_into_the_read_model(
             100,
         )
         settled = s.scalars(select(rm.OwnershipSettlement)).one()  # ownership followed payment
-        assert (settled.shipment_id, settled.supplier, settled.buyer, settled.transferred, settled.skipped) == (
+        assert (
+            settled.shipment_id,
+            settled.supplier,
+            settled.buyer,
+            settled.transferred,
+            settled.skipped,
+        ) == (
             hexs(ids["shipment"]),
             c.supplier,
             c.buyer,

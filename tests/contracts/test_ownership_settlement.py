@@ -16,8 +16,8 @@ from tests.contracts.conftest import State
 from tests.contracts.test_traceability_ledger import (
     ITEM,
     ITEM2,
-    ITEM_LINK,
     ITEM2_LINK,
+    ITEM_LINK,
     LOT,
     LOT_LINK,
     OUT_LINK,
