@@ -107,6 +107,8 @@ def test_settle_ownership_before_release_refused(world: EscrowWorld) -> None:
     error = refused(c, c.oracle, LedgerShipmentNotSettled, "settleOwnership", sid, items)
 
     assert error.args_by_name == {"shipment_id": sid, "state": ShipmentState.DELIVERED}
+    with pytest.raises(LedgerShipmentNotSettled):  # the wrapper's pre-flight says so before sending
+        TraceabilityLedger(world.w3, c.ledger.address).settle_ownership(sid, items)
     assert owners(world, items) == [c.supplier, c.supplier]
     assert not TraceabilityLedger(world.w3, c.ledger.address).is_ownership_settled(sid)
 
@@ -142,6 +144,8 @@ def test_settle_ownership_of_goods_the_manifest_did_not_sell_refused(world: Escr
         "given": items_hash(grab),
     }
     assert owners(world, [*items, ids["lot"]]) == [c.supplier] * 3
+    with pytest.raises(LedgerShipmentItemsMismatch):
+        TraceabilityLedger(world.w3, c.ledger.address).settle_ownership(sid, grab)
 
     send(c, c.oracle, "settleOwnership", sid, items)  # the rightful list, by anyone
     assert owners(world, [*items, ids["lot"]]) == [c.buyer, c.buyer, c.supplier]
@@ -161,6 +165,8 @@ def test_settle_ownership_twice_refused(world: EscrowWorld) -> None:
     error = refused(c, c.buyer, LedgerOwnershipAlreadySettled, "settleOwnership", sid, items)
 
     assert error.args_by_name == {"shipment_id": sid}
+    with pytest.raises(LedgerOwnershipAlreadySettled):
+        TraceabilityLedger(world.w3, c.ledger.address).settle_ownership(sid, items)
     assert owners(world, items) == [c.supplier, c.buyer]
 
 
