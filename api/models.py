@@ -397,7 +397,7 @@ class ShipmentPublic(Output):
     custody: CustodyPublic
     breaches: list[BreachPublic]
     payment_schedule: PaymentSchedule
-    ownership: OwnershipPublic
+    ownership: OwnershipPublic | None = None  # GET /shipments/{id} always says; a list may not
 
 
 class TelemetryBatchPublic(Output):
