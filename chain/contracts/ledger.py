@@ -382,6 +382,7 @@ class TraceabilityLedger(RegistryGatedWrapper):
                 return chain
             chain.append(above)
         raise LedgerAggregationTooDeep(parent=parent)
+
     def settle_ownership(self, shipment_id: bytes, ids: Sequence[bytes]) -> TxRequest:
         """Passes the settled shipment's items (the manifest's ledger asset IDs, in order) from its
         supplier to its buyer; anyone may send it.
