@@ -1,6 +1,10 @@
 """The demo supply chain: three partners, their assets, a cold-chain journey, and a funded shipment in
 the carrier's custody that the item's pallet is loaded into (so the consumer page charts its live
-telemetry against the manifest's band).
+telemetry against the manifest's band). Each shipment sells registered ledger assets (its manifest's
+itemsHash commits to their IDs, and the list is kept as ``POST /shipments`` keeps it); a second,
+already delivered shipment with no dispute window is released by the keeper, which then passes its
+item to the retailer on the ledger: ownership follows payment, visible in ``tracechain keeper
+status`` and ``GET /shipments/{id}``.
 
 Seeded once per deployment (a marker in the data directory names the registry it was seeded on) and
 idempotent step by step, so a run interrupted half-way completes on the next start without repeating
@@ -31,6 +35,7 @@ from api.epcis.anchoring import Anchorer
 from api.epcis.hashid import hash_event_id
 from api.epcis.samples import Journey, journey
 from api.epcis.store import capture
+from api.ownership import record_items
 from chain import eip712
 from chain.contracts import (
     PartnerRegistry,
@@ -43,7 +48,7 @@ from chain.deploy import Deployment
 from chain.gs1 import asset_id
 from chain.identifiers import shipment_uri
 from chain.keys import dev_device_address
-from chain.manifest import Manifest, sign_manifest
+from chain.manifest import Manifest, items_hash, sign_manifest
 from chain.roles import Role
 from chain.tables.epcis import StoredEvent
 from chain.transact import TxRequest, send_and_wait
@@ -52,7 +57,7 @@ log = logging.getLogger("tracechain.api.demo")
 
 MARKER_FILE = "demo-seed.json"
 #: Bumped when a step is added: a marker of an older version re-runs the (idempotent) steps.
-SEED_VERSION = 3  # 3: the manifest names the shipment's devices
+SEED_VERSION = 4  # 3: the manifest names the shipment's devices; 4: shipments sell ledger assets
 DEMO_TAG = "DEMO"
 #: anvil dev-account indices of the demo partners (0 is the admin, 1 the service account).
 SUPPLIER_INDEX, CARRIER_INDEX, RETAILER_INDEX = 2, 3, 4
@@ -89,6 +94,7 @@ class DemoSeed:
     registry: str
     seeded_now: bool = False
     version: int = 1
+    delivered_shipment_id: str = ""  # released by the keeper, its item passing to the retailer
 
 
 def demo_journey() -> Journey:
@@ -98,6 +104,16 @@ def demo_journey() -> Journey:
 def demo_shipment_id(j: Journey) -> bytes:
     """The demo shipment's ID (deterministic, so each step can find it again)."""
     return keccak(text=f"tracechain-demo-shipment:{j.item}")
+
+
+def delivered_item(j: Journey) -> str:
+    """A second item of the demo item's lot: what the delivered demo shipment sells."""
+    return j.item.rsplit("/21/", 1)[0] + "/21/DEMO-002"
+
+
+def delivered_shipment_id(j: Journey) -> bytes:
+    """The delivered demo shipment's ID (deterministic)."""
+    return keccak(text=f"tracechain-demo-delivered:{delivered_item(j)}")
 
 
 def loading_document(j: Journey, shipment_id: bytes) -> dict[str, Any]:
@@ -197,8 +213,16 @@ class DemoSeeder:
         shipment_id = self.fund_shipment()
         self.hand_to_carrier(shipment_id)
         self.link_shipment(shipment_id)
+        delivered = self.deliver_sold_shipment()
         seed = DemoSeed(
-            item, consumer_url, qr_url, "0x" + shipment_id.hex(), self.registry.address, True, SEED_VERSION
+            item,
+            consumer_url,
+            qr_url,
+            "0x" + shipment_id.hex(),
+            self.registry.address,
+            True,
+            SEED_VERSION,
+            "0x" + delivered.hex(),
         )
         _write_marker(data_dir, seed)
         return seed
@@ -215,7 +239,8 @@ class DemoSeeder:
             self._send(self.admin, request)
 
     def register_assets(self) -> None:
-        """The item's lot, then the item in that lot, and the two ingredients, owned by the supplier."""
+        """The item's lot, then the item and a second one in that lot, and the two ingredients,
+        owned by the supplier."""
         supplier = self.accounts["supplier"]
         item = self.journey.item
         lot_uri = item.rsplit("/21/", 1)[0]
@@ -223,6 +248,7 @@ class DemoSeeder:
         for uri, in_lot in (
             (lot_uri, bytes(32)),
             (item, lot),
+            (delivered_item(self.journey), lot),
             *((i, bytes(32)) for i in self.journey.inputs),
         ):
             if self.ledger.asset(asset_id(uri)).exists:
@@ -252,14 +278,40 @@ class DemoSeeder:
             capture(self.sessions, doc, submitter=self.accounts[who].address, anchorer=self.anchorer)
 
     def fund_shipment(self) -> bytes:
-        """The supplier signs the manifest and relays it; the retailer (buyer) funds it in TestToken."""
+        """The supplier signs the manifest selling the item and relays it; the retailer (buyer)
+        funds it in TestToken."""
+        return self._funded_shipment(demo_shipment_id(self.journey), [asset_id(self.journey.item)], 86_400)
+
+    def deliver_sold_shipment(self) -> bytes:
+        """A second shipment, selling the lot's second item with no dispute window: funded, picked
+        up by the carrier and handed to the retailer (delivered), so the keeper releases it and
+        passes the item to the retailer."""
+        shipment_id = self._funded_shipment(
+            delivered_shipment_id(self.journey), [asset_id(delivered_item(self.journey))], 0
+        )
+        self.hand_to_carrier(shipment_id)
+        shipment = self.escrow.shipment(shipment_id)
+        carrier, retailer = self.accounts["carrier"], self.accounts["retailer"]
+        if shipment.state == ShipmentState.IN_TRANSIT and shipment.custodian == carrier.address:
+            self.step("deliver the second shipment to the retailer (retailer's consent)")
+            self._hand_over(shipment_id, carrier, retailer, shipment.custody_seq)
+        return shipment_id
+
+    def _funded_shipment(self, shipment_id: bytes, items: list[bytes], dispute_window: int) -> bytes:
         supplier, retailer = self.accounts["supplier"], self.accounts["retailer"]
-        shipment_id = demo_shipment_id(self.journey)
+        with self.sessions() as session:  # the item list, as POST /shipments keeps it
+            record_items(
+                session,
+                "0x" + shipment_id.hex(),
+                "0x" + items_hash(items).hex(),
+                ["0x" + i.hex() for i in items],
+            )
+            session.commit()
         if self.escrow.shipment(shipment_id).state == ShipmentState.NONE:
             deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
             manifest = Manifest(
                 shipment_id=shipment_id,
-                items_hash=keccak(text=self.journey.item),
+                items_hash=items_hash(items),
                 supplier=supplier.address,
                 buyer=retailer.address,
                 carrier=self.accounts["carrier"].address,
@@ -271,7 +323,7 @@ class DemoSeeder:
                 min_temp=200,  # hundredths of a degree Celsius: 2.00 to 8.00 °C
                 max_temp=800,
                 deadline=deadline,
-                dispute_window=86_400,
+                dispute_window=dispute_window,
                 nonce=self.escrow.nonce_of(supplier.address),
             )
             signature = sign_manifest(supplier, manifest, self.chain_id, self.escrow.address)
@@ -292,19 +344,23 @@ class DemoSeeder:
         supplier, carrier = self.accounts["supplier"], self.accounts["carrier"]
         if shipment.state != ShipmentState.FUNDED or shipment.custodian != supplier.address:
             return
+        self.step("hand the shipment to the carrier (carrier's consent)")
+        self._hand_over(shipment_id, supplier, carrier, shipment.custody_seq)
+
+    def _hand_over(self, shipment_id: bytes, frm: LocalAccount, to: LocalAccount, seq: int) -> None:
+        """``frm`` hands custody to ``to``, with ``to``'s EIP-712 consent."""
         deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + 3_600
         consent = eip712.sign(
-            carrier.key,
+            to.key,
             "CustodyHandover",
             eip712.domain(self.chain_id, self.escrow.address),
             {
                 "shipmentId": shipment_id,
-                "from": supplier.address,
-                "to": carrier.address,
-                "seq": shipment.custody_seq,
+                "from": frm.address,
+                "to": to.address,
+                "seq": seq,
                 "deadline": deadline,
             },
         )
-        self.step("hand the shipment to the carrier (carrier's consent)")
-        data = self.escrow.calldata("handOver", shipment_id, carrier.address, deadline, consent)
-        self._send(supplier, TxRequest(self.escrow.address, data))
+        data = self.escrow.calldata("handOver", shipment_id, to.address, deadline, consent)
+        self._send(frm, TxRequest(self.escrow.address, data))

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from chain.manifest import MAX_DEVICES
+from chain.manifest import MAX_DEVICES, MAX_ITEMS
 
 
 class Input(BaseModel):
@@ -198,6 +198,12 @@ class ManifestIn(Input):
     deadline: int = Field(gt=0, lt=2**64)
     disputeWindow: int = Field(ge=0, lt=2**64)  # noqa: N815
     nonce: int = Field(ge=0, lt=2**256)
+    items: list[Bytes32] | None = Field(
+        default=None,
+        max_length=MAX_ITEMS,
+        description="the ledger asset IDs itemsHash commits to (keccak256(abi.encode(bytes32[] items))), "
+        "in order; outside the signed struct. Known items pass to the buyer when the shipment settles",
+    )
 
     @field_validator("devices")
     @classmethod
@@ -309,6 +315,29 @@ class HandoverPublic(Output):
     block_number: int
 
 
+class ShipmentItemPublic(Output):
+    """One item the shipment sells: its ledger asset ID, its owner now (read model; None: not
+    registered) and, once ownership was settled, whether it passed to the buyer."""
+
+    asset_id: str
+    owner: str | None
+    passed: bool | None
+
+
+class OwnershipPublic(Output):
+    """Whether ownership of the shipment's items followed payment.
+
+    ``state``: ``no-item-list`` (the manifest's items are not known: nothing will pass),
+    ``stays`` (refunded or cancelled: the supplier keeps title), ``awaiting-settlement``,
+    ``pending`` (settled: the keeper passes the items), ``passed``."""
+
+    state: str
+    items: list[ShipmentItemPublic]
+    transferred: int | None = None
+    skipped: int | None = None
+    tx_hash: str | None = None
+
+
 class CustodyPublic(Output):
     custodian: str
     seq: int
@@ -368,6 +397,7 @@ class ShipmentPublic(Output):
     custody: CustodyPublic
     breaches: list[BreachPublic]
     payment_schedule: PaymentSchedule
+    ownership: OwnershipPublic | None = None  # GET /shipments/{id} always says; a list may not
 
 
 class TelemetryBatchPublic(Output):

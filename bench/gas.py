@@ -4,7 +4,8 @@ Deploys PartnerRegistry, TraceabilityLedger, ShipmentEscrow and TestToken from c
 up the consortium (supplier, buyer, carrier, oracle, one device) and walks one shipment through its
 life: manifest, funding, a consented hand-over, a telemetry batch of 1,000 device-signed readings,
 a breach proof, delivery (the hand-over to the buyer), release after the dispute window,
-withdrawal. Each figure is a receipt's `gasUsed`; the main ones carry a breakdown by opcode family
+withdrawal, and the settlement of its items' ownership on the ledger.
+Each figure is a receipt's `gasUsed`; the main ones carry a breakdown by opcode family
 (from `debug_traceTransaction`) so a missed goal says where the gas goes.
 """
 
@@ -24,11 +25,13 @@ from web3.types import TxReceipt
 from chain import eip712
 from chain.artifacts import load_artifact
 from chain.hashing import keccak
+from chain.manifest import items_hash
 from chain.merkle import MerkleTree
 from chain.roles import Role
 from tests.fixtures.anvil import MNEMONIC, start_anvil
 
 READINGS = 1_000
+SETTLED_ITEMS = 10  # items whose ownership passes to the buyer at settlement
 BASELINE_GAS_PER_READING = 42_053  # a well-known one-transaction-per-reading cold-chain contract, on anvil
 BASELINE_HANDOFF_GAS = 58_887  # that contract's hand-over, which checks no consent at all
 DAY = 86_400
@@ -132,8 +135,8 @@ def set_up(w3: Web3) -> Consortium:
     roles = {role.value: role.id for role in Role}
 
     registry = deploy(w3, "PartnerRegistry", admin, DAY, admin.address)
-    ledger = deploy(w3, "TraceabilityLedger", admin, registry.address)
     escrow = deploy(w3, "ShipmentEscrow", admin, registry.address)
+    ledger = deploy(w3, "TraceabilityLedger", admin, registry.address, escrow.address)
     token = deploy(w3, "TestToken", admin, "Test USD", "TUSD")
     send(w3, escrow.functions.setTokenApproved(token.address, True), admin)
 
@@ -208,11 +211,17 @@ def measure(c: Consortium) -> dict[str, dict[str, Any]]:
     w3.provider.make_request("evm_setNextBlockTimestamp", [t0 - DAY])
     w3.provider.make_request("evm_mine", [])
 
+    # The shipment's items: serialised trade items the supplier registered on the ledger.
+    links = [f"https://id.gs1.org/01/00614141000012/21/BENCH{i}" for i in range(SETTLED_ITEMS)]
+    for link in links:
+        send(w3, c.ledger.functions.registerAsset(link, bytes(32)), s)
+    item_ids = [Web3.keccak(text=link) for link in links]
+
     # Shipment from a supplier-signed manifest, relayed by the supplier.
     shipment_id = Web3.keccak(text="urn:tracechain:shipment:bench-1")
     manifest = {
         "shipmentId": shipment_id,
-        "itemsHash": Web3.keccak(text="https://id.gs1.org/01/09506000134352/10/LOT42"),
+        "itemsHash": items_hash(item_ids),
         "supplier": s.address,
         "buyer": c.buyer.address,
         "carrier": c.carrier.address,
@@ -279,6 +288,7 @@ def measure(c: Consortium) -> dict[str, dict[str, Any]]:
     w3.provider.make_request("evm_mine", [])
     release = send(w3, escrow.functions.release(shipment_id), c.admin)
     withdraw = send(w3, escrow.functions.withdraw(c.token.address), s)
+    settle = send(w3, c.ledger.functions.settleOwnership(shipment_id, item_ids), c.admin)
 
     per_reading = post["gasUsed"] / READINGS
     figures["gas_per_reading_batch1000"] = {
@@ -315,6 +325,13 @@ def measure(c: Consortium) -> dict[str, dict[str, Any]]:
         "value": create["gasUsed"],
         "unit": "gas",
         "breakdown": breakdown(w3, create),
+    }
+    figures["gas_settle_ownership"] = {
+        "value": settle["gasUsed"],
+        "unit": "gas",
+        "items": SETTLED_ITEMS,
+        "per_item": round(settle["gasUsed"] / SETTLED_ITEMS),
+        "breakdown": breakdown(w3, settle),
     }
     for name, receipt in (("gas_fund", fund), ("gas_withdraw", withdraw)):
         figures[name] = {"value": receipt["gasUsed"], "unit": "gas"}

@@ -27,7 +27,7 @@ from chain.roles import Role
 from chain.transact import TxRequest, send_and_wait
 
 DEPLOYMENTS_FILE = "deployments.json"
-CORE_CONTRACTS = ("PartnerRegistry", "TraceabilityLedger", "ShipmentEscrow")
+CORE_CONTRACTS = ("PartnerRegistry", "ShipmentEscrow", "TraceabilityLedger")
 #: Roles the consortium's service account (oracles, API relayer) holds directly.
 SERVICE_ROLES = (Role.ORACLE, Role.RELAYER, Role.RECORDER)
 TEST_TOKEN_ARGS = ("Tracechain Test Dollar", "tUSD")
@@ -231,6 +231,13 @@ def deploy(
                 and _registry_of(w3, name, record.address) != contracts["PartnerRegistry"].address
             ):
                 present = False  # built against another registry (which was redeployed): replace
+            if (
+                present
+                and name == "TraceabilityLedger"
+                and TraceabilityLedger(w3, record.address, check_code=False).escrow_address()
+                != contracts["ShipmentEscrow"].address
+            ):
+                present = False  # bound to another escrow (which was redeployed): replace
             if present:
                 result.reused.append(name)
                 return record.address
@@ -245,8 +252,9 @@ def deploy(
         return contracts[name].address
 
     registry = ensure("PartnerRegistry", ["uint48", "address"], [admin_delay, admin.address], False)
-    ensure("TraceabilityLedger", ["address"], [registry], True)
     escrow_address = ensure("ShipmentEscrow", ["address"], [registry], True)
+    # The ledger reads settled shipments from the escrow it is built with (ownership follows payment).
+    ensure("TraceabilityLedger", ["address", "address"], [registry, escrow_address], True)
     if test_token:
         token = ensure("TestToken", ["string", "string"], list(TEST_TOKEN_ARGS), False)
         escrow = ShipmentEscrow(w3, escrow_address, check_code=False)

@@ -3,21 +3,61 @@
 The JSON form uses the Solidity field names (``shipmentId``, ``itemsHash``, ``supplier``, ...);
 bytes32 fields are 0x-hex, integers are JSON numbers or decimal strings, ``devices`` is a list of
 addresses (1 to ``MAX_DEVICES``, distinct): the tracking devices whose readings count as evidence.
+
+``itemsHash`` commits to what is sold: the ledger asset IDs of the shipment's items (each the
+keccak-256 of its constrained canonical GS1 Digital Link, :func:`chain.gs1.asset_id`), hashed by
+:func:`items_hash` as ``keccak256(abi.encode(bytes32[] ids))``. When the shipment settles, anyone
+(the keeper, in practice) passes those items to the buyer with ``TraceabilityLedger.settleOwnership``.
+The JSON form may carry the list itself as ``items`` (0x-hex IDs, outside the signed struct);
+:func:`items_of` checks it against ``itemsHash``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
-from eth_utils import is_address, to_checksum_address
+from eth_utils import is_address, keccak, to_checksum_address
 
 from chain.eip712 import MANIFEST_TYPE, digest, domain, sign
 from chain.exceptions import InvalidAddress, InvalidManifest, SignerNotSupplier
 
 MAX_DEVICES = 16
 """ShipmentEscrow.MAX_DEVICES: most devices a manifest may name."""
+MAX_ITEMS = 128
+"""TraceabilityLedger.MAX_SETTLEMENT_ITEMS: most items whose ownership a settlement moves."""
+
+
+def items_hash(ids: Sequence[bytes]) -> bytes:
+    """The manifest's ``itemsHash`` of the ledger asset IDs ``ids`` (order matters):
+    ``keccak256(abi.encode(bytes32[] ids))``, as ``TraceabilityLedger.settleOwnership`` checks it."""
+    return keccak(abi_encode(["bytes32[]"], [list(ids)]))
+
+
+def items_of(doc: dict[str, Any], expected_hash: bytes) -> tuple[bytes, ...] | None:
+    """The ``items`` list of a manifest's JSON form (None when absent), checked against its hash.
+
+    Raises:
+        InvalidManifest: ``items`` is not a list of at most ``MAX_ITEMS`` distinct 0x-hex IDs, or
+            does not hash to ``expected_hash``.
+    """
+    raw = doc.get("items")
+    if raw is None:
+        return None
+    try:
+        if not isinstance(raw, list) or len(raw) > MAX_ITEMS:
+            raise ValueError(f"expected a list of at most {MAX_ITEMS} ledger asset IDs")
+        ids = tuple(_bytes32(i) for i in raw)
+    except ValueError as exc:
+        raise InvalidManifest("items", str(exc)) from exc
+    if len(set(ids)) != len(ids):
+        raise InvalidManifest("items", "an item is listed twice")
+    if items_hash(ids) != expected_hash:
+        raise InvalidManifest("items", "does not hash to itemsHash (keccak256(abi.encode(bytes32[] ids)))")
+    return ids
 
 
 @dataclass(frozen=True)
@@ -81,6 +121,7 @@ class Manifest:
             except (ValueError, TypeError, InvalidAddress) as exc:
                 raise InvalidManifest(name, str(exc)) from exc
             values.append(value)
+        items_of(doc, values[1])  # an ``items`` list, if given, must be what itemsHash commits to
         return cls(*values)
 
 

@@ -34,6 +34,7 @@ from chain.tables.readmodel import (
     DeviceChange,
     EscrowBalance,
     LogRow,
+    OwnershipSettlement,
     Partner,
     PartnerChange,
     Payment,
@@ -318,6 +319,34 @@ class Projection:
             AssetChange, d, asset_id=a["id"], kind="offered", from_account=a["from"], to_account=a["to"]
         )
 
+    def _ownership_settled(self, d: DecodedLog) -> None:
+        # The items themselves moved by the OwnershipTransferred logs just before this one.
+        a = d.args
+        self._row(
+            OwnershipSettlement,
+            d,
+            shipment_id=a["shipmentId"],
+            supplier=a["supplier"],
+            buyer=a["buyer"],
+            transferred=a["transferred"],
+            skipped=a["skipped"],
+        )
+
+    def _ownership_settlement_skipped(self, d: DecodedLog) -> None:
+        a = d.args
+        owner = None if int(a["owner"], 16) == 0 else a["owner"]
+        shipment = self._get(Shipment, a["shipmentId"])
+        why = "consumed by a transformation" if a["consumed"] else "not the supplier's"
+        self._row(
+            AssetChange,
+            d,
+            asset_id=a["id"],
+            kind="not_settled",
+            from_account=owner,
+            to_account=None if shipment is None else shipment.buyer,
+            reason=f"shipment {a['shipmentId']}: {why}",
+        )
+
     def _lot_recalled(self, d: DecodedLog) -> None:
         a = d.args
         self._row(
@@ -527,6 +556,8 @@ _HANDLERS: dict[str, Callable[[Projection, DecodedLog], None]] = {
     "OwnershipTransferred": Projection._ownership_transferred,
     "OwnershipOffered": Projection._ownership_offered,
     "LotRecalled": Projection._lot_recalled,
+    "OwnershipSettled": Projection._ownership_settled,
+    "OwnershipSettlementSkipped": Projection._ownership_settlement_skipped,
     "Transformed": Projection._transformed,
     "Aggregated": Projection._aggregation,
     "Disaggregated": Projection._aggregation,

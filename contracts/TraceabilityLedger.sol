@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IPartnerRegistry} from "./interfaces/IPartnerRegistry.sol";
+import {IShipmentEscrow} from "./interfaces/IShipmentEscrow.sol";
 import {ITraceabilityLedger} from "./interfaces/ITraceabilityLedger.sol";
 import {RegistryGated} from "./RegistryGated.sol";
 import {Roles} from "./Roles.sol";
@@ -10,13 +11,16 @@ import {Roles} from "./Roles.sol";
 /// @title TraceabilityLedger
 /// @notice EPCIS event anchors per recorder, items and lots with their owner (registered by the
 /// brand owner, moved by offer and acceptance), transformations that consume their inputs,
-/// acyclic aggregations, lot recalls that reach what was made from the lot.
+/// acyclic aggregations, lot recalls that reach what was made from the lot, and ownership that
+/// follows payment (a settled ShipmentEscrow shipment's items pass to its buyer).
 contract TraceabilityLedger is ITraceabilityLedger, RegistryGated {
     bytes32 private constant ADMIN_ROLE = 0x00; // DEFAULT_ADMIN_ROLE of the registry
     /// How many parents above a parent the cycle check walks; deeper nesting is refused.
     uint256 public constant MAX_NESTING = 16;
     /// How many transformations and lots back `isRecalled` looks.
     uint256 public constant MAX_TRACE_DEPTH = 8;
+    /// Most items one shipment's settlement moves (bounds its gas: about 10.4k per item, 1.4M at the bound).
+    uint256 public constant MAX_SETTLEMENT_ITEMS = 128;
 
     // The constrained canonical Digital Link (chain/gs1/canonical.py): host, then the primary key.
     bytes32 private constant HOST_HASH = keccak256("https://id.gs1.org/");
@@ -33,8 +37,13 @@ contract TraceabilityLedger is ITraceabilityLedger, RegistryGated {
     mapping(bytes32 lot => bool) private _recalled;
     mapping(bytes32 output => bytes32 transformationId) private _madeBy;
     mapping(bytes32 transformationId => bytes32[] inputs) private _inputs;
+    mapping(bytes32 shipmentId => bool) private _ownershipSettled;
 
-    constructor(address registry_) RegistryGated(registry_) {}
+    IShipmentEscrow private immutable _escrow;
+
+    constructor(address registry_, address escrow_) RegistryGated(registry_) {
+        _escrow = IShipmentEscrow(escrow_);
+    }
 
     /// @inheritdoc ITraceabilityLedger
     function anchorEvent(bytes32 eventId) external onlyRegistryRole(Roles.RECORDER) {
@@ -170,6 +179,41 @@ contract TraceabilityLedger is ITraceabilityLedger, RegistryGated {
     }
 
     /// @inheritdoc ITraceabilityLedger
+    function settleOwnership(bytes32 shipmentId, bytes32[] calldata ids) external {
+        IShipmentEscrow.Shipment memory s = _escrow.shipment(shipmentId);
+        if (s.state != IShipmentEscrow.State.Released && s.state != IShipmentEscrow.State.Resolved) {
+            revert LedgerShipmentNotSettled(shipmentId, s.state);
+        }
+        if (ids.length > MAX_SETTLEMENT_ITEMS) revert LedgerTooManyItems(shipmentId, ids.length, MAX_SETTLEMENT_ITEMS);
+        bytes32 given = keccak256(abi.encode(ids));
+        if (given != s.itemsHash) revert LedgerShipmentItemsMismatch(shipmentId, s.itemsHash, given);
+        if (_ownershipSettled[shipmentId]) revert LedgerOwnershipAlreadySettled(shipmentId);
+        _ownershipSettled[shipmentId] = true;
+        uint256 skipped = 0;
+        for (uint256 i = 0; i < ids.length; ++i) {
+            bytes32 id = ids[i];
+            Asset storage a = _assets[id];
+            if (a.owner == s.supplier && !a.consumed) {
+                _transferOwnership(id, a, s.buyer);
+            } else {
+                ++skipped;
+                emit OwnershipSettlementSkipped(shipmentId, id, a.owner, a.consumed);
+            }
+        }
+        emit OwnershipSettled(shipmentId, s.supplier, s.buyer, ids.length - skipped, skipped);
+    }
+
+    /// @inheritdoc ITraceabilityLedger
+    function isOwnershipSettled(bytes32 shipmentId) external view returns (bool) {
+        return _ownershipSettled[shipmentId];
+    }
+
+    /// @inheritdoc ITraceabilityLedger
+    function escrow() external view returns (address) {
+        return address(_escrow);
+    }
+
+    /// @inheritdoc ITraceabilityLedger
     function asset(bytes32 id) external view returns (Asset memory) {
         return _assets[id];
     }
@@ -195,8 +239,8 @@ contract TraceabilityLedger is ITraceabilityLedger, RegistryGated {
         return _isRecalled(id, MAX_TRACE_DEPTH);
     }
 
-    /// Moves title. The one place ownership changes hands after registration: issue 11's
-    /// "ownership follows payment" (a settled ShipmentEscrow shipment) is to call this too.
+    /// Moves title. The one place ownership changes hands after registration: acceptance of an
+    /// offer, and settlement of a paid shipment (`settleOwnership`).
     function _transferOwnership(bytes32 id, Asset storage a, address to) private {
         address from = a.owner;
         a.owner = to;

@@ -21,7 +21,7 @@ from web3 import Web3
 
 from chain import eip712
 from chain.contracts import PartnerRegistry, ShipmentEscrow, TestToken, role
-from chain.manifest import Manifest, sign_manifest
+from chain.manifest import Manifest, items_hash, sign_manifest
 from chain.transact import TxRequest, send_and_wait
 from oracles.telemetry import codec
 
@@ -115,12 +115,13 @@ class Provisioner:
         amount: int = 10**21,
         penalty: int = 10**19,
         in_transit: bool = True,
+        items: Sequence[bytes] | None = None,
     ) -> None:
-        """Create (supplier-signed manifest naming ``devices``), fund (buyer) and hand the shipment
-        to the carrier."""
+        """Create (supplier-signed manifest naming ``devices``, selling the ledger assets ``items``
+        if given), fund (buyer) and hand the shipment to the carrier."""
         manifest = Manifest(
             shipment_id=shipment_id,
-            items_hash=keccak(shipment_id),
+            items_hash=keccak(shipment_id) if items is None else items_hash(items),
             supplier=self.supplier.address,
             buyer=self.buyer.address,
             carrier=self.carrier.address,

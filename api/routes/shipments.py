@@ -30,6 +30,7 @@ from api.models import (
     ShipmentPublic,
     TelemetrySummary,
 )
+from api.ownership import ownership_of, record_items
 from api.routes import escrow, readings
 from api.telemetry import reading_counts
 from chain import eip712
@@ -67,7 +68,9 @@ def create_shipment(
 ) -> RelayPublic:
     """Relays a supplier-signed manifest to ShipmentEscrow.createShipment through the relayer's outbox
     (anyone may relay a manifest, so the API's service account sends it). The caller must be the
-    manifest's supplier or buyer; the signature must recover to the supplier."""
+    manifest's supplier or buyer; the signature must recover to the supplier. An ``items`` list in the
+    manifest (the ledger asset IDs itemsHash commits to) is kept for the keeper, which passes them to
+    the buyer when the shipment settles; one that does not hash to itemsHash is refused (422)."""
     m = body.manifest
     if to_checksum_address(partner.address) not in (
         to_checksum_address(m.supplier),
@@ -86,6 +89,9 @@ def create_shipment(
     )
     require_signer(signer, m.supplier, "the manifest's supplier", "/signature")
     from chain.tables.outbox import OutboxIntent, OutboxState
+
+    # The items the manifest sells, checked against itemsHash, kept with the relay intent.
+    record_items(session, m.shipmentId, m.itemsHash, m.items)
 
     data = ShipmentEscrow.calldata(
         "createShipment", eip712.as_tuple("Manifest", message), bytes.fromhex(body.signature[2:])
@@ -106,7 +112,7 @@ def create_shipment(
                 state=OutboxState.INTENT.value,
             )
         )
-        session.commit()
+    session.commit()
     return RelayPublic(shipment_id=m.shipmentId.lower(), outbox_key=key, state=exists or "intent")
 
 
@@ -182,8 +188,9 @@ def _telemetry(session: Session, s: Any, breaches: int) -> TelemetrySummary:
 
 @router.get("/{shipment_id}", response_model=ShipmentPublic, responses=NOT_VISIBLE)
 def shipment_status(shipment_id: ShipmentId, session: SessionDep, partner: CurrentPartner) -> ShipmentPublic:
-    """State, amounts, custody, breaches, the payment schedule and the telemetry summary, from the read
-    model (what the indexer has seen final on chain) and the telemetry oracle's store."""
+    """State, amounts, custody, breaches, the payment schedule, the telemetry summary and whether the
+    items' ownership passed to the buyer, from the read model (what the indexer has seen final on
+    chain) and the telemetry oracle's store."""
     from chain.tables.readmodel import Breach, CustodyHandover
 
     s = visible_shipment(session, shipment_id, partner)
@@ -242,6 +249,7 @@ def shipment_status(shipment_id: ShipmentId, session: SessionDep, partner: Curre
             for b in breaches
         ],
         payment_schedule=_payment_schedule(s, time.time()),
+        ownership=ownership_of(session, s),
     )
 
 

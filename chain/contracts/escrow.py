@@ -34,6 +34,8 @@ class ShipmentState(enum.IntEnum):
     RELEASED = 5
     REFUNDED = 6
     CANCELLED = 7
+    DISPUTED = 8
+    RESOLVED = 9
 
 
 #: States in which a shipment takes telemetry batches (Delivered: only a batch begun before delivery).

@@ -26,11 +26,18 @@ from chain.exceptions import (
     LedgerNotAggregated,
     LedgerNotBrandOwner,
     LedgerNotOwner,
+    LedgerOwnershipAlreadySettled,
+    LedgerShipmentItemsMismatch,
+    LedgerShipmentNotSettled,
+    LedgerTooManyItems,
     LedgerUnknownAsset,
 )
 from chain.gs1 import IdentifierError, parse_identifier
 from chain.roles import DEFAULT_ADMIN_ROLE, RECORDER_ROLE, SUPPLIER_ROLE
 from chain.transact import TxRequest
+
+#: TraceabilityLedger.MAX_SETTLEMENT_ITEMS: most items one shipment's settlement moves.
+MAX_SETTLEMENT_ITEMS = 128
 
 #: How many aggregation levels :meth:`TraceabilityLedger.packed_recalled` looks down.
 MAX_PACKING_DEPTH = 8
@@ -135,6 +142,20 @@ class TraceabilityLedger(RegistryGatedWrapper):
         return Asset(
             asset_id, checksum(a["owner"]), int(a["registeredAt"]), bool(a["consumed"]), bytes(a["lot"])
         )
+
+    def escrow_address(self) -> str:
+        """The ShipmentEscrow whose settled shipments move ownership (fixed at construction)."""
+        return checksum(self._call("escrow"))
+
+    def is_ownership_settled(self, shipment_id: bytes) -> bool:
+        """Whether ownership of the shipment's items was settled (``settleOwnership`` ran)."""
+        return bool(self._call("isOwnershipSettled", _b32(shipment_id)))
+
+    def ownership_settled_many(self, shipment_ids: Sequence[bytes]) -> list[bool]:
+        """:meth:`is_ownership_settled` of each shipment, in one batched request."""
+        if not shipment_ids:
+            return []
+        return [bool(r) for r in self.call_many([("isOwnershipSettled", (_b32(s),)) for s in shipment_ids])]
 
     def is_recalled(self, asset_id: bytes) -> bool:
         """True for a recalled lot, an item of one, or what was made from one (on chain, bounded)."""
@@ -361,6 +382,39 @@ class TraceabilityLedger(RegistryGatedWrapper):
                 return chain
             chain.append(above)
         raise LedgerAggregationTooDeep(parent=parent)
+
+    def settle_ownership(self, shipment_id: bytes, ids: Sequence[bytes]) -> TxRequest:
+        """Passes the settled shipment's items (the manifest's ledger asset IDs, in order) from its
+        supplier to its buyer; anyone may send it.
+
+        Raises:
+            LedgerShipmentNotSettled: the shipment is not Released or Resolved.
+            LedgerTooManyItems: more than :data:`MAX_SETTLEMENT_ITEMS` IDs.
+            LedgerShipmentItemsMismatch: ``ids`` do not hash to the manifest's itemsHash.
+            LedgerOwnershipAlreadySettled: settled before.
+        """
+        from chain.contracts.escrow import ShipmentEscrow, ShipmentState
+        from chain.manifest import items_hash
+
+        shipment = ShipmentEscrow(self.w3, self.escrow_address(), check_code=False).shipment(shipment_id)
+        if shipment.state not in (ShipmentState.RELEASED, ShipmentState.RESOLVED):
+            raise LedgerShipmentNotSettled(shipment_id=shipment_id, state=int(shipment.state))
+        if len(ids) > MAX_SETTLEMENT_ITEMS:
+            raise LedgerTooManyItems(shipment_id=shipment_id, count=len(ids), max=MAX_SETTLEMENT_ITEMS)
+        given = items_hash(ids)
+        if given != shipment.items_hash:
+            raise LedgerShipmentItemsMismatch(
+                shipment_id=shipment_id, items_hash=shipment.items_hash, given=given
+            )
+        if self.is_ownership_settled(shipment_id):
+            raise LedgerOwnershipAlreadySettled(shipment_id=shipment_id)
+        return TxRequest(self.address, self.settle_ownership_calldata(shipment_id, ids))
+
+    @classmethod
+    def settle_ownership_calldata(cls, shipment_id: bytes, ids: Sequence[bytes]) -> bytes:
+        """Calldata of ``settleOwnership(shipment_id, ids)`` without pre-flight checks, for the
+        keeper's outbox (estimated when signed; the contract refuses a repeat)."""
+        return cls.calldata("settleOwnership", _b32(shipment_id), [_b32(i) for i in ids])
 
     def recall_lot(self, identifier: str, reason: str, *, sender: str) -> TxRequest:
         """Recalls the lot ``identifier`` (any spelling of its GS1 key).

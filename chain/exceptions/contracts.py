@@ -138,6 +138,35 @@ class LedgerLotRecalled(ContractError):
     lot: bytes
 
 
+class LedgerOwnershipAlreadySettled(ContractError):
+    """Ownership of this shipment's items was settled before."""
+
+    shipment_id: bytes
+
+
+class LedgerShipmentItemsMismatch(ContractError):
+    """The item IDs given do not hash (keccak256(abi.encode(ids))) to the manifest's itemsHash."""
+
+    shipment_id: bytes
+    items_hash: bytes
+    given: bytes
+
+
+class LedgerShipmentNotSettled(ContractError):
+    """The escrow's shipment is not Released or Resolved: its items' ownership stays."""
+
+    shipment_id: bytes
+    state: int
+
+
+class LedgerTooManyItems(ContractError):
+    """The shipment lists more items than the ledger settles (MAX_SETTLEMENT_ITEMS)."""
+
+    shipment_id: bytes
+    count: int
+    max: int
+
+
 class LedgerNotAggregated(ContractError):
     """The child is not aggregated into this parent."""
 

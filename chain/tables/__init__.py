@@ -9,12 +9,13 @@ oracles' tables through these same classes):
 - `chain.tables.shipments`: the shipment oracle's milestones, webhooks and deliveries (0003, 0005).
 - `chain.tables.epcis`: the API's EPCIS event store (0004).
 - `chain.tables.auth`: the API's sign-in nonces (0006).
+- `chain.tables.items`: the ledger asset IDs each shipment sells, from its relayed manifest (0008).
 
 The migrations in ``chain/migrations/versions`` create them, never ``create_all``;
 ``tests/chain/tables/test_schema.py`` checks that the two agree. Importing this package puts every
 table on ``chain.db.Base.metadata``.
 """
 
-from chain.tables import auth, epcis, outbox, readmodel, shipments, telemetry
+from chain.tables import auth, epcis, items, outbox, readmodel, shipments, telemetry
 
-__all__ = ["auth", "epcis", "outbox", "readmodel", "shipments", "telemetry"]
+__all__ = ["auth", "epcis", "items", "outbox", "readmodel", "shipments", "telemetry"]

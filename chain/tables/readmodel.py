@@ -139,12 +139,15 @@ class AnchoredBatch(LogRow, Base):
 
 
 class AssetChange(LogRow, Base):
-    """AssetRegistered / OwnershipOffered / OwnershipTransferred / LotRecalled of one asset
-    (``custody`` rows come from ledgers before issue 10, whose CustodyTransferred is gone)."""
+    """AssetRegistered / OwnershipOffered / OwnershipTransferred / LotRecalled /
+    OwnershipSettlementSkipped of one asset (``custody`` rows come from ledgers before issue 10,
+    whose CustodyTransferred is gone). A ``not_settled`` row: the asset was sold in a settled
+    shipment (``reason`` names it) but did not pass to the buyer (``to_account``); ``from_account``
+    owned it then (None: unknown asset)."""
 
     __tablename__ = "asset_changes"
     asset_id: Mapped[str] = mapped_column(HASH, index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # registered | offered | ownership | recalled
+    kind: Mapped[str] = mapped_column(String(16))  # registered | offered | ownership | recalled | not_settled
     lot: Mapped[str | None] = mapped_column(HASH)
     from_account: Mapped[str | None] = mapped_column(ADDRESS)
     to_account: Mapped[str | None] = mapped_column(ADDRESS)
@@ -226,6 +229,18 @@ class Payment(LogRow, Base):
     to_buyer: Mapped[int] = mapped_column(BigUint)
 
 
+class OwnershipSettlement(LogRow, Base):
+    """OwnershipSettled: a settled shipment's items passed from its supplier to its buyer
+    (``transferred`` moved, ``skipped`` did not: see the ``not_settled`` asset changes)."""
+
+    __tablename__ = "ownership_settlements"
+    shipment_id: Mapped[str] = mapped_column(HASH, index=True)
+    supplier: Mapped[str] = mapped_column(ADDRESS)
+    buyer: Mapped[str] = mapped_column(ADDRESS)
+    transferred: Mapped[int] = mapped_column(BigUint)
+    skipped: Mapped[int] = mapped_column(BigUint)
+
+
 class Withdrawal(LogRow, Base):
     """Withdrawn: a payee pulled what it was owed."""
 
@@ -251,6 +266,7 @@ LOG_TABLES: tuple[type[LogRow], ...] = (
     TelemetryBatchPosted,
     Breach,
     Payment,
+    OwnershipSettlement,
     Withdrawal,
 )
 
@@ -398,6 +414,7 @@ __all__ = [
     "PartnerChange",
     "DeviceChange",
     "ContractChange",
+    "OwnershipSettlement",
     "AnchoredEvent",
     "AnchoredBatch",
     "AssetChange",

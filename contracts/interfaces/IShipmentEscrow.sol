@@ -18,7 +18,9 @@ interface IShipmentEscrow {
         Delivered,
         Released,
         Refunded,
-        Cancelled
+        Cancelled,
+        Disputed,
+        Resolved
     }
 
     /// @notice What the supplier signs (EIP-712 type `Manifest`). Temperatures in centi-degrees Celsius.

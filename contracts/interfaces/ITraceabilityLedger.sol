@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {IShipmentEscrow} from "./IShipmentEscrow.sol";
+
 /// @title Traceability ledger
 /// @notice Anchors EPCIS 2.0 events (by their CBV 2.0 hash-based event ID, as bytes32 of the
 /// sha-256) singly or as Merkle roots; keeps items, lots and logistic units (keyed by the
@@ -17,7 +19,8 @@ pragma solidity 0.8.28;
 /// recalling a lot, belong to the brand owner, the partner whose GS1 company prefix the key
 /// carries (`PartnerRegistry.brandOwnerOf`). The caller passes the canonical Digital Link itself;
 /// the ledger key is its keccak-256, so the GS1 key checked is the key registered.
-/// Title moves by offer and acceptance. Physical custody is not kept here: goods in transit are
+/// Title moves by offer and acceptance, or by payment: `settleOwnership` passes the items of a
+/// settled ShipmentEscrow shipment (the escrow fixed at construction) from its supplier to its buyer. Physical custody is not kept here: goods in transit are
 /// in a ShipmentEscrow shipment, whose custody moves only by the consented `handOver`.
 interface ITraceabilityLedger {
     /// @notice An item, lot or logistic unit. `lot` is zero for a lot itself and for an item
@@ -53,6 +56,14 @@ interface ITraceabilityLedger {
     error LedgerAggregationTooDeep(bytes32 parent);
     error LedgerLotRecalled(bytes32 lot);
     error LedgerInvalidLink(bytes32 id);
+    /// The escrow's shipment is not Released or Resolved (a refunded or cancelled one never is).
+    error LedgerShipmentNotSettled(bytes32 shipmentId, IShipmentEscrow.State state);
+    /// keccak256(abi.encode(ids)) is not the manifest's itemsHash.
+    error LedgerShipmentItemsMismatch(bytes32 shipmentId, bytes32 itemsHash, bytes32 given);
+    /// Ownership of this shipment's items was settled before.
+    error LedgerOwnershipAlreadySettled(bytes32 shipmentId);
+    /// More items than MAX_SETTLEMENT_ITEMS in one shipment.
+    error LedgerTooManyItems(bytes32 shipmentId, uint256 count, uint256 max);
 
     event EventAnchored(bytes32 indexed eventId, address indexed recorder);
     event BatchAnchored(bytes32 indexed root, address indexed recorder, uint32 count);
@@ -63,6 +74,14 @@ interface ITraceabilityLedger {
     event Aggregated(bytes32 indexed parent, bytes32[] children);
     event Disaggregated(bytes32 indexed parent, bytes32[] children);
     event LotRecalled(bytes32 indexed lot, address indexed by, string reason);
+    /// A shipment's items passed to its buyer: `transferred` moved (each with OwnershipTransferred),
+    /// `skipped` did not (each with OwnershipSettlementSkipped).
+    event OwnershipSettled(
+        bytes32 indexed shipmentId, address indexed supplier, address indexed buyer, uint256 transferred, uint256 skipped
+    );
+    /// Item `id` of the shipment did not pass: the supplier no longer owned it (`owner` is whoever
+    /// does, zero for an unknown asset) or it was consumed by a transformation.
+    event OwnershipSettlementSkipped(bytes32 indexed shipmentId, bytes32 indexed id, address owner, bool consumed);
 
     /// @notice Anchors one EPCIS event ID as the caller's attestation.
     /// @dev Requires RECORDER_ROLE. Reverts with AccessControlUnauthorizedAccount or
@@ -140,6 +159,25 @@ interface ITraceabilityLedger {
     /// LedgerUnknownAsset, LedgerNotBrandOwner or LedgerLotRecalled (already recalled).
     /// Emits LotRecalled.
     function recallLot(string calldata link, string calldata reason) external;
+
+    /// @notice Passes ownership of a settled shipment's items from its supplier to its buyer:
+    /// payment and title tell one story. Anyone may call it, once per shipment.
+    /// @dev The shipment (read from the escrow fixed at construction) must be Released or Resolved;
+    /// `ids` are the manifest's items, keccak256(abi.encode(ids)) == itemsHash, at most
+    /// MAX_SETTLEMENT_ITEMS. Each item the supplier still owns and that is not consumed moves to the
+    /// buyer (its pending offer withdrawn); any other is skipped, never reverted on, so the supplier
+    /// cannot block the buyer's title to the rest. Only the listed IDs move: an aggregate's
+    /// children pass only if listed too. Reverts with LedgerShipmentNotSettled,
+    /// LedgerShipmentItemsMismatch, LedgerTooManyItems or LedgerOwnershipAlreadySettled.
+    /// Emits OwnershipTransferred per item moved, OwnershipSettlementSkipped per item skipped, then
+    /// OwnershipSettled.
+    function settleOwnership(bytes32 shipmentId, bytes32[] calldata ids) external;
+
+    /// @notice Whether ownership of the shipment's items was settled.
+    function isOwnershipSettled(bytes32 shipmentId) external view returns (bool);
+
+    /// @notice The ShipmentEscrow whose settled shipments move ownership.
+    function escrow() external view returns (address);
 
     /// @notice The asset record of `id` (zero owner if unknown).
     function asset(bytes32 id) external view returns (Asset memory);

@@ -20,7 +20,8 @@ from oracles.keeper.settings import KeeperSettings
 from oracles.keeper.settlement import KeeperStatus, Settlement
 
 keeper = typer.Typer(
-    help="Settle shipments on time: release after the dispute window, refund after the deadline.",
+    help="Settle shipments on time: release after the dispute window, refund after the deadline; "
+    "then pass the released shipments' items to their buyers on the ledger.",
     invoke_without_command=True,
 )
 out = Console()
@@ -42,7 +43,7 @@ def run(ctx: typer.Context) -> None:
 
 @keeper.command("status")
 def status() -> None:
-    """Print what is due, upcoming, submitted, final and failed, and what payees may withdraw."""
+    """Print what is due, upcoming, submitted, final, failed and skipped, and what payees may withdraw."""
     from chain.connection import connect
     from chain.db import make_engine, make_sessionmaker
     from chain.sender import TxSender
@@ -55,7 +56,10 @@ def status() -> None:
     try:
         sessions = make_sessionmaker(engine)
         sender = TxSender(w3, _account(settings), sessions, confirmations=settings.confirmations)
-        render(Keeper(w3, settings.escrow_address, sessions, sender).status(), out)
+        keeper_ = Keeper(
+            w3, settings.escrow_address, sessions, sender, ledger_address=settings.ledger_address
+        )
+        render(keeper_.status(), out)
     finally:
         engine.dispose()
 
@@ -97,6 +101,13 @@ def render(st: KeeperStatus, console: Console) -> None:
     for item in (*st.submitted, *st.failed, *st.final):
         done.add_row(item.key, str(item.state), item.tx_hash or "", item.error or "")
     console.print(done)
+    title = f"ownership not passed ({len(st.skipped)})" if st.ownership else "ownership: off (no ledger)"
+    skipped = Table(title=title, title_justify="left")
+    for col in ("shipment", "reason"):
+        skipped.add_column(col)
+    for shipment_id, reason in st.skipped:
+        skipped.add_row(f"0x{shipment_id.hex()}", reason)
+    console.print(skipped)
     owed = Table(
         title="owed by the escrow (payees withdraw: withdraw pays msg.sender only)", title_justify="left"
     )

@@ -53,6 +53,7 @@ def keeper_env(settings: ChainSettings) -> dict[str, str]:
     env = {
         **settings.environ(shared_only=True, reader=KeeperSettings),
         "KEEPER_ESCROW_ADDRESS": deployment.address("ShipmentEscrow"),
+        "KEEPER_LEDGER_ADDRESS": deployment.address("TraceabilityLedger"),
     }
     if settings.is_local and not env.get("KEEPER_KEYSTORE"):
         from chain.keys import dev_account
@@ -69,7 +70,8 @@ def keeper_service(settings: ChainSettings) -> KeeperProcess:
     return KeeperProcess(
         env,
         log_path,
-        f"keeper: releases after the dispute window, refunds after the deadline, "
+        f"keeper: releases after the dispute window, refunds after the deadline, passes settled "
+        f"shipments' items to their buyers, "
         f"escrow {env['KEEPER_ESCROW_ADDRESS']} (`tracechain keeper status`; log {log_path})",
     )
 

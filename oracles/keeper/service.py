@@ -34,12 +34,19 @@ class KeeperService(OracleService):
         self.sessions = make_sessionmaker(self.engine)
         self.sender = TxSender(self.w3, signer, self.sessions, confirmations=settings.confirmations)
         self.keeper = Keeper(
-            self.w3, settings.escrow_address, self.sessions, self.sender, retry_after_s=settings.retry_after_s
+            self.w3,
+            settings.escrow_address,
+            self.sessions,
+            self.sender,
+            retry_after_s=settings.retry_after_s,
+            ledger_address=settings.ledger_address,
         )
         self.submitted = 0
 
     def start(self) -> None:
         log.info("keeper: started as %s on escrow %s", self.sender.address, self.keeper.escrow.address)
+        if self.keeper.ledger is None:
+            log.warning("keeper: no ledger (KEEPER_LEDGER_ADDRESS): settled shipments' items stay unpassed")
         if self.settings.run_sender:
             self.spawn("sender", self.sender.run, self.stop_event)
 

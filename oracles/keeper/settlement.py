@@ -10,6 +10,13 @@ a restart, a second keeper on the same outbox or a SIGKILL between ``submit`` an
 writes the same key again, which the outbox ignores. The intent is estimated at signing time, so
 an action that the chain no longer accepts (another keeper's landed first) fails without a nonce.
 
+Ownership follows payment: once a shipment is Released (or Resolved) and the items its manifest
+sells are known (``shipment_items``, kept by the API from the relayed manifest), the keeper sends
+``TraceabilityLedger.settleOwnership(id, items)`` under ``keeper:ownership:0x<id>``, from the same
+pass that sees the settlement on chain (it reads the escrow, not only the read model). A settled
+shipment without a known item list (a legacy or demo manifest whose itemsHash is of something
+else) is reported in :attr:`KeeperStatus.skipped` with the reason, and never sent.
+
 Payouts: ``ShipmentEscrow.withdraw(token)`` pays ``msg.sender`` only, so no third party can pay a
 payee out; the keeper reports what the escrow owes (:attr:`KeeperStatus.owed`) and payees withdraw.
 """
@@ -27,11 +34,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
-from chain.contracts import ShipmentEscrow, ShipmentState
+from chain.contracts import ShipmentEscrow, ShipmentState, TraceabilityLedger
 from chain.identifiers import bytes32
+from chain.manifest import MAX_ITEMS, items_hash
 from chain.sender import Intent, TxSender
+from chain.tables.items import ShipmentItem
 from chain.tables.outbox import OutboxIntent, OutboxState
-from chain.tables.readmodel import EscrowBalance
+from chain.tables.readmodel import EscrowBalance, OwnershipSettlement
 from chain.tables.readmodel import Shipment as ShipmentRow
 from oracles.chainview import read
 
@@ -42,6 +51,10 @@ _KEY_CHUNK = 200  # settlements whose outbox rows one query looks up
 #: Read-model states from which a shipment can still be released or refunded.
 OPEN_STATES = ("Created", "Funded", "InTransit", "Delivered")
 _REFUNDABLE = (ShipmentState.CREATED, ShipmentState.FUNDED, ShipmentState.IN_TRANSIT)
+#: Read-model and chain states in which a shipment's items pass to the buyer.
+SETTLED_STATES = ("Released", "Resolved")
+_SETTLED = (ShipmentState.RELEASED, ShipmentState.RESOLVED)
+NO_ITEM_LIST = "no item list known (the manifest's itemsHash is not of ledger asset IDs relayed with it)"
 
 
 class Action(enum.StrEnum):
@@ -49,6 +62,7 @@ class Action(enum.StrEnum):
 
     RELEASE = "release"
     REFUND = "refund"
+    OWNERSHIP = "ownership"  # TraceabilityLedger.settleOwnership
 
 
 def intent_key(action: Action, shipment_id: bytes, attempt: int = 1) -> str:
@@ -66,6 +80,7 @@ class Settlement:
     action: Action
     due_at: int
     attempt: int = 1
+    items: tuple[bytes, ...] = ()  # OWNERSHIP: the ledger asset IDs that pass to the buyer
 
     @property
     def key(self) -> str:
@@ -89,10 +104,13 @@ class Submitted:
 @dataclass
 class KeeperStatus:
     """What the keeper will do (``due`` now, ``upcoming`` later), did (``submitted``, ``final``,
-    ``failed``), and what payees can withdraw (``owed``: (account, token, amount))."""
+    ``failed``), will not do (``skipped``: (shipment ID, reason), settled shipments whose items
+    cannot pass), and what payees can withdraw (``owed``: (account, token, amount))."""
 
     now: int
     due: list[Settlement] = field(default_factory=list)
+    skipped: list[tuple[bytes, str]] = field(default_factory=list)
+    ownership: bool = True  # False: no ledger configured, no ownership passes
     upcoming: list[Settlement] = field(default_factory=list)
     submitted: list[Submitted] = field(default_factory=list)
     final: list[Submitted] = field(default_factory=list)
@@ -125,6 +143,8 @@ class Keeper:
         sender: the keeper's TxSender.
         retry_after_s: seconds after a failed attempt (e.g. the escrow was paused when it was
             estimated) before the next one.
+        ledger_address: the TraceabilityLedger whose items follow payment (None: the keeper passes
+            no ownership).
     """
 
     def __init__(
@@ -135,10 +155,13 @@ class Keeper:
         sender: TxSender,
         *,
         retry_after_s: float = 60.0,
+        ledger_address: str | None = None,
     ) -> None:
         self.retry_after = timedelta(seconds=retry_after_s)
         self.w3 = w3
         self.escrow = ShipmentEscrow(w3, escrow_address)
+        self.ledger = TraceabilityLedger(w3, ledger_address) if ledger_address else None
+        self.skipped: list[tuple[bytes, str]] = []
         self.sessions = sessions
         self.sender = sender
 
@@ -161,20 +184,70 @@ class Keeper:
         return [bytes32(r) for r in rows]
 
     def plan(self) -> tuple[int, list[Settlement]]:
-        """The latest block time and every open shipment's next settlement, as the chain has it.
+        """The latest block time and every open shipment's next settlement, as the chain has it,
+        then the ownership settlements of settled shipments (their items pass to the buyer).
 
         Raises:
             ChainUnavailable: the node did not answer.
         """
         now = self.now()
         out: list[Settlement] = []
+        settled: dict[bytes, bytes] = {}  # shipment ID -> on-chain itemsHash
         ids = self.candidates()
         for start in range(0, len(ids), _READ_CHUNK):
             for s in read(partial(self.escrow.shipments, ids[start : start + _READ_CHUNK])):
                 due = settlement_of(s.state, s.delivered_at, s.dispute_window, s.deadline, s.id)
                 if due is not None:
                     out.append(due)
+                elif s.state in _SETTLED:  # released since the indexer last looked: same pass
+                    settled[s.id] = s.items_hash
+        out += self._ownership(now, settled)
         return now, out
+
+    def _ownership(self, now: int, just_settled: dict[bytes, bytes]) -> list[Settlement]:
+        """``settleOwnership`` of each settled shipment whose items are known and not yet passed;
+        the others land in :attr:`skipped` with the reason."""
+        self.skipped = []
+        if self.ledger is None:
+            return []
+        with self.sessions() as s:
+            rows = s.execute(
+                select(ShipmentRow.shipment_id, ShipmentRow.items_hash)
+                .where(
+                    ShipmentRow.state.in_(SETTLED_STATES),
+                    ~select(OwnershipSettlement.shipment_id)
+                    .where(OwnershipSettlement.shipment_id == ShipmentRow.shipment_id)
+                    .exists(),
+                )
+                .order_by(ShipmentRow.updated_block, ShipmentRow.shipment_id)
+            ).all()
+            settled = {bytes32(row_id): bytes32(h) for row_id, h in rows} | just_settled
+            listed: dict[bytes, dict[bytes, list[bytes]]] = {}
+            keys = ["0x" + sid.hex() for sid in settled]
+            for start in range(0, len(keys), _KEY_CHUNK):
+                for row_id, h, asset in s.execute(
+                    select(ShipmentItem.shipment_id, ShipmentItem.items_hash, ShipmentItem.asset_id)
+                    .where(ShipmentItem.shipment_id.in_(keys[start : start + _KEY_CHUNK]))
+                    .order_by(ShipmentItem.shipment_id, ShipmentItem.items_hash, ShipmentItem.position)
+                ):
+                    listed.setdefault(bytes32(row_id), {}).setdefault(bytes32(h), []).append(bytes32(asset))
+        known: list[tuple[bytes, tuple[bytes, ...]]] = []
+        for sid, signed in settled.items():
+            items = listed.get(sid, {}).get(signed)
+            if items is None or len(items) > MAX_ITEMS or items_hash(items) != signed:
+                self.skipped.append((sid, NO_ITEM_LIST))
+            else:
+                known.append((sid, tuple(items)))
+        ledger = self.ledger
+        done: list[bool] = []
+        for start in range(0, len(known), _READ_CHUNK):
+            chunk = [sid for sid, _ in known[start : start + _READ_CHUNK]]
+            done += read(partial(ledger.ownership_settled_many, chunk))
+        return [
+            Settlement(sid, Action.OWNERSHIP, now, items=items)
+            for (sid, items), passed in zip(known, done, strict=True)
+            if not passed
+        ]
 
     def due(self) -> list[Settlement]:
         """Settlements the escrow accepts now with no attempt in the outbox that may still land
@@ -216,11 +289,17 @@ class Keeper:
 
     def submit(self, settlements: Sequence[Settlement]) -> list[int]:
         """Writes each settlement's intent to the outbox (idempotent on its key)."""
-        intents = [
-            Intent(p.key, self.escrow.address, self.escrow.calldata(str(p.action), p.shipment_id))
-            for p in settlements
-        ]
-        return self.sender.submit_many(intents)
+        return self.sender.submit_many([self._intent(p) for p in settlements])
+
+    def _intent(self, p: Settlement) -> Intent:
+        if p.action == Action.OWNERSHIP:
+            assert self.ledger is not None  # planned only with a ledger
+            return Intent(
+                p.key,
+                self.ledger.address,
+                TraceabilityLedger.settle_ownership_calldata(p.shipment_id, p.items),
+            )
+        return Intent(p.key, self.escrow.address, self.escrow.calldata(str(p.action), p.shipment_id))
 
     def tick(self) -> list[Settlement]:
         """One pass: submit what is due; returns it."""
@@ -232,7 +311,7 @@ class Keeper:
     def status(self) -> KeeperStatus:
         """What is due, upcoming, submitted, final and failed, and what the escrow owes payees."""
         now, planned = self.plan()
-        st = KeeperStatus(now=now)
+        st = KeeperStatus(now=now, skipped=list(self.skipped), ownership=self.ledger is not None)
         st.due = self._unsubmitted([p for p in planned if p.due_at <= now])
         st.upcoming = [p for p in planned if p.due_at > now]
         with self.sessions() as s:

@@ -12,14 +12,17 @@ import pytest
 from eth_account.messages import encode_defunct
 from sqlalchemy import func, select
 
-from api.demo import MARKER_FILE, PARTNERS, DemoSeed, demo_journey
+from api.demo import MARKER_FILE, PARTNERS, DemoSeed, delivered_item, demo_journey
 from api.service import api_service, demo_service
-from chain.contracts import PartnerRegistry, ShipmentEscrow, ShipmentState, role
-from chain.db import make_engine, upgrade
+from chain.contracts import PartnerRegistry, ShipmentEscrow, ShipmentState, TraceabilityLedger, role
+from chain.db import make_engine, make_sessionmaker, upgrade
 from chain.deploy import deploy
+from chain.gs1 import asset_id
 from chain.keys import dev_account
+from chain.manifest import items_hash
 from chain.settings import ChainSettings
 from chain.tables.epcis import AnchorBatch, CaptureJob, StoredEvent
+from chain.tables.items import ShipmentItem
 from chain.tables.outbox import OutboxIntent
 from tests.fixtures.anvil import AnvilNode, free_port
 
@@ -78,6 +81,24 @@ def test_demo_seed_admits_partners_and_funds_shipment(
     escrow = ShipmentEscrow(w3, deployment.address("ShipmentEscrow"))
     shipment = escrow.shipment(bytes.fromhex(seeded.shipment_id[2:]))
     assert shipment.state == ShipmentState.IN_TRANSIT and shipment.custodian == dev_account(3).address
+    # Both shipments sell registered ledger assets; the second is delivered with no dispute window,
+    # so the keeper releases it and passes its item to the retailer.
+    ledger = TraceabilityLedger(w3, deployment.address("TraceabilityLedger"))
+    delivered = escrow.shipment(bytes.fromhex(seeded.delivered_shipment_id[2:]))
+    assert (delivered.state, delivered.dispute_window) == (ShipmentState.DELIVERED, 0)
+    for sid, item in (
+        (seeded.shipment_id, seeded.item),
+        (seeded.delivered_shipment_id, delivered_item(demo_journey())),
+    ):
+        assert escrow.shipment(bytes.fromhex(sid[2:])).items_hash == items_hash([asset_id(item)])
+        assert ledger.asset(asset_id(item)).owner == dev_account(2).address  # the supplier's, until settled
+        engine = make_engine(chain_settings.database_url)
+        try:
+            with make_sessionmaker(engine)() as s:
+                kept = s.scalars(select(ShipmentItem.asset_id).where(ShipmentItem.shipment_id == sid)).all()
+        finally:
+            engine.dispose()
+        assert kept == ["0x" + asset_id(item).hex()]
     _, counts = _snapshot(chain_settings, anvil)
     events = sum(len(d["epcisBody"]["eventList"]) for d in demo_journey().documents) + 1  # + the loading
     assert counts == (events, 4, 4, 4)  # every event stored once, one anchor intent per document

@@ -17,6 +17,7 @@ from web3.contract import Contract
 from chain import eip712
 from chain.artifacts import load_artifact
 from chain.gs1.keys import with_check_digit
+from chain.manifest import items_hash
 
 ROLES = {
     name: Web3.keccak(text=name)
@@ -157,6 +158,7 @@ class Consortium:
         deadline_in: int = 86_400,
         dispute_window: int = 0,
         devices: list[str] | None = None,
+        items: list[bytes] | None = None,
     ) -> bytes:
         manifest, signature = self.signed_manifest(
             amount=amount,
@@ -164,6 +166,7 @@ class Consortium:
             deadline_in=deadline_in,
             dispute_window=dispute_window,
             devices=devices,
+            items=items,
         )
         self.send(
             self.escrow.functions.createShipment(eip712.as_tuple("Manifest", manifest), signature),
@@ -180,12 +183,14 @@ class Consortium:
         dispute_window: int = 0,
         devices: list[str] | None = None,
         token: str | None = None,
+        items: list[bytes] | None = None,
     ) -> tuple[dict[str, Any], bytes]:
-        """A manifest with a fresh ID and the supplier's next nonce, and the supplier's signature."""
+        """A manifest with a fresh ID and the supplier's next nonce, and the supplier's signature;
+        it sells ``items`` (ledger asset IDs; None: a random itemsHash, no list)."""
         sid = rand32()
         manifest = {
             "shipmentId": sid,
-            "itemsHash": rand32(),
+            "itemsHash": rand32() if items is None else items_hash(items),
             "supplier": self.supplier,
             "buyer": self.buyer,
             "carrier": self.carrier,
@@ -238,7 +243,8 @@ class Consortium:
         self.send(led.acceptOwnership(ids["pallet"]), self.buyer)
         self.send(led.recallLot(links["lot"], "listeria found in lot"), self.supplier)
 
-        sid = ids["shipment"] = self.create_shipment()
+        # Sold: item1 (packed on the buyer's pallet), out1, and item2, consumed by then (skipped).
+        sid = ids["shipment"] = self.create_shipment(items=[ids["item1"], ids["item2"], ids["out1"]])
         self.fund(sid)
         seq_deadline = self.w3.eth.get_block("latest")["timestamp"] + 3_600
         consent = self.sign_typed(
@@ -275,6 +281,7 @@ class Consortium:
         self.send(esc.confirmDelivery(sid), self.buyer)
         self.send(esc.release(sid), self.buyer)
         self.send(esc.withdraw(self.token.address), self.supplier)
+        self.send(led.settleOwnership(sid, [ids["item1"], ids["item2"], ids["out1"]]), self.buyer)
 
         ids["refunded"] = self.create_shipment(deadline_in=600)
         self.fund(ids["refunded"])
@@ -308,8 +315,8 @@ def deploy(w3: Web3) -> Consortium:
 
     registry = create("PartnerRegistry", ADMIN_DELAY, admin)
     deploy_block = w3.eth.block_number
-    ledger = create("TraceabilityLedger", registry.address)
     escrow = create("ShipmentEscrow", registry.address)
+    ledger = create("TraceabilityLedger", registry.address, escrow.address)
     token = create("TestToken", "Test Token", "TT")
     w3.eth.wait_for_transaction_receipt(
         escrow.functions.setTokenApproved(token.address, True).transact({"from": admin})

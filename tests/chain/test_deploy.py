@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anvil
 def test_deploy_twice_reuses_everything(anvil: AnvilNode, tmp_path: Path) -> None:
     w3 = anvil.w3()
     first = deploy(w3, admin(), tmp_path, service_account=service().address, test_token=True)
-    assert first.deployed == ["PartnerRegistry", "TraceabilityLedger", "ShipmentEscrow", "TestToken"]
+    assert first.deployed == ["PartnerRegistry", "ShipmentEscrow", "TraceabilityLedger", "TestToken"]
     assert first.granted == list(SERVICE_ROLES)
     assert first.approved_tokens == [first.deployment.address("TestToken")]  # settlement token approved
     block = w3.eth.block_number
@@ -67,7 +67,7 @@ def test_deploy_replaces_contracts_lost_with_the_chain(tmp_path: Path) -> None:
         with pytest.raises(DeploymentMissing, match="tracechain deploy"):
             load_deployment(fresh.w3(), tmp_path)
         again = deploy(fresh.w3(), admin(), tmp_path)
-        assert again.deployed == ["PartnerRegistry", "TraceabilityLedger", "ShipmentEscrow"]
+        assert again.deployed == ["PartnerRegistry", "ShipmentEscrow", "TraceabilityLedger"]
         assert load_deployment(fresh.w3(), tmp_path).contracts.keys() == first.contracts.keys()
     finally:
         fresh.stop()

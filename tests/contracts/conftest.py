@@ -59,6 +59,8 @@ class State(IntEnum):
     RELEASED = 5
     REFUNDED = 6
     CANCELLED = 7
+    DISPUTED = 8
+    RESOLVED = 9
 
 
 def state_bits(*states: State) -> bytes:
@@ -162,8 +164,8 @@ def registry(
 
 
 @pytest.fixture(scope="module")
-def ledger(project: Any, admin: Any, registry: Any) -> Any:
-    return admin.deploy(project.TraceabilityLedger, registry)
+def ledger(project: Any, admin: Any, registry: Any, escrow: Any) -> Any:
+    return admin.deploy(project.TraceabilityLedger, registry, escrow)
 
 
 @pytest.fixture(scope="module")

@@ -857,4 +857,4 @@ def test_deploy_with_zero_registry_reverts(project: Any, admin: Any) -> None:
     with reverts(project.ShipmentEscrow.RegistryGatedZeroRegistry):
         admin.deploy(project.ShipmentEscrow, ZERO)
     with reverts(project.TraceabilityLedger.RegistryGatedZeroRegistry):
-        admin.deploy(project.TraceabilityLedger, ZERO)
+        admin.deploy(project.TraceabilityLedger, ZERO, ZERO)

@@ -21,6 +21,7 @@ MODULES = (
     chain.tables.shipments,
     chain.tables.epcis,
     chain.tables.auth,
+    chain.tables.items,
 )
 
 

@@ -10,9 +10,11 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
-from chain.contracts import ShipmentEscrow
+from chain.contracts import ShipmentEscrow, TraceabilityLedger
 from chain.deploy import CORE_CONTRACTS, Deployment
+from chain.gs1 import asset_id
 from chain.indexer import Indexer
+from chain.manifest import items_hash
 from chain.sender import TxSender
 from chain.transact import send_and_wait
 from tests.chain.support import rpc
@@ -59,3 +61,25 @@ def run_until(w3: Web3, done: Callable[[], bool], *senders: TxSender, timeout: f
             s.process()
         rpc(w3, "evm_mine")
         time.sleep(0.05)
+
+
+def sell(w3: Web3, deployment: Deployment, supplier: LocalAccount, n: int) -> list[bytes]:
+    """``n`` fresh serialised items the supplier (prefix 4012345) registers on the ledger: what a
+    shipment sells. Their ledger asset IDs."""
+    ledger = TraceabilityLedger(w3, deployment.address("TraceabilityLedger"))
+    tag = os.urandom(4).hex()
+    ids = []
+    for i in range(n):
+        link = f"https://id.gs1.org/01/04012345000016/21/{tag}-{i}"
+        send_and_wait(w3, supplier, ledger.register_asset(link, sender=supplier.address))
+        ids.append(asset_id(link))
+    return ids
+
+
+def record_items(sessions: sessionmaker[Session], shipment_id: bytes, ids: list[bytes]) -> None:
+    """Keeps the shipment's item list as ``POST /shipments`` does (api.ownership.record_items)."""
+    from api.ownership import record_items as keep
+
+    with sessions() as s:
+        keep(s, "0x" + shipment_id.hex(), "0x" + items_hash(ids).hex(), ["0x" + i.hex() for i in ids])
+        s.commit()

@@ -1,5 +1,6 @@
 """A keeper process SIGKILLed repeatedly while several shipments are due: each is settled exactly
-once (balances and the keeper's transaction count asserted on chain), and SIGTERM stops it."""
+once, and each released one's items pass to the buyer exactly once (balances, owners and the
+keeper's transaction count asserted on chain), and SIGTERM stops it."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
-from chain.contracts import ShipmentEscrow, ShipmentState, TestToken
+from chain.contracts import ShipmentEscrow, ShipmentState, TestToken, TraceabilityLedger
 from chain.db import make_engine, make_sessionmaker
 from chain.deploy import Deployment
 from chain.tables.outbox import OutboxIntent
@@ -25,7 +26,15 @@ from oracles.fleet import Provisioner
 from tests.chain.support import rpc
 from tests.fixtures.anvil import AnvilNode
 from tests.oracles.conftest import BUYER_KEY, SUPPLIER_KEY
-from tests.oracles.keeper.support import KEEPER_KEY, advance, deliver, indexer, new_shipment_id
+from tests.oracles.keeper.support import (
+    KEEPER_KEY,
+    advance,
+    deliver,
+    indexer,
+    new_shipment_id,
+    record_items,
+    sell,
+)
 
 DEVICE = "0x00000000000000000000000000000000000000d1"
 AMOUNT = 10**21
@@ -55,13 +64,18 @@ def test_keeper_sigkilled_settles_each_shipment_once(
     provisioner.admit_partners()
     to_release = [new_shipment_id() for _ in range(4)]
     to_refund = [new_shipment_id() for _ in range(4)]
+    items = {sid: sell(w3, deployment, supplier, 2) for sid in to_release}  # what each released one sells
     for sid in to_release + to_refund:
-        provisioner.create_shipment(sid, 200, 800, devices=[DEVICE], amount=AMOUNT, penalty=10**19)
+        provisioner.create_shipment(
+            sid, 200, 800, devices=[DEVICE], amount=AMOUNT, penalty=10**19, items=items.get(sid)
+        )
     for sid in to_release:
         deliver(w3, escrow, buyer, sid)
     advance(w3, 31 * 24 * 3600)  # every window and deadline behind
     engine = make_engine(database_url)
     sessions = make_sessionmaker(engine)
+    for sid, ids in items.items():
+        record_items(sessions, sid, ids)
     indexer(w3, sessions, deployment).run_once()
     supplier_owed = escrow.owed(supplier.address, token.address)
     buyer_owed = escrow.owed(buyer.address, token.address)
@@ -73,6 +87,7 @@ def test_keeper_sigkilled_settles_each_shipment_once(
         "TRACECHAIN_DATABASE_URL": database_url,
         "TRACECHAIN_CONFIRMATIONS": "1",
         "KEEPER_ESCROW_ADDRESS": deployment.address("ShipmentEscrow"),
+        "KEEPER_LEDGER_ADDRESS": deployment.address("TraceabilityLedger"),
         "KEEPER_PRIVATE_KEY": KEEPER_KEY,
         "KEEPER_POLL_INTERVAL_S": "0.1",
     }
@@ -85,7 +100,7 @@ def test_keeper_sigkilled_settles_each_shipment_once(
     def settled() -> bool:
         with sessions() as s:
             states = s.scalars(select(OutboxIntent.state).where(OutboxIntent.key.like("keeper:%"))).all()
-        return len(states) == 8 and set(states) == {"final"}
+        return len(states) == 12 and set(states) == {"final"}  # 4 releases, 4 refunds, 4 ownerships
 
     def mine_until(done: Callable[[], bool], proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -117,8 +132,10 @@ def test_keeper_sigkilled_settles_each_shipment_once(
     assert {escrow.shipment(sid).state for sid in to_refund} == {ShipmentState.REFUNDED}
     assert escrow.owed(supplier.address, token.address) == supplier_owed + 4 * AMOUNT
     assert escrow.owed(buyer.address, token.address) == buyer_owed + 4 * AMOUNT
-    # one transaction per settlement: no duplicate was even sent (and reverted)
-    assert w3.eth.get_transaction_count(keeper) == nonce_before + 8
+    ledger = TraceabilityLedger(w3, deployment.address("TraceabilityLedger"))
+    assert {ledger.asset(i).owner for ids in items.values() for i in ids} == {buyer.address}
+    # one transaction per settlement and per ownership: no duplicate was even sent (and reverted)
+    assert w3.eth.get_transaction_count(keeper) == nonce_before + 12
 
     shown = subprocess.run(
         [sys.executable, "-m", "chain.cli", "keeper", "status"],
@@ -129,4 +146,4 @@ def test_keeper_sigkilled_settles_each_shipment_once(
         check=True,
     ).stdout
     assert "due now (0)" in shown and "upcoming (0)" in shown
-    assert "submitted 0, final 8, failed 0" in shown
+    assert "submitted 0, final 12, failed 0" in shown
