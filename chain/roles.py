@@ -26,7 +26,7 @@ class Role(enum.StrEnum):
     RELAYER = "RELAYER_ROLE"
     #: May write to the traceability ledger.
     RECORDER = "RECORDER_ROLE"
-    #: Resolves escrow disputes with a split (a consortium role, like the auditor's).
+    #: Consortium arbiters: split a disputed shipment's escrow (never for a shipment of their own).
     ARBITER = "ARBITER_ROLE"
     #: The consortium admin (OpenZeppelin AccessControl's default admin role).
     DEFAULT_ADMIN = "DEFAULT_ADMIN_ROLE"

@@ -13,5 +13,6 @@ library Roles {
     bytes32 internal constant RELAYER = keccak256("RELAYER_ROLE");
     /// May write to the traceability ledger: partners that record EPCIS events, and the relayer.
     bytes32 internal constant RECORDER = keccak256("RECORDER_ROLE");
+    /// Consortium arbiters: decide the split of a disputed shipment's escrow (never for their own).
     bytes32 internal constant ARBITER = keccak256("ARBITER_ROLE");
 }

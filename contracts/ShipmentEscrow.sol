@@ -32,6 +32,15 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
     uint64 public constant MAX_DEADLINE_AHEAD = 365 days;
     /// @notice The longest dispute window a manifest may set (consortium bound).
     uint64 public constant MAX_DISPUTE_WINDOW = 30 days;
+    /// @notice How long arbiters have to decide a dispute before anyone may apply the fallback rule:
+    /// two business weeks for both sides' evidence and a decision, while bounding the supplier's
+    /// wait for its money to MAX_DISPUTE_WINDOW + ARBITRATION_PERIOD (44 days) after delivery.
+    uint64 public constant ARBITRATION_PERIOD = 14 days;
+    /// @notice Longest dispute reason, in bytes (it is only logged: bounds the log, not storage).
+    uint256 public constant MAX_DISPUTE_REASON = 1024;
+    /// @notice Most evidence references a dispute may carry, and the longest one, in bytes.
+    uint256 public constant MAX_DISPUTE_EVIDENCE = 16;
+    uint256 public constant MAX_DISPUTE_EVIDENCE_LENGTH = 512;
 
     bytes32 private constant ADMIN_ROLE = 0x00; // DEFAULT_ADMIN_ROLE of the registry
 
@@ -79,7 +88,8 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
             deadline: m.deadline,
             state: State.Created,
             buyer: m.buyer,
-            disputeWindow: m.disputeWindow,
+            disputeWindow: uint32(m.disputeWindow), // at most MAX_DISPUTE_WINDOW, checked above
+            disputedAt: 0,
             carrier: m.carrier,
             deliveredAt: 0,
             custodian: m.supplier,
@@ -228,10 +238,61 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
         if (block.timestamp < endsAt) revert ShipmentDisputeWindowOpen(id, endsAt);
         s.state = State.Released;
         uint256 toBuyer = s.penalties;
-        uint256 toSupplier = s.amount - toBuyer;
-        _owed[s.token][s.supplier] += toSupplier;
-        if (toBuyer != 0) _owed[s.token][s.buyer] += toBuyer;
+        uint256 toSupplier = _credit(s, s.amount - toBuyer, toBuyer);
         emit PaymentReleased(id, toSupplier, toBuyer);
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function dispute(bytes32 id, string calldata reason, string[] calldata evidence) external whenNotPaused {
+        Shipment storage s = _shipments[id];
+        _checkState(id, s.state, _bit(State.Delivered));
+        if (msg.sender != s.buyer) revert ShipmentUnauthorized(id, msg.sender);
+        _checkActiveParty(id, msg.sender);
+        // The same instant release becomes possible closes the window: the two never overlap.
+        uint256 endsAt = uint256(s.deliveredAt) + s.disputeWindow;
+        if (block.timestamp >= endsAt) revert ShipmentDisputeWindowClosed(id, endsAt);
+        uint256 length = bytes(reason).length;
+        if (length == 0 || length > MAX_DISPUTE_REASON) revert ShipmentInvalidDisputeReason(id, length);
+        uint256 n = evidence.length;
+        if (n > MAX_DISPUTE_EVIDENCE) revert ShipmentTooMuchEvidence(id, n);
+        for (uint256 i = 0; i < n; ++i) {
+            length = bytes(evidence[i]).length;
+            if (length == 0 || length > MAX_DISPUTE_EVIDENCE_LENGTH) {
+                revert ShipmentInvalidDisputeEvidence(id, i, length);
+            }
+        }
+        s.state = State.Disputed;
+        s.disputedAt = uint64(block.timestamp);
+        emit DisputeRaised(id, msg.sender, reason, evidence);
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function resolveDispute(bytes32 id, uint256 toBuyer) external whenNotPaused nonReentrant {
+        _checkRegistryRole(Roles.ARBITER, msg.sender);
+        Shipment storage s = _shipments[id];
+        _checkState(id, s.state, _bit(State.Disputed));
+        if (msg.sender == s.supplier || msg.sender == s.buyer || msg.sender == s.carrier) {
+            revert ShipmentArbiterIsParty(id, msg.sender);
+        }
+        uint256 endsAt = uint256(s.disputedAt) + ARBITRATION_PERIOD;
+        if (block.timestamp >= endsAt) revert ShipmentArbitrationClosed(id, endsAt);
+        uint256 amount = s.amount;
+        if (toBuyer > amount) revert ShipmentInvalidSplit(id, toBuyer, amount);
+        s.state = State.Resolved;
+        uint256 toSupplier = _credit(s, amount - toBuyer, toBuyer);
+        emit DisputeResolved(id, msg.sender, toSupplier, toBuyer);
+    }
+
+    /// @inheritdoc IShipmentEscrow
+    function settleDispute(bytes32 id) external whenNotPaused nonReentrant {
+        Shipment storage s = _shipments[id];
+        _checkState(id, s.state, _bit(State.Disputed));
+        uint256 endsAt = uint256(s.disputedAt) + ARBITRATION_PERIOD;
+        if (block.timestamp < endsAt) revert ShipmentArbitrationOpen(id, endsAt);
+        s.state = State.Resolved;
+        uint256 toBuyer = s.penalties;
+        uint256 toSupplier = _credit(s, s.amount - toBuyer, toBuyer);
+        emit DisputeSettledByFallback(id, msg.sender, toSupplier, toBuyer);
     }
 
     /// @inheritdoc IShipmentEscrow
@@ -437,6 +498,14 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
             }
         }
         return true;
+    }
+
+    /// @dev Credits the escrowed amount, split between supplier and buyer (a zero share writes nothing).
+    function _credit(Shipment storage s, uint256 toSupplier, uint256 toBuyer) private returns (uint256) {
+        address token = s.token;
+        if (toSupplier != 0) _owed[token][s.supplier] += toSupplier;
+        if (toBuyer != 0) _owed[token][s.buyer] += toBuyer;
+        return toSupplier;
     }
 
     /// @dev Delivered now, by `by` (the buyer, or an oracle attesting arrival); starts the dispute window.

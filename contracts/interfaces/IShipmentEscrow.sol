@@ -7,8 +7,9 @@ pragma solidity 0.8.28;
 /// roots of device-signed readings); a temperature breach is proven with one reading of one of
 /// the shipment's devices taken in custody (pickup to delivery), from a posted batch by anyone or
 /// straight from the device's signature by a party of the shipment;
-/// payment is released after delivery and the dispute window, or refunded after a missed deadline,
-/// and every payee withdraws what it is owed (pull payment).
+/// payment is released after delivery and the dispute window, or refunded after a missed deadline;
+/// the buyer may dispute within the window, and a consortium arbiter (or, after ARBITRATION_PERIOD,
+/// the fallback rule) splits the escrow; every payee withdraws what it is owed (pull payment).
 interface IShipmentEscrow {
     enum State {
         None,
@@ -43,14 +44,17 @@ interface IShipmentEscrow {
         uint256 nonce;
     }
 
-    /// @notice A shipment on chain (slot layout chosen so a hand-over writes one slot). Custody, for
-    /// breach evidence, runs from `pickedUpAt` (the first hand-over) to `deliveredAt`.
+    /// @notice A shipment on chain (slot layout chosen so a hand-over writes one slot, and a dispute
+    /// writes only slots the check already read). Custody, for breach evidence, runs from `pickedUpAt`
+    /// (the first hand-over) to `deliveredAt`. `disputeWindow` is at most MAX_DISPUTE_WINDOW, so 32
+    /// bits hold it and `disputedAt` (0: never disputed) shares the buyer's slot.
     struct Shipment {
         address supplier;
         uint64 deadline;
         State state;
         address buyer;
-        uint64 disputeWindow;
+        uint32 disputeWindow;
+        uint64 disputedAt;
         address carrier;
         uint64 deliveredAt;
         address custodian;
@@ -114,6 +118,14 @@ interface IShipmentEscrow {
     error ShipmentTokenNotApproved(address token);
     error ShipmentFundingShortfall(bytes32 shipmentId, uint256 expected, uint256 received);
     error EscrowNothingToWithdraw(address account, address token);
+    error ShipmentDisputeWindowClosed(bytes32 shipmentId, uint256 endedAt);
+    error ShipmentInvalidDisputeReason(bytes32 shipmentId, uint256 length);
+    error ShipmentInvalidDisputeEvidence(bytes32 shipmentId, uint256 index, uint256 length);
+    error ShipmentTooMuchEvidence(bytes32 shipmentId, uint256 count);
+    error ShipmentArbiterIsParty(bytes32 shipmentId, address arbiter);
+    error ShipmentInvalidSplit(bytes32 shipmentId, uint256 toBuyer, uint256 amount);
+    error ShipmentArbitrationOpen(bytes32 shipmentId, uint256 endsAt);
+    error ShipmentArbitrationClosed(bytes32 shipmentId, uint256 endedAt);
 
     /// @notice `manifest` is the signed manifest as submitted (its nonce included).
     event ShipmentCreated(
@@ -144,6 +156,16 @@ interface IShipmentEscrow {
     event ShipmentCancelled(bytes32 indexed shipmentId);
     event Withdrawn(address indexed account, address indexed token, uint256 amount);
     event TokenApprovalChanged(address indexed token, bool approved);
+    /// @notice `evidence` are references (URIs, content hashes) the arbiter reads off chain.
+    event DisputeRaised(bytes32 indexed shipmentId, address indexed buyer, string reason, string[] evidence);
+    event DisputeResolved(
+        bytes32 indexed shipmentId, address indexed arbiter, uint256 toSupplier, uint256 toBuyer
+    );
+    /// @notice No arbiter decided within ARBITRATION_PERIOD: the fallback rule (the split release
+    /// would have made) was applied, at `by`'s call.
+    event DisputeSettledByFallback(
+        bytes32 indexed shipmentId, address indexed by, uint256 toSupplier, uint256 toBuyer
+    );
 
     /// @notice Creates a shipment from a manifest signed (EIP-712) by its supplier; anyone may relay it.
     /// The terms are bounded by the consortium: the deadline lies in the future by at most
@@ -224,8 +246,35 @@ interface IShipmentEscrow {
 
     /// @notice After the dispute window, credits the supplier the amount less penalties and the
     /// buyer the penalties. Anyone may call it.
-    /// @dev State Delivered. Reverts with ShipmentDisputeWindowOpen. Emits PaymentReleased.
+    /// @dev State Delivered (a Disputed shipment waits for its resolution). Reverts with
+    /// ShipmentUnexpectedState or ShipmentDisputeWindowOpen. Emits PaymentReleased.
     function release(bytes32 shipmentId) external;
+
+    /// @notice The buyer disputes a delivered shipment within its dispute window, with a reason and
+    /// evidence references; release waits for an arbiter's decision (or the fallback rule). Only
+    /// breaches proven before the dispute count for the fallback.
+    /// @dev Only the buyer, an active partner, in state Delivered, before deliveredAt + disputeWindow.
+    /// `reason` is 1 to MAX_DISPUTE_REASON bytes; at most MAX_DISPUTE_EVIDENCE evidence entries of 1 to
+    /// MAX_DISPUTE_EVIDENCE_LENGTH bytes each. Reverts with ShipmentUnexpectedState,
+    /// ShipmentUnauthorized, ShipmentPartySuspended, ShipmentDisputeWindowClosed,
+    /// ShipmentInvalidDisputeReason, ShipmentTooMuchEvidence, ShipmentInvalidDisputeEvidence or
+    /// EnforcedPause. Emits DisputeRaised.
+    function dispute(bytes32 shipmentId, string calldata reason, string[] calldata evidence) external;
+
+    /// @notice A consortium arbiter splits a disputed shipment's escrow: the buyer is credited
+    /// `toBuyer`, the supplier the rest (pull payments). The split replaces the penalty rule.
+    /// @dev ARBITER_ROLE of the registry (a suspended partner holds none), not the shipment's supplier,
+    /// buyer or carrier; state Disputed; before disputedAt + ARBITRATION_PERIOD; toBuyer <= amount.
+    /// Reverts with AccessControlUnauthorizedAccount, ShipmentUnexpectedState, ShipmentArbiterIsParty,
+    /// ShipmentArbitrationClosed, ShipmentInvalidSplit or EnforcedPause. Emits DisputeResolved.
+    function resolveDispute(bytes32 shipmentId, uint256 toBuyer) external;
+
+    /// @notice A dispute no arbiter resolved within ARBITRATION_PERIOD settles by the fallback rule:
+    /// as release would have (the supplier the amount less proven penalties, the buyer the
+    /// penalties), the proven breaches being the only facts on chain. Anyone may call it.
+    /// @dev State Disputed, from disputedAt + ARBITRATION_PERIOD. Reverts with
+    /// ShipmentUnexpectedState, ShipmentArbitrationOpen or EnforcedPause. Emits DisputeSettledByFallback.
+    function settleDispute(bytes32 shipmentId) external;
 
     /// @notice After a missed deadline, credits the buyer the full deposit (or cancels an unfunded
     /// shipment). Anyone may call it. Never after delivery, a hand-over to the buyer included.

@@ -18,7 +18,7 @@ PUSH32 = "7f"
 CHECKED_BY = {
     "PartnerRegistry": set(Role) - {Role.DEFAULT_ADMIN},
     "TraceabilityLedger": {Role.SUPPLIER, Role.RECORDER},
-    "ShipmentEscrow": {Role.SUPPLIER, Role.CARRIER, Role.RETAILER, Role.ORACLE},
+    "ShipmentEscrow": {Role.SUPPLIER, Role.CARRIER, Role.RETAILER, Role.ORACLE, Role.ARBITER},
 }
 
 
