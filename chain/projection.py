@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from chain.db import Base
 from chain.logdecoder import DecodedLog
 from chain.roles import role_name
+from chain.tables.disputes import Dispute
 from chain.tables.readmodel import (
     AggregationLink,
     AnchoredBatch,
@@ -510,6 +511,59 @@ class Projection:
             if a["toBuyer"]:
                 self._credit(s.buyer, s.token, a["toBuyer"])
 
+    def _dispute_raised(self, d: DecodedLog) -> None:
+        a = d.args
+        sid: str = a["shipmentId"]
+        self._row(ShipmentChange, d, shipment_id=sid, kind="disputed", actor=a["buyer"], at=a["disputedAt"])
+        self._update(self._shipment(d), state="Disputed", updated_block=d.block_number)
+        self._create(
+            Dispute(
+                shipment_id=sid,
+                buyer=a["buyer"],
+                reason=a["reason"],
+                evidence=json.dumps(list(a["evidence"])),
+                raised_at=a["disputedAt"],
+                raised_block=d.block_number,
+                raised_tx=d.tx_hash,
+            )
+        )
+
+    def _dispute_settled(self, d: DecodedLog) -> None:
+        """DisputeResolved (the arbiter's split) or DisputeSettledByFallback (the release rule)."""
+        a = d.args
+        fallback = d.name == "DisputeSettledByFallback"
+        by = a["by"] if fallback else a["arbiter"]
+        self._row(
+            Payment,
+            d,
+            shipment_id=a["shipmentId"],
+            kind="fallback" if fallback else "resolved",
+            to_supplier=a["toSupplier"],
+            to_buyer=a["toBuyer"],
+        )
+        self._update(
+            self._get(Dispute, a["shipmentId"]),
+            resolved_by=by,
+            to_supplier=a["toSupplier"],
+            to_buyer=a["toBuyer"],
+            fallback=fallback,
+            resolved_block=d.block_number,
+            resolved_tx=d.tx_hash,
+        )
+        s = self._shipment(d)
+        if s is not None:
+            self._update(
+                s,
+                state="Resolved",
+                released_to_supplier=a["toSupplier"],
+                released_to_buyer=a["toBuyer"],
+                updated_block=d.block_number,
+            )
+            if a["toSupplier"]:
+                self._credit(s.supplier, s.token, a["toSupplier"])
+            if a["toBuyer"]:
+                self._credit(s.buyer, s.token, a["toBuyer"])
+
     def _shipment_refunded(self, d: DecodedLog) -> None:
         a = d.args
         self._row(
@@ -571,4 +625,7 @@ _HANDLERS: dict[str, Callable[[Projection, DecodedLog], None]] = {
     "ShipmentRefunded": Projection._shipment_refunded,
     "ShipmentCancelled": Projection._shipment_cancelled,
     "Withdrawn": Projection._withdrawn,
+    "DisputeRaised": Projection._dispute_raised,
+    "DisputeResolved": Projection._dispute_settled,
+    "DisputeSettledByFallback": Projection._dispute_settled,
 }

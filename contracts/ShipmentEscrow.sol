@@ -263,7 +263,7 @@ contract ShipmentEscrow is IShipmentEscrow, RegistryGated, EIP712, Nonces, Pausa
         }
         s.state = State.Disputed;
         s.disputedAt = uint64(block.timestamp);
-        emit DisputeRaised(id, msg.sender, reason, evidence);
+        emit DisputeRaised(id, msg.sender, reason, evidence, uint64(block.timestamp));
     }
 
     /// @inheritdoc IShipmentEscrow

@@ -15,7 +15,10 @@ from chain.exceptions import (
     ShipmentBatchAfterDelivery,
     ShipmentExists,
     ShipmentInvalidBatch,
+    ShipmentInvalidDisputeEvidence,
+    ShipmentInvalidDisputeReason,
     ShipmentTokenNotApproved,
+    ShipmentTooMuchEvidence,
     ShipmentUnexpectedState,
 )
 from chain.manifest import Manifest
@@ -38,6 +41,15 @@ class ShipmentState(enum.IntEnum):
     RESOLVED = 9
 
 
+#: ShipmentEscrow.ARBITRATION_PERIOD: arbiters decide within it; from disputedAt + this, anyone may
+#: settle the dispute by the fallback rule (docs/disputes.md). tests/chain/contracts checks it.
+ARBITRATION_PERIOD = 14 * 24 * 3600
+#: ShipmentEscrow's bounds on a dispute's reason and evidence references (bytes of UTF-8).
+MAX_DISPUTE_REASON = 1024
+MAX_DISPUTE_EVIDENCE = 16
+MAX_DISPUTE_EVIDENCE_LENGTH = 512
+
+
 #: States in which a shipment takes telemetry batches (Delivered: only a batch begun before delivery).
 TELEMETRY_STATES = (ShipmentState.FUNDED, ShipmentState.IN_TRANSIT, ShipmentState.DELIVERED)
 
@@ -57,6 +69,7 @@ class Shipment:
     state: ShipmentState
     buyer: str
     dispute_window: int
+    disputed_at: int  # 0: never disputed
     carrier: str
     delivered_at: int
     custodian: str
@@ -132,6 +145,25 @@ class Reading:
         )
 
 
+def check_dispute_terms(shipment_id: bytes, reason: str, evidence: Sequence[str]) -> None:
+    """The contract's bounds on a dispute's reason and evidence, checked before anything is sent.
+
+    Raises:
+        ShipmentInvalidDisputeReason: the reason is empty or longer than MAX_DISPUTE_REASON bytes.
+        ShipmentTooMuchEvidence: more than MAX_DISPUTE_EVIDENCE references.
+        ShipmentInvalidDisputeEvidence: a reference is empty or longer than MAX_DISPUTE_EVIDENCE_LENGTH.
+    """
+    length = len(reason.encode())
+    if not 0 < length <= MAX_DISPUTE_REASON:
+        raise ShipmentInvalidDisputeReason(shipment_id=shipment_id, length=length)
+    if len(evidence) > MAX_DISPUTE_EVIDENCE:
+        raise ShipmentTooMuchEvidence(shipment_id=shipment_id, count=len(evidence))
+    for i, ref in enumerate(evidence):
+        length = len(ref.encode())
+        if not 0 < length <= MAX_DISPUTE_EVIDENCE_LENGTH:
+            raise ShipmentInvalidDisputeEvidence(shipment_id=shipment_id, index=i, length=length)
+
+
 class ShipmentEscrow(RegistryGatedWrapper):
     """ShipmentEscrow at a validated address; writes return :class:`TxRequest` after pre-flight checks."""
 
@@ -165,6 +197,7 @@ class ShipmentEscrow(RegistryGatedWrapper):
             state=ShipmentState(f["state"]),
             buyer=checksum(f["buyer"]),
             dispute_window=int(f["disputeWindow"]),
+            disputed_at=int(f["disputedAt"]),
             carrier=checksum(f["carrier"]),
             delivered_at=int(f["deliveredAt"]),
             custodian=checksum(f["custodian"]),
@@ -292,6 +325,28 @@ class ShipmentEscrow(RegistryGatedWrapper):
 
     def refund(self, shipment_id: bytes) -> TxRequest:
         return self._request("refund", shipment_id)
+
+    def dispute(self, shipment_id: bytes, reason: str, evidence: Sequence[str]) -> TxRequest:
+        """Disputes a delivered shipment within its window (sent by the buyer), with a reason and
+        evidence references (URIs, content hashes) for the arbiter.
+
+        Raises:
+            ShipmentInvalidDisputeReason: the reason is empty or longer than MAX_DISPUTE_REASON bytes.
+            ShipmentTooMuchEvidence: more than MAX_DISPUTE_EVIDENCE references.
+            ShipmentInvalidDisputeEvidence: a reference is empty or too long.
+        """
+        check_dispute_terms(shipment_id, reason, evidence)
+        return self._request("dispute", shipment_id, reason, list(evidence))
+
+    def resolve_dispute(self, shipment_id: bytes, to_buyer: int) -> TxRequest:
+        """Splits a disputed shipment's escrow: ``to_buyer`` to the buyer, the rest to the supplier
+        (sent by an arbiter that is no party of the shipment)."""
+        return self._request("resolveDispute", shipment_id, to_buyer)
+
+    def settle_dispute(self, shipment_id: bytes) -> TxRequest:
+        """Settles a dispute no arbiter resolved within ARBITRATION_PERIOD by the fallback rule
+        (anyone may send it)."""
+        return self._request("settleDispute", shipment_id)
 
     def post_telemetry(self, shipment_id: bytes, batch: TelemetryBatch, *, sender: str) -> TxRequest:
         """Posts a telemetry batch of a shipment under way (the contract's checks, in its order).

@@ -411,3 +411,61 @@ class ShipmentUnknownBatch(ContractError):
 
     shipment_id: bytes
     batch_hash: bytes
+
+
+class ShipmentDisputeWindowClosed(ContractError):
+    """The dispute window has ended (or the manifest gave none): the shipment can only be released."""
+
+    shipment_id: bytes
+    ended_at: int
+
+
+class ShipmentInvalidDisputeReason(ContractError):
+    """A dispute reason must be 1 to MAX_DISPUTE_REASON bytes long."""
+
+    shipment_id: bytes
+    length: int
+
+
+class ShipmentInvalidDisputeEvidence(ContractError):
+    """An evidence reference must be 1 to MAX_DISPUTE_EVIDENCE_LENGTH bytes long."""
+
+    shipment_id: bytes
+    index: int
+    length: int
+
+
+class ShipmentTooMuchEvidence(ContractError):
+    """A dispute carries at most MAX_DISPUTE_EVIDENCE evidence references."""
+
+    shipment_id: bytes
+    count: int
+
+
+class ShipmentArbiterIsParty(ContractError):
+    """An arbiter may not decide a shipment it is the supplier, buyer or carrier of."""
+
+    shipment_id: bytes
+    arbiter: str
+
+
+class ShipmentInvalidSplit(ContractError):
+    """An arbiter cannot give the buyer more than the escrowed amount."""
+
+    shipment_id: bytes
+    to_buyer: int
+    amount: int
+
+
+class ShipmentArbitrationOpen(ContractError):
+    """Arbiters may still decide: the fallback rule applies only from ``ends_at``."""
+
+    shipment_id: bytes
+    ends_at: int
+
+
+class ShipmentArbitrationClosed(ContractError):
+    """The arbitration period has ended: only the fallback rule may settle the dispute now."""
+
+    shipment_id: bytes
+    ended_at: int

@@ -10,12 +10,13 @@ oracles' tables through these same classes):
 - `chain.tables.epcis`: the API's EPCIS event store (0004).
 - `chain.tables.auth`: the API's sign-in nonces (0006).
 - `chain.tables.items`: the ledger asset IDs each shipment sells, from its relayed manifest (0008).
+- `chain.tables.disputes`: shipments' disputes and their ends, written by the indexer (0009).
 
 The migrations in ``chain/migrations/versions`` create them, never ``create_all``;
 ``tests/chain/tables/test_schema.py`` checks that the two agree. Importing this package puts every
 table on ``chain.db.Base.metadata``.
 """
 
-from chain.tables import auth, epcis, items, outbox, readmodel, shipments, telemetry
+from chain.tables import auth, disputes, epcis, items, outbox, readmodel, shipments, telemetry
 
-__all__ = ["auth", "epcis", "items", "outbox", "readmodel", "shipments", "telemetry"]
+__all__ = ["auth", "disputes", "epcis", "items", "outbox", "readmodel", "shipments", "telemetry"]

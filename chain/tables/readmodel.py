@@ -174,11 +174,11 @@ class AggregationLink(ListedLogRow, Base):
 
 
 class ShipmentChange(LogRow, Base):
-    """ShipmentCreated / ShipmentFunded / DeliveryConfirmed / ShipmentCancelled."""
+    """ShipmentCreated / ShipmentFunded / DeliveryConfirmed / ShipmentCancelled / DisputeRaised."""
 
     __tablename__ = "shipment_changes"
     shipment_id: Mapped[str] = mapped_column(HASH, index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # created | funded | delivered | cancelled
+    kind: Mapped[str] = mapped_column(String(16))  # created | funded | delivered | cancelled | disputed
     actor: Mapped[str | None] = mapped_column(ADDRESS)
     amount: Mapped[int | None] = mapped_column(BigUint)
     at: Mapped[int | None] = mapped_column(BigInteger)
@@ -220,7 +220,8 @@ class Breach(LogRow, Base):
 
 
 class Payment(LogRow, Base):
-    """PaymentReleased (`released`) / ShipmentRefunded (`refunded`): credits in escrow."""
+    """PaymentReleased (`released`) / ShipmentRefunded (`refunded`) / DisputeResolved
+    (`resolved`) / DisputeSettledByFallback (`fallback`): credits in escrow."""
 
     __tablename__ = "payments"
     shipment_id: Mapped[str] = mapped_column(HASH, index=True)

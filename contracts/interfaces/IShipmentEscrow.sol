@@ -156,8 +156,11 @@ interface IShipmentEscrow {
     event ShipmentCancelled(bytes32 indexed shipmentId);
     event Withdrawn(address indexed account, address indexed token, uint256 amount);
     event TokenApprovalChanged(address indexed token, bool approved);
-    /// @notice `evidence` are references (URIs, content hashes) the arbiter reads off chain.
-    event DisputeRaised(bytes32 indexed shipmentId, address indexed buyer, string reason, string[] evidence);
+    /// @notice `evidence` are references (URIs, content hashes) the arbiter reads off chain;
+    /// `disputedAt` starts the ARBITRATION_PERIOD (carried for the indexer, as deliveredAt is).
+    event DisputeRaised(
+        bytes32 indexed shipmentId, address indexed buyer, string reason, string[] evidence, uint64 disputedAt
+    );
     event DisputeResolved(
         bytes32 indexed shipmentId, address indexed arbiter, uint256 toSupplier, uint256 toBuyer
     );

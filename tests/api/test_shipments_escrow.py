@@ -280,7 +280,7 @@ def test_hand_over_with_the_carriers_consent_is_mined(world: EscrowWorld) -> Non
     block = w.client.get(url(sid, f"/transactions/{tx_hash}"), headers=supplier).json()["block_number"]
     onchain = w.consortium.escrow.functions.shipment(sid).call()
     assert (
-        onchain[7] == p.carrier.address and onchain[8] == 1 and state_of(w, sid) == ShipmentState.IN_TRANSIT
+        onchain[8] == p.carrier.address and onchain[9] == 1 and state_of(w, sid) == ShipmentState.IN_TRANSIT
     )
     w.index()
     custody = w.client.get(url(sid), headers=w.headers(p.carrier, "CARRIER_ROLE")).json()["custody"]
@@ -318,7 +318,7 @@ def test_hand_over_sent_by_the_next_custodian_with_the_custodians_consent(world:
     )
     assert r.status_code == 202, r.text
     assert settled(w, sid, r.json(), w.headers(p.buyer)) == ["mined"]
-    assert w.consortium.escrow.functions.shipment(sid).call()[7] == p.buyer.address
+    assert w.consortium.escrow.functions.shipment(sid).call()[8] == p.buyer.address  # custodian
 
 
 def test_hand_over_with_a_bad_or_wrong_party_consent_is_400_and_nothing_is_sent(world: EscrowWorld) -> None:

@@ -28,6 +28,7 @@ ROLES = {
         "ORACLE_ROLE",
         "RECORDER_ROLE",
         "AUDITOR_ROLE",
+        "ARBITER_ROLE",
     )
 }
 
@@ -86,6 +87,10 @@ class Consortium:
     @property
     def device(self) -> str:
         return str(self.w3.eth.accounts[5])
+
+    @property
+    def arbiter(self) -> str:
+        return str(self.w3.eth.accounts[6])
 
     @property
     def addresses(self) -> dict[str, str]:
@@ -210,6 +215,33 @@ class Consortium:
         self.send(self.token.functions.mint(self.buyer, amount), self.admin)
         self.send(self.token.functions.approve(self.escrow.address, amount), self.buyer)
         self.send(self.escrow.functions.fund(sid), self.buyer)
+
+    def deliver_to_buyer(self, sid: bytes) -> None:
+        """The supplier hands the goods straight to the buyer (with its consent): Delivered."""
+        deadline = self.w3.eth.get_block("latest")["timestamp"] + 3_600
+        message = {"shipmentId": sid, "from": self.supplier, "to": self.buyer, "seq": 0, "deadline": deadline}
+        consent = self.sign_typed(self.buyer, "CustodyHandover", message)
+        self.send(self.escrow.functions.handOver(sid, self.buyer, deadline, consent), self.supplier)
+
+    def dispute_cycle(self) -> dict[str, bytes]:
+        """Two disputed shipments: one the arbiter splits 600/400, one settled by the fallback rule
+        after the arbitration period."""
+        esc = self.escrow.functions
+        self.set_up_partners()
+        self.send(
+            self.registry.functions.admitPartner(self.arbiter, "Arbiters", [], [ROLES["ARBITER_ROLE"]]),
+            self.admin,
+        )
+        ids = {}
+        for name in ("resolved", "fallback"):
+            sid = ids[name] = self.create_shipment(dispute_window=3_600)
+            self.fund(sid)
+            self.deliver_to_buyer(sid)
+            self.send(esc.dispute(sid, f"{name}: arrived warm", ["ipfs://evidence", "sha256:00"]), self.buyer)
+        self.send(esc.resolveDispute(ids["resolved"], 400), self.arbiter)
+        self.time_travel(14 * 86_400)
+        self.send(esc.settleDispute(ids["fallback"]), self.carrier)
+        return ids
 
     def full_life_cycle(self) -> dict[str, bytes]:
         """Partners, devices, ledger assets and links, a shipment through breach, delivery, release and

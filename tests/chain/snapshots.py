@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from web3 import Web3
 
+from chain.tables.disputes import Dispute
 from chain.tables.readmodel import LOG_TABLES, STATE_TABLES
 
 LogId = tuple[str, int, str]  # tx hash, log index, block hash
@@ -43,5 +44,5 @@ def state_snapshot(sessions: Callable[[], Session]) -> dict[str, list[tuple[Any,
     with sessions() as session:
         return {
             model.__tablename__: sorted(map(tuple, session.execute(select(model.__table__))), key=repr)
-            for model in STATE_TABLES
+            for model in (*STATE_TABLES, Dispute)
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 from chain.db import Base, make_engine, upgrade
 from chain.indexer import Indexer
 from chain.tables import readmodel as rm
+from chain.tables.disputes import Dispute
 from tests.chain.consortium import ROLES, Consortium
 from tests.chain.snapshots import applied_logs, chain_logs
 
@@ -150,16 +152,16 @@ def test_full_life_cycle_is_decoded_into_the_read_model(
                 chain[1],
                 chain[3],
                 chain[4],
-                chain[5],
-                chain[7],
+                chain[6],  # chain[5] is disputedAt
                 chain[8],
-                chain[10],  # chain[9] is pickedUpAt
-                chain[11],
+                chain[9],
+                chain[11],  # chain[10] is pickedUpAt
                 chain[12],
                 chain[13],
                 chain[14],
                 chain[15],
-                hexs(chain[16]),
+                chain[16],
+                hexs(chain[17]),
             )
             assert (
                 row.state
@@ -172,9 +174,11 @@ def test_full_life_cycle_is_decoded_into_the_read_model(
                     "Released",
                     "Refunded",
                     "Cancelled",
+                    "Disputed",
+                    "Resolved",
                 ][chain[2]]
             )
-            assert (row.delivered_at or 0) == chain[6]
+            assert (row.delivered_at or 0) == chain[7]
         shipment = s.get(rm.Shipment, hexs(ids["shipment"]))
         assert shipment is not None and (shipment.released_to_supplier, shipment.released_to_buyer) == (
             900,
@@ -229,3 +233,54 @@ def test_full_life_cycle_is_decoded_into_the_read_model(
             "admin_transfer_scheduled",
             "admin_transfer_cancelled",
         ]
+
+
+def test_disputes_are_decoded_into_the_read_model(
+    consortium: Consortium, sessions: Callable[[], Session]
+) -> None:
+    c = consortium
+    ids = c.dispute_cycle()
+    indexer = Indexer(c.w3, sessions, c.addresses, c.deploy_block, confirmations=0, window=5)
+    indexer.run_once()
+
+    esc = c.escrow.functions
+    with sessions() as s:
+        rows = {key: s.get(Dispute, hexs(sid)) for key, sid in ids.items()}
+        for key, row in rows.items():
+            assert row is not None
+            assert (row.buyer, row.reason, json.loads(row.evidence)) == (
+                c.buyer,
+                f"{key}: arrived warm",
+                ["ipfs://evidence", "sha256:00"],
+            )
+            assert row.raised_at == esc.shipment(ids[key]).call()[5]  # disputedAt
+            shipment = s.get(rm.Shipment, hexs(ids[key]))
+            assert shipment is not None and shipment.state == "Resolved"
+        resolved, fallback = rows["resolved"], rows["fallback"]
+        assert resolved is not None and fallback is not None
+        assert (resolved.resolved_by, resolved.to_supplier, resolved.to_buyer, resolved.fallback) == (
+            c.arbiter,
+            600,
+            400,
+            False,
+        )
+        assert (fallback.resolved_by, fallback.to_supplier, fallback.to_buyer, fallback.fallback) == (
+            c.carrier,
+            1_000,
+            0,
+            True,
+        )
+        assert sorted(
+            s.execute(select(rm.Payment.kind, rm.Payment.to_supplier, rm.Payment.to_buyer)).all()
+        ) == [
+            ("fallback", 1_000, 0),
+            ("resolved", 600, 400),
+        ]
+        disputed = s.scalars(select(rm.ShipmentChange).where(rm.ShipmentChange.kind == "disputed")).all()
+        assert {d.shipment_id for d in disputed} == {hexs(i) for i in ids.values()}
+        for balance in s.scalars(select(rm.EscrowBalance)):
+            assert balance.owed == esc.owed(balance.account, balance.token).call()
+        assert {(b.account, b.owed) for b in s.scalars(select(rm.EscrowBalance))} == {
+            (c.supplier, 1_600),
+            (c.buyer, 400),
+        }

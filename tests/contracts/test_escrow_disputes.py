@@ -57,7 +57,14 @@ def test_dispute_by_buyer_within_window_freezes_release(
     tx = escrow.dispute(sid, REASON, EVIDENCE, sender=retailer)
 
     assert emitted(tx, escrow) == [
-        ev("DisputeRaised", shipmentId=sid, buyer=retailer, reason=REASON, evidence=EVIDENCE)
+        ev(
+            "DisputeRaised",
+            shipmentId=sid,
+            buyer=retailer,
+            reason=REASON,
+            evidence=EVIDENCE,
+            disputedAt=tx.timestamp,
+        )
     ]
     s = escrow.shipment(sid)
     assert s.state == State.DISPUTED and s.disputedAt == tx.timestamp
@@ -168,7 +175,9 @@ def test_dispute_evidence_out_of_bounds_reverts(
         escrow.dispute(sid, REASON, evidence, sender=retailer)
 
 
-def test_dispute_while_paused_reverts(escrow: Any, admin: Any, delivered: dict[str, Any], retailer: Any) -> None:
+def test_dispute_while_paused_reverts(
+    escrow: Any, admin: Any, delivered: dict[str, Any], retailer: Any
+) -> None:
     escrow.pause(sender=admin)
     with reverts(escrow.EnforcedPause):
         escrow.dispute(delivered["shipmentId"], REASON, EVIDENCE, sender=retailer)
@@ -303,7 +312,13 @@ def test_settle_after_arbitration_period_applies_release_rule(
     tx = escrow.settleDispute(sid, sender=stranger)
 
     assert emitted(tx, escrow) == [
-        ev("DisputeSettledByFallback", shipmentId=sid, by=stranger, toSupplier=AMOUNT - PENALTY, toBuyer=PENALTY)
+        ev(
+            "DisputeSettledByFallback",
+            shipmentId=sid,
+            by=stranger,
+            toSupplier=AMOUNT - PENALTY,
+            toBuyer=PENALTY,
+        )
     ]
     assert escrow.shipment(sid).state == State.RESOLVED
     assert escrow.owed(supplier, token) == AMOUNT - PENALTY and escrow.owed(retailer, token) == PENALTY
@@ -339,7 +354,10 @@ def test_settle_undisputed_or_resolved_reverts(
         current = State.RESOLVED
     chain.pending_timestamp += ARBITRATION_PERIOD + DAY
     with reverts(
-        escrow.ShipmentUnexpectedState, shipmentId=sid, current=current, expectedStates=state_bits(State.DISPUTED)
+        escrow.ShipmentUnexpectedState,
+        shipmentId=sid,
+        current=current,
+        expectedStates=state_bits(State.DISPUTED),
     ):
         escrow.settleDispute(sid, sender=stranger)
 
@@ -367,9 +385,7 @@ def test_resolved_credits_are_withdrawn_once(
         escrow.withdraw(token, sender=retailer)
 
 
-def test_arbiter_role_suspended_and_restored_with_partner(
-    registry: Any, admin: Any, arbiter: Any
-) -> None:
+def test_arbiter_role_suspended_and_restored_with_partner(registry: Any, admin: Any, arbiter: Any) -> None:
     registry.setPartnerActive(arbiter, False, sender=admin)
     assert not registry.hasRole(ARBITER_ROLE, arbiter)
     registry.setPartnerActive(arbiter, True, sender=admin)

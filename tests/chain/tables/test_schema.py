@@ -22,6 +22,7 @@ MODULES = (
     chain.tables.epcis,
     chain.tables.auth,
     chain.tables.items,
+    chain.tables.disputes,
 )
 
 

@@ -43,11 +43,13 @@ contract ShipmentEscrowInvariants is ForgeTest {
         registry.registerDevice(vm.addr(deviceKey), vm.addr(carriers[0]));
         address oracle = vm.addr(0x0a0a);
         registry.grantRole(keccak256("ORACLE_ROLE"), oracle);
+        address arbiter = vm.addr(0xa4b1);
+        registry.grantRole(keccak256("ARBITER_ROLE"), arbiter);
 
         handler = new ShipmentEscrowHandler(
-            escrow, token, suppliers, buyers, carriers, deviceKey, oracle, registry, address(this), feeToken
+            escrow, token, suppliers, buyers, carriers, deviceKey, oracle, registry, address(this), feeToken, arbiter
         );
-        bytes4[] memory selectors = new bytes4[](16);
+        bytes4[] memory selectors = new bytes4[](20);
         selectors[0] = ShipmentEscrowHandler.create.selector;
         selectors[1] = ShipmentEscrowHandler.fund.selector;
         selectors[2] = ShipmentEscrowHandler.handOver.selector;
@@ -64,6 +66,10 @@ contract ShipmentEscrowInvariants is ForgeTest {
         selectors[13] = ShipmentEscrowHandler.fundInFeeToken.selector;
         selectors[14] = ShipmentEscrowHandler.settleAgain.selector;
         selectors[15] = ShipmentEscrowHandler.settleAgain.selector; // cross-path settlement twice as often
+        selectors[16] = ShipmentEscrowHandler.dispute.selector;
+        selectors[17] = ShipmentEscrowHandler.resolve.selector;
+        selectors[18] = ShipmentEscrowHandler.settleDispute.selector;
+        selectors[19] = ShipmentEscrowHandler.intrudeDispute.selector;
         _targetSelectors(address(handler), selectors);
     }
 
@@ -75,7 +81,7 @@ contract ShipmentEscrowInvariants is ForgeTest {
             if (s.token != address(token)) continue;
             if (
                 s.state == IShipmentEscrow.State.Funded || s.state == IShipmentEscrow.State.InTransit
-                    || s.state == IShipmentEscrow.State.Delivered
+                    || s.state == IShipmentEscrow.State.Delivered || s.state == IShipmentEscrow.State.Disputed
             ) held += s.amount;
         }
         uint256 owed = _owedTotal();
@@ -83,7 +89,7 @@ contract ShipmentEscrowInvariants is ForgeTest {
         if (balance != held + owed) revert BalanceNotOwed(balance, held, owed);
     }
 
-    /// No shipment is released or refunded more than once, and penalties never exceed the amount.
+    /// No shipment is released, refunded or resolved (by an arbiter or the fallback) more than once, and penalties never exceed the amount.
     function invariant_nothingSettledTwice() public view {
         for (uint256 i = 0; i < handler.idCount(); ++i) {
             bytes32 id = handler.ids(i);
@@ -94,7 +100,7 @@ contract ShipmentEscrowInvariants is ForgeTest {
         }
     }
 
-    /// Released + refunded never exceed deposits; every credit is either still owed or withdrawn.
+    /// Released (dispute splits included) + refunded never exceed deposits; every credit is either still owed or withdrawn.
     function invariant_paidOutWithinDeposits() public view {
         uint256 released = handler.released();
         uint256 refunded = handler.refunded();

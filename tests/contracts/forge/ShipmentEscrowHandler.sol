@@ -10,7 +10,7 @@ import {Vm} from "./Vm.sol";
 
 /// @title ShipmentEscrowHandler
 /// @notice Drives random fund / hand-over / telemetry / breach / deliver / release / refund /
-/// withdraw sequences on the escrow with real signatures, and keeps ghost books of the money.
+/// dispute / resolve / fallback settlement / withdraw sequences on the escrow with real signatures, and keeps ghost books of the money.
 /// A call that reverts is discarded by the fuzzer (fail_on_revert = false), ghost updates included.
 /// Attacks (unauthorised actors, suspended parties, a fee-on-transfer token, a second settlement by
 /// the other path) are tried with try/catch: one that succeeds, or changes anything, is counted in
@@ -28,7 +28,7 @@ contract ShipmentEscrowHandler {
     address private immutable _oracle;
 
     bytes32[] public ids;
-    mapping(bytes32 id => uint256) public settlements; // successful release or refund calls
+    mapping(bytes32 id => uint256) public settlements; // successful release, refund, resolve or fallback calls
     mapping(bytes32 id => IShipmentEscrow.TelemetryBatch) private _batches;
     mapping(bytes32 id => IShipmentEscrow.Reading[2]) private _readings;
 
@@ -44,6 +44,7 @@ contract ShipmentEscrowHandler {
     address private immutable _admin;
     FeeOnTransferToken public immutable feeToken;
     address private constant _STRANGER = address(0xBAD);
+    address private immutable _arbiter;
 
     constructor(
         ShipmentEscrow escrow_,
@@ -55,8 +56,10 @@ contract ShipmentEscrowHandler {
         address oracle,
         PartnerRegistry registry_,
         address admin_,
-        FeeOnTransferToken feeToken_
+        FeeOnTransferToken feeToken_,
+        address arbiter_
     ) {
+        _arbiter = arbiter_;
         _registry = registry_;
         _admin = admin_;
         feeToken = feeToken_;
@@ -174,6 +177,34 @@ contract ShipmentEscrowHandler {
         ++settlements[id];
     }
 
+    function dispute(uint256 seed, uint8 evidence) external {
+        bytes32 id = _pickIn(seed, _bit(IShipmentEscrow.State.Delivered));
+        string[] memory refs = new string[](evidence % 3);
+        for (uint256 i = 0; i < refs.length; ++i) refs[i] = "ipfs://evidence";
+        vm.prank(escrow.shipment(id).buyer);
+        escrow.dispute(id, "arrived warm", refs);
+    }
+
+    /// The arbiter splits: what it gives the buyer and the supplier's rest are both credits.
+    function resolve(uint256 seed, uint256 toBuyer) external {
+        bytes32 id = _pickIn(seed, _bit(IShipmentEscrow.State.Disputed));
+        uint256 amount = escrow.shipment(id).amount;
+        vm.prank(_arbiter);
+        escrow.resolveDispute(id, toBuyer % (amount + 1));
+        released += amount;
+        ++settlements[id];
+    }
+
+    /// The fallback after the arbitration period (time moves there first).
+    function settleDispute(uint256 seed) external {
+        bytes32 id = _pickIn(seed, _bit(IShipmentEscrow.State.Disputed));
+        uint256 endsAt = uint256(escrow.shipment(id).disputedAt) + escrow.ARBITRATION_PERIOD();
+        if (block.timestamp < endsAt) vm.warp(endsAt);
+        escrow.settleDispute(id);
+        released += escrow.shipment(id).amount;
+        ++settlements[id];
+    }
+
     function withdraw(uint256 seed) external {
         address[] memory who = actors();
         address account = who[seed % who.length];
@@ -219,6 +250,35 @@ contract ShipmentEscrowHandler {
             try escrow.pause() {ok = true;} catch {}
         } else {
             try escrow.withdraw(address(token)) {ok = true;} catch {}
+        }
+        _judge(ok, before, id);
+    }
+
+    /// Disputes by the wrong hands: a non-buyer disputes; a party or a stranger resolves; the arbiter
+    /// gives the buyer more than the amount; release of a disputed shipment; the fallback too early.
+    function intrudeDispute(uint256 seed, uint8 action, uint256 toBuyer) external {
+        bytes32 id = _pickIn(seed, _bit(IShipmentEscrow.State.Delivered) | _bit(IShipmentEscrow.State.Disputed));
+        IShipmentEscrow.Shipment memory s = escrow.shipment(id);
+        action %= 5;
+        address[4] memory wrong = [s.supplier, s.carrier, _STRANGER, s.buyer];
+        bytes32 before = _fingerprint(id);
+        bool ok;
+        if (action == 0) {
+            vm.prank(wrong[seed % 3]); // never the buyer
+            try escrow.dispute(id, "not mine to dispute", new string[](0)) {ok = true;} catch {}
+        } else if (action == 1) {
+            vm.prank(wrong[seed % 4]); // no arbiter
+            try escrow.resolveDispute(id, toBuyer % (s.amount + 1)) {ok = true;} catch {}
+        } else if (action == 2) {
+            vm.prank(_arbiter);
+            try escrow.resolveDispute(id, s.amount + 1 + toBuyer % 1e18) {ok = true;} catch {}
+        } else if (action == 3) {
+            if (s.state != IShipmentEscrow.State.Disputed) return;
+            try escrow.release(id) {ok = true;} catch {}
+        } else {
+            if (s.state != IShipmentEscrow.State.Disputed) return;
+            if (block.timestamp >= uint256(s.disputedAt) + escrow.ARBITRATION_PERIOD()) return;
+            try escrow.settleDispute(id) {ok = true;} catch {}
         }
         _judge(ok, before, id);
     }
@@ -295,7 +355,8 @@ contract ShipmentEscrowHandler {
     /// refund or cancellation, or the same path twice.
     function settleAgain(uint256 seed, bool viaRefund) external {
         uint256 settled = _bit(IShipmentEscrow.State.Delivered) | _bit(IShipmentEscrow.State.Released)
-            | _bit(IShipmentEscrow.State.Refunded) | _bit(IShipmentEscrow.State.Cancelled);
+            | _bit(IShipmentEscrow.State.Refunded) | _bit(IShipmentEscrow.State.Cancelled)
+            | _bit(IShipmentEscrow.State.Disputed) | _bit(IShipmentEscrow.State.Resolved);
         bytes32 id = _pickIn(seed, settled);
         IShipmentEscrow.Shipment memory s = escrow.shipment(id);
         if (block.timestamp <= s.deadline) vm.warp(uint256(s.deadline) + 1); // refund's own condition met
@@ -303,6 +364,7 @@ contract ShipmentEscrowHandler {
             // Delivered is not settled yet: only refund must fail (release is the rightful path).
             viaRefund = true;
         }
+        // Disputed (awaiting its resolution) and Resolved: neither refund nor release may pay again.
         bytes32 before = _fingerprint(id);
         bool ok;
         if (viaRefund) {
