@@ -17,11 +17,14 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from oracles.keeper.settings import KeeperSettings
-from oracles.keeper.settlement import KeeperStatus, Settlement
+from oracles.keeper.settlement import Action, KeeperStatus, Settlement
 
 keeper = typer.Typer(
-    help="Settle shipments on time: release after the dispute window, refund after the deadline; "
-    "then pass the released shipments' items to their buyers on the ledger.",
+    help=(
+        "Settle shipments on time: release after the dispute window, refund after the deadline, "
+        "settle an unresolved dispute by the fallback rule after the arbitration period; then pass "
+        "the settled shipments' items to their buyers on the ledger."
+    ),
     invoke_without_command=True,
 )
 out = Console()
@@ -94,6 +97,12 @@ def render(st: KeeperStatus, console: Console) -> None:
     console.print(f"chain time {_when(st.now)} UTC")
     console.print(_planned(f"due now ({len(st.due)})", st.due))
     console.print(_planned(f"upcoming ({len(st.upcoming)})", st.upcoming))
+    disputes = [p for p in st.upcoming if p.action == Action.SETTLE_DISPUTE]
+    if disputes:
+        console.print(
+            f"disputes waiting for an arbiter: {len(disputes)} (settle-dispute falls due at the end of the "
+            "arbitration period; an arbiter's resolveDispute before then settles them instead)"
+        )
     done = Table(title=f"submitted {len(st.submitted)}, final {len(st.final)}, failed {len(st.failed)}",
                  title_justify="left")  # fmt: skip
     for col in ("intent", "state", "tx", "error"):

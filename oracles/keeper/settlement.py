@@ -1,11 +1,17 @@
-"""What the keeper settles: shipments due for ``release`` or ``refund``, and what it submitted.
+"""What the keeper settles: shipments due for ``release`` or ``refund``, disputes due for the fallback
+``settleDispute``, and what it submitted.
 
 Candidates come from the read model (shipments the indexer saw in a state that can still settle);
 the chain decides: each candidate's state, delivery time, window and deadline are read through the
 escrow wrapper and compared with the latest block's timestamp, so a lagging read model can delay an
 action but never cause a wrong one.
 
-Each action goes to the keeper's own outbox under a deterministic key, ``keeper:<action>:0x<id>``:
+A Disputed shipment is never released: it waits for an arbiter (``resolveDispute``, which the keeper
+never sends) until ``disputedAt + ARBITRATION_PERIOD``, then the keeper sends ``settleDispute``
+(docs/disputes.md).
+
+Each action goes to the keeper's own outbox under a deterministic key, ``keeper:<action>:0x<id>``
+(``release``, ``refund``, ``settle-dispute``):
 a restart, a second keeper on the same outbox or a SIGKILL between ``submit`` and the next pass
 writes the same key again, which the outbox ignores. The intent is estimated at signing time, so
 an action that the chain no longer accepts (another keeper's landed first) fails without a nonce.
@@ -35,6 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
 from chain.contracts import ShipmentEscrow, ShipmentState, TraceabilityLedger
+from chain.contracts.escrow import ARBITRATION_PERIOD
 from chain.identifiers import bytes32
 from chain.manifest import MAX_ITEMS, items_hash
 from chain.sender import Intent, TxSender
@@ -48,8 +55,8 @@ KEY_PREFIX = "keeper:"
 _READ_CHUNK = 500  # shipments read in one batched request (nodes take 1,000 calls a batch)
 _KEY_CHUNK = 200  # settlements whose outbox rows one query looks up
 
-#: Read-model states from which a shipment can still be released or refunded.
-OPEN_STATES = ("Created", "Funded", "InTransit", "Delivered")
+#: Read-model states from which a shipment can still be released, refunded or settled by the fallback.
+OPEN_STATES = ("Created", "Funded", "InTransit", "Delivered", "Disputed")
 _REFUNDABLE = (ShipmentState.CREATED, ShipmentState.FUNDED, ShipmentState.IN_TRANSIT)
 #: Read-model and chain states in which a shipment's items pass to the buyer.
 SETTLED_STATES = ("Released", "Resolved")
@@ -63,6 +70,15 @@ class Action(enum.StrEnum):
     RELEASE = "release"
     REFUND = "refund"
     OWNERSHIP = "ownership"  # TraceabilityLedger.settleOwnership
+    SETTLE_DISPUTE = "settle-dispute"
+
+    @property
+    def function(self) -> str:
+        """The ShipmentEscrow function this action calls (not for OWNERSHIP, a ledger call)."""
+        return _FUNCTIONS[self]
+
+
+_FUNCTIONS = {Action.RELEASE: "release", Action.REFUND: "refund", Action.SETTLE_DISPUTE: "settleDispute"}
 
 
 def intent_key(action: Action, shipment_id: bytes, attempt: int = 1) -> str:
@@ -119,13 +135,16 @@ class KeeperStatus:
 
 
 def settlement_of(
-    s_state: ShipmentState, delivered_at: int, window: int, deadline: int, sid: bytes
+    s_state: ShipmentState, delivered_at: int, window: int, deadline: int, sid: bytes, disputed_at: int = 0
 ) -> Settlement | None:
     """The action the escrow will take on a shipment in this state, None when it is settled.
 
     ``release`` needs ``block.timestamp >= deliveredAt + disputeWindow``; ``refund`` needs
-    ``block.timestamp > deadline`` (ShipmentEscrow.release / refund).
+    ``block.timestamp > deadline``; ``settleDispute`` needs ``block.timestamp >= disputedAt +
+    ARBITRATION_PERIOD`` (ShipmentEscrow.release / refund / settleDispute).
     """
+    if s_state == ShipmentState.DISPUTED:
+        return Settlement(sid, Action.SETTLE_DISPUTE, disputed_at + ARBITRATION_PERIOD)
     if s_state == ShipmentState.DELIVERED:
         return Settlement(sid, Action.RELEASE, delivered_at + window)
     if s_state in _REFUNDABLE:
@@ -196,7 +215,9 @@ class Keeper:
         ids = self.candidates()
         for start in range(0, len(ids), _READ_CHUNK):
             for s in read(partial(self.escrow.shipments, ids[start : start + _READ_CHUNK])):
-                due = settlement_of(s.state, s.delivered_at, s.dispute_window, s.deadline, s.id)
+                due = settlement_of(
+                    s.state, s.delivered_at, s.dispute_window, s.deadline, s.id, s.disputed_at
+                )
                 if due is not None:
                     out.append(due)
                 elif s.state in _SETTLED:  # released since the indexer last looked: same pass
@@ -299,7 +320,7 @@ class Keeper:
                 self.ledger.address,
                 TraceabilityLedger.settle_ownership_calldata(p.shipment_id, p.items),
             )
-        return Intent(p.key, self.escrow.address, self.escrow.calldata(str(p.action), p.shipment_id))
+        return Intent(p.key, self.escrow.address, self.escrow.calldata(p.action.function, p.shipment_id))
 
     def tick(self) -> list[Settlement]:
         """One pass: submit what is due; returns it."""
