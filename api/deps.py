@@ -51,6 +51,11 @@ class Principal:
         return Role.AUDITOR in self.roles or Role.DEFAULT_ADMIN in self.roles
 
     @property
+    def is_arbiter(self) -> bool:
+        """A consortium arbiter: reads every shipment (it may be asked to decide any dispute)."""
+        return Role.ARBITER in self.roles
+
+    @property
     def is_admin(self) -> bool:
         return Role.DEFAULT_ADMIN in self.roles
 

@@ -255,6 +255,18 @@ class DeliveryCreate(Input):
     transaction: SignedTx
 
 
+class DisputeCreate(Input):
+    """The buyer's own signed ``escrow.dispute(shipmentId, reason, evidence)`` transaction."""
+
+    transaction: SignedTx
+
+
+class ResolutionCreate(Input):
+    """An arbiter's own signed ``escrow.resolveDispute(shipmentId, toBuyer)`` transaction."""
+
+    transaction: SignedTx
+
+
 class TxPublic(Output):
     tx_hash: str
     state: Literal["pending", "mined", "reverted", "refused"]
@@ -266,7 +278,7 @@ class TransactionsPublic(Output):
     """What became of relayed partner-signed transactions (``pending`` until mined)."""
 
     shipment_id: str
-    action: Literal["fund", "hand-over", "confirm-delivery"]
+    action: Literal["fund", "hand-over", "confirm-delivery", "dispute", "resolve"]
     transactions: list[TxPublic]
 
 

@@ -20,6 +20,7 @@ from web3.exceptions import Web3Exception
 
 from api.deps import Principal, ServicesDep
 from api.errors import Conflict, Forbidden, NotFound, PartySuspended, Unavailable, contract_problem
+from api.escrow import disputes
 from api.escrow.signatures import recover_typed, require_signer
 from api.escrow.transactions import (
     SignedTransaction,
@@ -42,7 +43,7 @@ ZERO = "0x" + "00" * 20
 RECEIPT_WAIT_S = 2.0
 """How long a relay waits for its transactions' receipts before answering them ``pending``."""
 
-Action = Literal["approve", "fund", "hand-over", "confirm-delivery"]
+Action = Literal["approve", "fund", "hand-over", "confirm-delivery", "dispute", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class EscrowRelay:
     def _token(self, s: Shipment) -> ERC20:
         return ERC20(self.escrow.w3, s.token, check_code=False)
 
-    def _simulate(self, tx: SignedTransaction, pointer: str) -> None:
+    def simulate(self, tx: SignedTransaction, pointer: str) -> None:
         """Runs the call on the latest state as its sender; a revert raises its problem."""
         try:
             with node_answers("simulation"):
@@ -140,7 +141,7 @@ class EscrowRelay:
         except ContractError as exc:
             raise contract_problem(exc, pointer) from exc
 
-    def _broadcast(self, txs: Sequence[SignedTransaction], pointer: str) -> list[TxOutcome]:
+    def broadcast(self, txs: Sequence[SignedTransaction], pointer: str) -> list[TxOutcome]:
         try:
             with node_answers("broadcast"):
                 return relay.broadcast_signed(self.escrow.w3, txs, wait_s=RECEIPT_WAIT_S)
@@ -193,7 +194,7 @@ class EscrowRelay:
         if balance < s.amount:
             raise Conflict(f"the buyer's token balance is below the amount {s.amount}")
         if approvals:
-            self._simulate(approvals[0], "/transactions/0")
+            self.simulate(approvals[0], "/transactions/0")
         else:
             with node_answers("allowance"):
                 allowance = token.allowance(s.buyer, self.address)
@@ -202,8 +203,8 @@ class EscrowRelay:
                     f"the escrow may not spend {s.amount} of the buyer's tokens: send "
                     "token.approve(escrow, amount) first, or with fund in this request"
                 )
-            self._simulate(fund_tx, pointer)
-        return self._broadcast(txs, "/transactions")
+            self.simulate(fund_tx, pointer)
+        return self.broadcast(txs, "/transactions")
 
     def custody_parties(self, s: Shipment, to: str) -> tuple[str, str]:
         """(from, to) of a hand-over to ``to``, checked as ShipmentEscrow.handOver checks them."""
@@ -283,6 +284,14 @@ class EscrowRelay:
         _require_state(s, ShipmentState.IN_TRANSIT, action="confirming delivery")
         return self._relay_exact(partner, raw_tx, self.escrow.confirm_delivery(s.id).data)
 
+    def dispute(self, s: Shipment, partner: Principal, raw_tx: str) -> list[TxOutcome]:
+        """Checks and relays the buyer's ``dispute`` (:mod:`api.escrow.disputes`)."""
+        return disputes.relay_dispute(self, s, partner, raw_tx)
+
+    def resolve(self, s: Shipment, partner: Principal, raw_tx: str) -> list[TxOutcome]:
+        """Checks and relays an arbiter's ``resolveDispute`` (:mod:`api.escrow.disputes`)."""
+        return disputes.relay_resolution(self, s, partner, raw_tx)
+
     def _relay_exact(self, partner: Principal, raw_tx: str, expected: bytes) -> list[TxOutcome]:
         """Relays ``raw_tx`` if it is the partner's own escrow call with exactly ``expected`` calldata
         and its simulation does not revert."""
@@ -291,8 +300,8 @@ class EscrowRelay:
         require_call(
             tx, partner=partner, chain_id=self.chain_id, to=self.address, data=expected, pointer=pointer
         )
-        self._simulate(tx, pointer)
-        return self._broadcast([tx], pointer)
+        self.simulate(tx, pointer)
+        return self.broadcast([tx], pointer)
 
     def unsigned(
         self,
@@ -303,12 +312,30 @@ class EscrowRelay:
         to: str | None = None,
         deadline: int | None = None,
         consent: str | None = None,
+        reason: str | None = None,
+        evidence: Sequence[str] = (),
+        to_buyer: int | None = None,
     ) -> UnsignedTx:
         """The caller's transaction for ``action``, with its next nonce, a gas estimate and fees."""
         me = to_checksum_address(partner.address)
         if action in ("approve", "fund", "confirm-delivery"):
             _require_buyer(s, partner, action.replace("-", " ") + " it")
-        if action == "approve":
+        if action == "dispute":
+            disputes.require_may_dispute(self, s, partner)
+            if reason is None:
+                raise TransactionProblem(
+                    "a dispute needs a reason", errors=[{"pointer": "/query", "detail": "reason"}]
+                )
+            request = disputes.dispute_request(self.escrow, s, reason, evidence)
+        elif action == "resolve":
+            disputes.require_may_resolve(self, s, partner)
+            if to_buyer is None:
+                raise TransactionProblem(
+                    "a resolution needs to_buyer, the buyer's share",
+                    errors=[{"pointer": "/query", "detail": "to_buyer"}],
+                )
+            request = disputes.resolve_request(self.escrow, s, to_buyer)
+        elif action == "approve":
             request = self._token(s).approve(self.address, s.amount)
         elif action == "fund":
             request = self.escrow.fund(s.id)

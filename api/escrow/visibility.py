@@ -1,4 +1,5 @@
-"""Who sees a shipment: its supplier, buyer and carrier, its current custodian, and auditors."""
+"""Who sees a shipment: its supplier, buyer and carrier, its current custodian, auditors, and
+arbiters (who may be asked to decide any shipment's dispute)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,15 @@ def parties_of(row: Any) -> set[str]:
 
 
 def may_see(row: Any, partner: Principal) -> bool:
-    """Whether ``partner`` is one of the shipment's parties or an auditor."""
-    return to_checksum_address(partner.address) in parties_of(row) or partner.is_auditor
+    """Whether ``partner`` is one of the shipment's parties, an auditor or an arbiter."""
+    return to_checksum_address(partner.address) in parties_of(row) or partner.is_auditor or partner.is_arbiter
 
 
 def visible_shipment(session: Session, shipment_id: str, partner: Principal) -> Any:
     """The read-model row of a shipment the partner may see.
 
     Raises:
-        NotFound: no such shipment in the read model, or the partner is neither a party nor an auditor.
+        NotFound: no such shipment in the read model, or the partner is no party, auditor or arbiter.
     """
     from chain.tables.readmodel import Shipment as ShipmentRow
 

@@ -1,5 +1,6 @@
 """Escrow actions on a shipment with the parties' own signed transactions: fund, hand over custody,
-confirm delivery; the transactions to sign, the consent to sign, and their outcome on chain.
+confirm delivery, dispute (the buyer), resolve a dispute (an arbiter); the transactions to sign, the
+consent to sign, and their outcome on chain.
 
 Why partner-signed transactions: ShipmentEscrow checks ``msg.sender`` there (the buyer funds from its
 own token balance and confirms delivery; the current or the next custodian sends a hand-over
@@ -24,8 +25,10 @@ from api.escrow.service import Action, EscrowRelayDep, acting_on
 from api.models import (
     ConsentRequest,
     DeliveryCreate,
+    DisputeCreate,
     FundCreate,
     HandoverCreate,
+    ResolutionCreate,
     TransactionsPublic,
     TxPublic,
     UnsignedTxPublic,
@@ -153,6 +156,43 @@ def confirm_delivery(
     return _published(shipment_id, "confirm-delivery", relay.confirm_delivery(s, partner, body.transaction))
 
 
+@router.post(
+    "/{shipment_id}/dispute", status_code=202, response_model=TransactionsPublic, responses=RELAY_RESPONSES
+)
+def dispute_shipment(
+    shipment_id: ShipmentId,
+    body: DisputeCreate,
+    session: SessionDep,
+    partner: CurrentPartner,
+    escrow: EscrowRelayDep,
+) -> TransactionsPublic:
+    """Disputes a delivered shipment with the buyer's own signed ``escrow.dispute(shipmentId, reason,
+    evidence)``: release waits for an arbiter (or, after the arbitration period, the fallback rule;
+    docs/disputes.md). Only the buyer, while Delivered and before the dispute window ends; the reason
+    and evidence within the contract's bounds. Checked (signer, chain, exact call) and simulated
+    before broadcast; a failed check sends nothing."""
+    relay, s = acting_on(session, escrow, shipment_id, partner)
+    return _published(shipment_id, "dispute", relay.dispute(s, partner, body.transaction))
+
+
+@router.post(
+    "/{shipment_id}/resolution", status_code=202, response_model=TransactionsPublic, responses=RELAY_RESPONSES
+)
+def resolve_dispute(
+    shipment_id: ShipmentId,
+    body: ResolutionCreate,
+    session: SessionDep,
+    partner: CurrentPartner,
+    escrow: EscrowRelayDep,
+) -> TransactionsPublic:
+    """Resolves a dispute with an arbiter's own signed ``escrow.resolveDispute(shipmentId, toBuyer)``:
+    the buyer is credited ``toBuyer``, the supplier the rest. Only an ARBITER_ROLE holder that is not
+    the shipment's supplier, buyer or carrier, while Disputed and before the arbitration period ends,
+    with ``toBuyer`` at most the amount. Checked and simulated before broadcast."""
+    relay, s = acting_on(session, escrow, shipment_id, partner)
+    return _published(shipment_id, "resolve", relay.resolve(s, partner, body.transaction))
+
+
 @router.get("/{shipment_id}/unsigned/{action}", response_model=UnsignedTxPublic, responses=RELAY_RESPONSES)
 def unsigned_transaction(
     shipment_id: ShipmentId,
@@ -163,13 +203,27 @@ def unsigned_transaction(
     to: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{40}$")] = None,
     deadline: Annotated[int | None, Query(gt=0, lt=2**64)] = None,
     consent: Annotated[str | None, Query(pattern=r"^0x[0-9a-fA-F]{130}$")] = None,
+    reason: Annotated[str | None, Query(max_length=1024)] = None,
+    evidence: Annotated[list[str] | None, Query(max_length=16)] = None,
+    to_buyer: Annotated[int | None, Query(ge=0, lt=2**256)] = None,
 ) -> UnsignedTxPublic:
     """The caller's transaction for ``action`` (``approve`` the escrow for the amount, ``fund``,
-    ``hand-over`` with ``to``, ``deadline`` and the other party's ``consent``, ``confirm-delivery``),
-    with the caller's next nonce, a gas estimate (null if it would revert now, e.g. ``fund`` before
-    the approval is mined) and fee suggestions. Sign it as is and POST it to the action's route."""
+    ``hand-over`` with ``to``, ``deadline`` and the other party's ``consent``, ``confirm-delivery``,
+    ``dispute`` with ``reason`` and repeatable ``evidence``, ``resolve`` with ``to_buyer``), with the
+    caller's next nonce, a gas estimate (null if it would revert now, e.g. ``fund`` before the
+    approval is mined) and fee suggestions. Sign it as is and POST it to the action's route."""
     relay, s = acting_on(session, escrow, shipment_id, partner)
-    tx = relay.unsigned(s, partner, action, to=to, deadline=deadline, consent=consent)
+    tx = relay.unsigned(
+        s,
+        partner,
+        action,
+        to=to,
+        deadline=deadline,
+        consent=consent,
+        reason=reason,
+        evidence=evidence or (),
+        to_buyer=to_buyer,
+    )
     return UnsignedTxPublic.model_validate(
         {
             "chainId": tx.chain_id,
