@@ -383,7 +383,27 @@ class PaymentSchedule(Output):
     refund_from: int | None
     released_to_supplier: str
     released_to_buyer: str
+    arbitration_until: int | None = None
+    """A disputed shipment: arbiters decide before this time; from it, anyone may settle by the
+    fallback rule (docs/disputes.md)."""
     next_step: str
+
+
+class DisputePublic(Output):
+    """A shipment's dispute: what the buyer said, and how it ended (``resolved_by`` the arbiter, or the
+    caller of the fallback settlement when ``fallback``)."""
+
+    buyer: str
+    reason: str
+    evidence: list[str]
+    raised_at: int
+    tx_hash: str
+    arbitration_until: int
+    resolved_by: str | None = None
+    to_supplier: str | None = None
+    to_buyer: str | None = None
+    fallback: bool | None = None
+    resolution_tx_hash: str | None = None
 
 
 class ShipmentPublic(Output):
@@ -410,6 +430,7 @@ class ShipmentPublic(Output):
     breaches: list[BreachPublic]
     payment_schedule: PaymentSchedule
     ownership: OwnershipPublic | None = None  # GET /shipments/{id} always says; a list may not
+    dispute: DisputePublic | None = None
 
 
 class TelemetryBatchPublic(Output):

@@ -8,6 +8,7 @@ api.routes.escrow, the readings in api.routes.readings; both are mounted under t
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated, Any
 
@@ -23,6 +24,7 @@ from api.escrow.visibility import visible_shipment
 from api.models import (
     BreachPublic,
     CustodyPublic,
+    DisputePublic,
     HandoverPublic,
     PaymentSchedule,
     RelayPublic,
@@ -35,6 +37,8 @@ from api.routes import escrow, readings
 from api.telemetry import reading_counts
 from chain import eip712
 from chain.contracts import ShipmentEscrow
+from chain.contracts.escrow import ARBITRATION_PERIOD
+from chain.tables.disputes import Dispute
 
 router = APIRouter(prefix="/shipments", tags=["shipments and escrow"])
 
@@ -119,7 +123,7 @@ def create_shipment(
 # ------------------------------------------------------------------------------------------------ status
 
 
-def _payment_schedule(s: Any, now: float) -> PaymentSchedule:
+def _payment_schedule(s: Any, now: float, dispute: Any | None) -> PaymentSchedule:
     state = s.state
     amount, penalties = int(s.amount), int(s.penalties)
     to_supplier, to_buyer = amount - penalties, penalties
@@ -127,6 +131,9 @@ def _payment_schedule(s: Any, now: float) -> PaymentSchedule:
         to_supplier, to_buyer = 0, amount
     elif state == "Cancelled":
         to_supplier = to_buyer = 0
+    elif state == "Resolved":
+        to_supplier, to_buyer = int(s.released_to_supplier), int(s.released_to_buyer)
+    arbitration_until = None if dispute is None else int(dispute.raised_at) + ARBITRATION_PERIOD
     release_from = None if s.delivered_at is None else int(s.delivered_at) + int(s.dispute_window)
     open_ = state in ("Created", "Funded", "InTransit")
     if open_ and now > int(s.deadline):
@@ -139,7 +146,10 @@ def _payment_schedule(s: Any, now: float) -> PaymentSchedule:
         step = "confirm-delivery"
     elif state == "Delivered":
         step = "release" if release_from is not None and now >= release_from else "dispute-window"
-    elif state in ("Released", "Refunded"):
+    elif state == "Disputed":
+        # arbiters decide until the bound; then anyone (the keeper) settles by the fallback rule
+        step = "arbitration" if arbitration_until is None or now < arbitration_until else "settle-dispute"
+    elif state in ("Released", "Refunded", "Resolved"):
         step = "withdraw"
     else:
         step = "none"
@@ -158,7 +168,26 @@ def _payment_schedule(s: Any, now: float) -> PaymentSchedule:
         refund_from=int(s.deadline) + 1 if open_ else None,
         released_to_supplier=str(s.released_to_supplier),
         released_to_buyer=str(s.released_to_buyer),
+        arbitration_until=arbitration_until if state == "Disputed" else None,
         next_step=step,
+    )
+
+
+def _dispute(row: Any | None) -> DisputePublic | None:
+    if row is None:
+        return None
+    return DisputePublic(
+        buyer=row.buyer,
+        reason=row.reason,
+        evidence=json.loads(row.evidence),
+        raised_at=int(row.raised_at),
+        tx_hash=row.raised_tx,
+        arbitration_until=int(row.raised_at) + ARBITRATION_PERIOD,
+        resolved_by=row.resolved_by,
+        to_supplier=None if row.to_supplier is None else str(row.to_supplier),
+        to_buyer=None if row.to_buyer is None else str(row.to_buyer),
+        fallback=row.fallback,
+        resolution_tx_hash=row.resolved_tx,
     )
 
 
@@ -202,6 +231,7 @@ def shipment_status(shipment_id: ShipmentId, session: SessionDep, partner: Curre
     breaches = session.scalars(
         select(Breach).where(Breach.shipment_id == s.shipment_id).order_by(Breach.episode)
     ).all()
+    dispute = session.get(Dispute, s.shipment_id)
     return ShipmentPublic(
         shipment_id=s.shipment_id,
         state=s.state,
@@ -248,8 +278,9 @@ def shipment_status(shipment_id: ShipmentId, session: SessionDep, partner: Curre
             )
             for b in breaches
         ],
-        payment_schedule=_payment_schedule(s, time.time()),
+        payment_schedule=_payment_schedule(s, time.time(), dispute),
         ownership=ownership_of(session, s),
+        dispute=_dispute(dispute),
     )
 
 
