@@ -178,3 +178,25 @@ def test_keys_import_and_wrong_passphrase(
     code, out, err = run(capsys, "sign", "manifest", str(file), "--key", "supplier", "--escrow", escrow)
     one_line_error(code, err, "wrong passphrase")
     assert "wrong" not in out
+
+
+def test_arbiter_admitted_and_granted_by_role_name(
+    env: Path, capsys: pytest.CaptureFixture[str], anvil: AnvilNode
+) -> None:
+    from chain.contracts import PartnerRegistry
+    from chain.deploy import read_deployment
+    from chain.roles import Role
+
+    assert run(capsys, "deploy")[0] == 0
+    arbiter, second = dev_account(11).address, dev_account(12).address
+    code, _, err = run(capsys, "admin", "admit-partner", arbiter, "--name", "Arbiters", "--role", "arbiter")
+    assert code == 0, err
+    code, _, err = run(capsys, "admin", "admit-partner", second, "--name", "Panel", "--role", "retailer")
+    assert code == 0, err
+    assert run(capsys, "admin", "grant-role", "arbiter", second)[0] == 0
+    deployment = read_deployment(env, 31337)
+    assert deployment is not None
+    registry = PartnerRegistry(anvil.w3(), deployment.address("PartnerRegistry"))
+    assert registry.has_role(Role.ARBITER.id, arbiter) and registry.has_role(Role.ARBITER.id, second)
+    assert run(capsys, "admin", "revoke-role", "ARBITER_ROLE", second)[0] == 0
+    assert not registry.has_role(Role.ARBITER.id, second)
