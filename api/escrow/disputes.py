@@ -12,7 +12,7 @@ sender, chain, value and target checks as every relayed call, a simulation, and 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from eth_utils import to_checksum_address
 
@@ -26,10 +26,23 @@ from chain.relay import TxOutcome
 from chain.roles import Role
 from chain.transact import TxRequest
 
-if TYPE_CHECKING:
-    from api.escrow.service import EscrowRelay
-
 POINTER = "/transaction"
+
+
+class EscrowRelay(Protocol):
+    """What these checks need of :class:`api.escrow.service.EscrowRelay` (which calls them)."""
+
+    @property
+    def chain_id(self) -> int: ...
+
+    @property
+    def address(self) -> str: ...
+
+    def block_time(self) -> int: ...
+
+    def simulate(self, tx: SignedTransaction, pointer: str) -> None: ...
+
+    def broadcast(self, txs: Sequence[SignedTransaction], pointer: str) -> list[TxOutcome]: ...
 
 
 def require_may_dispute(relay: EscrowRelay, s: Shipment, partner: Principal) -> None:

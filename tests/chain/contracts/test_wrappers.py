@@ -252,3 +252,36 @@ def test_ledger_anchor_batch_calldata_needs_no_node(anvil: AnvilNode, deployment
     )
     with pytest.raises(ValueError):
         TraceabilityLedger.anchor_batch_calldata(b"short", 3)
+
+
+def test_dispute_wrappers_match_the_contract(anvil: AnvilNode, deployment: Deployment) -> None:
+    from chain.contracts import escrow as escrow_module
+    from chain.exceptions import (
+        ShipmentInvalidDisputeEvidence,
+        ShipmentInvalidDisputeReason,
+        ShipmentTooMuchEvidence,
+    )
+
+    escrow = ShipmentEscrow(anvil.w3(), deployment.address("ShipmentEscrow"))
+    fns = escrow.contract.functions
+    for name in (
+        "ARBITRATION_PERIOD",
+        "MAX_DISPUTE_REASON",
+        "MAX_DISPUTE_EVIDENCE",
+        "MAX_DISPUTE_EVIDENCE_LENGTH",
+    ):
+        assert getattr(escrow_module, name) == getattr(fns, name)().call(), name
+    sid = keccak(b"s3")
+    dispute = escrow.dispute(sid, "warm", ["ipfs://x"])
+    assert ShipmentEscrow.decode_call(dispute.data) == ContractCall(
+        "dispute", {"id": sid, "reason": "warm", "evidence": ("ipfs://x",)}
+    )
+    for request in (dispute, escrow.resolve_dispute(sid, 5), escrow.settle_dispute(sid)):
+        assert ShipmentEscrow.shipment_of_call(request.data) == sid
+    with pytest.raises(ShipmentInvalidDisputeReason):
+        escrow.dispute(sid, "", [])
+    with pytest.raises(ShipmentTooMuchEvidence):
+        escrow.dispute(sid, "warm", ["x"] * 17)
+    with pytest.raises(ShipmentInvalidDisputeEvidence):
+        escrow.dispute(sid, "warm", ["é" * 257])  # 514 bytes of UTF-8
+    assert escrow.shipment(sid).disputed_at == 0 and escrow.shipment(sid).state == ShipmentState.NONE
