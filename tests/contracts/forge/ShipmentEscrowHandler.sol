@@ -177,12 +177,67 @@ contract ShipmentEscrowHandler {
         ++settlements[id];
     }
 
+    /// The buyer disputes a delivered shipment whose window is open; when none is, one is made
+    /// (created, funded, handed to the buyer), so that disputes are frequent in every run.
     function dispute(uint256 seed, uint8 evidence) external {
-        bytes32 id = _pickIn(seed, _bit(IShipmentEscrow.State.Delivered));
+        bytes32 id = _disputable(seed);
+        if (id == bytes32(0)) id = _freshDelivered(seed);
         string[] memory refs = new string[](evidence % 3);
         for (uint256 i = 0; i < refs.length; ++i) refs[i] = "ipfs://evidence";
         vm.prank(escrow.shipment(id).buyer);
         escrow.dispute(id, "arrived warm", refs);
+    }
+
+    function _disputable(uint256 seed) private view returns (bytes32) {
+        uint256 n = ids.length;
+        for (uint256 i = 0; i < n; ++i) {
+            bytes32 id = ids[(seed + i) % n];
+            IShipmentEscrow.Shipment memory s = escrow.shipment(id);
+            if (
+                s.state == IShipmentEscrow.State.Delivered
+                    && block.timestamp < uint256(s.deliveredAt) + s.disputeWindow
+            ) return id;
+        }
+        return bytes32(0);
+    }
+
+    function _freshDelivered(uint256 seed) private returns (bytes32 id) {
+        uint256 supplierKey = _supplierKeys[seed % _supplierKeys.length];
+        uint256 buyerKey = _buyerKeys[(seed >> 8) % _buyerKeys.length];
+        address supplier = vm.addr(supplierKey);
+        address buyer = vm.addr(buyerKey);
+        address[] memory devices = new address[](1);
+        devices[0] = vm.addr(_deviceKey);
+        uint256 amount = 1 + (seed >> 32) % 1e15;
+        IShipmentEscrow.Manifest memory m = IShipmentEscrow.Manifest({
+            shipmentId: keccak256(abi.encode("shipment", ids.length)),
+            itemsHash: keccak256(abi.encode(seed)),
+            supplier: supplier,
+            buyer: buyer,
+            carrier: vm.addr(_carrierKeys[(seed >> 16) % _carrierKeys.length]),
+            devices: devices,
+            token: address(token),
+            amount: amount,
+            penalty: amount / 10,
+            minTemp: 200,
+            maxTemp: 800,
+            deadline: uint64(block.timestamp + 1 days),
+            disputeWindow: 1 days,
+            nonce: escrow.nonces(supplier)
+        });
+        id = m.shipmentId;
+        escrow.createShipment(m, _sign(supplierKey, escrow.manifestDigest(m)));
+        ids.push(id);
+        token.mint(buyer, amount);
+        vm.prank(buyer);
+        token.approve(address(escrow), amount);
+        vm.prank(buyer);
+        escrow.fund(id);
+        deposited += amount;
+        uint64 until = uint64(block.timestamp + 1 hours);
+        bytes memory consent = _sign(buyerKey, escrow.handoverDigest(id, supplier, buyer, 0, until));
+        vm.prank(supplier);
+        escrow.handOver(id, buyer, until, consent);
     }
 
     /// The arbiter splits: what it gives the buyer and the supplier's rest are both credits.
