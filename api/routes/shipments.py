@@ -1,8 +1,9 @@
 """Shipments: relay a supplier-signed manifest, and read a shipment's status, money, custody, breaches,
 payment schedule and telemetry.
 
-Only the shipment's supplier, buyer, carrier and current custodian (and auditors) see it; to anyone
-else it does not exist (404). The escrow actions (fund, hand-over, delivery) are in
+Only the shipment's supplier, buyer, carrier and current custodian (and auditors and arbiters) see
+it; to anyone else it does not exist (404). The escrow actions (fund, hand-over, delivery, dispute,
+resolution) are in
 api.routes.escrow, the readings in api.routes.readings; both are mounted under this router.
 """
 
