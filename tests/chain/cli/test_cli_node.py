@@ -196,14 +196,22 @@ def test_up_deploys_prints_urls_and_stops_on_sigint(
     assert not alive(anvil_pids[0])
 
 
-def run_up_until_migrated(data_dir: Path, port: int, stopped: list[subprocess.Popen[str]]) -> str:
-    """Runs `up --no-plugins` until its deployment is recorded and its read model migrated, then
-    interrupts it; returns its output."""
+def run_up_until_migrated(
+    data_dir: Path, port: int, stopped: list[subprocess.Popen[str]], replacing: str | None = None
+) -> str:
+    """Runs `up --no-plugins` until its deployment is recorded (one other than `replacing`, the
+    text of a stale deployments.json that is there before `up` sets it aside) and its read model
+    migrated, then interrupts it; returns its output."""
     up = start_cli(data_dir, port, "up", "--no-plugins")
     stopped.append(up)
     wait_for_node(port, up)
     deadline = time.monotonic() + 90
-    while not (data_dir / "deployments.json").is_file() or not migrated(data_dir / "tracechain.db"):
+    record = data_dir / "deployments.json"
+
+    def recorded() -> bool:
+        return record.is_file() and (replacing is None or record.read_text() not in ("", replacing))
+
+    while not recorded() or not migrated(data_dir / "tracechain.db"):
         assert up.poll() is None and time.monotonic() < deadline, up.communicate()[0]
         time.sleep(0.2)
     time.sleep(1)
@@ -231,7 +239,7 @@ def test_up_sets_aside_a_local_chain_made_by_an_older_build(
     stale = json.dumps(record)
     (tmp_path / "deployments.json").write_text(stale)
 
-    output = run_up_until_migrated(tmp_path, port, stopped)
+    output = run_up_until_migrated(tmp_path, port, stopped, replacing=stale)
     assert "older build" in output and "deploy PartnerRegistry" in output, output
     [aside] = [p for p in tmp_path.iterdir() if p.name.startswith("previous-")]
     assert (aside / "deployments.json").read_text() == stale  # the old state is kept, not deleted
