@@ -19,7 +19,18 @@ from api.errors import install_problem_handlers
 from api.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware, RateLimitMiddleware, TokenBuckets
 from api.node import ApiNode
 from api.roles import NoRoles, RegistryRoles, RoleSource
-from api.routes import auth, capture, events, health, ledger, resolver, shipments, trace
+from api.routes import (
+    auth,
+    capture,
+    events,
+    health,
+    ledger,
+    payments,
+    resolver,
+    shipments,
+    trace,
+    transactions,
+)
 from api.trace_cache import ReadModelVersion, TraceCache
 from chain.db import make_engine, make_sessionmaker
 
@@ -85,7 +96,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.metrics = Metrics()
     install_problem_handlers(app)
     # Routers are tried in this order: the hottest reads first (matching costs ~20 µs per router passed).
-    for module in (health, trace, auth, capture, events, shipments, ledger, resolver):
+    for module in (health, trace, auth, capture, events, shipments, ledger, payments, transactions, resolver):
         app.include_router(module.router)
     # Outermost last: metrics, then the rate limit (a flood costs no body read), then the body limits.
     app.add_middleware(

@@ -215,14 +215,25 @@ class ManifestIn(Input):
 
 
 class ShipmentCreate(Input):
+    """A supplier-signed manifest: exactly what ``tracechain sign manifest`` prints. ``chainId``,
+    ``escrow`` and ``digest`` are optional; when given they must be this API's chain, its escrow and
+    the manifest's EIP-712 digest (a manifest signed for another deployment is refused by name
+    rather than as a signature by someone else)."""
+
     manifest: ManifestIn
     signature: Signature
+    chainId: int | None = Field(default=None, gt=0)  # noqa: N815
+    escrow: Address | None = None
+    digest: Bytes32 | None = None
 
 
 class RelayPublic(Output):
     shipment_id: str
     outbox_key: str
     state: str
+    status_url: str | None = None
+    """Where the relay's progress is followed: ``GET /transactions/intents/{outbox_key}``."""
+    shipment_url: str | None = None
 
 
 class FundCreate(Input):
@@ -484,3 +495,78 @@ class ReadingProof(Output):
     leaf: str
     proof: list[str]
     batch: TelemetryBatchPublic | None
+
+
+# ------------------------------------------------------------- lists, payments and transaction status
+
+
+class ManifestDefaults(Output):
+    """What a supplier's next manifest needs from the deployment (``tracechain shipment new``)."""
+
+    chain_id: int = Field(alias="chainId")
+    escrow: str
+    supplier: str
+    nonce: int
+    """The caller's next escrow nonce: on chain, or past its manifests still in the relay's outbox."""
+    tokens: list[str]
+    """The settlement tokens the consortium approved (``ShipmentEscrow.isTokenApproved``)."""
+
+
+class ShipmentSummary(Output):
+    shipment_id: str
+    state: str
+    roles: list[Literal["supplier", "buyer", "carrier", "custodian"]]
+    """The caller's parts in the shipment (empty for an auditor outside it)."""
+    supplier: str
+    buyer: str
+    carrier: str
+    custodian: str
+    token: str
+    amount: str
+    deadline: int
+    delivered_at: int | None
+    updated_block: int
+
+
+class ShipmentsPage(Output):
+    shipments: list[ShipmentSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last")
+
+
+class OwedPublic(Output):
+    token: str
+    owed: str
+    """Token base units, a decimal string."""
+
+
+class OwedList(Output):
+    account: str
+    owed: list[OwedPublic]
+
+
+class WithdrawCreate(Input):
+    """The payee's own signed ``escrow.withdraw(token)`` transaction."""
+
+    transaction: SignedTx
+
+
+class WithdrawalPublic(Output):
+    token: str
+    amount: str
+    transaction: TxPublic
+    status_url: str
+
+
+class TransactionStatus(Output):
+    """A transaction's way to the read model: ``intent`` (in the relay's outbox), ``sent`` (the node has
+    it), ``mined``, ``indexed`` (the read model has processed its block), or ``reverted`` (``error``:
+    the decoded custom error; a relayed intent whose simulation reverted has no ``tx_hash``)."""
+
+    state: Literal["intent", "sent", "mined", "indexed", "reverted"]
+    tx_hash: str | None = None
+    outbox_key: str | None = None
+    block_number: int | None = None
+    error: str | None = None
+    shipment_id: str | None = None
+    final: bool
+    """True once the state will not change any more (indexed or reverted)."""

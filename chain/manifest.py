@@ -88,6 +88,18 @@ class Manifest:
         """The EIP-712 message (Solidity field names)."""
         return {spec["name"]: value for spec, value in zip(MANIFEST_TYPE, self.as_tuple(), strict=True)}
 
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (Solidity field names, bytes32 as 0x-hex, integers as JSON numbers): what
+        ``tracechain sign manifest`` prints and ``POST /shipments`` takes."""
+        return {
+            name: "0x" + value.hex()
+            if isinstance(value, bytes)
+            else list(value)
+            if isinstance(value, tuple)
+            else value
+            for name, value in self.message().items()
+        }
+
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Manifest:
         """Parses the JSON form.

@@ -29,10 +29,10 @@ from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 from rlp.exceptions import RLPException
 from web3 import Web3
-from web3.exceptions import TimeExhausted
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception
 
 from chain.broadcast import error_message, sent_before
-from chain.exceptions import TracechainError
+from chain.exceptions import TracechainError, decode_revert
 from chain.jsonrpc import JsonRpc
 
 #: Relayed transaction types (EIP-2718): legacy (EIP-155), access list (EIP-2930), dynamic fee (EIP-1559).
@@ -151,16 +151,41 @@ class SeenTransaction:
 
 
 def outcome(w3: Web3, tx_hash: str) -> TxOutcome | None:
-    """The transaction's state: mined or reverted (with its block), pending, or None if the node
-    knows no such transaction."""
+    """The transaction's state: mined or reverted (with its block, and for a revert the decoded
+    custom error), pending, or None if the node knows no such transaction."""
     receipt, known = JsonRpc(w3).batch(
         [("eth_getTransactionReceipt", [tx_hash]), ("eth_getTransactionByHash", [tx_hash])]
     )
-    result = receipt.get("result")
+    result, tx = receipt.get("result"), known.get("result")
     if result:
-        state: TxState = "mined" if int(result["status"], 16) == 1 else "reverted"
-        return TxOutcome(tx_hash, state, int(result["blockNumber"], 16))
-    return TxOutcome(tx_hash, "pending") if known.get("result") else None
+        block = int(result["blockNumber"], 16)
+        if int(result["status"], 16) == 1:
+            return TxOutcome(tx_hash, "mined", block)
+        reason = revert_reason(w3, tx, block) if tx else "reverted (the transaction is not available)"
+        return TxOutcome(tx_hash, "reverted", block, reason)
+    return TxOutcome(tx_hash, "pending") if tx else None
+
+
+def revert_reason(w3: Web3, tx: dict[str, Any], block_number: int) -> str:
+    """The decoded custom error (``chain.exceptions``) of a transaction that reverted in
+    ``block_number``: its call replayed as its sender on the state before that block, then on the
+    state after it (a revert that depended on an earlier transaction of the same block)."""
+    call: Any = {
+        "from": to_checksum_address(tx["from"]),
+        "to": to_checksum_address(tx["to"]) if tx.get("to") else None,
+        "data": tx.get("input") or "0x",
+        "value": int(tx.get("value") or "0x0", 16),
+    }
+    for block in (max(block_number - 1, 0), block_number):
+        try:
+            w3.eth.call(call, block)
+        except ContractLogicError as exc:
+            return str(decode_revert(exc))
+        except (Web3Exception, ValueError) as exc:  # a node answer without revert data
+            error = decode_revert(exc)
+            if error is not None:
+                return str(error)
+    return "reverted (the reason could not be reproduced)"
 
 
 def seen_transaction(w3: Web3, tx_hash: str) -> SeenTransaction | None:
@@ -214,7 +239,11 @@ def _mined(w3: Web3, outcomes: list[TxOutcome], deadline: float) -> list[TxOutco
             except TimeExhausted:
                 pass
             else:
-                state: TxState = "mined" if receipt["status"] == 1 else "reverted"
-                o = TxOutcome(o.tx_hash, state, int(receipt["blockNumber"]))
+                if receipt["status"] == 1:
+                    o = TxOutcome(o.tx_hash, "mined", int(receipt["blockNumber"]))
+                else:
+                    o = outcome(w3, o.tx_hash) or TxOutcome(
+                        o.tx_hash, "reverted", int(receipt["blockNumber"])
+                    )
         settled.append(o)
     return settled

@@ -351,23 +351,26 @@ class EscrowRelay:
             if me not in (frm, to):
                 raise Forbidden(f"a hand-over is sent by the current custodian {frm} or the next one {to}")
             request = self.escrow.hand_over(s.id, to, deadline, bytes.fromhex(consent[2:]))
-        assert request.to is not None
+        return self.prepare(me, request.to, request.data)
+
+    def prepare(self, me: str, to: str | None, data: bytes) -> UnsignedTx:
+        """``me``'s transaction calling ``to`` with ``data``: its next nonce, a gas estimate (None if it
+        would revert now) and the node's fee suggestions."""
+        assert to is not None
         w3 = self.escrow.w3
         with node_answers("nonce and fees"):
-            nonce = w3.eth.get_transaction_count(me, "pending")
+            nonce = w3.eth.get_transaction_count(to_checksum_address(me), "pending")
             fees = suggested_fees(w3)
         gas: int | None
         try:
-            gas = gas_with_margin(
-                int(w3.eth.estimate_gas({"from": me, "to": request.to, "data": request.data}))
-            )
+            gas = gas_with_margin(int(w3.eth.estimate_gas({"from": me, "to": to, "data": data})))
         except (Web3Exception, ValueError, OSError):  # it would revert now: the wallet estimates it later
             gas = None
         return UnsignedTx(
             self.chain_id,
             me,
-            request.to,
-            request.data,
+            to,
+            data,
             nonce,
             gas,
             fees.max_fee_per_gas,

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api.deps import CurrentPartner, SessionDep
-from api.escrow.service import Action, EscrowRelayDep, acting_on
+from api.escrow.service import Action, EscrowRelayDep, UnsignedTx, acting_on
 from api.models import (
     ConsentRequest,
     DeliveryCreate,
@@ -213,17 +213,23 @@ def unsigned_transaction(
     caller's next nonce, a gas estimate (null if it would revert now, e.g. ``fund`` before the
     approval is mined) and fee suggestions. Sign it as is and POST it to the action's route."""
     relay, s = acting_on(session, escrow, shipment_id, partner)
-    tx = relay.unsigned(
-        s,
-        partner,
-        action,
-        to=to,
-        deadline=deadline,
-        consent=consent,
-        reason=reason,
-        evidence=evidence or (),
-        to_buyer=to_buyer,
+    return unsigned_public(
+        relay.unsigned(
+            s,
+            partner,
+            action,
+            to=to,
+            deadline=deadline,
+            consent=consent,
+            reason=reason,
+            evidence=evidence or (),
+            to_buyer=to_buyer,
+        )
     )
+
+
+def unsigned_public(tx: UnsignedTx) -> UnsignedTxPublic:
+    """An unsigned transaction as the API shows it."""
     return UnsignedTxPublic.model_validate(
         {
             "chainId": tx.chain_id,

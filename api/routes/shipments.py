@@ -14,12 +14,15 @@ import time
 from typing import Annotated, Any
 
 from eth_utils import to_checksum_address
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.deps import CurrentPartner, SessionDep, SettingsDep
-from api.errors import Forbidden, Unavailable
+from api.errors import Forbidden, InvalidRequest, Unavailable
+from api.escrow import listing
+from api.escrow.listing import PartyRole
+from api.escrow.service import EscrowRelayDep, require_relay
 from api.escrow.signatures import recover_typed, require_signer
 from api.escrow.visibility import visible_shipment
 from api.models import (
@@ -27,10 +30,12 @@ from api.models import (
     CustodyPublic,
     DisputePublic,
     HandoverPublic,
+    ManifestDefaults,
     PaymentSchedule,
     RelayPublic,
     ShipmentCreate,
     ShipmentPublic,
+    ShipmentsPage,
     TelemetrySummary,
 )
 from api.ownership import ownership_of, record_items
@@ -85,6 +90,7 @@ def create_shipment(
     if not (settings.escrow_address and settings.relayer_address):
         raise Unavailable("no escrow contract or relayer configured")
     message = _manifest_message(body)
+    _require_this_deployment(body, message, settings.chain_id, settings.escrow_address)
     signer = recover_typed(
         "Manifest",
         eip712.domain(settings.chain_id, settings.escrow_address),
@@ -118,7 +124,70 @@ def create_shipment(
             )
         )
     session.commit()
-    return RelayPublic(shipment_id=m.shipmentId.lower(), outbox_key=key, state=exists or "intent")
+    return RelayPublic(
+        shipment_id=m.shipmentId.lower(),
+        outbox_key=key,
+        state=exists or "intent",
+        status_url=f"/transactions/intents/{key}",
+        shipment_url=f"/shipments/{m.shipmentId.lower()}",
+    )
+
+
+def _require_this_deployment(
+    body: ShipmentCreate, message: dict[str, Any], chain_id: int, escrow: str
+) -> None:
+    """Refuses (422, by field) a manifest signed for another chain or escrow, or whose stated digest
+    is not its own: ``tracechain sign manifest`` prints all three beside the manifest."""
+    wrong: list[dict[str, str]] = []
+    if body.chainId is not None and body.chainId != chain_id:
+        wrong.append(
+            {"pointer": "/chainId", "detail": f"signed for chain {body.chainId}; this is chain {chain_id}"}
+        )
+    if body.escrow is not None and to_checksum_address(body.escrow) != to_checksum_address(escrow):
+        wrong.append(
+            {
+                "pointer": "/escrow",
+                "detail": f"signed for {body.escrow}; this escrow is {to_checksum_address(escrow)}",
+            }
+        )
+    if not wrong and body.digest is not None:
+        expected = "0x" + eip712.digest("Manifest", eip712.domain(chain_id, escrow), message).hex()
+        if body.digest.lower() != expected:
+            wrong.append({"pointer": "/digest", "detail": f"the manifest's digest here is {expected}"})
+    if wrong:
+        raise InvalidRequest("the manifest was signed for another deployment, or altered", errors=wrong)
+
+
+# -------------------------------------------------------------------------------------------------- list
+
+
+@router.get("", response_model=ShipmentsPage)
+def list_shipments(
+    session: SessionDep,
+    partner: CurrentPartner,
+    role: Annotated[PartyRole | None, Query(description="only where the caller is this party")] = None,
+    state: Annotated[
+        str | None, Query(pattern=r"^[A-Z][A-Za-z]{1,15}$", description="e.g. Created, InTransit, Delivered")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> ShipmentsPage:
+    """The caller's shipments, newest first: those it is the supplier, buyer, carrier or current
+    custodian of (an auditor sees every shipment), from the read model. Page on with ``cursor``."""
+    return listing.list_shipments(session, partner, role=role, state=state, limit=limit, cursor=cursor)
+
+
+@router.get(
+    "/manifest-defaults",
+    response_model=ManifestDefaults,
+    responses={503: {"description": "No escrow configured, or the node is unreachable"}},
+)
+def manifest_defaults(
+    session: SessionDep, settings: SettingsDep, partner: CurrentPartner, escrow: EscrowRelayDep
+) -> ManifestDefaults:
+    """What the caller's next manifest needs: the chain ID and escrow of the EIP-712 domain, its next
+    escrow nonce (past its manifests still waiting in the relay's outbox) and the approved tokens."""
+    return listing.manifest_defaults(session, require_relay(escrow), partner, settings.relayer_address)
 
 
 # ------------------------------------------------------------------------------------------------ status

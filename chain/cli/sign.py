@@ -23,7 +23,8 @@ def sign_manifest_cmd(
     chain_id: Annotated[int | None, typer.Option(help="Chain ID (default: TRACECHAIN_CHAIN_ID).")] = None,
     data_dir: DataOpt = None,
 ) -> None:
-    """Sign a shipment manifest (EIP-712) offline; prints the manifest, digest and signature as JSON."""
+    """Sign a shipment manifest (EIP-712) offline; prints the manifest (its 14 fields, normalised),
+    chain ID, escrow, digest and signature as JSON: the body ``POST /shipments`` takes as is."""
     from chain.deploy import deployments_path, read_deployment
     from chain.exceptions import DeploymentMissing
     from chain.keys import load_key
@@ -46,7 +47,7 @@ def sign_manifest_cmd(
     out.print_json(
         json.dumps(
             {
-                "manifest": doc,
+                "manifest": manifest.to_json(),
                 "chainId": chain,
                 "escrow": escrow,
                 "digest": "0x" + manifest_digest(manifest, chain, escrow).hex(),

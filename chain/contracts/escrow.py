@@ -7,7 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chain.contracts.base import RegistryGatedWrapper, checksum
+from eth_abi.exceptions import DecodingError
+
+from chain.contracts.base import RegistryGatedWrapper, _strict_codec, checksum, plain
 from chain.exceptions import (
     EnforcedPause,
     EscrowNothingToWithdraw,
@@ -417,6 +419,30 @@ class ShipmentEscrow(RegistryGatedWrapper):
         call = cls.decode_call(data)
         shipment_id = None if call is None else call.args.get("id")
         return shipment_id if isinstance(shipment_id, bytes) else None
+
+    @classmethod
+    def manifest_of_call(cls, data: bytes) -> Manifest | None:
+        """The manifest of ``createShipment(m, signature)`` calldata, None for any other calldata."""
+        f = cls._function("createShipment")
+        if bytes(data[:4]) != f.selector:
+            return None
+        try:
+            m, _signature = plain(_strict_codec().decode(f.inputs, bytes(data[4:])))
+        except (DecodingError, ValueError, TypeError):
+            return None
+        values = list(m)
+        values[5] = tuple(checksum(d) for d in values[5])
+        for i in (2, 3, 4, 6):
+            values[i] = checksum(values[i])
+        return Manifest(*values)
+
+    @classmethod
+    def token_of_withdraw(cls, data: bytes) -> str | None:
+        """The token of ``withdraw(token)`` calldata, None for any other calldata."""
+        call = cls.decode_call(data)
+        if call is None or call.function != "withdraw":
+            return None
+        return checksum(call.args["token"])
 
     def withdraw(self, token: str, *, sender: str) -> TxRequest:
         """Withdraws everything ``sender`` is owed in ``token``.
