@@ -3,8 +3,10 @@
 One module per command group: `chain.cli.node` (node, deploy, status, index, up),
 `chain.cli.admin` (its changes of standing in `chain.cli.admin_ops`, its lists in
 `chain.cli.admin_lists`), `chain.cli.dev`, `chain.cli.keys`, `chain.cli.sign`, `chain.cli.verify`,
-`chain.cli.items` (items and recall) and `chain.cli.dispute` (``shipment dispute|resolve``, through
-the API); what they share is in `chain.cli.common`, and what ``up`` starts is `chain.stack`.
+`chain.cli.items` (items and recall), and the partner client: `chain.cli.client` (``login``, the
+API client), `chain.cli.shipment` (``shipment …``) and `chain.cli.dispute` (``shipment
+dispute|resolve``, on the same group); what they share is in `chain.cli.common`, and what ``up``
+starts is `chain.stack`.
 
 Errors the operator can fix (a mistyped URL, a wrong chain ID, a missing deployment, a wrong
 passphrase) print one line saying what to do and exit non-zero, before anything is changed.
@@ -23,14 +25,19 @@ from importlib.metadata import entry_points
 import typer
 from pydantic import ValidationError
 
-from chain.cli import admin_lists, admin_ops  # noqa: F401  (their commands join `admin`)
+from chain.cli import (  # noqa: F401  (their commands join `admin`)
+    admin_lists,
+    admin_ops,
+    dispute,  # noqa: F401  (its commands join `shipment`)
+)
 from chain.cli.admin import admin_app
+from chain.cli.client import login
 from chain.cli.common import err
 from chain.cli.dev import dev_app
-from chain.cli.dispute import shipment_app
 from chain.cli.items import items_app, recall
 from chain.cli.keys import keys_app
 from chain.cli.node import COMMANDS
+from chain.cli.shipment import shipment_app
 from chain.cli.sign import sign_app
 from chain.cli.verify import verify
 from chain.exceptions import TracechainError
@@ -46,9 +53,8 @@ app.add_typer(dev_app, name="dev")
 app.add_typer(items_app, name="items")
 app.add_typer(keys_app, name="keys")
 app.add_typer(sign_app, name="sign")
-# `shipment dispute|resolve` for now; folded into the partner client's `shipment` group on merge.
 app.add_typer(shipment_app, name="shipment")
-for command in (*COMMANDS, verify, recall):
+for command in (*COMMANDS, verify, recall, login):
     app.command()(command)
 
 

@@ -23,11 +23,11 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 
 from chain.cli.common import KeyOpt, err, out, settings_for, signer
+from chain.cli.shipment import shipment_app
 
 DEFAULT_API = "http://127.0.0.1:8000"
 FOLLOW_TIMEOUT_S = 60.0
 
-shipment_app = typer.Typer(no_args_is_help=True, help="Shipments through the API (signed locally).")
 
 ApiOpt = Annotated[
     str | None, typer.Option("--api", help=f"API base URL (default: TRACECHAIN_API_URL or {DEFAULT_API}).")

@@ -14,6 +14,15 @@ Import from here (``from chain.exceptions import NodeUnreachable``); the submodu
 """
 
 from chain.exceptions.base import TracechainError
+from chain.exceptions.client import (
+    ApiRefused,
+    ApiUnreachable,
+    ClientError,
+    ClientInputError,
+    NotSignedIn,
+    SessionExpired,
+    TransactionReverted,
+)
 from chain.exceptions.contract import (
     NOT_IN_ABI,
     ContractError,
@@ -152,6 +161,13 @@ from chain.exceptions.transactions import (
 )
 
 __all__ = [
+    "ApiRefused",
+    "ApiUnreachable",
+    "ClientError",
+    "ClientInputError",
+    "NotSignedIn",
+    "SessionExpired",
+    "TransactionReverted",
     "AccessControlBadConfirmation",
     "AccessControlEnforcedDefaultAdminDelay",
     "AccessControlEnforcedDefaultAdminRules",
