@@ -42,12 +42,15 @@ def sign_manifest_cmd(
     except json.JSONDecodeError as exc:
         raise typer.BadParameter(f"{file} is not JSON ({exc.msg} at line {exc.lineno})") from exc
     manifest = Manifest.from_json(doc)
+    printed = manifest.to_json()
+    if "items" in doc:  # the ledger asset IDs itemsHash commits to travel beside the signed struct
+        printed["items"] = doc["items"]
     account = load_key(settings.keystore_path, key, passphrase())
     signature = sign_manifest(account, manifest, chain, escrow)
     out.print_json(
         json.dumps(
             {
-                "manifest": manifest.to_json(),
+                "manifest": printed,
                 "chainId": chain,
                 "escrow": escrow,
                 "digest": "0x" + manifest_digest(manifest, chain, escrow).hex(),
