@@ -236,20 +236,6 @@ def released(w: EscrowWorld, amount: int = 1_000) -> bytes:
     return sid
 
 
-def test_withdraw_with_nothing_owed_is_409_and_nothing_is_sent(world: EscrowWorld) -> None:
-    w, p = world, world.parties
-    token = w.consortium.token.address
-    stranger = w.headers(p.stranger, "RETAILER_ROLE")
-    owed = w.client.get("/payments/owed", headers=stranger).json()
-    assert owed["owed"] == [{"token": token, "owed": "0"}]
-    unsigned = w.client.get("/payments/unsigned/withdraw", params={"token": token}, headers=stranger)
-    assert "EscrowNothingToWithdraw" in problem(unsigned, 409, CONFLICT)["detail"]
-    raw = w.sign_tx(p.stranger, w.escrow, ShipmentEscrow.calldata("withdraw", token))
-    r = w.client.post("/payments/withdraw", json={"transaction": raw}, headers=stranger)
-    assert "EscrowNothingToWithdraw" in problem(r, 409, CONFLICT)["detail"]
-    assert not w.was_sent(raw)
-
-
 def test_withdraw_of_what_is_owed_pays_the_payee_and_only_its_own(world: EscrowWorld) -> None:
     w, p, c = world, world.parties, world.consortium
     released(w, 2_000)
