@@ -442,6 +442,14 @@ def get_escrow_relay(services: ServicesDep, request: Request) -> EscrowRelay | N
 EscrowRelayDep = Annotated[EscrowRelay | None, Depends(get_escrow_relay)]
 
 
+def escrow_or_404(relay_: EscrowRelay | None) -> EscrowRelay:
+    """Raises NotFound (404) when no escrow contract is configured: for the routes whose resource (a
+    transaction, a payment, a manifest's domain) only exists with an escrow."""
+    if relay_ is None:
+        raise NotFound("no escrow contract is configured on this API")
+    return relay_
+
+
 def require_relay(relay_: EscrowRelay | None) -> EscrowRelay:
     """Raises Unavailable (503) when no escrow contract is configured."""
     if relay_ is None:

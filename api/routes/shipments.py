@@ -22,7 +22,7 @@ from api.deps import CurrentPartner, SessionDep, SettingsDep
 from api.errors import Forbidden, InvalidRequest, Unavailable
 from api.escrow import listing
 from api.escrow.listing import PartyRole
-from api.escrow.service import EscrowRelayDep, require_relay
+from api.escrow.service import EscrowRelayDep, escrow_or_404
 from api.escrow.signatures import recover_typed, require_signer
 from api.escrow.visibility import visible_shipment
 from api.models import (
@@ -180,14 +180,17 @@ def list_shipments(
 @router.get(
     "/manifest-defaults",
     response_model=ManifestDefaults,
-    responses={503: {"description": "No escrow configured, or the node is unreachable"}},
+    responses={
+        404: {"description": "No escrow configured"},
+        503: {"description": "The node is unreachable"},
+    },
 )
 def manifest_defaults(
     session: SessionDep, settings: SettingsDep, partner: CurrentPartner, escrow: EscrowRelayDep
 ) -> ManifestDefaults:
     """What the caller's next manifest needs: the chain ID and escrow of the EIP-712 domain, its next
     escrow nonce (past its manifests still waiting in the relay's outbox) and the approved tokens."""
-    return listing.manifest_defaults(session, require_relay(escrow), partner, settings.relayer_address)
+    return listing.manifest_defaults(session, escrow_or_404(escrow), partner, settings.relayer_address)
 
 
 # ------------------------------------------------------------------------------------------------ status

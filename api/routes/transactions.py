@@ -10,14 +10,14 @@ from fastapi import APIRouter, Path
 
 from api.deps import CurrentPartner, SessionDep, SettingsDep
 from api.escrow import status
-from api.escrow.service import EscrowRelayDep, require_relay
+from api.escrow.service import EscrowRelayDep, escrow_or_404
 from api.models import TransactionStatus
 
 router = APIRouter(prefix="/transactions", tags=["transactions"])
 
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such transaction, or not one the caller may read"},
-    503: {"description": "No escrow configured, or the node is unreachable"},
+    404: {"description": "No such transaction, not one the caller may read, or no escrow configured"},
+    503: {"description": "The node is unreachable"},
 }
 
 
@@ -30,7 +30,7 @@ def intent_status(
     escrow: EscrowRelayDep,
 ) -> TransactionStatus:
     """The status of a relayed intent by its outbox key (``POST /shipments`` answers one)."""
-    return status.by_key(session, require_relay(escrow), partner, key, settings.relayer_address)
+    return status.by_key(session, escrow_or_404(escrow), partner, key, settings.relayer_address)
 
 
 @router.get("/{tx_hash}", response_model=TransactionStatus, responses=RESPONSES)
@@ -41,4 +41,4 @@ def transaction_status(
     escrow: EscrowRelayDep,
 ) -> TransactionStatus:
     """The status of a transaction by hash: one the API relayed, or any the node has."""
-    return status.by_hash(session, require_relay(escrow), partner, tx_hash.lower())
+    return status.by_hash(session, escrow_or_404(escrow), partner, tx_hash.lower())
