@@ -187,3 +187,36 @@ def test_expired_or_refused_session_asks_to_log_in_again(
     code, _, err = run(capsys, "shipment", "show", "0x12", "--key", "buyer")
     assert code != 0
     assert dev_account(2).key.hex() not in err
+
+
+def test_new_builds_the_manifest_from_a_file_options_and_the_apis_defaults() -> None:
+    from chain.cli.shipment import build_manifest, moment, seconds
+    from chain.exceptions import ClientInputError, InvalidManifest
+    from chain.manifest import Manifest
+
+    supplier, token = dev_account(1).address, "0x" + "77" * 20
+    defaults = {"chainId": 31337, "escrow": "0x" + "44" * 20, "nonce": 7, "tokens": [token]}
+    base = {
+        "itemsHash": "0x" + "22" * 32,
+        "buyer": dev_account(2).address,
+        "carrier": dev_account(3).address,
+        "devices": [dev_account(5).address],
+        "amount": "1200000000",
+        "penalty": 5,
+        "minTemp": 200,
+        "maxTemp": 800,
+        "deadline": 2**33,
+        "disputeWindow": 60,
+    }
+    doc = build_manifest({"manifest": base}, {"amount": 999, "minTemp": None}, defaults, supplier)
+    m = Manifest.from_json(doc)
+    assert (m.supplier, m.nonce, m.token, m.amount, m.min_temp) == (supplier, 7, token, 999, 200)
+    assert len(m.shipment_id) == 32
+    with pytest.raises(ClientInputError, match="choose the settlement token"):
+        build_manifest(base, {}, {**defaults, "tokens": [token, "0x" + "88" * 20]}, supplier)
+    with pytest.raises(InvalidManifest, match="itemsHash"):
+        Manifest.from_json(build_manifest({**base, "itemsHash": "0x12"}, {}, defaults, supplier))
+    assert seconds("90m", "x") == 5_400 and seconds("45", "x") == 45
+    assert abs(moment("+1d", "x") - (time.time() + 86_400)) < 5
+    with pytest.raises(ClientInputError):
+        moment("tomorrow", "--deadline")
