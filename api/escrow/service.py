@@ -400,6 +400,11 @@ class EscrowRelay:
         with node_answers("receipt"):
             return relay.outcome(self.escrow.w3, tx_hash) or TxOutcome(tx_hash, "pending")
 
+    def relay_exact(self, partner: Principal, raw_tx: str, expected: bytes) -> list[TxOutcome]:
+        """Relays the partner's own escrow call ``raw_tx`` if its calldata is exactly ``expected`` and
+        its simulation does not revert (for :mod:`api.escrow.payments`)."""
+        return self._relay_exact(partner, raw_tx, expected)
+
 
 def acting_on(
     session: Session, relay_: EscrowRelay | None, shipment_id: str, partner: Principal
