@@ -28,6 +28,12 @@ KEYS = {"supplier": 1, "buyer": 2, "carrier": 3, "stranger": 6}
 class ServedApi:
     url: str
     world: EscrowWorld
+    lock: threading.Lock
+
+    def index(self) -> None:
+        """Brings the read model up to the chain head (one indexer at a time: the pump runs one too)."""
+        with self.lock:
+            self.world.index()
 
 
 @contextmanager
@@ -39,11 +45,13 @@ def served(world: EscrowWorld) -> Iterator[ServedApi]:
     thread.start()
     sender = TxSender(world.w3, dev_account(RELAYER_INDEX), world.sessions, confirmations=0)
     stop = threading.Event()
+    lock = threading.Lock()
 
     def pump() -> None:
         while not stop.is_set():
-            sender.process()
-            world.index()
+            with lock:
+                sender.process()
+                world.index()
             stop.wait(0.1)
 
     pumping = threading.Thread(target=pump, name="pump", daemon=True)
@@ -53,7 +61,7 @@ def served(world: EscrowWorld) -> Iterator[ServedApi]:
         assert time.monotonic() < deadline, "the API did not start"
         time.sleep(0.05)
     try:
-        yield ServedApi(f"http://127.0.0.1:{port}", world)
+        yield ServedApi(f"http://127.0.0.1:{port}", world, lock)
     finally:
         stop.set()
         server.should_exit = True

@@ -111,7 +111,7 @@ def test_partner_client_takes_a_shipment_from_new_to_delivered_and_paid(
     code, out, err = run(capsys, "shipment", "confirm", sid, "--key", "buyer")
     assert code == 0 and "delivered" in out, err
     assert state_of(w, sid) == ShipmentState.DELIVERED
-    time.sleep(0.5)  # the pump indexes the block
+    api.index()
     code, out, err = run(capsys, "shipment", "show", sid, "--key", "buyer")
     assert code == 0 and "Delivered" in out and "2.0 to 8.5 °C" in out, err
     code, out, err = run(capsys, "shipment", "list", "--key", "carrier", "--json")
@@ -137,9 +137,9 @@ def test_next_custodian_consents_and_custodian_hands_over_with_a_hex_consent(
     env: Path, api: ServedApi, capsys: pytest.CaptureFixture[str]
 ) -> None:
     w, p = api.world, api.world.parties
-    sid = "0x" + w.shipment().hex()
+    sid = "0x" + w.consortium.create_shipment().hex()
     w.fund(bytes.fromhex(sid[2:]))
-    w.index()
+    api.index()
     for key in ("supplier", "carrier"):
         assert run(capsys, "login", "--key", key)[0] == 0
     code, out, err = run(capsys, "shipment", "consent", sid, "--to", p.carrier.address, "--key", "carrier")
