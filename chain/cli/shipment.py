@@ -264,17 +264,17 @@ def follow_cmd(
 
     client = _session(key, api, data_dir).client
     sid = _shipment_id(shipment)
-    started, last = time.monotonic(), None
+    started, last, waiting = time.monotonic(), None, False
     try:
         while timeout is None or time.monotonic() - started < timeout:
             try:
                 s = client.get(f"/shipments/{sid}")
             except ApiRefused as exc:
                 if exc.status != 404 or last is not None:
-                    raise
-                if last is None:
+                    raise  # a shipment seen before does not vanish: a refusal is final
+                if not waiting:
                     out.print("waiting for the shipment to be indexed…", highlight=False)
-                    last = ()
+                    waiting = True
                 time.sleep(interval)
                 continue
             view = _view(s)

@@ -166,6 +166,12 @@ def test_next_custodian_consents_and_custodian_hands_over_with_a_hex_consent(
     )
     assert code == 0 and "handed over" in out, err
     assert state_of(w, sid) == ShipmentState.IN_TRANSIT
+    # `follow` waits for a shipment not indexed yet (or not visible) until it appears or time runs out.
+    unknown = "0x" + os.urandom(32).hex()
+    code, out, err = run(
+        capsys, "shipment", "follow", unknown, "--key", "supplier", "--timeout", "1", "--interval", "0.2"
+    )
+    assert code == 0 and out.count("waiting for the shipment") == 1, err
 
 
 def test_expired_or_refused_session_asks_to_log_in_again(
