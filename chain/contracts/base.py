@@ -43,6 +43,15 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _abi_value(value: Any) -> Any:
+    """A decoded argument as the ABI codec encodes it: structs (decoded as dicts) as tuples."""
+    if isinstance(value, Mapping):
+        return tuple(_abi_value(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return type(value)(_abi_value(v) for v in value)
+    return value
+
+
 def checksum(value: str) -> ChecksumAddress:
     """``value`` as a checksummed address.
 
@@ -187,7 +196,7 @@ class ContractWrapper:
         except (ValueError, DecodingError):
             return None
         call = ContractCall(fn.fn_name, plain(args))
-        if cls.calldata(call.function, *args.values()) != bytes(data):
+        if cls.calldata(call.function, *(_abi_value(v) for v in args.values())) != bytes(data):
             return None  # trailing or non-canonical bytes: not exactly this call
         return call
 

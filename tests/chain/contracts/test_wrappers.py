@@ -240,6 +240,20 @@ def test_escrow_calls_decode_to_the_shipment_they_name(anvil: AnvilNode, deploym
     approve = ERC20.calldata("approve", escrow.address, 5)
     assert ShipmentEscrow.decode_call(approve) is None and ERC20.decode_approve(withdraw) is None
     assert ERC20.decode_approve(approve) == Approval(escrow.address, 5)
+    # Calls with struct arguments decode too: a batch names its shipment; a manifest (its struct's
+    # shipmentId) is read by manifest_of_call; a withdrawal names its token.
+    batch = ShipmentEscrow.calldata("postTelemetry", sid, (b"\x01" * 32, 3, 1, 2, -5, 5))
+    assert ShipmentEscrow.shipment_of_call(batch) == sid
+    assert ShipmentEscrow.decode_call(batch + b"\x00") is None
+    manifest = Manifest(
+        sid, keccak(b"i"), carrier, carrier, carrier, (carrier,), carrier, 5, 1, -2, 3, 4, 5, 6
+    )
+    create = ShipmentEscrow.calldata("createShipment", manifest.as_tuple(), b"\x01" * 65)
+    assert ShipmentEscrow.shipment_of_call(create) is None
+    assert ShipmentEscrow.manifest_of_call(create) == manifest
+    assert ShipmentEscrow.manifest_of_call(withdraw) is None
+    assert ShipmentEscrow.token_of_withdraw(withdraw) == carrier
+    assert ShipmentEscrow.token_of_withdraw(create) is None
 
 
 def test_ledger_anchor_batch_calldata_needs_no_node(anvil: AnvilNode, deployment: Deployment) -> None:
