@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi.exceptions import DecodingError
-
-from chain.contracts.base import RegistryGatedWrapper, _strict_codec, checksum, plain
+from chain.contracts.base import RegistryGatedWrapper, checksum
+from chain.eip712 import MANIFEST_TYPE
 from chain.exceptions import (
     EnforcedPause,
     EscrowNothingToWithdraw,
@@ -423,18 +422,16 @@ class ShipmentEscrow(RegistryGatedWrapper):
     @classmethod
     def manifest_of_call(cls, data: bytes) -> Manifest | None:
         """The manifest of ``createShipment(m, signature)`` calldata, None for any other calldata."""
-        f = cls._function("createShipment")
-        if bytes(data[:4]) != f.selector:
+        call = cls.decode_call(data)
+        if call is None or call.function != "createShipment":
             return None
-        try:
-            m, _signature = plain(_strict_codec().decode(f.inputs, bytes(data[4:])))
-        except (DecodingError, ValueError, TypeError):
-            return None
-        values = list(m)
-        values[5] = tuple(checksum(d) for d in values[5])
-        for i in (2, 3, 4, 6):
-            values[i] = checksum(values[i])
-        return Manifest(*values)
+        m = call.args["m"]
+        return Manifest(
+            *(
+                tuple(checksum(d) for d in m[f["name"]]) if f["type"] == "address[]" else m[f["name"]]
+                for f in MANIFEST_TYPE
+            )
+        )
 
     @classmethod
     def token_of_withdraw(cls, data: bytes) -> str | None:
