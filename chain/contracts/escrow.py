@@ -426,12 +426,11 @@ class ShipmentEscrow(RegistryGatedWrapper):
         if call is None or call.function != "createShipment":
             return None
         m = call.args["m"]
-        return Manifest(
-            *(
-                tuple(checksum(d) for d in m[f["name"]]) if f["type"] == "address[]" else m[f["name"]]
-                for f in MANIFEST_TYPE
-            )
-        )
+        values: list[Any] = [
+            tuple(checksum(d) for d in m[f["name"]]) if f["type"] == "address[]" else m[f["name"]]
+            for f in MANIFEST_TYPE
+        ]
+        return Manifest(*values)
 
     @classmethod
     def token_of_withdraw(cls, data: bytes) -> str | None:
