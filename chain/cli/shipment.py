@@ -90,6 +90,21 @@ def build_manifest(
     return doc
 
 
+def asset_hex(value: str) -> str:
+    """An item's ledger asset ID as 0x-hex: given as such, or computed from its GS1 Digital Link
+    (or EPC URN), as the ledger keys it (:func:`chain.gs1.asset_id`)."""
+    from chain.gs1 import IdentifierError, asset_id
+
+    if re.fullmatch(r"0x[0-9a-fA-F]{64}", value):
+        return value.lower()
+    try:
+        return "0x" + asset_id(value).hex()
+    except IdentifierError as exc:
+        raise ClientInputError(
+            "--item", f"{value!r} is neither a 0x asset ID nor a GS1 Digital Link ({exc})"
+        ) from exc
+
+
 def _centi(value: float | None) -> int | None:
     return None if value is None else round(value * 100)
 
@@ -114,6 +129,14 @@ def new(
         str | None, typer.Option(help="Seconds or a duration (24h) after delivery.")
     ] = None,
     token: Annotated[str | None, typer.Option(help="Settlement token (default: the one approved).")] = None,
+    item: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--item",
+            help="An item sold: its ledger asset ID (0x-hex) or GS1 Digital Link (repeat, in order); "
+            "sets itemsHash, and ownership passes to the buyer on settlement.",
+        ),
+    ] = None,
     items_hash: Annotated[
         str | None, typer.Option(help="keccak256(abi.encode(bytes32[] ledger asset IDs)), 0x-hex.")
     ] = None,
@@ -126,6 +149,7 @@ def new(
     """Create a shipment: build the manifest (options over --file), fill chain, escrow, nonce and
     token from the API, check it, sign it (EIP-712) with your key and have the API relay it."""
     from chain.manifest import Manifest, manifest_digest, sign_manifest
+    from chain.manifest import items_hash as manifest_items_hash
 
     partner = _session(key, api, data_dir)
     base: dict[str, Any] = {}
@@ -134,9 +158,14 @@ def new(
             base = json.loads(file.read_text())
         except json.JSONDecodeError as exc:
             raise ClientInputError(str(file), f"not JSON ({exc.msg} at line {exc.lineno})") from exc
+    items = None if not item else [asset_hex(i) for i in item]
     options = {
         "shipmentId": shipment_id,
-        "itemsHash": items_hash,
+        "itemsHash": items_hash
+        or (
+            None if items is None else "0x" + manifest_items_hash([bytes.fromhex(i[2:]) for i in items]).hex()
+        ),
+        "items": items,
         "buyer": buyer,
         "carrier": carrier,
         "devices": device or None,
@@ -153,8 +182,11 @@ def new(
     manifest = Manifest.from_json(doc)  # InvalidManifest names a missing or malformed field
     chain_id, escrow = int(defaults["chainId"]), str(defaults["escrow"])
     signature = sign_manifest(partner.account, manifest, chain_id, escrow)
+    printed = manifest.to_json()
+    if doc.get("items") is not None:  # beside the signed struct: what the keeper passes to the buyer
+        printed["items"] = doc["items"]
     body = {
-        "manifest": manifest.to_json(),
+        "manifest": printed,
         "chainId": chain_id,
         "escrow": escrow,
         "digest": "0x" + manifest_digest(manifest, chain_id, escrow).hex(),

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from chain.contracts import ShipmentState
+from chain.gs1 import asset_id
 from chain.keys import dev_account
 from tests.api.shipment_support import EscrowWorld, build_world
 from tests.chain.cli.client_support import PASSPHRASE, ServedApi, keystores, one_line_error, run, served
@@ -73,7 +74,8 @@ def test_partner_client_takes_a_shipment_from_new_to_delivered_and_paid(
         capsys,
         *("shipment", "new", "--key", "supplier", "--buyer", p.buyer.address, "--carrier", p.carrier.address),
         *("--device", p.device.address, "--amount", "1200", "--penalty", "20", "--min-temp", "2"),
-        *("--max-temp", "8.5", "--deadline", "+1d", "--dispute-window", "0", "--items-hash", items),
+        *("--max-temp", "8.5", "--deadline", "+1d", "--dispute-window", "0"),
+        *("--item", "https://id.gs1.org/01/09506000134352/21/1", "--item", items),
     )
     assert code == 0, err
     assert token not in out + err
@@ -114,6 +116,12 @@ def test_partner_client_takes_a_shipment_from_new_to_delivered_and_paid(
     api.index()
     code, out, err = run(capsys, "shipment", "show", sid, "--key", "buyer")
     assert code == 0 and "Delivered" in out and "2.0 to 8.5 °C" in out, err
+    code, out, err = run(capsys, "shipment", "show", sid, "--key", "supplier", "--json")
+    sold = [i["asset_id"] for i in json.loads(out)["ownership"]["items"]]
+    assert code == 0 and sold == [
+        "0x" + asset_id("https://id.gs1.org/01/09506000134352/21/1").hex(),
+        items,
+    ], err
     code, out, err = run(capsys, "shipment", "list", "--key", "carrier", "--json")
     assert code == 0 and sid in {r["shipment_id"] for r in json.loads(out)}, err
     code, out, err = run(
