@@ -1,0 +1,318 @@
+"""Issue 11's stories end to end, through what we ship only, against one running `tracechain up`:
+
+(a) a supplier creates and relays a shipment, the retailer funds it, the carrier takes it over with
+    its consent, a device publishes a breach, the carrier's arrival webhook delivers it, the dispute
+    window passes and the keeper releases: the supplier is owed and withdraws amount minus penalty,
+    the buyer the penalty;
+(b) the deadline passes undelivered and the keeper refunds the buyer;
+(c) the buyer disputes and the arbiter splits the payment;
+(d) the keeper is SIGKILLed again and again while shipments of (a)-(c) fall due: each is settled once.
+
+Each story has its own partners and shipment (one stack for all: `up` takes a while). Parties act
+through the `tracechain` CLI and the API (see tests/e2e/stack.py for which step is which); devices
+over MQTT; the carrier system with its HMAC-signed webhook. The test harness itself only moves the
+node's clock (``evm_increaseTime``), gives gas and test tokens, and reads balances on chain.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from chain.contracts import ShipmentEscrow, ShipmentState
+from tests.e2e.stack import (
+    BUYER_TOKENS,
+    CARRIER_SYSTEMS,
+    Device,
+    PartnerClient,
+    Party,
+    Stack,
+    carrier_webhook,
+    eventually,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.anvil, pytest.mark.broker, pytest.mark.timeout(600)]
+
+AMOUNT = 1_000 * 10**6
+PENALTY = 150 * 10**6
+MIN_TEMP, MAX_TEMP = 200, 800  # centi-°C: 2-8 °C
+WINDOW_S = 60
+STORIES = ("a", "b", "c", "d")
+ROLES = ("supplier", "retailer", "carrier")
+KILLS = 4
+#: Whether the escrow has the dispute API of slice `disputes` (dispute, resolveDispute, settleDispute).
+HAS_DISPUTES = all(hasattr(ShipmentEscrow, name) for name in ("dispute", "resolve_dispute", "settle_dispute"))
+
+
+@dataclass
+class Cast:
+    """A story's partners, signed in to the API, and its carrier system's webhook name."""
+
+    supplier: PartnerClient
+    buyer: PartnerClient
+    carrier: PartnerClient
+    carrier_system: str
+    arbiter: PartnerClient | None = None
+
+    def close(self) -> None:
+        for client in (self.supplier, self.buyer, self.carrier, self.arbiter):
+            if client is not None:
+                client.close()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, dict[str, Party]]]:
+    """`tracechain up` running, and every story's partners: keys their wallets hold, imported into
+    the stack's keystore with `tracechain keys import` (while `up` starts) for the CLI steps."""
+    stack = Stack(tmp_path_factory.mktemp("e2e-stack"))
+    names = [f"{story}-{role}" for story in STORIES for role in ROLES] + ["c-arbiter"]
+    parties = {name: Party(name, Account.create()) for name in names}
+    # Each story's carrier system acts for that story's carrier account.
+    stack.carrier_accounts = {
+        system: parties[f"{story}-carrier"].address
+        for system, story in zip(CARRIER_SYSTEMS, STORIES, strict=True)
+    }
+    imported = stack.import_keys({name: party.account for name, party in parties.items()})
+    try:
+        try:
+            stack.start()
+        finally:
+            imported()
+        yield stack, parties
+    finally:
+        stack.stop()
+
+
+def cast(stack: Stack, parties: dict[str, Party], story: str, *, arbiter: bool = False) -> Cast:
+    """The story's partners admitted with `tracechain admin admit-partner`, given gas (and the buyer
+    test tokens), and signed in."""
+    roles = {"supplier": "supplier", "retailer": "retailer", "carrier": "carrier"}
+    for role in ROLES:
+        party = parties[f"{story}-{role}"]
+        stack.cli(
+            "admin", "admit-partner", party.address, "--name", f"E2E {story} {role}", "--role", roles[role]
+        )
+        stack.fund(party.account, BUYER_TOKENS if role == "retailer" else 0)
+    arbiter_client = None
+    if arbiter:
+        party = parties[f"{story}-arbiter"]
+        stack.cli(
+            "admin", "admit-partner", party.address, "--name", f"E2E {story} arbiter", "--role", "auditor"
+        )
+        stack.cli("admin", "grant-role", "arbiter", party.address)
+        stack.fund(party.account)
+        arbiter_client = PartnerClient(stack, party)
+    return Cast(
+        supplier=PartnerClient(stack, parties[f"{story}-supplier"]),
+        buyer=PartnerClient(stack, parties[f"{story}-retailer"]),
+        carrier=PartnerClient(stack, parties[f"{story}-carrier"]),
+        carrier_system=CARRIER_SYSTEMS[STORIES.index(story)],
+        arbiter=arbiter_client,
+    )
+
+
+def manifest(stack: Stack, c: Cast, devices: list[str], *, deadline_in: int = 3_600) -> dict[str, Any]:
+    """A manifest as a supplier writes it for `tracechain sign manifest`."""
+    return {
+        "shipmentId": "0x" + os.urandom(32).hex(),
+        "itemsHash": "0x" + os.urandom(32).hex(),
+        "supplier": c.supplier.party.address,
+        "buyer": c.buyer.party.address,
+        "carrier": c.carrier.party.address,
+        "devices": devices,
+        "token": stack.token,
+        "amount": AMOUNT,
+        "penalty": PENALTY,
+        "minTemp": MIN_TEMP,
+        "maxTemp": MAX_TEMP,
+        "deadline": stack.chain_time() + deadline_in,
+        "disputeWindow": WINDOW_S,
+        "nonce": stack.escrow.nonce_of(c.supplier.party.address),
+    }
+
+
+def under_way(stack: Stack, c: Cast, tmp: Path, devices: list[str], *, deadline_in: int = 3_600) -> str:
+    """Created (signed manifest relayed), funded by the buyer, handed to the carrier with its consent."""
+    sid = c.supplier.create_shipment(manifest(stack, c, devices, deadline_in=deadline_in), tmp)
+    c.buyer.fund(sid)
+    assert stack.balance(c.buyer.party.address) == BUYER_TOKENS - AMOUNT
+    c.supplier.hand_over(sid, c.carrier)
+    shown = c.carrier.wait_state(sid, "InTransit")
+    assert shown["custody"]["custodian"] == c.carrier.party.address
+    return sid
+
+
+def delivered(stack: Stack, c: Cast, sid: str) -> dict[str, Any]:
+    """The carrier system reports the arrival by webhook; the shipment oracle confirms delivery."""
+    answer = carrier_webhook(stack, c.carrier_system, sid, "arrived")
+    assert answer["status"] == "accepted" and answer["type"] == "arrived"
+    return c.buyer.wait_state(sid, "Delivered")
+
+
+def paid_out(stack: Stack, c: Cast, *, to_supplier: int, to_buyer: int) -> None:
+    """The escrow owes exactly the split; the payees withdraw it and hold it (on chain)."""
+    supplier, buyer = c.supplier.party.address, c.buyer.party.address
+    assert (stack.owed(supplier), stack.owed(buyer)) == (to_supplier, to_buyer)
+    for client, owed in ((c.supplier, to_supplier), (c.buyer, to_buyer)):
+        if owed:
+            client.withdraw(stack.token)
+    assert (stack.owed(supplier), stack.owed(buyer)) == (0, 0)
+    assert stack.balance(supplier) == to_supplier
+    assert stack.balance(buyer) == BUYER_TOKENS - AMOUNT + to_buyer
+
+
+def settlements(stack: Stack, sid: str) -> list[str]:
+    """The names of the escrow's settlement events of ``sid`` on chain (paid twice shows twice)."""
+    escrow = stack.escrow
+    logs = stack.w3().eth.get_logs(
+        {"address": escrow.address, "fromBlock": 0, "toBlock": "latest", "topics": [None, sid]}
+    )
+    names = ("PaymentReleased", "ShipmentRefunded", "DisputeResolved")
+    return [event.name for event in escrow.decode_events(logs) if event.name in names]
+
+
+# ------------------------------------------------------------------------------------------- stories
+
+
+def test_story_b_deadline_passes_undelivered_and_the_keeper_refunds(
+    world: tuple[Stack, dict[str, Party]], tmp_path: Path
+) -> None:
+    stack, parties = world
+    c = cast(stack, parties, "b")
+    try:
+        sid = under_way(stack, c, tmp_path, [Device(stack).address], deadline_in=300)
+
+        stack.advance(301)
+
+        shown = c.buyer.wait_state(sid, "Refunded")
+        assert stack.escrow.shipment(bytes.fromhex(sid[2:])).state == ShipmentState.REFUNDED
+        schedule = shown["payment_schedule"]
+        assert (schedule["to_supplier"], schedule["to_buyer"], schedule["next_step"]) == (
+            "0",
+            str(AMOUNT),
+            "withdraw",
+        )
+        assert settlements(stack, sid) == ["ShipmentRefunded"]
+        paid_out(stack, c, to_supplier=0, to_buyer=AMOUNT)
+    finally:
+        c.close()
+
+
+def test_story_a_breach_arrival_window_then_the_keeper_releases_minus_the_penalty(
+    world: tuple[Stack, dict[str, Party]], tmp_path: Path
+) -> None:
+    stack, parties = world
+    c = cast(stack, parties, "a")
+    try:
+        device = Device(stack)
+        stack.cli("admin", "register-device", device.address, c.carrier.party.address)
+        sid = under_way(stack, c, tmp_path, [device.address])
+
+        # In band, then out of it (12 °C in a 2-8 °C band): the telemetry oracle batches, anchors and
+        # proves the breach.
+        device.publish(sid, [450, 520, 1_200], stack.chain_time() + 1)
+        breached = eventually(
+            lambda: (s := c.supplier.show(sid))["penalties"] == str(PENALTY) and s, "the breach proven", 90
+        )
+        assert [b["temperature_c"] for b in breached["breaches"]] == [12.0]
+        assert breached["breaches"][0]["device"].lower() == device.address.lower()
+
+        shown = delivered(stack, c, sid)
+        assert shown["payment_schedule"]["next_step"] == "dispute-window"
+        stack.advance(WINDOW_S + 1)
+
+        shown = c.supplier.wait_state(sid, "Released")
+        schedule = shown["payment_schedule"]
+        assert (schedule["to_supplier"], schedule["to_buyer"]) == (str(AMOUNT - PENALTY), str(PENALTY))
+        assert settlements(stack, sid) == ["PaymentReleased"]
+        paid_out(stack, c, to_supplier=AMOUNT - PENALTY, to_buyer=PENALTY)
+    finally:
+        c.close()
+
+
+@pytest.mark.skipif(not HAS_DISPUTES, reason="the escrow's dispute API (slice `disputes`) is not merged yet")
+def test_story_c_the_buyer_disputes_and_the_arbiter_splits(
+    world: tuple[Stack, dict[str, Party]], tmp_path: Path
+) -> None:
+    stack, parties = world
+    c = cast(stack, parties, "c", arbiter=True)
+    assert c.arbiter is not None
+    try:
+        sid = under_way(stack, c, tmp_path, [Device(stack).address])
+        delivered(stack, c, sid)
+
+        c.buyer.dispute(sid, "goods arrived warm", ["https://evidence.example/photo-1.jpg"])
+        c.buyer.wait_state(sid, "Disputed")
+        # The window passes: the keeper does not release a disputed shipment.
+        stack.advance(WINDOW_S + 1)
+        time.sleep(3)
+        assert c.buyer.show(sid)["state"] == "Disputed"
+
+        to_buyer = 400 * 10**6
+        c.arbiter.resolve(sid, to_buyer)
+
+        c.supplier.wait_state(sid, "Resolved")
+        assert settlements(stack, sid) == ["DisputeResolved"]
+        paid_out(stack, c, to_supplier=AMOUNT - to_buyer, to_buyer=to_buyer)
+    finally:
+        c.close()
+
+
+def test_story_d_keeper_sigkilled_repeatedly_settles_each_shipment_once(
+    world: tuple[Stack, dict[str, Party]], tmp_path: Path
+) -> None:
+    stack, parties = world
+    c = cast(stack, parties, "d")
+    rng = random.Random(11)
+    try:
+        # One shipment per ending of (a)-(c): released after the window, refunded after the deadline,
+        # and (with the dispute API) disputed and left to the fallback once the arbitration bound passes.
+        to_release = under_way(stack, c, tmp_path, [Device(stack).address])
+        delivered(stack, c, to_release)
+        to_refund = c.supplier.create_shipment(
+            manifest(stack, c, [Device(stack).address], deadline_in=300), tmp_path
+        )
+        c.buyer.fund(to_refund)
+        shipments = {to_release: "Released", to_refund: "Refunded"}
+
+        assert stack.kill_keeper() == 1  # `up`'s own keeper, before anything is due
+        stack.advance(301)
+        for _ in range(KILLS):
+            stack.start_keeper()
+            time.sleep(rng.uniform(0.5, 3.0))
+            assert stack.kill_keeper() == 1
+        stack.start_keeper()
+
+        for sid, state in shipments.items():
+            c.supplier.wait_state(sid, state, timeout=90)
+            assert settlements(stack, sid) == [
+                "PaymentReleased" if state == "Released" else "ShipmentRefunded"
+            ]
+        # Released: the supplier is owed the whole amount (no breach); refunded: the buyer its payment.
+        supplier, buyer = c.supplier.party.address, c.buyer.party.address
+        assert (stack.owed(supplier), stack.owed(buyer)) == (AMOUNT, AMOUNT)
+        c.supplier.withdraw(stack.token)
+        c.buyer.withdraw(stack.token)
+        assert stack.balance(supplier) == AMOUNT
+        assert stack.balance(buyer) == BUYER_TOKENS - AMOUNT
+        # Another pass of the keeper changes nothing.
+        time.sleep(3)
+        assert (stack.owed(supplier), stack.owed(buyer)) == (0, 0)
+        assert all(
+            settlements(stack, sid) == [e]
+            for sid, e in ((to_release, "PaymentReleased"), (to_refund, "ShipmentRefunded"))
+        )
+        assert stack.keeper is not None and stack.keeper.poll() is None
+        assert stack.stop_keeper() == 0  # SIGTERM: a clean stop
+    finally:
+        c.close()
+        if stack.keeper is None:
+            stack.start_keeper()  # a keeper for whatever runs after this story
