@@ -36,6 +36,7 @@ from chain.contracts import ShipmentEscrow, TestToken
 from chain.deploy import read_deployment
 from chain.keys import dev_account
 from oracles.keeper.process import KEEPER_INDEX
+from oracles.keeper.process import STARTED as KEEPER_STARTED
 from oracles.simulator import TOPIC, Publisher
 from oracles.telemetry import codec
 from tests.fixtures.anvil import ROOT, free_port
@@ -44,9 +45,9 @@ T = TypeVar("T")
 PASSPHRASE = "e2e-stack-passphrase"
 STARTUP_TIMEOUT_S = 150
 READY_LINE = "Ctrl-C to stop"
-#: Carrier systems with an HMAC secret (ORACLE_CARRIER_SECRETS): one per story, bound to the story's
-#: carrier account (ORACLE_CARRIER_ACCOUNTS), so the carrier keys exist before `up` starts.
-CARRIER_SYSTEMS = ("carrier-a", "carrier-b", "carrier-c", "carrier-d")
+#: The carrier system with an HMAC secret (ORACLE_CARRIER_SECRETS), bound to the carrier's account
+#: (ORACLE_CARRIER_ACCOUNTS): both are set before `up` starts.
+CARRIER_SYSTEM = "e2e-carrier"
 #: Test tokens (6 decimals) each buyer starts with.
 BUYER_TOKENS = 10_000 * 10**6
 
@@ -90,9 +91,7 @@ class Stack:
     mqtt_port: int = field(default_factory=free_port)
     telemetry_port: int = field(default_factory=free_port)
     webhook_port: int = field(default_factory=free_port)
-    carrier_secrets: dict[str, str] = field(
-        default_factory=lambda: {name: os.urandom(32).hex() for name in CARRIER_SYSTEMS}
-    )
+    carrier_secrets: dict[str, str] = field(default_factory=lambda: {CARRIER_SYSTEM: os.urandom(32).hex()})
     carrier_accounts: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     keeper: subprocess.Popen[bytes] | None = None
@@ -273,6 +272,11 @@ class Stack:
 
     # ------------------------------------------------------------------ the keeper
 
+    @property
+    def keeper_address(self) -> str:
+        """The account `up` gives its keeper on the local chain (and `start_keeper` too)."""
+        return str(dev_account(KEEPER_INDEX).address)
+
     def keeper_pids(self) -> list[int]:
         """The PIDs of the running keepers: `up`'s child and the one started here."""
         assert self.proc is not None
@@ -293,13 +297,22 @@ class Stack:
 
     def start_keeper(self) -> None:
         """`tracechain keeper` on this stack's node, database and deployment with the key `up` gives
-        its keeper (the same account and outbox), logging to the data dir."""
+        its keeper (the same account and outbox), logging to the data dir; returns once its log
+        says it started (it is about to make its first pass)."""
         assert self.keeper is None or self.keeper.poll() is not None
         env = self.env() | {"KEEPER_ENV": "dev", "KEEPER_PRIVATE_KEY": dev_account(KEEPER_INDEX).key.hex()}
-        with open(self.data_dir / "logs" / "keeper-restarted.log", "ab") as out:
+        log = self.data_dir / "logs" / "keeper-restarted.log"
+        starts = log.read_text(errors="replace").count(KEEPER_STARTED) if log.exists() else 0
+        with open(log, "ab") as out:
             self.keeper = subprocess.Popen(
                 [sys.executable, "-m", "chain.cli", "keeper"], cwd=ROOT, env=env, stdout=out, stderr=out
             )
+
+        def started() -> bool:
+            assert self.keeper is not None and self.keeper.poll() is None, log.read_text(errors="replace")
+            return log.read_text(errors="replace").count(KEEPER_STARTED) > starts
+
+        eventually(started, "tracechain keeper started", 60, every=0.05)
 
     def stop_keeper(self) -> int | None:
         """SIGTERMs the keeper started here; its exit code."""
