@@ -277,6 +277,16 @@ class Stack:
         """The account `up` gives its keeper on the local chain (and `start_keeper` too)."""
         return str(dev_account(KEEPER_INDEX).address)
 
+    def keeper_owed(self) -> dict[str, int]:
+        """What the keeper reports the escrow owes each payee in the test token (`tracechain keeper
+        status`, its "owed by the escrow" table)."""
+        rows = {}
+        for line in self.cli("keeper", "status").splitlines():
+            cells = [cell.strip() for cell in line.split("│")[1:-1]]
+            if len(cells) == 3 and cells[1] == self.token and cells[2].isdigit():
+                rows[cells[0]] = int(cells[2])
+        return rows
+
     def keeper_pids(self) -> list[int]:
         """The PIDs of the running keepers: `up`'s child and the one started here."""
         assert self.proc is not None

@@ -49,7 +49,7 @@ STORIES = ("a", "b", "c", "d")
 ROLES = ("supplier", "retailer")
 #: The partners whose keys the stack's keystore holds: those that use the CLI (`sign manifest`).
 KEYSTORE_ROLES = ("-supplier",)
-KILLS = 4
+KILLS = 3
 #: Whether the escrow has the dispute API of slice `disputes` (dispute, resolveDispute, settleDispute).
 HAS_DISPUTES = all(hasattr(ShipmentEscrow, name) for name in ("dispute", "resolve_dispute", "settle_dispute"))
 
@@ -236,6 +236,19 @@ def test_story_a_breach_arrival_window_then_the_keeper_releases_minus_the_penalt
         schedule = shown["payment_schedule"]
         assert (schedule["to_supplier"], schedule["to_buyer"]) == (str(AMOUNT - PENALTY), str(PENALTY))
         assert settlements(stack, sid) == ["PaymentReleased"]
+        # The keeper reports what the payees may withdraw (`tracechain keeper status`, read model).
+        supplier, buyer = c.supplier.party.address, c.buyer.party.address
+
+        def reported() -> dict[str, int] | None:
+            rows = stack.keeper_owed()
+            return (
+                {payee: rows[payee] for payee in (supplier, buyer)}
+                if {supplier, buyer} <= set(rows)
+                else None
+            )
+
+        owed_rows = eventually(reported, "the keeper's report of what is owed", 30, every=1)
+        assert owed_rows == {supplier: AMOUNT - PENALTY, buyer: PENALTY}
         paid_out(stack, c, to_supplier=AMOUNT - PENALTY, to_buyer=PENALTY)
     finally:
         c.close()
