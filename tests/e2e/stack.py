@@ -130,7 +130,7 @@ class Stack:
             # The stories move the node's clock ahead of the wall clock (dispute windows, deadlines)
             # and their devices keep the node's time: the telemetry oracle accepts readings that far
             # "ahead" of its own clock.
-            "ORACLE_MAX_SKEW_S": str(7 * 86_400),
+            "ORACLE_MAX_SKEW_S": str(30 * 86_400),
             # The demo fleet keeps publishing on its own shipment; slowly, to leave the cores to the stories.
             "ORACLE_SIMULATOR_DEVICES": "1",
             "ORACLE_SIMULATOR_RATE": "0.2",

@@ -28,6 +28,7 @@ import pytest
 from eth_account import Account
 
 from chain.contracts import ShipmentEscrow, ShipmentState
+from chain.contracts import escrow as escrow_module
 from tests.e2e.stack import (
     BUYER_TOKENS,
     CARRIER_SYSTEM,
@@ -50,8 +51,17 @@ ROLES = ("supplier", "retailer")
 #: The partners whose keys the stack's keystore holds: those that use the CLI (`sign manifest`).
 KEYSTORE_ROLES = ("-supplier",)
 KILLS = 3
+#: The state the API reports after each settlement event.
+ENDS = {
+    "PaymentReleased": "Released",
+    "ShipmentRefunded": "Refunded",
+    "DisputeResolved": "Resolved",
+    "DisputeSettledByFallback": "Resolved",
+}
 #: Whether the escrow has the dispute API of slice `disputes` (dispute, resolveDispute, settleDispute).
 HAS_DISPUTES = all(hasattr(ShipmentEscrow, name) for name in ("dispute", "resolve_dispute", "settle_dispute"))
+#: Seconds an arbiter has to rule before the fallback may settle a dispute (slice `disputes`).
+ARBITRATION_PERIOD: int = getattr(escrow_module, "ARBITRATION_PERIOD", 14 * 86_400)
 
 
 @dataclass
@@ -113,7 +123,9 @@ def cast(w: World, story: str, *, arbiter: bool = False) -> Cast:
     arbiter_client = None
     if arbiter:
         party = w.parties[f"{story}-arbiter"]
-        stack.cli("admin", "grant-role", "arbiter", party.address)
+        stack.cli(
+            "admin", "admit-partner", party.address, "--name", f"E2E {story} arbiter", "--role", "arbiter"
+        )
         stack.fund(party.account)
         arbiter_client = PartnerClient(stack, party)
     return Cast(
@@ -180,7 +192,7 @@ def settlements(stack: Stack, sid: str) -> list[str]:
     logs = stack.w3().eth.get_logs(
         {"address": escrow.address, "fromBlock": 0, "toBlock": "latest", "topics": [None, sid]}
     )
-    names = ("PaymentReleased", "ShipmentRefunded", "DisputeResolved")
+    names = ("PaymentReleased", "ShipmentRefunded", "DisputeResolved", "DisputeSettledByFallback")
     return [event.name for event in escrow.decode_events(logs) if event.name in names]
 
 
@@ -263,17 +275,28 @@ def test_story_c_the_buyer_disputes_and_the_arbiter_splits(world: World, tmp_pat
         sid = under_way(stack, c, tmp_path, [Device(stack).address])
         delivered(stack, c, sid)
 
-        c.buyer.dispute(sid, "goods arrived warm", ["https://evidence.example/photo-1.jpg"])
-        c.buyer.wait_state(sid, "Disputed")
+        evidence = ["https://evidence.example/photo-1.jpg"]
+        c.buyer.dispute(sid, "goods arrived warm", evidence)
+        shown = c.buyer.wait_state(sid, "Disputed")
+        assert shown["dispute"]["reason"] == "goods arrived warm" and shown["dispute"]["evidence"] == evidence
+        assert shown["payment_schedule"]["next_step"] == "arbitration"
         # The window passes: the keeper does not release a disputed shipment.
         stack.advance(WINDOW_S + 1)
         time.sleep(3)
         assert c.buyer.show(sid)["state"] == "Disputed"
+        assert settlements(stack, sid) == []
 
         to_buyer = 400 * 10**6
         c.arbiter.resolve(sid, to_buyer)
 
-        c.supplier.wait_state(sid, "Resolved")
+        shown = c.supplier.wait_state(sid, "Resolved")
+        assert shown["dispute"]["resolved_by"] == c.arbiter.party.address
+        assert (shown["dispute"]["to_supplier"], shown["dispute"]["to_buyer"]) == (
+            str(AMOUNT - to_buyer),
+            str(to_buyer),
+        )
+        schedule = shown["payment_schedule"]
+        assert (schedule["to_supplier"], schedule["to_buyer"]) == (str(AMOUNT - to_buyer), str(to_buyer))
         assert settlements(stack, sid) == ["DisputeResolved"]
         paid_out(stack, c, to_supplier=AMOUNT - to_buyer, to_buyer=to_buyer)
     finally:
@@ -285,10 +308,22 @@ def test_story_d_keeper_sigkilled_repeatedly_settles_each_shipment_once(world: W
     c = cast(world, "d")
     rng = random.Random(11)
     try:
-        # Endings of (a) and (b) falling due together: one shipment released after the window, two
-        # refunded after the deadline.
+        # The endings of (a)-(c) falling due together while the keeper is down: one shipment released
+        # after the window, two refunded after the deadline, and one disputed with no ruling.
         to_release = under_way(stack, c, tmp_path, [Device(stack).address])
         delivered(stack, c, to_release)
+        expected = {to_release: "PaymentReleased"}
+        owed_supplier, owed_buyer = AMOUNT, 0
+        due_in = 301
+        if HAS_DISPUTES:
+            # No arbiter rules: the keeper settles it by the fallback once arbitration is over.
+            disputed = under_way(stack, c, tmp_path, [Device(stack).address])
+            delivered(stack, c, disputed)
+            c.buyer.dispute(disputed, "never ruled on", [])
+            c.buyer.wait_state(disputed, "Disputed")
+            expected[disputed] = "DisputeSettledByFallback"
+            owed_supplier += AMOUNT  # no breach: the fallback gives the supplier the whole amount
+            due_in = ARBITRATION_PERIOD + 1
         to_refund = []
         for _ in range(2):
             sid = c.supplier.create_shipment(
@@ -296,11 +331,12 @@ def test_story_d_keeper_sigkilled_repeatedly_settles_each_shipment_once(world: W
             )
             c.buyer.fund(sid)
             to_refund.append(sid)
-        expected = {to_release: "PaymentReleased"} | dict.fromkeys(to_refund, "ShipmentRefunded")
+        expected |= dict.fromkeys(to_refund, "ShipmentRefunded")
+        owed_buyer += 2 * AMOUNT
 
         assert stack.kill_keeper() == 1  # `up`'s own keeper, before anything is due
         sent_before = stack.w3().eth.get_transaction_count(stack.keeper_address)
-        stack.advance(301)
+        stack.advance(due_in)
         # Each run is killed at a random moment of its first passes, then the next one resumes.
         for _ in range(KILLS):
             stack.start_keeper()
@@ -309,15 +345,15 @@ def test_story_d_keeper_sigkilled_repeatedly_settles_each_shipment_once(world: W
         stack.start_keeper()
 
         for sid, event in expected.items():
-            c.supplier.wait_state(sid, "Released" if event == "PaymentReleased" else "Refunded", timeout=90)
+            c.supplier.wait_state(sid, ENDS[event], timeout=90)
         supplier, buyer = c.supplier.party.address, c.buyer.party.address
         # Released: the supplier is owed the whole amount (no breach); refunded: the buyer its payments.
-        assert (stack.owed(supplier), stack.owed(buyer)) == (AMOUNT, 2 * AMOUNT)
+        assert (stack.owed(supplier), stack.owed(buyer)) == (owed_supplier, owed_buyer)
         assert {sid: settlements(stack, sid) for sid in expected} == {sid: [e] for sid, e in expected.items()}
         c.supplier.withdraw(stack.token)
         c.buyer.withdraw(stack.token)
-        assert stack.balance(supplier) == AMOUNT
-        assert stack.balance(buyer) == BUYER_TOKENS - AMOUNT
+        assert stack.balance(supplier) == owed_supplier
+        assert stack.balance(buyer) == BUYER_TOKENS - len(expected) * AMOUNT + owed_buyer
         # Later passes of the keeper pay nothing more.
         time.sleep(3)
         assert (stack.owed(supplier), stack.owed(buyer)) == (0, 0)
