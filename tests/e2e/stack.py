@@ -95,6 +95,7 @@ class Stack:
     carrier_accounts: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     keeper: subprocess.Popen[bytes] | None = None
+    _keeper_log_from: int = 0
 
     # ------------------------------------------------------------------ environment and CLI
 
@@ -311,18 +312,29 @@ class Stack:
         says it started (it is about to make its first pass)."""
         assert self.keeper is None or self.keeper.poll() is not None
         env = self.env() | {"KEEPER_ENV": "dev", "KEEPER_PRIVATE_KEY": dev_account(KEEPER_INDEX).key.hex()}
-        log = self.data_dir / "logs" / "keeper-restarted.log"
-        starts = log.read_text(errors="replace").count(KEEPER_STARTED) if log.exists() else 0
+        log = self.keeper_log
+        self._keeper_log_from = log.stat().st_size if log.exists() else 0
         with open(log, "ab") as out:
             self.keeper = subprocess.Popen(
                 [sys.executable, "-m", "chain.cli", "keeper"], cwd=ROOT, env=env, stdout=out, stderr=out
             )
 
-        def started() -> bool:
-            assert self.keeper is not None and self.keeper.poll() is None, log.read_text(errors="replace")
-            return log.read_text(errors="replace").count(KEEPER_STARTED) > starts
+        self.wait_keeper_log(KEEPER_STARTED)
 
-        eventually(started, "tracechain keeper started", 60, every=0.05)
+    @property
+    def keeper_log(self) -> Path:
+        return self.data_dir / "logs" / "keeper-restarted.log"
+
+    def wait_keeper_log(self, text: str) -> None:
+        """Waits until the keeper started last logs ``text``."""
+
+        def logged() -> bool:
+            assert self.keeper is not None and self.keeper.poll() is None, self.keeper_log.read_text()
+            with open(self.keeper_log, "rb") as f:
+                f.seek(self._keeper_log_from)
+                return text in f.read().decode(errors="replace")
+
+        eventually(logged, f"the keeper's log saying {text!r}", 60, every=0.05)
 
     def stop_keeper(self) -> int | None:
         """SIGTERMs the keeper started here; its exit code."""
