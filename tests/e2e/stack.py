@@ -81,6 +81,16 @@ def _children(pid: int) -> list[tuple[int, str]]:
     return found
 
 
+def _running(pid: int, cmdline: str) -> bool:
+    """Whether process ``pid`` runs (not a zombie) with command line ``cmdline``."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        now = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return state != "Z" and now == cmdline
+
+
 @dataclass
 class Stack:
     """`tracechain up` in its own data directory, on free ports, with the story carriers' secrets."""
@@ -213,6 +223,8 @@ class Stack:
         self.stop_keeper()
         if self.proc is None:
             return
+        # Its services run in their own sessions: known now, killed by PID below if a stop hangs.
+        services = _children(self.proc.pid)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
@@ -220,9 +232,9 @@ class Stack:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
-        # Children of `up` run in their own sessions: any still alive (a hung stop) is killed by PID.
-        for pid, _ in _children(self.proc.pid):
-            os.kill(pid, signal.SIGKILL)
+        for pid, cmdline in services:
+            if _running(pid, cmdline):  # the same process still (not a PID reused since)
+                os.kill(pid, signal.SIGKILL)
         self.proc = None
 
     # ------------------------------------------------------------------ the node (test harness)
