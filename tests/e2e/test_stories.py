@@ -9,7 +9,7 @@
 (d) the keeper is SIGKILLed again and again while shipments of (a)-(c) fall due: each is settled once.
 
 Each story has its own partners and shipment (one stack for all: `up` takes a while). Parties act
-through the `tracechain` CLI and the API (see tests/e2e/stack.py for which step is which); devices
+through the `tracechain` CLI and the API (see tests/e2e/partners.py for which step is which); devices
 over MQTT; the carrier system with its HMAC-signed webhook. The test harness itself only moves the
 node's clock (``evm_increaseTime``), gives gas and test tokens, and reads balances on chain.
 """
@@ -29,19 +29,13 @@ from eth_account import Account
 
 from chain.contracts import ShipmentEscrow, ShipmentState
 from chain.contracts import escrow as escrow_module
-from tests.e2e.stack import (
-    BUYER_TOKENS,
-    CARRIER_SYSTEM,
-    Device,
-    PartnerClient,
-    Party,
-    Stack,
-    carrier_webhook,
-    eventually,
-)
+from tests.e2e.partners import Device, PartnerClient, Party, carrier_webhook
+from tests.e2e.stack import CARRIER_SYSTEM, Stack, eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anvil, pytest.mark.broker, pytest.mark.timeout(600)]
 
+#: Test tokens (6 decimals) each buyer starts with.
+BUYER_TOKENS = 10_000 * 10**6
 AMOUNT = 1_000 * 10**6
 PENALTY = 150 * 10**6
 MIN_TEMP, MAX_TEMP = 200, 800  # centi-°C: 2-8 °C
