@@ -120,6 +120,9 @@ class Stack:
             "TRACECHAIN_BLOCK_TIME": "1",
             "TRACECHAIN_CONFIRMATIONS": "1",
             "TRACECHAIN_API_PORT": str(self.api_port),
+            # One process each (the stories send a request at a time): a quicker start on 2 cores.
+            "TRACECHAIN_API_WORKERS": "1",
+            "ORACLE_VERIFY_WORKERS": "1",
             "ORACLE_MQTT_PORT": str(self.mqtt_port),
             "ORACLE_HTTP_PORT": str(self.telemetry_port),
             "ORACLE_WEBHOOK_PORT": str(self.webhook_port),
