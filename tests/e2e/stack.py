@@ -266,12 +266,9 @@ class Stack:
         """What the escrow owes the account in the test token, on chain."""
         return self.escrow.owed(account, self.token)
 
-    def fund(self, account: LocalAccount, tokens: int = 0) -> None:
-        """Gas (``anvil_setBalance``) and ``tokens`` test tokens (the token's open ``mint``, signed by
-        the account itself). Replace with `tracechain dev fund ADDRESS` once it exists."""
-        self.rpc("anvil_setBalance", account.address, hex(10**20))
-        if tokens:
-            send_raw(self, account, TestToken(self.w3(), self.token).mint(account.address, tokens))
+    def fund(self, address: str, tokens: int = 0) -> None:
+        """10 ETH of gas and ``tokens`` whole test tokens: `tracechain dev fund ADDRESS`."""
+        assert f"funded {address}" in self.cli("dev", "fund", address, "--tokens", str(tokens))
 
     # ------------------------------------------------------------------ the keeper
 

@@ -34,8 +34,9 @@ from tests.e2e.stack import CARRIER_SYSTEM, Stack, eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anvil, pytest.mark.broker, pytest.mark.timeout(600)]
 
-#: Test tokens (6 decimals) each buyer starts with.
-BUYER_TOKENS = 10_000 * 10**6
+DECIMALS = 6  # the test token's
+#: Test tokens (base units) each buyer starts with.
+BUYER_TOKENS = 10_000 * 10**DECIMALS
 AMOUNT = 1_000 * 10**6
 PENALTY = 150 * 10**6
 MIN_TEMP, MAX_TEMP = 200, 800  # centi-°C: 2-8 °C
@@ -99,8 +100,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             stack.start()
         finally:
             imported()
+        # It only consents to hand-overs (signatures, no transactions): no gas.
         stack.cli("admin", "admit-partner", carrier.address, "--name", "E2E carrier", "--role", "carrier")
-        stack.fund(carrier.account)
         yield World(stack, parties, carrier)
     finally:
         stack.stop()
@@ -108,19 +109,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def cast(w: World, story: str, *, arbiter: bool = False) -> Cast:
     """The story's partners admitted with `tracechain admin admit-partner`, given gas (and the buyer
-    test tokens), and signed in."""
+    test tokens) with `tracechain dev fund`, and signed in."""
     stack = w.stack
     for role in ROLES:
         party = w.parties[f"{story}-{role}"]
         stack.cli("admin", "admit-partner", party.address, "--name", f"E2E {story} {role}", "--role", role)
-        stack.fund(party.account, BUYER_TOKENS if role == "retailer" else 0)
+        stack.fund(party.address, BUYER_TOKENS // 10**DECIMALS if role == "retailer" else 0)
     arbiter_client = None
     if arbiter:
         party = w.parties[f"{story}-arbiter"]
         stack.cli(
             "admin", "admit-partner", party.address, "--name", f"E2E {story} arbiter", "--role", "arbiter"
         )
-        stack.fund(party.account)
+        stack.fund(party.address)
         arbiter_client = PartnerClient(stack, party)
     return Cast(
         supplier=PartnerClient(stack, w.parties[f"{story}-supplier"]),
