@@ -50,7 +50,10 @@ $(STAMP)/apt: | $(STAMP)
 setup: $(STAMP)/venv $(STAMP)/npm $(STAMP)/solc $(STAMP)/apt
 
 .build/__local__.json: $(STAMP)/solc $(STAMP)/venv $(wildcard contracts/*.sol contracts/*/*.sol) ape-config.yaml
-	$(BIN)/ape compile
+	# --force: Ape's incremental compile rebuilds only the changed files, not the contracts that
+	# import them, so a changed interface left TraceabilityLedger compiled against the old
+	# IShipmentEscrow.Shipment layout (its settleOwnership then reverted decoding the escrow's answer).
+	$(BIN)/ape compile --force
 	touch $@
 
 chain/artifacts/ShipmentEscrow.json: .build/__local__.json tools/export_artifacts.py
