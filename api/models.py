@@ -510,6 +510,8 @@ class ManifestDefaults(Output):
     """The caller's next escrow nonce: on chain, or past its manifests still in the relay's outbox."""
     tokens: list[str]
     """The settlement tokens the consortium approved (``ShipmentEscrow.isTokenApproved``)."""
+    chain_time: int = Field(alias="chainTime")
+    """The latest block's time: the escrow checks deadlines against it, not against a wall clock."""
 
 
 class ShipmentSummary(Output):

@@ -160,6 +160,7 @@ def manifest_defaults(
     me = to_checksum_address(partner.address)
     with node_answers("nonces"):
         nonce = relay.escrow.nonce_of(me)
+        chain_time = int(relay.escrow.w3.eth.get_block("latest")["timestamp"])
     pending = _outboxed_nonces(session, relayer, me)
     if pending:
         nonce = max(nonce, max(pending) + 1)
@@ -170,6 +171,7 @@ def manifest_defaults(
             "supplier": me,
             "nonce": nonce,
             "tokens": approved_tokens(session, relay),
+            "chainTime": chain_time,
         }
     )
 

@@ -44,16 +44,19 @@ def partners(state: StateOpt = None, rpc_url: RpcOpt = None, data_dir: DataOpt =
     if state not in (None, "active", "suspended"):
         raise typer.BadParameter("--state is active or suspended")
     registry, since = _registry_since(rpc_url, data_dir)
-    records = registry.partner_records(since)
+    records = [r for r in registry.partner_records(since) if state in (None, _standing(r.active))]
     table = Table(title=f"Partners ({len(records)})")
     for column in ("name", "address", "roles", "prefixes", "state", "since"):
         table.add_column(column)
     for r in records:
-        label = "active" if r.active else "suspended"
-        if state is None or state == label:
-            roles = roles_text(r.roles) if r.active else "none (given back on reinstatement)"
-            table.add_row(r.name, r.account, roles, ", ".join(r.prefixes) or "-", label, _when(r.since))
+        roles = roles_text(r.roles) if r.active else "none (given back on reinstatement)"
+        prefixes = ", ".join(r.prefixes) or "-"
+        table.add_row(r.name, r.account, roles, prefixes, _standing(r.active), _when(r.since))
     out.print(table)
+
+
+def _standing(active: bool) -> str:
+    return "active" if active else "suspended"
 
 
 @admin_app.command("devices")

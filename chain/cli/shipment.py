@@ -50,10 +50,11 @@ def seconds(value: str, what: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-def moment(value: str, what: str) -> int:
-    """A time: unix seconds, or ``+<duration>`` from now (``+3d``)."""
+def moment(value: str, what: str, now: int | None = None) -> int:
+    """A time: unix seconds, or ``+<duration>`` from ``now`` (``+3d``): the chain's time, which the
+    escrow checks deadlines against (a development chain's clock may run ahead of the wall clock)."""
     if value.startswith("+"):
-        return int(time.time()) + seconds(value[1:], what)
+        return (int(time.time()) if now is None else now) + seconds(value[1:], what)
     if value.isdigit():
         return int(value)
     raise ClientInputError(what, f"{value!r} is not unix seconds or +<duration> such as +3d")
@@ -174,10 +175,12 @@ def new(
         "penalty": penalty,
         "minTemp": _centi(min_temp),
         "maxTemp": _centi(max_temp),
-        "deadline": None if deadline is None else moment(deadline, "--deadline"),
+        "deadline": None,
         "disputeWindow": None if dispute_window is None else seconds(dispute_window, "--dispute-window"),
     }
     defaults = partner.client.get("/shipments/manifest-defaults")
+    if deadline is not None:
+        options["deadline"] = moment(deadline, "--deadline", int(defaults["chainTime"]))
     doc = build_manifest(base, options, defaults, partner.address)
     manifest = Manifest.from_json(doc)  # InvalidManifest names a missing or malformed field
     chain_id, escrow = int(defaults["chainId"]), str(defaults["escrow"])
@@ -383,7 +386,8 @@ def consent(
         # sending, the custodian to the next one sending.
         me_next = to.lower() == partner.address.lower()
         sender = partner.client.get(f"/shipments/{sid}")["custodian"] if me_next else to
-    params = {"to": to, "deadline": moment(deadline, "--deadline"), "sender": sender}
+    now = int(partner.client.get("/shipments/manifest-defaults")["chainTime"])
+    params = {"to": to, "deadline": moment(deadline, "--deadline", now), "sender": sender}
     request = partner.client.get(f"/shipments/{sid}/custody/consent", params)
     if request["signer"].lower() != partner.address.lower():
         raise ClientInputError(

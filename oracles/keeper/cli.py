@@ -23,7 +23,7 @@ keeper = typer.Typer(
     help=(
         "Settle shipments on time: release after the dispute window, refund after the deadline, "
         "settle an unresolved dispute by the fallback rule after the arbitration period; then pass "
-        "the settled shipments' items to their buyers on the ledger."
+        "the settled shipments' items to their buyers on the ledger. With no sub-command: run it."
     ),
     invoke_without_command=True,
 )

@@ -150,9 +150,15 @@ def test_next_custodian_consents_and_custodian_hands_over_with_a_hex_consent(
     api.index()
     for key in ("supplier", "carrier"):
         assert run(capsys, "login", "--key", key)[0] == 0
+    # The chain's clock runs 3 h ahead of the wall clock (time moved on a development chain): the
+    # consent's default "+2h" counts from the chain's time, else it would have expired already.
+    w.w3.provider.make_request("evm_increaseTime", [3 * 3600])
+    w.w3.provider.make_request("evm_mine", [])
+    chain_now = int(w.w3.eth.get_block("latest")["timestamp"])
     code, out, err = run(capsys, "shipment", "consent", sid, "--to", p.carrier.address, "--key", "carrier")
     assert code == 0, err
     signed = json.loads(out)
+    assert chain_now + 2 * 3600 <= signed["deadline"] <= chain_now + 2 * 3600 + 60
     assert signed["signer"] == p.carrier.address and signed["sender"] == p.supplier.address
     code, _, err = run(
         capsys,
