@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal
 from eth_utils import to_checksum_address
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from web3.exceptions import Web3Exception
 
 from api.deps import Principal, ServicesDep
 from api.errors import Conflict, Forbidden, NotFound, PartySuspended, Unavailable, contract_problem
@@ -25,9 +24,11 @@ from api.escrow.signatures import recover_typed, require_signer
 from api.escrow.transactions import (
     SignedTransaction,
     TransactionProblem,
+    UnsignedTx,
     decode_transaction,
     refused,
     require_call,
+    unsigned_tx,
 )
 from api.escrow.visibility import may_see, visible_shipment
 from api.node import ApiNode, node_answers
@@ -37,7 +38,6 @@ from chain.contracts import ERC20, Shipment, ShipmentEscrow, ShipmentState
 from chain.exceptions import ContractError
 from chain.relay import BroadcastRefused, TxOutcome
 from chain.roles import Role
-from chain.transact import gas_with_margin, suggested_fees
 
 ZERO = "0x" + "00" * 20
 RECEIPT_WAIT_S = 2.0
@@ -54,20 +54,6 @@ class Consent:
     sender: str
     digest: bytes
     typed_data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class UnsignedTx:
-    """A transaction for the caller's wallet to sign as is (``gas`` None: it would revert now)."""
-
-    chain_id: int
-    sender: str
-    to: str
-    data: bytes
-    nonce: int
-    gas: int | None
-    max_fee_per_gas: int
-    max_priority_fee_per_gas: int
 
 
 def _state_name(state: ShipmentState) -> str:
@@ -356,26 +342,7 @@ class EscrowRelay:
     def prepare(self, me: str, to: str | None, data: bytes) -> UnsignedTx:
         """``me``'s transaction calling ``to`` with ``data``: its next nonce, a gas estimate (None if it
         would revert now) and the node's fee suggestions."""
-        assert to is not None
-        w3 = self.escrow.w3
-        with node_answers("nonce and fees"):
-            nonce = w3.eth.get_transaction_count(to_checksum_address(me), "pending")
-            fees = suggested_fees(w3)
-        gas: int | None
-        try:
-            gas = gas_with_margin(int(w3.eth.estimate_gas({"from": me, "to": to, "data": data})))
-        except (Web3Exception, ValueError, OSError):  # it would revert now: the wallet estimates it later
-            gas = None
-        return UnsignedTx(
-            self.chain_id,
-            me,
-            to,
-            data,
-            nonce,
-            gas,
-            fees.max_fee_per_gas,
-            fees.max_priority_fee_per_gas,
-        )
+        return unsigned_tx(self.escrow.w3, self.chain_id, me, to, data)
 
     def transaction(self, s: Shipment, tx_hash: str) -> TxOutcome:
         """The state of a transaction of this shipment: an escrow call naming it, or the buyer's

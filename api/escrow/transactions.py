@@ -3,10 +3,15 @@ relays, and the problems (HTTP) of what fails: a check, a simulation or the node
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from eth_utils import to_checksum_address
+from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from api.deps import Principal
 from api.errors import SignatureProblem, TransactionProblem
+from api.node import node_answers
 from chain.relay import (
     BroadcastRefused,
     MalformedTransaction,
@@ -15,14 +20,48 @@ from chain.relay import (
     UnsupportedTransactionType,
     decode_signed,
 )
+from chain.transact import gas_with_margin, suggested_fees
 
 __all__ = [
     "SignedTransaction",
     "TransactionProblem",
+    "UnsignedTx",
     "decode_transaction",
     "refused",
     "require_call",
+    "unsigned_tx",
 ]
+
+
+@dataclass(frozen=True)
+class UnsignedTx:
+    """A transaction for the caller's wallet to sign as is (``gas`` None: it would revert now)."""
+
+    chain_id: int
+    sender: str
+    to: str
+    data: bytes
+    nonce: int
+    gas: int | None
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+
+def unsigned_tx(w3: Web3, chain_id: int, sender: str, to: str | None, data: bytes) -> UnsignedTx:
+    """``sender``'s transaction calling ``to`` with ``data``, for its wallet to sign: its next nonce
+    (pending included), a gas estimate with margin (None if it would revert now: the wallet estimates
+    it later) and the node's fee suggestions. One function for every route that hands one out."""
+    assert to is not None
+    me = to_checksum_address(sender)
+    with node_answers("nonce and fees"):
+        nonce = w3.eth.get_transaction_count(me, "pending")
+        fees = suggested_fees(w3)
+    gas: int | None
+    try:
+        gas = gas_with_margin(int(w3.eth.estimate_gas({"from": me, "to": to, "data": data})))
+    except (Web3Exception, ValueError, OSError):  # it would revert now: the wallet estimates it later
+        gas = None
+    return UnsignedTx(chain_id, me, to, data, nonce, gas, fees.max_fee_per_gas, fees.max_priority_fee_per_gas)
 
 
 def decode_transaction(hex_raw: str, pointer: str) -> SignedTransaction:

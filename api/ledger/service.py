@@ -20,18 +20,17 @@ from typing import Annotated, Literal
 
 from eth_utils import keccak, to_checksum_address
 from fastapi import Depends, Request
-from web3 import Web3
-from web3.exceptions import Web3Exception
 
 from api.deps import Principal, ServicesDep
 from api.errors import InvalidRequest, NotFound, Unavailable, contract_problem
-from api.escrow.service import UnsignedTx
 from api.escrow.transactions import (
     SignedTransaction,
     TransactionProblem,
+    UnsignedTx,
     decode_transaction,
     refused,
     require_call,
+    unsigned_tx,
 )
 from api.node import ApiNode, node_answers
 from chain import relay
@@ -40,7 +39,7 @@ from chain.contracts.base import ContractCall
 from chain.contracts.ledger import ledger_link
 from chain.exceptions import ContractError, LedgerInvalidKey
 from chain.relay import BroadcastRefused, TxOutcome
-from chain.transact import TxRequest, gas_with_margin, suggested_fees
+from chain.transact import TxRequest
 
 ZERO32 = bytes(32)
 RECEIPT_WAIT_S = 2.0
@@ -260,7 +259,7 @@ class LedgerRelay:
     def unsigned(self, op: LedgerOp, partner: Principal) -> UnsignedTx:
         """The partner's transaction for ``op`` (checked now), with its next nonce, gas and fees."""
         request, _ = self.request(op, partner, "/query")
-        return unsigned_for(self.ledger.w3, self.chain_id, partner, request)
+        return unsigned_tx(self.ledger.w3, self.chain_id, partner.address, request.to, request.data)
 
     def relay(self, action: Action, partner: Principal, raw_tx: str) -> tuple[LedgerOp, TxOutcome]:
         """Checks the partner's signed ledger call for ``action`` and relays it.
@@ -320,31 +319,6 @@ class LedgerRelay:
             raise NotFound(f"no ledger transaction {tx_hash} of yours")
         with node_answers("receipt"):
             return relay.outcome(self.ledger.w3, tx_hash) or TxOutcome(tx_hash, "pending")
-
-
-def unsigned_for(w3: Web3, chain_id: int, partner: Principal, request: TxRequest) -> UnsignedTx:
-    """``request`` as the partner's transaction to sign: its next nonce, a gas estimate (None if it
-    would revert now) and the node's fee suggestion."""
-    me = to_checksum_address(partner.address)
-    assert request.to is not None
-    with node_answers("nonce and fees"):
-        nonce = w3.eth.get_transaction_count(me, "pending")
-        fees = suggested_fees(w3)
-    gas: int | None
-    try:
-        gas = gas_with_margin(int(w3.eth.estimate_gas({"from": me, "to": request.to, "data": request.data})))
-    except (Web3Exception, ValueError, OSError):  # it would revert now: the wallet estimates it later
-        gas = None
-    return UnsignedTx(
-        chain_id,
-        me,
-        request.to,
-        request.data,
-        nonce,
-        gas,
-        fees.max_fee_per_gas,
-        fees.max_priority_fee_per_gas,
-    )
 
 
 def get_ledger_relay(services: ServicesDep, request: Request) -> LedgerRelay:

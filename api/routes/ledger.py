@@ -21,6 +21,7 @@ from api.ledger.items import item_view
 from api.ledger.models import ItemPublic, LedgerTxCreate, LedgerTxPublic
 from api.ledger.service import Action, LedgerRelayDep, op_of
 from api.models import TxPublic, UnsignedTxPublic
+from api.routes.escrow import unsigned_public
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 
@@ -95,20 +96,7 @@ def unsigned_transaction(
         to=to,
         transformation_id=transformation_id,
     )
-    tx = relay.unsigned(op, partner)
-    return UnsignedTxPublic.model_validate(
-        {
-            "chainId": tx.chain_id,
-            "from": tx.sender,
-            "to": tx.to,
-            "data": "0x" + tx.data.hex(),
-            "value": 0,
-            "nonce": tx.nonce,
-            "gas": tx.gas,
-            "maxFeePerGas": tx.max_fee_per_gas,
-            "maxPriorityFeePerGas": tx.max_priority_fee_per_gas,
-        }
-    )
+    return unsigned_public(relay.unsigned(op, partner))
 
 
 @router.post("/items", status_code=202, response_model=LedgerTxPublic, responses=RELAY_RESPONSES)
