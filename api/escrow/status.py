@@ -6,12 +6,15 @@ outbox), and by outbox key (what ``POST /shipments`` answers: the relayer signs 
 
 Who may read a transaction's status: its sender, and whoever may see the shipment it concerns (the
 shipment an escrow call names, or the one a ``createShipment`` manifest creates: its supplier,
-buyer, carrier and current custodian, and auditors, :mod:`api.escrow.visibility`). To anyone else the
+buyer, carrier and current custodian, and auditors, :mod:`api.escrow.visibility`); for a
+TraceabilityLedger call, auditors and the admin and whoever may read an asset it names
+(:func:`api.ledger.items.may_read_call`). To anyone else the
 transaction does not exist (404), as a shipment it may not see does not.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,8 +87,21 @@ def _shipment_hex(concern: Concern) -> str | None:
     return None if concern.shipment_id is None else "0x" + concern.shipment_id.hex()
 
 
-def by_hash(session: Session, relay: EscrowRelay, partner: Principal, tx_hash: str) -> TransactionStatus:
+#: Another contract's reader rule for a call of it: (to, calldata) -> whether the caller may read it.
+OtherReaders = Callable[[str | None, bytes], bool]
+
+
+def by_hash(
+    session: Session,
+    relay: EscrowRelay,
+    partner: Principal,
+    tx_hash: str,
+    other_readers: OtherReaders | None = None,
+) -> TransactionStatus:
     """The status of the transaction ``tx_hash``, as the node and the read model have it.
+
+    ``other_readers`` adds the reader rule of another contract's calls (the ledger's:
+    :func:`api.ledger.items.may_read_call`) to the sender and the shipment's readers.
 
     Raises:
         NotFound: neither the node nor the relay's outbox knows it, or the caller may not read it.
@@ -96,7 +112,10 @@ def by_hash(session: Session, relay: EscrowRelay, partner: Principal, tx_hash: s
     if seen is None:
         return _outboxed_attempt(session, relay, partner, tx_hash)
     concern = concern_of(relay, seen.sender, seen.to, seen.data)
-    if not may_read(session, relay, partner, concern):
+    readable = may_read(session, relay, partner, concern) or (
+        other_readers is not None and concern.shipment_id is None and other_readers(seen.to, seen.data)
+    )
+    if not readable:
         raise NotFound(f"no transaction {tx_hash}")
     with node_answers("receipt"):
         outcome = relaying.outcome(w3, tx_hash)

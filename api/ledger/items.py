@@ -18,8 +18,11 @@ from sqlalchemy.orm import Session
 from api.brands import BrandOwners
 from api.deps import Principal
 from api.errors import InvalidRequest, NotFound
-from api.ledger.service import LedgerRelay, link_of
+from api.ledger.service import FUNCTIONS, LedgerRelay, link_of, op_from_call
 from api.node import node_answers
+from chain.contracts import TraceabilityLedger
+from chain.contracts.ledger import ledger_link
+from chain.exceptions import LedgerInvalidKey
 from chain.tables.readmodel import AssetChange
 
 
@@ -73,6 +76,57 @@ def past_parties(session: Session, asset_id: bytes) -> set[str]:
     return {to_checksum_address(a) for row in rows for a in row if a}
 
 
+def _may_read(
+    session: Session,
+    brands: BrandOwners,
+    partner: Principal,
+    asset_id: bytes,
+    link: str | None,
+    owner: str | None,
+    offered_to: str | None,
+) -> bool:
+    """The asset reading rule (module docstring): auditors and the admin, the owner, the account
+    offered it, past owners and offerees, and the brand owner of ``link`` (when known)."""
+    me = to_checksum_address(partner.address)
+    readers = {o for o in (owner, offered_to) if o}
+    if partner.is_auditor or me in readers or me in past_parties(session, asset_id):
+        return True
+    return link is not None and brands.brand_owners([link]).get(link) == me
+
+
+def may_read_call(
+    relay: LedgerRelay, session: Session, brands: BrandOwners, partner: Principal, data: bytes
+) -> bool:
+    """Whether ``partner`` may read the status of a ledger call with calldata ``data``: auditors and
+    the admin any ledger call; otherwise whoever may read one of the assets it names (the asset
+    reading rule, the Digital Link a registration or recall names counting for its brand owner).
+    The sender is a reader of its own transactions already (:mod:`api.escrow.status`)."""
+    if partner.is_auditor:
+        return True
+    call = TraceabilityLedger.decode_call(data)
+    action = next((a for a, f in FUNCTIONS.items() if call is not None and call.function == f), None)
+    if call is None or action is None:
+        return False
+    op = op_from_call(action, call)  # type: ignore[arg-type]
+    named: list[tuple[bytes, str | None]] = [(i, None) for i in (op.asset, *op.items) if i is not None]
+    if op.link is not None:
+        named.append((keccak(text=op.link), op.link))
+    for output in op.outputs:
+        try:
+            named.append((keccak(text=ledger_link(output)), None))
+        except LedgerInvalidKey:  # a call the ledger refused: its valid names still count
+            continue
+    ledger = relay.ledger
+    with node_answers("asset"):
+        for asset_id, link in named:
+            a = ledger.asset(asset_id)
+            owner = a.owner if a.exists else None
+            offered = ledger.ownership_offer_of(asset_id) if a.exists else None
+            if _may_read(session, brands, partner, asset_id, link, owner, offered):
+                return True
+    return False
+
+
 def item_view(
     relay: LedgerRelay, session: Session, brands: BrandOwners, ref: str, partner: Principal
 ) -> ItemView:
@@ -89,11 +143,8 @@ def item_view(
         if not a.exists:
             raise NotFound(f"no item {ref[:120]} on the ledger")
         offered_to = ledger.ownership_offer_of(asset_id)
-        me = to_checksum_address(partner.address)
-        readers = {a.owner, *([offered_to] if offered_to else [])}
-        if not (partner.is_auditor or me in readers or me in past_parties(session, asset_id)):
-            if link is None or brands.brand_owners([link]).get(link) != me:
-                raise NotFound(f"no item {ref[:120]} on the ledger")
+        if not _may_read(session, brands, partner, asset_id, link, a.owner, offered_to):
+            raise NotFound(f"no item {ref[:120]} on the ledger")
         transformation_id, inputs = ledger.made_from(asset_id)
         parent = ledger.parent_of(asset_id)
         recalled = ledger.is_recalled(asset_id)

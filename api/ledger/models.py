@@ -13,7 +13,7 @@ class LedgerTxCreate(Input):
 
 class LedgerTxPublic(Output):
     """What became of a relayed ledger call (``pending`` until mined; follow it at
-    ``GET /ledger/transactions/{txHash}``)."""
+    ``GET /transactions/{txHash}``)."""
 
     action: str
     assets: list[str]

@@ -22,7 +22,7 @@ from eth_utils import keccak, to_checksum_address
 from fastapi import Depends, Request
 
 from api.deps import Principal, ServicesDep
-from api.errors import InvalidRequest, NotFound, Unavailable, contract_problem
+from api.errors import InvalidRequest, Unavailable, contract_problem
 from api.escrow.transactions import (
     SignedTransaction,
     TransactionProblem,
@@ -304,21 +304,17 @@ class LedgerRelay:
         except ContractError as exc:
             raise contract_problem(exc, pointer) from exc
 
-    def transaction(self, tx_hash: str, partner: Principal) -> TxOutcome:
-        """The state of the partner's own ledger transaction (any ledger call, for an auditor).
 
-        Raises:
-            NotFound: the node knows no such transaction, or it is not the partner's ledger call.
-        """
-        with node_answers("transaction"):
-            seen = relay.seen_transaction(self.ledger.w3, tx_hash)
-        mine = seen is not None and seen.to == self.address
-        if mine and seen is not None and not partner.is_auditor:
-            mine = seen.sender == to_checksum_address(partner.address)
-        if not mine:
-            raise NotFound(f"no ledger transaction {tx_hash} of yours")
-        with node_answers("receipt"):
-            return relay.outcome(self.ledger.w3, tx_hash) or TxOutcome(tx_hash, "pending")
+def ledger_relay_or_none(services: ServicesDep, request: Request) -> LedgerRelay | None:
+    """The app's :class:`LedgerRelay` (built on first use), None when no ledger is configured."""
+    s = services.settings
+    if not s.ledger_address:
+        return None
+    found: LedgerRelay | None = getattr(request.app.state, "ledger_relay", None)
+    if found is None:
+        found = LedgerRelay(services.node, s.ledger_address)
+        request.app.state.ledger_relay = found
+    return found
 
 
 def get_ledger_relay(services: ServicesDep, request: Request) -> LedgerRelay:
@@ -327,13 +323,9 @@ def get_ledger_relay(services: ServicesDep, request: Request) -> LedgerRelay:
     Raises:
         Unavailable: no ledger contract configured.
     """
-    s = services.settings
-    if not s.ledger_address:
-        raise Unavailable("no ledger contract configured")
-    found: LedgerRelay | None = getattr(request.app.state, "ledger_relay", None)
+    found = ledger_relay_or_none(services, request)
     if found is None:
-        found = LedgerRelay(services.node, s.ledger_address)
-        request.app.state.ledger_relay = found
+        raise Unavailable("no ledger contract configured")
     return found
 
 

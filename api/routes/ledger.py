@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Query
 
 from api.deps import CurrentPartner, ServicesDep, SessionDep
 from api.ledger.items import item_view
@@ -25,7 +25,6 @@ from api.routes.escrow import unsigned_public
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 
-TxHash = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")]
 Ref = Annotated[str, Query(min_length=1, max_length=512)]
 Refs = Annotated[list[str] | None, Query(max_length=64)]
 
@@ -145,17 +144,6 @@ def offer_ownership(body: LedgerTxCreate, partner: CurrentPartner, relay: Ledger
 def accept_ownership(body: LedgerTxCreate, partner: CurrentPartner, relay: LedgerRelayDep) -> LedgerTxPublic:
     """Takes ownership offered to the caller: it signs ``acceptOwnership(id)``."""
     return _relayed(relay, "accept", partner, body.transaction)
-
-
-@router.get(
-    "/transactions/{tx_hash}",
-    response_model=TxPublic,
-    responses={404: {"description": "No such ledger transaction of the caller's"}, 503: RELAY_RESPONSES[503]},
-)
-def transaction_status(tx_hash: TxHash, partner: CurrentPartner, relay: LedgerRelayDep) -> TxPublic:
-    """The state of one of the caller's ledger transactions: ``pending``, ``mined`` or ``reverted``."""
-    o = relay.transaction(tx_hash.lower(), partner)
-    return TxPublic(tx_hash=o.tx_hash, state=o.state, block_number=o.block_number, error=o.error)
 
 
 @router.get(

@@ -1,16 +1,21 @@
 """Transaction status: ``intent`` → ``sent`` → ``mined`` → ``indexed``, or ``reverted`` with the decoded
-custom error, by hash or by the relay's outbox key. Readable by the transaction's sender and by whoever
-may see the shipment it concerns; to anyone else it does not exist (404). See :mod:`api.escrow.status`."""
+custom error, by hash or by the relay's outbox key, for escrow, payment and ledger transactions alike.
+Readable by the transaction's sender, by whoever may see the shipment it concerns, and for a ledger
+call by auditors and whoever may read an asset it names; to anyone else it does not
+exist (404). See :mod:`api.escrow.status`."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from eth_utils import to_checksum_address
+from fastapi import APIRouter, Path, Request
 
-from api.deps import CurrentPartner, SessionDep, SettingsDep
+from api.deps import CurrentPartner, ServicesDep, SessionDep, SettingsDep
 from api.escrow import status
 from api.escrow.service import EscrowRelayDep, escrow_or_404
+from api.ledger.items import may_read_call
+from api.ledger.service import ledger_relay_or_none
 from api.models import TransactionStatus
 
 router = APIRouter(prefix="/transactions", tags=["transactions"])
@@ -39,6 +44,17 @@ def transaction_status(
     session: SessionDep,
     partner: CurrentPartner,
     escrow: EscrowRelayDep,
+    services: ServicesDep,
+    request: Request,
 ) -> TransactionStatus:
-    """The status of a transaction by hash: one the API relayed, or any the node has."""
-    return status.by_hash(session, escrow_or_404(escrow), partner, tx_hash.lower())
+    """The status of a transaction by hash: one the API relayed (escrow, payments, ledger), or any
+    the node has. Readable by its sender, whoever may see the shipment it concerns, and for a ledger
+    call auditors and whoever may read an asset it names."""
+    ledger = ledger_relay_or_none(services, request)
+
+    def ledger_readers(to: str | None, data: bytes) -> bool:
+        if ledger is None or to is None or to_checksum_address(to) != ledger.address:
+            return False
+        return may_read_call(ledger, session, services.brands, partner, data)
+
+    return status.by_hash(session, escrow_or_404(escrow), partner, tx_hash.lower(), ledger_readers)

@@ -224,11 +224,21 @@ def test_simulation_refusal_decoded_and_nothing_sent(world: EscrowWorld) -> None
 def test_following_another_partners_ledger_transaction_refused(world: EscrowWorld) -> None:
     p, links = world.parties, supplier_links()
     tx = act(world, p.supplier, "register", link=links["lot"])["transaction"]["tx_hash"]
-    mine = world.client.get(f"/ledger/transactions/{tx}", headers=world.headers(p.supplier))
-    assert mine.status_code == 200 and mine.json()["state"] == "mined"
-    theirs = world.client.get(f"/ledger/transactions/{tx}", headers=world.headers(p.stranger))
+    mine = world.client.get(f"/transactions/{tx}", headers=world.headers(p.supplier))
+    assert mine.status_code == 200 and mine.json()["state"] in ("mined", "indexed")
+    for who in (p.stranger, p.buyer):
+        theirs = world.client.get(f"/transactions/{tx}", headers=world.headers(who))
+        assert (theirs.status_code, theirs.json()["type"]) == (404, "epcisException:NoSuchResourceException")
+    assert world.client.get(f"/transactions/{tx}", headers=world.headers(p.auditor)).status_code == 200
+    # The ledger's own route is gone: one status route answers for every relayed transaction.
+    assert (
+        world.client.get(f"/ledger/transactions/{tx}", headers=world.headers(p.supplier)).status_code == 404
+    )
+    # A party of the call (here: the account offered the lot) reads it, as it reads the lot.
+    offer = act(world, p.supplier, "offer", id=links["lot"], to=p.buyer.address)["transaction"]["tx_hash"]
+    assert world.client.get(f"/transactions/{offer}", headers=world.headers(p.buyer)).status_code == 200
+    theirs = world.client.get(f"/transactions/{offer}", headers=world.headers(p.stranger))
     assert (theirs.status_code, theirs.json()["type"]) == (404, "epcisException:NoSuchResourceException")
-    assert world.client.get(f"/ledger/transactions/{tx}", headers=world.headers(p.auditor)).status_code == 200
 
 
 def test_reading_another_partners_item_refused(world: EscrowWorld) -> None:
