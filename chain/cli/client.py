@@ -277,7 +277,8 @@ def sign_template(account: LocalAccount, template: Mapping[str, Any], **override
     return "0x" + bytes(account.sign_transaction(tx).raw_transaction).hex()
 
 
-def _relayed_hash(reply: Mapping[str, Any]) -> str:
+def relayed_hash(reply: Mapping[str, Any]) -> str:
+    """The hash of the (last) transaction a relay route's answer names."""
     if "transactions" in reply:
         return str(reply["transactions"][-1]["tx_hash"])
     return str(reply["transaction"]["tx_hash"])
@@ -329,6 +330,27 @@ def print_status(status: Mapping[str, Any]) -> None:
     out.print(f"  · {status['state']}{block}{tx}", highlight=False)
 
 
+def sign_and_post(
+    client: ApiClient,
+    unsigned_path: str,
+    params: Mapping[str, Any] | None,
+    post_path: str,
+    account: LocalAccount,
+    *,
+    body: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """GETs the transaction to sign, signs it locally with ``account`` and POSTs it with ``body`` to
+    ``post_path``; returns the route's answer (follow it with :func:`follow`).
+
+    Raises:
+        ApiRefused: the API refused it (nothing was sent).
+    """
+    template = client.get(unsigned_path, params)
+    raw = sign_template(account, template)
+    reply: dict[str, Any] = client.post(post_path, {**(body or {}), "transaction": raw})
+    return reply
+
+
 def sign_and_relay(
     client: ApiClient,
     unsigned_path: str,
@@ -338,18 +360,20 @@ def sign_and_relay(
     *,
     body: Mapping[str, Any] | None = None,
     what: str = "the transaction",
+    index_wait_s: float = 15.0,
+    on_change: Callable[[dict[str, Any]], None] | None = print_status,
 ) -> dict[str, Any]:
-    """GETs the transaction to sign, signs it locally with ``account``, POSTs it with ``body`` to
-    ``post_path`` and follows ``GET /transactions/{hash}`` to its end (mined or indexed).
+    """:func:`sign_and_post`, then follows ``GET /transactions/{hash}`` to its end (indexed, or mined
+    and ``index_wait_s`` passed).
 
     Raises:
         ApiRefused: the API refused it (nothing was sent).
         TransactionReverted: it reverted on chain.
     """
-    template = client.get(unsigned_path, params)
-    raw = sign_template(account, template)
-    reply = client.post(post_path, {**(body or {}), "transaction": raw})
-    return follow(client, f"/transactions/{_relayed_hash(reply)}", what, on_change=print_status)
+    reply = sign_and_post(client, unsigned_path, params, post_path, account, body=body)
+    return follow(
+        client, f"/transactions/{relayed_hash(reply)}", what, index_wait_s=index_wait_s, on_change=on_change
+    )
 
 
 __all__ = [
@@ -361,7 +385,9 @@ __all__ = [
     "follow",
     "load_session",
     "login",
+    "relayed_hash",
     "save_session",
+    "sign_and_post",
     "sign_and_relay",
     "sign_in",
     "sign_template",

@@ -1,10 +1,12 @@
 """``tracechain items`` and ``tracechain recall``: items, lots and logistic units on the ledger,
-through the API, each transaction signed locally with the partner's keystore key.
+through the API as the partner signed in with ``tracechain login --key``, each transaction signed
+locally with that keystore key.
 
 The ledger takes its authority from the sender (the brand owner registers and recalls, the owner
 transforms, packs and offers, the account offered accepts), so every command gets its transaction
 from ``GET /ledger/unsigned/{action}``, signs it with ``--key`` (passphrase from
-TRACECHAIN_PASSPHRASE, or asked), posts it to the action's route and follows it until mined. The
+TRACECHAIN_PASSPHRASE, or asked), posts it to the action's route and follows it at ``GET
+/transactions/{hash}`` until mined (:mod:`chain.cli.client`). The
 API refuses, before anything is sent, what the ledger would refuse, and says why.
 """
 
@@ -13,49 +15,37 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
 
-from chain.cli._ledger_http import LedgerClient, api_url
-from chain.cli.common import DataOpt, KeyOpt, RpcOpt, out, settings_for, signer
-from chain.exceptions import TracechainError
+from chain.cli.client import ApiOpt, Partner, follow, relayed_hash, sign_and_post, signed_in
+from chain.cli.common import DataOpt, KeyOpt, out
 
 items_app = typer.Typer(
     no_args_is_help=True,
     help="Items, lots and logistic units on the ledger (signed locally, sent through the API).",
 )
 
-ApiOpt = Annotated[
-    str | None,
-    typer.Option("--api", help="API base URL (default: TRACECHAIN_API_URL or http://127.0.0.1:8000)."),
-]
-
-
-class LedgerTxReverted(TracechainError):
-    """A relayed ledger transaction was mined but reverted."""
-
-    def __init__(self, tx_hash: str) -> None:
-        super().__init__(f"transaction {tx_hash} reverted on chain")
-
 
 @contextmanager
-def _client(api: str | None, key: str | None, rpc_url: str | None, data_dir: Any) -> Iterator[LedgerClient]:
-    account = signer(settings_for(rpc_url=rpc_url, data_dir=data_dir, key=key))
-    client = LedgerClient(api_url(api), account)
+def _client(api: str | None, key: str | None, data_dir: Path | None) -> Iterator[Partner]:
+    """The partner signed in with ``key`` (``tracechain login --key``), its client closed after."""
+    partner = signed_in(api, key, data_dir)
     try:
-        yield client
+        yield partner
     finally:
-        client.close()
+        partner.client.close()
 
 
-def _relay(client: LedgerClient, action: str, params: dict[str, Any], route: str) -> dict[str, Any]:
-    answer = client.sign_and_relay(f"/ledger/unsigned/{action}", params, route)
-    tx = answer["transaction"]
-    if tx["state"] == "reverted":
-        raise LedgerTxReverted(tx["tx_hash"])
-    return answer
+def _relay(partner: Partner, action: str, params: dict[str, Any], route: str) -> dict[str, Any]:
+    """Signs and relays the ledger action; returns the route's answer with the transaction's final
+    status (mined: the ledger's state is what the next command reads)."""
+    answer = sign_and_post(partner.client, f"/ledger/unsigned/{action}", params, route, partner.account)
+    status = follow(partner.client, f"/transactions/{relayed_hash(answer)}", f"the {action}", index_wait_s=0)
+    return {**answer, "transaction": status}
 
 
 def _done(verb: str, answer: dict[str, Any]) -> None:
@@ -76,13 +66,12 @@ def register(
     ] = None,
     key: KeyOpt = None,
     api: ApiOpt = None,
-    rpc_url: RpcOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
     """Register an item, lot or logistic unit you brand (your GS1 company prefix)."""
-    with _client(api, key, rpc_url, data_dir) as client:
+    with _client(api, key, data_dir) as partner:
         params = {"link": link, **({"lot": lot} if lot else {})}
-        _done("registered", _relay(client, "register", params, "/ledger/items"))
+        _done("registered", _relay(partner, "register", params, "/ledger/items"))
 
 
 @items_app.command("transform")
@@ -95,15 +84,14 @@ def transform(
     ] = None,
     key: KeyOpt = None,
     api: ApiOpt = None,
-    rpc_url: RpcOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
     """Record a transformation: your inputs are consumed, the outputs registered to you."""
     params: dict[str, Any] = {"input": inputs, "output": outputs}
     if transformation_id:
         params["transformation_id"] = transformation_id
-    with _client(api, key, rpc_url, data_dir) as client:
-        answer = _relay(client, "transform", params, "/ledger/transformations")
+    with _client(api, key, data_dir) as partner:
+        answer = _relay(partner, "transform", params, "/ledger/transformations")
         _done(f"transformation {answer['transformation_id']} made", answer)
 
 
@@ -113,13 +101,12 @@ def aggregate(
     children: Annotated[list[str], typer.Argument(help="What to pack into it: links or IDs.")],
     key: KeyOpt = None,
     api: ApiOpt = None,
-    rpc_url: RpcOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
     """Pack children into a parent; you own all of them."""
-    with _client(api, key, rpc_url, data_dir) as client:
+    with _client(api, key, data_dir) as partner:
         params = {"parent": parent, "child": children}
-        _done("packed (parent first)", _relay(client, "aggregate", params, "/ledger/aggregations"))
+        _done("packed (parent first)", _relay(partner, "aggregate", params, "/ledger/aggregations"))
 
 
 @items_app.command("disaggregate")
@@ -128,13 +115,12 @@ def disaggregate(
     children: Annotated[list[str], typer.Argument(help="What to unpack: links or IDs.")],
     key: KeyOpt = None,
     api: ApiOpt = None,
-    rpc_url: RpcOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
     """Unpack children from a parent you own."""
-    with _client(api, key, rpc_url, data_dir) as client:
+    with _client(api, key, data_dir) as partner:
         params = {"parent": parent, "child": children}
-        _done("unpacked (parent first)", _relay(client, "disaggregate", params, "/ledger/disaggregations"))
+        _done("unpacked (parent first)", _relay(partner, "disaggregate", params, "/ledger/disaggregations"))
 
 
 @items_app.command("offer")
@@ -145,12 +131,13 @@ def offer(
     ],
     key: KeyOpt = None,
     api: ApiOpt = None,
-    rpc_url: RpcOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
     """Offer ownership of an asset you own; the recipient takes it with `items accept`."""
-    with _client(api, key, rpc_url, data_dir) as client:
-        _done(f"offered to {to}:", _relay(client, "offer", {"id": item, "to": to}, "/ledger/ownership/offer"))
+    with _client(api, key, data_dir) as partner:
+        _done(
+            f"offered to {to}:", _relay(partner, "offer", {"id": item, "to": to}, "/ledger/ownership/offer")
+        )
 
 
 @items_app.command("accept")
@@ -158,12 +145,11 @@ def accept(
     item: Annotated[str, typer.Argument(help="The asset offered to you: link or ID.")],
     key: KeyOpt = None,
     api: ApiOpt = None,
-    rpc_url: RpcOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
     """Take ownership of an asset offered to you."""
-    with _client(api, key, rpc_url, data_dir) as client:
-        _done("now yours:", _relay(client, "accept", {"id": item}, "/ledger/ownership/accept"))
+    with _client(api, key, data_dir) as partner:
+        _done("now yours:", _relay(partner, "accept", {"id": item}, "/ledger/ownership/accept"))
 
 
 @items_app.command("show")
@@ -171,12 +157,11 @@ def show(
     item: Annotated[str, typer.Argument(help="Ledger ID, Digital Link or EPC URN.")],
     key: KeyOpt = None,
     api: ApiOpt = None,
-    rpc_url: RpcOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
     """Show an asset as the ledger has it (owner, lot, parent, made from, recalled, pending offer)."""
-    with _client(api, key, rpc_url, data_dir) as client:
-        out.print_json(json.dumps(client.get(f"/ledger/items/{quote(item, safe='')}")))
+    with _client(api, key, data_dir) as partner:
+        out.print_json(json.dumps(partner.client.get(f"/ledger/items/{quote(item, safe='')}")))
 
 
 def recall(
@@ -186,9 +171,8 @@ def recall(
     reason: Annotated[str, typer.Option("--reason", help="Why it is recalled (shown with the recall).")],
     key: KeyOpt = None,
     api: ApiOpt = None,
-    rpc_url: RpcOpt = None,
     data_dir: DataOpt = None,
 ) -> None:
     """Recall a lot: its items and everything made from it read as recalled."""
-    with _client(api, key, rpc_url, data_dir) as client:
-        _done("recalled", _relay(client, "recall", {"link": link, "reason": reason}, "/ledger/recalls"))
+    with _client(api, key, data_dir) as partner:
+        _done("recalled", _relay(partner, "recall", {"link": link, "reason": reason}, "/ledger/recalls"))

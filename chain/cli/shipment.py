@@ -34,7 +34,7 @@ _DURATION = re.compile(r"^\+?(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
 
 
-def _shipment_id(value: str) -> str:
+def parse_shipment_id(value: str) -> str:
     if not re.fullmatch(r"0x[0-9a-fA-F]{64}", value):
         raise ClientInputError("shipment ID", f"{value!r} is not 0x followed by 64 hex digits")
     return value.lower()
@@ -258,7 +258,7 @@ def show(
     data_dir: DataOpt = None,
 ) -> None:
     """A shipment's state, parties, money, custody, breaches and next step."""
-    s = _session(key, api, data_dir).client.get(f"/shipments/{_shipment_id(shipment)}")
+    s = _session(key, api, data_dir).client.get(f"/shipments/{parse_shipment_id(shipment)}")
     if as_json:
         out.print_json(json.dumps(s))
         return
@@ -298,7 +298,7 @@ def follow_cmd(
     from chain.exceptions import ApiRefused
 
     client = _session(key, api, data_dir).client
-    sid = _shipment_id(shipment)
+    sid = parse_shipment_id(shipment)
     started, last, waiting = time.monotonic(), None, False
     try:
         while timeout is None or time.monotonic() - started < timeout:
@@ -335,7 +335,7 @@ def follow_cmd(
 def fund(shipment: ShipmentArg, key: KeyOpt = None, api: ApiOpt = None, data_dir: DataOpt = None) -> None:
     """Fund the escrow as the buyer: approve the escrow for the amount (if needed), then fund."""
     partner = _session(key, api, data_dir)
-    sid = _shipment_id(shipment)
+    sid = parse_shipment_id(shipment)
     client, account = partner.client, partner.account
     fund_tx = client.get(f"/shipments/{sid}/unsigned/fund")
     raws = []
@@ -380,7 +380,7 @@ def consent(
     """Sign your consent (EIP-712) to a custody hand-over that the other party sends; prints it (JSON)
     for them to pass to `shipment hand-over --consent`."""
     partner = _session(key, api, data_dir)
-    sid = _shipment_id(shipment)
+    sid = parse_shipment_id(shipment)
     if sender is None:
         # The signer is the party that does not send: the next custodian consents to the custodian
         # sending, the custodian to the next one sending.
@@ -431,7 +431,7 @@ def hand_over(
 ) -> None:
     """Hand custody over (as the custodian or the next one) with the other party's consent."""
     partner = _session(key, api, data_dir)
-    sid = _shipment_id(shipment)
+    sid = parse_shipment_id(shipment)
     doc = _consent_file(consent_)
     if doc is not None:
         if doc.get("shipmentId", sid).lower() != sid:
@@ -457,7 +457,7 @@ def hand_over(
 def confirm(shipment: ShipmentArg, key: KeyOpt = None, api: ApiOpt = None, data_dir: DataOpt = None) -> None:
     """Confirm delivery as the buyer (starts the dispute window)."""
     partner = _session(key, api, data_dir)
-    sid = _shipment_id(shipment)
+    sid = parse_shipment_id(shipment)
     sign_and_relay(
         partner.client,
         f"/shipments/{sid}/unsigned/confirm-delivery",

@@ -29,7 +29,9 @@ class ApiRefused(ClientError):
         self.title = title
         self.detail = detail
         self.problem_type = problem_type
-        super().__init__(f"the API refused ({status} {title}): {detail}")
+        # The problem type's last segment names the rule (``not-brand-owner``); else its title.
+        name = problem_type.rsplit("/", 1)[-1] if problem_type.startswith("http") else title
+        super().__init__(f"the API refused ({status} {name}): {detail}")
 
 
 class NotSignedIn(ClientError):

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from chain.cli import main
+from chain.cli.client import ApiClient, save_session, sign_in
 from chain.contracts import ShipmentState
 from chain.keys import dev_account, import_key
 from tests.api.shipment_support import EscrowWorld, build_world
@@ -63,8 +64,11 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, anvil: AnvilNode, api_u
     monkeypatch.setenv("TRACECHAIN_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("TRACECHAIN_API_URL", api_url)
     monkeypatch.setenv("COLUMNS", "200")
+    client = ApiClient(api_url)
     for name, account in (("buyer", dev_account(2)), ("supplier", dev_account(1)), ("arbiter", ARBITER)):
         import_key(tmp_path / "keystore", name, "0x" + bytes(account.key).hex(), PASSPHRASE)
+        save_session(tmp_path, sign_in(client, account, name))  # as `tracechain login --key` does
+    client.close()
     return tmp_path
 
 

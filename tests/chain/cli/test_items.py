@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from chain.cli.client import ApiClient, Session, save_session, session_file, sign_in
 from chain.contracts import TraceabilityLedger
 from chain.gs1 import asset_id
 from chain.keys import import_key
@@ -49,12 +50,16 @@ def api(world: EscrowWorld) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def data_dir(world: EscrowWorld, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def data_dir(world: EscrowWorld, api: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data directory with the supplier's, the buyer's and the stranger's keystores (scrypt: made
-    once, each takes seconds)."""
+    once, each takes seconds), each signed in at the API as `tracechain login --key` leaves it."""
     path = tmp_path_factory.mktemp("items-data")
+    client = ApiClient(api)
     for name in ("supplier", "buyer", "stranger"):
-        import_key(path / "keystore", name, getattr(world.parties, name).key.hex(), PASSPHRASE)
+        account = getattr(world.parties, name)
+        import_key(path / "keystore", name, account.key.hex(), PASSPHRASE)
+        save_session(path, sign_in(client, account, name))
+    client.close()
     return path
 
 
@@ -144,15 +149,16 @@ def test_items_commands_refused_by_the_api_send_nothing(
     assert led.ownership_offer_of(lot) is None and not led.asset(asset_id(links["item1"])).exists
 
 
+def test_items_need_a_login_at_that_api(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "items", "register", supplier_links()["lot"], "--key", "nobody")
+    one_line_error(code, err, "tracechain login --key nobody")
+
+
 def test_unreachable_api_is_a_one_line_error(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    gone = f"http://127.0.0.1:{free_port()}"
+    session = json.loads(session_file(env, "supplier").read_text())
+    save_session(env, Session(**{**session, "api": gone, "key": "supplier-elsewhere"}))
     code, _, err = run(
-        capsys,
-        "items",
-        "show",
-        "0x" + "00" * 32,
-        "--key",
-        "supplier",
-        "--api",
-        f"http://127.0.0.1:{free_port()}",
+        capsys, "items", "show", "0x" + "00" * 32, "--key", "supplier-elsewhere", "--api", gone
     )
-    one_line_error(code, err, "did not answer")
+    one_line_error(code, err, "does not answer")
