@@ -18,15 +18,14 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from api.deps import Principal, ServicesDep
-from api.errors import Conflict, Forbidden, NotFound, PartySuspended, Unavailable, contract_problem
-from api.escrow import disputes
+from api.errors import Conflict, Forbidden, NotFound, PartySuspended, Unavailable
+from api.escrow import disputes, transactions
 from api.escrow.signatures import recover_typed, require_signer
 from api.escrow.transactions import (
     SignedTransaction,
     TransactionProblem,
     UnsignedTx,
     decode_transaction,
-    refused,
     require_call,
     unsigned_tx,
 )
@@ -35,13 +34,10 @@ from api.node import ApiNode, node_answers
 from api.roles import RoleSource
 from chain import eip712, relay
 from chain.contracts import ERC20, Shipment, ShipmentEscrow, ShipmentState
-from chain.exceptions import ContractError
-from chain.relay import BroadcastRefused, TxOutcome
+from chain.relay import TxOutcome
 from chain.roles import Role
 
 ZERO = "0x" + "00" * 20
-RECEIPT_WAIT_S = 2.0
-"""How long a relay waits for its transactions' receipts before answering them ``pending``."""
 
 Action = Literal["approve", "fund", "hand-over", "confirm-delivery", "dispute", "resolve"]
 
@@ -119,20 +115,10 @@ class EscrowRelay:
 
     def simulate(self, tx: SignedTransaction, pointer: str) -> None:
         """Runs the call on the latest state as its sender; a revert raises its problem."""
-        try:
-            with node_answers("simulation"):
-                self.escrow.w3.eth.call(
-                    {"from": tx.sender, "to": tx.to, "data": tx.data, "value": tx.value}  # type: ignore[typeddict-item]
-                )
-        except ContractError as exc:
-            raise contract_problem(exc, pointer) from exc
+        transactions.simulate(self.escrow.w3, tx, pointer)
 
     def broadcast(self, txs: Sequence[SignedTransaction], pointer: str) -> list[TxOutcome]:
-        try:
-            with node_answers("broadcast"):
-                return relay.broadcast_signed(self.escrow.w3, txs, wait_s=RECEIPT_WAIT_S)
-        except BroadcastRefused as exc:
-            raise refused(exc, f"{pointer}/0" if len(txs) > 1 else pointer) from exc
+        return transactions.broadcast(self.escrow.w3, txs, pointer)
 
     # ---------------------------------------------------------------------------------- actions
 

@@ -3,6 +3,7 @@ relays, and the problems (HTTP) of what fails: a check, a simulation or the node
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_utils import to_checksum_address
@@ -10,25 +11,33 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from api.deps import Principal
-from api.errors import SignatureProblem, TransactionProblem
+from api.errors import SignatureProblem, TransactionProblem, contract_problem
 from api.node import node_answers
+from chain import relay
+from chain.exceptions import ContractError
 from chain.relay import (
     BroadcastRefused,
     MalformedTransaction,
     SignedTransaction,
     TransactionSignatureInvalid,
+    TxOutcome,
     UnsupportedTransactionType,
     decode_signed,
 )
 from chain.transact import gas_with_margin, suggested_fees
 
+RECEIPT_WAIT_S = 2.0
+"""How long a relay waits for its transactions' receipts before answering them ``pending``."""
+
 __all__ = [
     "SignedTransaction",
     "TransactionProblem",
     "UnsignedTx",
+    "broadcast",
     "decode_transaction",
     "refused",
     "require_call",
+    "simulate",
     "unsigned_tx",
 ]
 
@@ -45,6 +54,28 @@ class UnsignedTx:
     gas: int | None
     max_fee_per_gas: int
     max_priority_fee_per_gas: int
+
+
+def simulate(w3: Web3, tx: SignedTransaction, pointer: str) -> None:
+    """Runs the signed call on the latest state as its sender (with its value); a revert raises the
+    contract's error as its problem at ``pointer``."""
+    try:
+        with node_answers("simulation"):
+            w3.eth.call({"from": tx.sender, "to": tx.to, "data": tx.data, "value": tx.value})  # type: ignore[typeddict-item]
+    except ContractError as exc:
+        raise contract_problem(exc, pointer) from exc
+
+
+def broadcast(
+    w3: Web3, txs: Sequence[SignedTransaction], pointer: str, wait_s: float = RECEIPT_WAIT_S
+) -> list[TxOutcome]:
+    """Broadcasts checked transactions unchanged and waits ``wait_s`` for their receipts (then
+    ``pending``); the node's refusal is a problem at ``pointer`` (``pointer/0`` for a batch)."""
+    try:
+        with node_answers("broadcast"):
+            return relay.broadcast_signed(w3, txs, wait_s=wait_s)
+    except BroadcastRefused as exc:
+        raise refused(exc, f"{pointer}/0" if len(txs) > 1 else pointer) from exc
 
 
 def unsigned_tx(w3: Web3, chain_id: int, sender: str, to: str | None, data: bytes) -> UnsignedTx:

@@ -24,26 +24,23 @@ from fastapi import Depends, Request
 from api.deps import Principal, ServicesDep
 from api.errors import InvalidRequest, Unavailable, contract_problem
 from api.escrow.transactions import (
-    SignedTransaction,
     TransactionProblem,
     UnsignedTx,
+    broadcast,
     decode_transaction,
-    refused,
     require_call,
+    simulate,
     unsigned_tx,
 )
 from api.node import ApiNode, node_answers
-from chain import relay
 from chain.contracts import TraceabilityLedger
 from chain.contracts.base import ContractCall
 from chain.contracts.ledger import ledger_link
 from chain.exceptions import ContractError, LedgerInvalidKey
-from chain.relay import BroadcastRefused, TxOutcome
+from chain.relay import TxOutcome
 from chain.transact import TxRequest
 
 ZERO32 = bytes(32)
-RECEIPT_WAIT_S = 2.0
-"""How long a relay waits for the receipt before answering ``pending``."""
 
 Action = Literal["register", "transform", "aggregate", "disaggregate", "recall", "offer", "accept"]
 
@@ -288,21 +285,9 @@ class LedgerRelay:
                 "the transaction's call is not the one this route relays (use the canonical Digital Link)",
                 errors=[{"pointer": pointer, "detail": f"expected calldata 0x{request.data.hex()}"}],
             )
-        self._simulate(tx, pointer)
-        try:
-            with node_answers("broadcast"):
-                (outcome,) = relay.broadcast_signed(self.ledger.w3, [tx], wait_s=RECEIPT_WAIT_S)
-        except BroadcastRefused as exc:
-            raise refused(exc, pointer) from exc
+        simulate(self.ledger.w3, tx, pointer)
+        (outcome,) = broadcast(self.ledger.w3, [tx], pointer)
         return LedgerOp(**{**op.__dict__, "assets": assets}), outcome
-
-    def _simulate(self, tx: SignedTransaction, pointer: str) -> None:
-        """Runs the call on the latest state as its sender; a revert raises its problem."""
-        try:
-            with node_answers("simulation"):
-                self.ledger.w3.eth.call({"from": tx.sender, "to": tx.to, "data": tx.data})  # type: ignore[typeddict-item]
-        except ContractError as exc:
-            raise contract_problem(exc, pointer) from exc
 
 
 def ledger_relay_or_none(services: ServicesDep, request: Request) -> LedgerRelay | None:
