@@ -276,9 +276,24 @@ def show(
         ("breaches", f"{len(s['breaches'])} (penalties {s['penalties']})"),
         ("to supplier / buyer", f"{pay['to_supplier']} / {pay['to_buyer']}"),
         ("next step", pay["next_step"]),
+        *_dispute_rows(s.get("dispute")),
     ):
         table.add_row(name, value)
     out.print(table)
+
+
+def _dispute_rows(d: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The dispute's lines of `shipment show`: what the buyer said, and how it ended."""
+    if not d:
+        return []
+    rows = [("dispute", f"{d['reason']!r} by {d['buyer']}"), ("evidence", ", ".join(d["evidence"]) or "-")]
+    if d.get("resolved_by") is None:
+        until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(d["arbitration_until"]))
+        rows.append(("arbitration", f"open until {until}, then the fallback split"))
+    else:
+        how = "fallback settled by" if d.get("fallback") else "resolved by arbiter"
+        rows.append(("resolution", f"{how} {d['resolved_by']}: {d['to_supplier']} / {d['to_buyer']}"))
+    return rows
 
 
 def _view(s: dict[str, Any]) -> tuple[Any, ...]:

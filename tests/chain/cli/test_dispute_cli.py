@@ -119,6 +119,11 @@ def test_buyer_disputes_and_arbiter_resolves_from_the_cli(
     assert ShipmentState(c.escrow.functions.shipment(sid).call()[2]) == ShipmentState.RESOLVED
     after = (owed(c.supplier, c.token.address).call(), owed(c.buyer, c.token.address).call())
     assert (after[0] - before[0], after[1] - before[1]) == (700, 300)
+    w.index()
+    code, out, err = run(capsys, "shipment", "show", shipment, "--key", "buyer")
+    assert code == 0, err
+    assert "'arrived warm'" in out and "ipfs://a, sha256:00" in out
+    assert f"resolved by arbiter {ARBITER.address}: 700 / 300" in out
 
 
 def test_cli_refusals_are_one_line_and_send_nothing(
